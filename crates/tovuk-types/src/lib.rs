@@ -1,0 +1,12 @@
+//! Ids, names and lifecycle states shared by every tovuk crate.
+//!
+//! This crate is pure data: no I/O, no async, no serialization. Parsing and validation
+//! live here so the CLI, the API and the store agree on what a valid name is.
+
+mod deploy_state;
+mod id;
+mod name;
+
+pub use deploy_state::{DeployState, IllegalTransition};
+pub use id::{AppId, DeployId, IdKind, OperationId, TokenId, parse_id};
+pub use name::{AppName, NameError, validate_dns_label};
