@@ -1,0 +1,268 @@
+//! The validated, typed manifest that the rest of the platform reads.
+//!
+//! A `Manifest` only exists for a file that passed the check, so its
+//! accessors return plain values: required fields are there, defaults are
+//! filled in, and every name and path already follows its rules.
+
+use std::time::Duration;
+
+use crate::{AppKind, Capability, ResourceKind, RouteAuth};
+
+/// Default per-phase build timeout.
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Default time a new release may take to become healthy.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default interval between health probes.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+/// Default directory a static app serves.
+pub const DEFAULT_STATIC_ROOT: &str = ".";
+
+/// A checked `tovuk.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub(crate) name: String,
+    pub(crate) kind: AppKind,
+    /// Deduplicated, in `Capability::ALL` order.
+    pub(crate) capabilities: Vec<Capability>,
+    pub(crate) build: Build,
+    pub(crate) run_command: Option<String>,
+    pub(crate) health: Option<Health>,
+    pub(crate) static_root: Option<String>,
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) bindings: Vec<ServiceBinding>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) required_config: Vec<String>,
+    pub(crate) limits: Limits,
+    pub(crate) domains: Vec<Domain>,
+    pub(crate) expected: Expected,
+}
+
+impl Manifest {
+    /// `[app] name`: the app's DNS-label name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `[app] kind`.
+    pub fn kind(&self) -> AppKind {
+        self.kind
+    }
+
+    /// `[app] capabilities`, deduplicated, in canonical order.
+    pub fn capabilities(&self) -> &[Capability] {
+        &self.capabilities
+    }
+
+    pub fn has_capability(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
+    /// `[build]`, with defaults when the table is absent.
+    pub fn build(&self) -> &Build {
+        &self.build
+    }
+
+    /// `[run] command`: present for `web` and `worker`, absent for `static`.
+    pub fn run_command(&self) -> Option<&str> {
+        self.run_command.as_deref()
+    }
+
+    /// `[health]`: always present for `web`, optional for `worker`, absent for `static`.
+    pub fn health(&self) -> Option<&Health> {
+        self.health.as_ref()
+    }
+
+    /// `[static] root` for `static` apps (default `"."`); `None` for other kinds.
+    pub fn static_root(&self) -> Option<&str> {
+        self.static_root.as_deref()
+    }
+
+    /// `[[resources]]`, in file order.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// `[[bindings]]` (service bindings), in file order.
+    pub fn bindings(&self) -> &[ServiceBinding] {
+        &self.bindings
+    }
+
+    /// `[[routes]]`, in file order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// `[config] required`: env-var names the app needs at runtime.
+    pub fn required_config(&self) -> &[String] {
+        &self.required_config
+    }
+
+    /// `[limits]`; each limit is `None` when not set (the platform's plan applies).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// `[[domains]]`, in file order.
+    pub fn domains(&self) -> &[Domain] {
+        &self.domains
+    }
+
+    /// `[expected]` monthly load for billing estimates.
+    pub fn expected(&self) -> &Expected {
+        &self.expected
+    }
+}
+
+/// `[build]`: how the builder turns the checkout into an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// `build`: the build command, run in the checkout.
+    pub build: Option<String>,
+    /// `typecheck`: the type-check phase command.
+    pub typecheck: Option<String>,
+    /// `test`: the test phase command.
+    pub test: Option<String>,
+    /// `output`: paths kept in the artifact; empty means the checkout minus `exclude`.
+    pub output: Vec<String>,
+    /// `cache`: directories persisted between builds.
+    pub cache: Vec<String>,
+    /// `secrets`: secret names the build may read as env vars.
+    pub secrets: Vec<String>,
+    /// `exclude`: paths or globs left out of archives and artifacts.
+    pub exclude: Vec<String>,
+    /// `include`: paths or globs shipped on purpose (silences hygiene findings).
+    pub include: Vec<String>,
+    /// `timeout`: per-phase timeout.
+    pub timeout: Duration,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build {
+            build: None,
+            typecheck: None,
+            test: None,
+            output: Vec::new(),
+            cache: Vec::new(),
+            secrets: Vec::new(),
+            exclude: Vec::new(),
+            include: Vec::new(),
+            timeout: DEFAULT_BUILD_TIMEOUT,
+        }
+    }
+}
+
+/// `[health]`: how the runner decides a new release may take traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// URL path probed with GET; a 2xx answer means healthy.
+    pub path: String,
+    /// How long a new release may take to become healthy.
+    pub timeout: Duration,
+    /// Time between probes.
+    pub interval: Duration,
+}
+
+/// One `[[resources]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: ResourceKind,
+    /// Env-var style name, unique across resources and service bindings.
+    pub binding: String,
+    /// Cron schedule (5 fields); set exactly when `kind` is `cron`.
+    pub schedule: Option<String>,
+    /// Command the cron job runs; set exactly when `kind` is `cron`.
+    pub command: Option<String>,
+}
+
+/// One `[[bindings]]` entry: a call path to another app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceBinding {
+    /// Env-var style name, unique across resources and service bindings.
+    pub binding: String,
+    /// The app name being bound to.
+    pub service: String,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Path prefix, starting with `/`, unique (trailing `/` ignored).
+    pub path: String,
+    pub auth: RouteAuth,
+}
+
+/// One `[[domains]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Lowercase hostname, unique.
+    pub name: String,
+}
+
+/// `[limits]`: hard limits per instance; `None` means the plan's default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Limits {
+    /// Memory in MiB, 16..=65536.
+    pub memory_mb: Option<u32>,
+    /// CPU cores, more than 0 and at most 64.
+    pub cpu_cores: Option<f64>,
+    /// Instance count, 1..=100.
+    pub instances: Option<u32>,
+    /// Longest a single request may take.
+    pub request_timeout: Option<Duration>,
+}
+
+/// `[expected]`: the expected monthly load, used for billing estimates and
+/// suggested caps. Every value is a non-negative number; `None` when not given.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Expected {
+    pub requests_per_month: Option<f64>,
+    pub egress_gb_per_month: Option<f64>,
+    pub storage_gb: Option<f64>,
+    pub cpu_hours_per_month: Option<f64>,
+    pub kv_operations_per_month: Option<f64>,
+    pub queue_messages_per_month: Option<f64>,
+    pub cron_runs_per_month: Option<f64>,
+    pub object_storage_operations_per_month: Option<f64>,
+    pub sqlite_rows_per_month: Option<f64>,
+}
+
+impl Expected {
+    /// The key names of `[expected]`, in documentation order.
+    pub const KEYS: [&'static str; 9] = [
+        "requests_per_month",
+        "egress_gb_per_month",
+        "storage_gb",
+        "cpu_hours_per_month",
+        "kv_operations_per_month",
+        "queue_messages_per_month",
+        "cron_runs_per_month",
+        "object_storage_operations_per_month",
+        "sqlite_rows_per_month",
+    ];
+
+    /// The value slot for `key`, used when reading the table.
+    pub(crate) fn slot_mut(&mut self, key: &str) -> Option<&mut Option<f64>> {
+        Some(match key {
+            "requests_per_month" => &mut self.requests_per_month,
+            "egress_gb_per_month" => &mut self.egress_gb_per_month,
+            "storage_gb" => &mut self.storage_gb,
+            "cpu_hours_per_month" => &mut self.cpu_hours_per_month,
+            "kv_operations_per_month" => &mut self.kv_operations_per_month,
+            "queue_messages_per_month" => &mut self.queue_messages_per_month,
+            "cron_runs_per_month" => &mut self.cron_runs_per_month,
+            "object_storage_operations_per_month" => &mut self.object_storage_operations_per_month,
+            "sqlite_rows_per_month" => &mut self.sqlite_rows_per_month,
+            _ => return None,
+        })
+    }
+
+    /// Every declared value with its key, in `KEYS` order.
+    pub fn entries(&self) -> Vec<(&'static str, f64)> {
+        let mut copy = self.clone();
+        Expected::KEYS
+            .into_iter()
+            .filter_map(|key| copy.slot_mut(key).and_then(|slot| *slot).map(|value| (key, value)))
+            .collect()
+    }
+}

@@ -1,0 +1,51 @@
+//! Reading how the app runs and is served: `[run]`, `[health]` and `[static]`.
+
+use std::time::Duration;
+
+use toml::de::DeTable;
+
+use super::Reader;
+use crate::draft::{DraftHealth, DraftRun, DraftStatic};
+use crate::paths::{check_relative_path, check_url_path};
+use crate::schema::{HEALTH, RUN, STATIC};
+
+/// Longest a new release may take to become healthy.
+pub(crate) const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Probe interval bounds: faster than 100ms is load, slower than 5m is blind.
+pub(crate) const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const MAX_HEALTH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+pub(super) fn read_run(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftRun {
+    reader.check_keys(table, &RUN);
+    DraftRun { command: reader.non_empty_string(table, &RUN, "command") }
+}
+
+pub(super) fn read_health(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftHealth {
+    reader.check_keys(table, &HEALTH);
+    let path = reader.string(table, &HEALTH, "path").and_then(|path, span| match check_url_path(path) {
+        Ok(()) => Some(path.clone()),
+        Err(problem) => {
+            let next = (!path.starts_with('/') && check_url_path(&format!("/{path}")).is_ok())
+                .then(|| format!("path = \"/{path}\""));
+            reader.invalid(span, format!("health path {problem}"), next);
+            None
+        }
+    });
+    DraftHealth {
+        path,
+        timeout: reader.duration_in(table, &HEALTH, "timeout", Duration::from_secs(1)..=MAX_HEALTH_TIMEOUT),
+        interval: reader.duration_in(table, &HEALTH, "interval", MIN_HEALTH_INTERVAL..=MAX_HEALTH_INTERVAL),
+    }
+}
+
+pub(super) fn read_static(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftStatic {
+    reader.check_keys(table, &STATIC);
+    let root = reader.string(table, &STATIC, "root").and_then(|root, span| match check_relative_path(root) {
+        Ok(()) => Some(root.clone()),
+        Err(problem) => {
+            reader.invalid(span, format!("static root {problem}"), None);
+            None
+        }
+    });
+    DraftStatic { root }
+}

@@ -1,0 +1,71 @@
+//! Names that must be unique: bindings (across resources and service bindings), route paths, domains.
+
+use crate::Code;
+use std::collections::HashMap;
+
+use crate::draft::Draft;
+use crate::paths::normalize_route_path;
+use crate::position::Span;
+use crate::report::CheckReport;
+use crate::source::Source;
+
+pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport) {
+    // Resources and service bindings share one namespace: both become env vars.
+    let mut bindings: Vec<(&str, &Span, &str)> = Vec::new();
+    for resource in draft.resources() {
+        if let Some(binding) = resource.value.binding.valid() {
+            bindings.push((&binding.value, &binding.span, "[[resources]]"));
+        }
+    }
+    for binding in draft.bindings() {
+        if let Some(name) = binding.value.binding.valid() {
+            bindings.push((&name.value, &name.span, "[[bindings]]"));
+        }
+    }
+    // File order, so "first" means the one a reader sees first.
+    bindings.sort_by_key(|(_, span, _)| span.start);
+    report_duplicates(source, report, &bindings, Code::DuplicateBinding, "binding");
+
+    let routes: Vec<(&str, &Span, &str)> = draft
+        .routes()
+        .iter()
+        .filter_map(|route| route.value.path.valid())
+        .map(|path| (normalize_route_path(&path.value), &path.span, "[[routes]]"))
+        .collect();
+    report_duplicates(source, report, &routes, Code::DuplicateRoute, "route path");
+
+    let domains: Vec<(&str, &Span, &str)> = draft
+        .domains()
+        .iter()
+        .filter_map(|domain| domain.value.name.valid())
+        .map(|name| (name.value.as_str(), &name.span, "[[domains]]"))
+        .collect();
+    report_duplicates(source, report, &domains, Code::DuplicateDomain, "domain");
+}
+
+/// Reports every repeat of a name at the repeat, naming where it first appeared.
+fn report_duplicates(
+    source: &Source<'_>,
+    report: &mut CheckReport,
+    entries: &[(&str, &Span, &str)],
+    code: Code,
+    what: &str,
+) {
+    // A map, not a scan of earlier entries: a pushed manifest may hold thousands.
+    let mut first_seen: HashMap<&str, (&Span, &str)> = HashMap::new();
+    for (name, span, table) in entries {
+        let Some((first_span, first_table)) = first_seen.get(name).copied() else {
+            first_seen.insert(name, (span, table));
+            continue;
+        };
+        let first_location = source.location(first_span);
+        let diagnostic = source
+            .diagnostic(
+                code,
+                span,
+                format!("{what} `{name}` is already used by the {first_table} entry at {first_location}"),
+            )
+            .with_next(format!("rename or remove this one; `{name}` is taken at {first_location}"));
+        report.push_error(diagnostic);
+    }
+}
