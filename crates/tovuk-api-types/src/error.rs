@@ -1,0 +1,88 @@
+//! The one error body of the API: `{"error": {"code", "message", "next"}}`.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable, low-cardinality error codes. Each maps to one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    AppNotFound,
+    TokenNotFound,
+    AppExists,
+    InvalidName,
+    InvalidRequest,
+    StoreUnavailable,
+    Internal,
+    /// Client side only: the platform could not be reached.
+    Unreachable,
+    /// Client side only: the answer was not what the API speaks.
+    BadResponse,
+}
+
+impl ErrorCode {
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound | ErrorCode::AppNotFound | ErrorCode::TokenNotFound => 404,
+            ErrorCode::AppExists => 409,
+            ErrorCode::InvalidName | ErrorCode::InvalidRequest => 400,
+            ErrorCode::StoreUnavailable => 503,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unreachable | ErrorCode::BadResponse => 502,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AppNotFound => "app_not_found",
+            ErrorCode::TokenNotFound => "token_not_found",
+            ErrorCode::AppExists => "app_exists",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unreachable => "unreachable",
+            ErrorCode::BadResponse => "bad_response",
+        }
+    }
+}
+
+/// What went wrong and, when there is one, the exact command that fixes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub next: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), next: None }
+    }
+
+    pub fn with_next(mut self, next: impl Into<String>) -> Self {
+        self.next = Some(next.into());
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The envelope every error response carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}

@@ -1,0 +1,106 @@
+//! Bearer-token authentication and the rights each token scope carries.
+
+use crate::{ApiFailure, ControlState};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use tovuk_api_types::ErrorCode;
+use tovuk_store::{AppRecord, TokenRecord, TokenScope};
+
+const GET_A_TOKEN: &str = "tovuk target add NAME --url URL --token-file TOKEN_FILE (the first admin token is in <data-dir>/admin.token on the server)";
+
+/// The authenticated caller of a request. Extracting it is what makes a route need a token.
+pub(crate) struct Caller {
+    pub token: TokenRecord,
+}
+
+impl FromRequestParts<ControlState> for Caller {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ControlState) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Err(ApiFailure::new(
+                ErrorCode::Unauthorized,
+                "this request needs an API token (Authorization: Bearer <token>)",
+            )
+            .next(GET_A_TOKEN));
+        };
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+            .ok_or_else(|| {
+                ApiFailure::new(ErrorCode::Unauthorized, "the Authorization header must be `Bearer <token>`")
+                    .next(GET_A_TOKEN)
+            })?;
+        match state.store().authenticate(secret).await? {
+            Some(token) => Ok(Caller { token }),
+            None => {
+                Err(ApiFailure::new(ErrorCode::Unauthorized, "the API token is not valid: it is unknown or revoked")
+                    .next(GET_A_TOKEN))
+            }
+        }
+    }
+}
+
+impl Caller {
+    /// Platform-wide actions need an admin token.
+    pub fn require_admin(&self, action: &str) -> Result<(), ApiFailure> {
+        match &self.token.scope {
+            TokenScope::Admin => Ok(()),
+            TokenScope::Deploy { app_name, .. } => Err(ApiFailure::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "token `{}` is a deploy token for app `{app_name}`; {action} needs an admin token",
+                    self.token.id
+                ),
+            )
+            .next("tovuk token create --name NAME   (run with an admin token)")),
+        }
+    }
+
+    /// Whether this caller may act on `app`.
+    pub fn may_act_on(&self, app_id: &str) -> bool {
+        match &self.token.scope {
+            TokenScope::Admin => true,
+            TokenScope::Deploy { app_id: own, .. } => own.as_str() == app_id,
+        }
+    }
+
+    /// A deploy token scoped to another app is refused, whether or not `requested` exists,
+    /// so a token cannot be used to discover other apps' names.
+    pub fn forbidden_for(&self, requested: &str) -> ApiFailure {
+        let own = match &self.token.scope {
+            TokenScope::Deploy { app_name, .. } => app_name.as_str(),
+            TokenScope::Admin => "",
+        };
+        ApiFailure::new(
+            ErrorCode::Forbidden,
+            format!("token `{}` is scoped to app `{own}` and has no rights on app `{requested}`", self.token.id),
+        )
+        .next(format!("use a deploy token of `{requested}` or an admin token (tovuk target add ... --token-file PATH)"))
+    }
+}
+
+/// Looks an app up by name or id, refusing callers without rights on it.
+pub(crate) async fn app_for(state: &ControlState, caller: &Caller, name_or_id: &str) -> Result<AppRecord, ApiFailure> {
+    let app = state.store().find_app(name_or_id).await?;
+    match app {
+        Some(app) if caller.may_act_on(app.id.as_str()) => Ok(app),
+        _ if !matches!(caller.token.scope, TokenScope::Admin) => Err(caller.forbidden_for(name_or_id)),
+        _ => {
+            Err(ApiFailure::new(ErrorCode::AppNotFound, format!("there is no app `{name_or_id}`"))
+                .next("tovuk app list"))
+        }
+    }
+}
+
+/// Unknown routes answer 401 to strangers (so they reveal nothing) and 404 to callers.
+pub(crate) async fn unknown_route(State(_): State<ControlState>, caller: Result<Caller, ApiFailure>) -> ApiFailure {
+    match caller {
+        Err(refused) => refused,
+        Ok(_) => ApiFailure::new(ErrorCode::NotFound, "no such API route").next("tovuk --help"),
+    }
+}

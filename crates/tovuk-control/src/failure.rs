@@ -1,0 +1,54 @@
+//! Turning failures into the API's one error shape, with the right status.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tovuk_api_types::{ApiError, ErrorBody, ErrorCode};
+use tovuk_store::StoreError;
+
+/// A failed request: the error body users see.
+#[derive(Debug)]
+pub struct ApiFailure(pub ApiError);
+
+impl ApiFailure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiFailure(ApiError::new(code, message))
+    }
+
+    pub fn next(mut self, next: impl Into<String>) -> Self {
+        self.0.next = Some(next.into());
+        self
+    }
+}
+
+impl From<StoreError> for ApiFailure {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AppExists(name) => {
+                ApiFailure::new(ErrorCode::AppExists, format!("app `{name}` already exists"))
+                    .next(format!("tovuk app show {name}"))
+            }
+            other => {
+                // The detail goes to the operator's log; the user gets a safe message.
+                tracing::error!(error = %other, "state store failure");
+                ApiFailure::new(ErrorCode::StoreUnavailable, "the state store did not answer; try again")
+                    .next("tovuk status")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let code = self.0.code;
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_client_error() {
+            tracing::info!(code = code.as_str(), message = %self.0.message, "request refused");
+        }
+        let mut response = (status, Json(ErrorBody { error: self.0 })).into_response();
+        if code == ErrorCode::Unauthorized {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,44 @@
+//! Platform status: whether the tovuk API and its store answer. Never about a user's project.
+
+use crate::ControlState;
+use axum::Json;
+use axum::extract::State;
+use tovuk_api_types::{PlatformStatus, RoleStatus, StoreStatus};
+
+pub(crate) async fn ok() -> &'static str {
+    "ok"
+}
+
+pub(crate) async fn platform_status(State(state): State<ControlState>) -> Json<PlatformStatus> {
+    let store = match state.store().ping().await {
+        Ok(latency) => StoreStatus {
+            kind: "sqlite".into(),
+            ok: true,
+            latency_ms: Some(latency.as_secs_f64() * 1000.0),
+            error: None,
+        },
+        Err(error) => {
+            StoreStatus { kind: "sqlite".into(), ok: false, latency_ms: None, error: Some(error.to_string()) }
+        }
+    };
+    let roles: Vec<RoleStatus> = state
+        .inner
+        .roles
+        .snapshot()
+        .into_iter()
+        .map(|role| RoleStatus {
+            name: role.name.to_owned(),
+            state: if role.running { "running" } else { "stopped" }.to_owned(),
+            address: role.address,
+        })
+        .collect();
+    let healthy = store.ok && roles.iter().all(|role| role.state == "running");
+    Json(PlatformStatus {
+        status: if healthy { "ok" } else { "degraded" }.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: state.inner.started_at.clone(),
+        uptime_seconds: state.inner.started.elapsed().as_secs(),
+        roles,
+        store,
+    })
+}

@@ -1,0 +1,81 @@
+//! The data directory: created on first start, checked writable, holding the admin token.
+
+use anyhow::Context;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use tovuk_store::{Store, TokenScope};
+
+pub const STATE_FILE: &str = "state.db";
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Where a running server says where it listens, for local tools and tests.
+pub const SERVER_FILE: &str = "server.json";
+
+pub(crate) struct DataDir {
+    root: PathBuf,
+}
+
+/// Creates the data directory (mode 0700) when absent and proves it is writable.
+pub(crate) fn prepare(root: &Path) -> anyhow::Result<DataDir> {
+    let hint = "pass --data-dir with a directory tovuk can create and write";
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("cannot create the data dir `{}`; {hint}", root.display()))?;
+    let probe = root.join(format!(".write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| format!("the data dir `{}` is not writable; {hint}", root.display()))?;
+    Ok(DataDir { root: root.to_owned() })
+}
+
+impl DataDir {
+    pub(crate) fn state_file(&self) -> PathBuf {
+        self.root.join(STATE_FILE)
+    }
+
+    pub(crate) fn admin_token_file(&self) -> PathBuf {
+        self.root.join(ADMIN_TOKEN_FILE)
+    }
+
+    /// Writes a new admin token to `admin.token` when the file is absent: on first
+    /// start, and again if an operator deleted it to rotate it. Returns whether it wrote.
+    pub(crate) async fn ensure_admin_token(&self, store: &Store) -> anyhow::Result<bool> {
+        let path = self.admin_token_file();
+        if path.exists() {
+            return Ok(false);
+        }
+        let (token, secret) = store.create_token("admin (admin.token)", TokenScope::Admin).await?;
+        write_private(&path, format!("{secret}\n").as_bytes())
+            .with_context(|| format!("cannot write the admin token to `{}`", path.display()))?;
+        tracing::debug!(token_id = %token.id, "admin token created");
+        Ok(true)
+    }
+
+    pub(crate) fn write_server_file(&self, api_url: &str, router_url: &str, started_at: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({
+            "pid": std::process::id(),
+            "api_url": api_url,
+            "router_url": router_url,
+            "started_at": started_at,
+        });
+        let path = self.root.join(SERVER_FILE);
+        write_private(&path, format!("{body}\n").as_bytes())
+            .with_context(|| format!("cannot write `{}`", path.display()))
+    }
+
+    pub(crate) fn remove_server_file(&self) {
+        let _ = std::fs::remove_file(self.root.join(SERVER_FILE));
+    }
+}
+
+/// Writes a file readable by its owner only, atomically: a temp file then a rename,
+/// so a reader never sees half a token.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
+}

@@ -1,0 +1,127 @@
+//! `tovuk server`: prepares the data directory, opens the store, binds every role's
+//! listener and runs the roles until SIGINT or SIGTERM.
+//!
+//! Boot and shutdown are narrated one `info!` line per step; shutdown runs in reverse.
+
+mod data_dir;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tovuk_control::ControlState;
+use tovuk_daemon::{RoleBoard, SHUTDOWN_DEADLINE, Shutdown};
+use tovuk_store::Store;
+
+pub use data_dir::{ADMIN_TOKEN_FILE, SERVER_FILE, STATE_FILE};
+
+/// Everything `tovuk server` needs to start, already parsed by the CLI.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the store, keys, repositories and artifacts live.
+    pub data_dir: PathBuf,
+    /// API and git listener.
+    pub listen: String,
+    /// Router listener: the apps' traffic.
+    pub router_listen: String,
+    /// The URL users reach the API at (for git remotes), when it differs from the `Host` they send.
+    pub public_url: Option<String>,
+}
+
+/// Runs the platform and maps the outcome to an exit code: 0 after a clean stop, 1 when
+/// it could not start or stopped on an error.
+pub fn main(config: ServerConfig) -> ExitCode {
+    tovuk_daemon::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bind(role: &str, address: &str, flag: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await.with_context(|| {
+        format!("the {role} role cannot listen on `{address}`; pass {flag} with a free address (e.g. {flag} 127.0.0.1:0) or stop what holds it")
+    })?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Boots every role, serves until a signal, then shuts down in reverse order.
+pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    let started_at = chrono_now();
+    let data_dir = data_dir::prepare(&config.data_dir)?;
+    let store = Store::open(&data_dir.state_file()).await?;
+    tracing::info!(path = %data_dir.state_file().display(), "state store open");
+    if data_dir.ensure_admin_token(&store).await? {
+        tracing::info!(path = %data_dir.admin_token_file().display(), "admin token written (mode 0600)");
+    }
+
+    let (api_listener, api_addr) = bind("api", &config.listen, "--listen").await?;
+    let (router_listener, router_addr) = bind("router", &config.router_listen, "--router-listen").await?;
+
+    let shutdown = Shutdown::new();
+    let roles = RoleBoard::default();
+    let api_url = format!("http://{api_addr}");
+    let control = ControlState::new(store.clone(), roles.clone(), config.public_url.clone(), started_at.clone());
+
+    roles.set("api", true, Some(api_addr.to_string()));
+    tracing::info!(role = "api", address = %api_addr, url = %api_url, "listening");
+    let api_shutdown = shutdown.clone();
+    let api_roles = roles.clone();
+    shutdown.spawn("api", async move {
+        let result = tovuk_control::serve(api_listener, control, api_shutdown.clone()).await;
+        api_roles.set("api", false, None);
+        api_shutdown.trigger();
+        result
+    });
+
+    roles.set("router", true, Some(router_addr.to_string()));
+    tracing::info!(role = "router", address = %router_addr, "listening");
+    let router_shutdown = shutdown.clone();
+    let router_roles = roles.clone();
+    shutdown.spawn("router", async move {
+        let result = tovuk_router::serve(router_listener, router_shutdown.clone()).await;
+        router_roles.set("router", false, None);
+        router_shutdown.trigger();
+        result
+    });
+
+    data_dir.write_server_file(&api_url, &format!("http://{router_addr}"), &started_at)?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "tovuk is up");
+
+    tokio::select! {
+        signal = tovuk_daemon::shutdown_signal() => tracing::info!(signal, "shutting down"),
+        () = shutdown.wait() => tracing::warn!("a role stopped; shutting down"),
+    }
+    shutdown.trigger();
+    // A second signal stops waiting for in-flight work.
+    let drained = tokio::select! {
+        drained = shutdown.join(SHUTDOWN_DEADLINE) => drained,
+        signal = tovuk_daemon::shutdown_signal() => {
+            tracing::warn!(signal, "second signal: stopping without waiting");
+            false
+        }
+    };
+    if !drained {
+        tracing::warn!("some work did not finish before the shutdown deadline");
+    }
+    data_dir.remove_server_file();
+    store.close().await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
