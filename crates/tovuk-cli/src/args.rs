@@ -1,0 +1,136 @@
+//! The command-line grammar, as plain data. Behaviour lives in `commands/`.
+
+use crate::exit::EXIT_CODES_HELP;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// tovuk: push code, get a checked, built, tested and health-gated release.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tovuk",
+    version,
+    about = "tovuk: push code, get a checked, built, tested and health-gated release",
+    after_long_help = EXIT_CODES_HELP, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// Print one JSON document on stdout instead of human output (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The platform to talk to, by the name given to `tovuk target add`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the platform on this machine, every role in one process.
+    Server(ServerArgs),
+    /// Show whether the platform API and its store answer (not about any project).
+    Status,
+    /// Check the project contract `tovuk.toml` locally; needs no server.
+    Check(CheckArgs),
+    /// Create, list and show apps.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Create, list and revoke API tokens (needs an admin token).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the platforms this CLI talks to.
+    #[command(subcommand)]
+    Target(TargetCommand),
+}
+
+/// `tovuk server` options.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Where the state store, keys, repositories and artifacts live
+    /// (default: $XDG_DATA_HOME/tovuk, else ~/.local/share/tovuk).
+    #[arg(long, env = "TOVUK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the API and git frontend.
+    #[arg(long, default_value = "127.0.0.1:7700", value_name = "ADDR")]
+    pub listen: String,
+    /// Address of the router that serves the apps (`http://<app>.localhost:8080`).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub router_listen: String,
+    /// The URL users reach the API at, used in git remote URLs (default: the Host they send).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The project directory holding `tovuk.toml`.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AppCommand {
+    /// Create an app; prints its git remote and a deploy token (shown once).
+    Create {
+        /// A lowercase DNS label: a-z, 0-9 and `-`, 1-63 characters.
+        name: String,
+    },
+    /// List the apps this token can see.
+    List,
+    /// Show one app.
+    Show {
+        /// App name or id.
+        app: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token; its secret is printed once on stdout.
+    Create {
+        /// A name to recognise the token by in `tovuk token list`.
+        #[arg(long)]
+        name: Option<String>,
+        /// Scope the token to one app (a deploy token); without it the token is an admin token.
+        #[arg(long, value_name = "APP")]
+        app: Option<String>,
+    },
+    /// List tokens (metadata only; secrets are never stored).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// Token id (`tok_...`), as shown by `tovuk token list`.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TargetCommand {
+    /// Add a platform URL and its token; the first target added becomes current.
+    Add {
+        /// A name for the target, e.g. `prod`.
+        name: String,
+        /// The platform API URL, e.g. `https://tovuk.example.com`.
+        #[arg(long)]
+        url: String,
+        /// Read the token from this file.
+        #[arg(long, value_name = "PATH", conflicts_with = "token_stdin", required_unless_present = "token_stdin")]
+        token_file: Option<PathBuf>,
+        /// Read the token from standard input.
+        #[arg(long)]
+        token_stdin: bool,
+        /// Replace a target of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List targets and show which is current.
+    List,
+    /// Make a target the current one.
+    Use { name: String },
+    /// Remove a target and its stored token.
+    Remove { name: String },
+}

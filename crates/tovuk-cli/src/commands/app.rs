@@ -1,0 +1,63 @@
+//! `tovuk app create|list|show`.
+
+use super::CommandResult;
+use crate::args::{AppCommand, GlobalArgs};
+use crate::exit::ExitStatus;
+use crate::{connect, output};
+use tovuk_api_types::App;
+
+pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResult {
+    let client = connect::client(global.target.as_deref())?;
+    match command {
+        AppCommand::Create { name } => {
+            let created = client.create_app(&name).await?;
+            if global.json {
+                output::json(&created);
+                return Ok(ExitStatus::Success);
+            }
+            let app = &created.app;
+            output::line(format!("created app `{}` ({})", app.name, app.id));
+            output::line(format!("git remote:    {}", app.git_remote));
+            output::line(format!("deploy branch: {}", app.deploy_branch));
+            output::line(format!("deploy token:  {}", created.deploy_token.secret));
+            output::note(format!(
+                "\nThe deploy token ({}) is shown only now: store it where your pushes run.\nnext: git remote add tovuk {} && git push tovuk {}",
+                created.deploy_token.token.id, app.git_remote, app.deploy_branch
+            ));
+        }
+        AppCommand::List => {
+            let list = client.list_apps().await?;
+            if global.json {
+                output::json(&list);
+                return Ok(ExitStatus::Success);
+            }
+            if list.apps.is_empty() {
+                output::note("no apps yet\nnext: tovuk app create my-api");
+                return Ok(ExitStatus::Success);
+            }
+            let rows: Vec<Vec<String>> = list
+                .apps
+                .iter()
+                .map(|app| vec![app.name.clone(), app.id.clone(), app.git_remote.clone(), app.created_at.clone()])
+                .collect();
+            output::line(output::table(&["NAME", "ID", "GIT REMOTE", "CREATED"], &rows));
+        }
+        AppCommand::Show { app } => {
+            let app = client.show_app(&app).await?;
+            if global.json {
+                output::json(&app);
+            } else {
+                print_app(&app);
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn print_app(app: &App) {
+    output::line(format!("name:          {}", app.name));
+    output::line(format!("id:            {}", app.id));
+    output::line(format!("git remote:    {}", app.git_remote));
+    output::line(format!("deploy branch: {}", app.deploy_branch));
+    output::line(format!("created:       {}", app.created_at));
+}

@@ -1,0 +1,84 @@
+//! Command implementations and the error type they share.
+
+mod app;
+mod check;
+mod status;
+pub(crate) mod target;
+mod token;
+
+use crate::args::{Command, GlobalArgs};
+use crate::exit::ExitStatus;
+use crate::output;
+use tovuk_api_types::{ApiError, ErrorBody, ErrorCode};
+use tovuk_client::ClientError;
+
+/// A command that did not succeed: what to print and which exit code it means.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    pub error: ApiError,
+    pub status: ExitStatus,
+}
+
+impl CliError {
+    /// Bad usage: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError { error: ApiError::new(ErrorCode::InvalidRequest, message), status: ExitStatus::Error }
+    }
+
+    /// The operation was refused or failed: exit 1.
+    pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
+        CliError { error: ApiError::new(code, message), status: ExitStatus::Failure }
+    }
+
+    pub fn next(mut self, next: impl Into<String>) -> Self {
+        self.error.next = Some(next.into());
+        self
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(error: ClientError) -> Self {
+        let status = match &error {
+            ClientError::Api { status, .. } if *status < 500 => ExitStatus::Failure,
+            _ => ExitStatus::Error,
+        };
+        CliError { error: error.to_api_error(), status }
+    }
+}
+
+pub(crate) type CommandResult = Result<ExitStatus, CliError>;
+
+/// Runs one command and prints its error, if any, in the requested format.
+pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
+    let result = match command {
+        Command::Server(_) => Err(CliError::usage("`tovuk server` is started by the binary's entry point")),
+        Command::Check(args) => check::run(&args, &global),
+        Command::Target(command) => target::run(command, &global),
+        Command::Status => block_on(status::run(&global)),
+        Command::App(command) => block_on(app::run(command, &global)),
+        Command::Token(command) => block_on(token::run(command, &global)),
+    };
+    match result {
+        Ok(status) => status,
+        Err(failure) => {
+            if global.json {
+                output::json(&ErrorBody { error: failure.error });
+            } else {
+                output::note(format!("error: {}", failure.error.message));
+                if let Some(next) = &failure.error.next {
+                    output::note(format!("hint: {next}"));
+                }
+            }
+            failure.status
+        }
+    }
+}
+
+/// API commands are async; one small runtime per invocation is plenty for a CLI.
+fn block_on(future: impl std::future::Future<Output = CommandResult>) -> CommandResult {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| CliError::usage(format!("cannot start the async runtime: {error}")))?;
+    runtime.block_on(future)
+}

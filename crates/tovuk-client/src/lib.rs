@@ -1,0 +1,148 @@
+//! Typed client for the control-plane API, used by the CLI, the roles and the tests.
+//!
+//! Every failure is one of three kinds a caller can act on: the platform could not be
+//! reached, it refused with an API error, or it answered something that is not the API.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tovuk_api_types::{
+    ApiError, App, AppList, CreateAppRequest, CreateTokenRequest, CreatedApp, CreatedToken, ErrorBody, ErrorCode,
+    PlatformStatus, Token, TokenList,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach tovuk at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("{}", error.message)]
+    Api { status: u16, error: ApiError },
+    #[error("tovuk at {url} answered something unexpected: {detail}")]
+    BadResponse { url: String, detail: String },
+}
+
+impl ClientError {
+    /// The error as the API's error body, so `--json` output has one shape for every failure.
+    pub fn to_api_error(&self) -> ApiError {
+        match self {
+            ClientError::Api { error, .. } => error.clone(),
+            ClientError::Unreachable { url, .. } => ApiError::new(ErrorCode::Unreachable, self.to_string()).with_next(
+                format!("start the platform with `tovuk server`, or check the URL `{url}` with `tovuk target list`"),
+            ),
+            ClientError::BadResponse { .. } => ApiError::new(ErrorCode::BadResponse, self.to_string())
+                .with_next("check that the target URL points at a tovuk API (`tovuk target list`)"),
+        }
+    }
+}
+
+/// A client bound to one platform URL and, usually, one token.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base_url: String,
+    token: Option<String>,
+}
+
+/// Encodes one path segment so names and ids cannot change the route.
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    pub fn new(base_url: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .user_agent(concat!("tovuk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| ClientError::BadResponse { url: base_url.to_owned(), detail: error.to_string() })?;
+        Ok(Client { http, base_url: base_url.trim_end_matches('/').to_owned(), token })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base_url));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
+        let url = self.base_url.clone();
+        let response = request.send().await.map_err(|error| {
+            let detail = if error.is_connect() {
+                "connection refused or no route".to_owned()
+            } else if error.is_timeout() {
+                "timed out".to_owned()
+            } else {
+                error.to_string()
+            };
+            ClientError::Unreachable { url: url.clone(), detail }
+        })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| ClientError::Unreachable { url: url.clone(), detail: error.to_string() })?;
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map_err(|error| ClientError::BadResponse { url, detail: format!("HTTP {status}: {error}") });
+        }
+        match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(ErrorBody { error }) => Err(ClientError::Api { status: status.as_u16(), error }),
+            Err(_) if status == StatusCode::NOT_FOUND || status.is_server_error() => {
+                Err(ClientError::BadResponse { url, detail: format!("HTTP {status} without an API error body") })
+            }
+            Err(_) => Err(ClientError::BadResponse { url, detail: format!("HTTP {status}") }),
+        }
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn status(&self) -> Result<PlatformStatus, ClientError> {
+        self.get("/v1/status").await
+    }
+
+    pub async fn create_app(&self, name: &str) -> Result<CreatedApp, ClientError> {
+        self.post("/v1/apps", &CreateAppRequest { name: name.to_owned() }).await
+    }
+
+    pub async fn list_apps(&self) -> Result<AppList, ClientError> {
+        self.get("/v1/apps").await
+    }
+
+    pub async fn show_app(&self, name_or_id: &str) -> Result<App, ClientError> {
+        self.get(&format!("/v1/apps/{}", segment(name_or_id))).await
+    }
+
+    pub async fn create_token(&self, name: &str, app: Option<&str>) -> Result<CreatedToken, ClientError> {
+        self.post("/v1/tokens", &CreateTokenRequest { name: name.to_owned(), app: app.map(str::to_owned) }).await
+    }
+
+    pub async fn list_tokens(&self) -> Result<TokenList, ClientError> {
+        self.get("/v1/tokens").await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<Token, ClientError> {
+        self.send(self.request(Method::DELETE, &format!("/v1/tokens/{}", segment(id)))).await
+    }
+}

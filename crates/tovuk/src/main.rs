@@ -1,0 +1,15 @@
+//! The `tovuk` binary: the CLI, with `tovuk server` wired to the platform.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tovuk_cli::main(|args| {
+        let data_dir = args.data_dir.unwrap_or_else(tovuk_cli::default_data_dir);
+        tovuk_server::main(tovuk_server::ServerConfig {
+            data_dir,
+            listen: args.listen,
+            router_listen: args.router_listen,
+            public_url: args.public_url,
+        })
+    })
+}

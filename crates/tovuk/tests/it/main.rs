@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `tovuk` binary, a real server on 127.0.0.1:0, real HTTP.
+
+mod support;
+
+mod apps;
+mod auth;
+mod check;
+mod docs;
+mod server;
+mod targets;

@@ -1,0 +1,301 @@
+//! Test harness: start a real `tovuk server`, run the CLI as a user would, speak raw HTTP.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tovuk");
+
+/// A user's environment: its own HOME and XDG dirs, nothing inherited from the developer.
+pub struct UserEnv {
+    pub home: TempDir,
+}
+
+impl UserEnv {
+    pub fn new() -> UserEnv {
+        UserEnv { home: tempfile::tempdir().expect("temp home") }
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.home.path().join(".config").join("tovuk")
+    }
+
+    /// A `tovuk` command with this user's environment.
+    pub fn tovuk(&self) -> Cli {
+        let mut command = Command::new(BIN);
+        for (var, _) in std::env::vars_os() {
+            if var.to_string_lossy().starts_with("TOVUK_") || var.to_string_lossy().starts_with("XDG_") {
+                command.env_remove(var);
+            }
+        }
+        command.env("HOME", self.home.path()).env("NO_COLOR", "1").env("RUST_LOG", "warn").stdin(Stdio::null());
+        Cli { command, stdin: None }
+    }
+}
+
+pub struct Cli {
+    command: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+/// What a command did: its exit code and output.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("stdout is not JSON ({error}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, 0, "expected success:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Cli {
+    pub fn args<I, S>(mut self, args: I) -> Cli
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Cli {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Cli {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: &Path) -> Cli {
+        self.command.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(mut self, input: &str) -> Cli {
+        self.stdin = Some(input.as_bytes().to_vec());
+        self.command.stdin(Stdio::piped());
+        self
+    }
+
+    pub fn run(mut self) -> Run {
+        self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.command.spawn().expect("spawn tovuk");
+        if let Some(input) = self.stdin.take() {
+            let mut pipe = child.stdin.take().expect("stdin pipe");
+            // A command that refuses its arguments exits without reading stdin.
+            let _ = pipe.write_all(&input);
+        }
+        let output = child.wait_with_output().expect("wait tovuk");
+        to_run(output)
+    }
+}
+
+fn to_run(output: Output) -> Run {
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A running `tovuk server` with its own data dir, on ephemeral ports.
+pub struct Platform {
+    pub child: Option<Child>,
+    /// Owns the temp dir; the data dir itself is `data_dir()`, which the server creates.
+    pub data_root: TempDir,
+    pub api_url: String,
+    pub router_url: String,
+    pub user: UserEnv,
+    stderr_path: PathBuf,
+}
+
+impl Platform {
+    pub fn start() -> Platform {
+        Platform::start_in(tempfile::tempdir().expect("temp data dir"))
+    }
+
+    /// Starts the server with its data dir under `data_root` (kept across restarts).
+    pub fn start_in(data_root: TempDir) -> Platform {
+        let user = UserEnv::new();
+        let stderr_path = user.home.path().join("server.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("server log");
+        let child = Command::new(BIN)
+            .args(["server", "--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_root.path().join("data"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn tovuk server");
+        let mut platform = Platform {
+            child: Some(child),
+            data_root,
+            api_url: String::new(),
+            router_url: String::new(),
+            user,
+            stderr_path,
+        };
+        let server_file = platform.data_dir().join("server.json");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&server_file)
+                && let Ok(value) = serde_json::from_str::<Value>(&text)
+            {
+                platform.api_url = value["api_url"].as_str().expect("api_url").to_owned();
+                platform.router_url = value["router_url"].as_str().expect("router_url").to_owned();
+                return platform;
+            }
+            if let Some(child) = platform.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("tovuk server exited with {status} before it was up:\n{}", platform.log());
+            }
+            assert!(Instant::now() < deadline, "tovuk server did not come up:\n{}", platform.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_root.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin.token")).expect("admin.token").trim().to_owned()
+    }
+
+    pub fn api_addr(&self) -> String {
+        self.api_url.trim_start_matches("http://").to_owned()
+    }
+
+    /// The CLI pointed at this platform through the environment override, as an admin.
+    pub fn tovuk(&self) -> Cli {
+        self.tovuk_with_token(&self.admin_token())
+    }
+
+    pub fn tovuk_with_token(&self, token: &str) -> Cli {
+        self.user.tovuk().env("TOVUK_URL", &self.api_url).env("TOVUK_TOKEN", token)
+    }
+
+    /// Sends a signal and waits for the server to exit; returns its exit code.
+    pub fn stop_with(&mut self, signal: &str) -> i32 {
+        let mut child = self.child.take().expect("server running");
+        let status = Command::new("kill").args([format!("-{signal}"), child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "server did not stop on {signal}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server with SIGTERM and hands back its data root, for a restart.
+    pub fn stop(mut self) -> TempDir {
+        assert_eq!(self.stop_with("TERM"), 0, "{}", self.log());
+        let empty = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.data_root, empty)
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A raw HTTP/1.1 exchange: the status code and body.
+pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    (status, if chunked { decode_chunked(body) } else { body.to_owned() })
+}
+
+/// Undoes chunked transfer encoding when the body uses it (small bodies in tests).
+fn decode_chunked(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size_line, after)) = rest.split_once("\r\n") else { return body.to_owned() };
+        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else { return body.to_owned() };
+        if size == 0 {
+            return out;
+        }
+        if after.len() < size {
+            return body.to_owned();
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Runs real `git` in `dir` with a throwaway identity and no system or user config.
+pub fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=tovuk tests", "-c", "user.email=tests@tovuk.invalid", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("git is installed (scripts/test installs it)");
+    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+}
