@@ -27,6 +27,14 @@ pub(crate) fn prepare(root: &Path) -> anyhow::Result<DataDir> {
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .with_context(|| format!("the data dir `{}` is not writable; {hint}", root.display()))?;
+    // The store holds token hashes: owner-only from its first byte, before SQLite creates it.
+    let state_file = root.join(STATE_FILE);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&state_file)
+        .with_context(|| format!("cannot create `{}`; {hint}", state_file.display()))?;
     Ok(DataDir { root: root.to_owned() })
 }
 

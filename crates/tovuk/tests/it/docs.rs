@@ -53,3 +53,22 @@ fn cli_reference_matches_every_commands_help() {
         "docs/cli.md is out of date: run `TOVUK_UPDATE_DOCS=1 cargo test -p tovuk --test it docs`"
     );
 }
+
+#[test]
+fn the_reference_lists_every_command() {
+    let user = UserEnv::new();
+    let mut missing = Vec::new();
+    for parent in COMMANDS.iter().filter(|command| command.len() < 2) {
+        let help = user.tovuk().args(*parent).arg("--help").run().success().stdout;
+        let listed = help.split("Commands:").nth(1).unwrap_or("").split("\n\n").next().unwrap_or("");
+        for line in listed.lines() {
+            let Some(name) = line.split_whitespace().next() else { continue };
+            let mut path: Vec<&str> = parent.to_vec();
+            path.push(name);
+            if name != "help" && !COMMANDS.contains(&path.as_slice()) {
+                missing.push(path.join(" "));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "add to COMMANDS in docs.rs: {missing:?}");
+}

@@ -8,3 +8,4 @@ mod check;
 mod docs;
 mod server;
 mod targets;
+mod tidy;

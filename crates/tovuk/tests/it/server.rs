@@ -17,6 +17,8 @@ fn first_start_creates_the_data_dir_store_and_a_private_admin_token() {
     assert!(log.contains("role=\"router\"") || log.contains("role=router"), "{log}");
     let mode = std::fs::metadata(&root).expect("data dir").permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "data dir mode is {mode:o}");
+    let mode = std::fs::metadata(root.join("state.db")).expect("state.db").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "state.db mode is {mode:o}");
 }
 
 #[test]
