@@ -28,11 +28,15 @@ fn app_from_row(row: &SqliteRow) -> Result<AppRecord, sqlx::Error> {
 impl Store {
     /// Creates an app together with its first deploy token, in one transaction: an app
     /// never exists without a way to push to it. Returns the token secret once.
-    pub async fn create_app(&self, name: &AppName) -> Result<(AppRecord, TokenRecord, String), StoreError> {
+    pub async fn create_app(
+        &self,
+        name: &AppName,
+        deploy_branch: &str,
+    ) -> Result<(AppRecord, TokenRecord, String), StoreError> {
         let app = AppRecord {
             id: AppId::new(now_unix_ms(), random_bytes()?),
             name: name.as_str().to_owned(),
-            deploy_branch: "main".to_owned(),
+            deploy_branch: deploy_branch.to_owned(),
             created_at: now_rfc3339(),
         };
         let mut tx = self.pool.begin().await?;
@@ -66,5 +70,24 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(app_from_row).transpose()?)
+    }
+}
+
+impl Store {
+    /// Changes the branch whose pushes deploy. `None` when there is no such app.
+    pub async fn set_deploy_branch(&self, app_id: &AppId, branch: &str) -> Result<Option<AppRecord>, StoreError> {
+        sqlx::query("UPDATE apps SET deploy_branch = ? WHERE id = ?")
+            .bind(branch)
+            .bind(app_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        self.find_app(app_id.as_str()).await
+    }
+
+    /// Removes an app and everything that belongs to it. Used to undo a creation whose
+    /// repository could not be made; deleting apps for users is a decommission workflow.
+    pub async fn remove_app(&self, app_id: &AppId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM apps WHERE id = ?").bind(app_id.as_str()).execute(&self.pool).await?;
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! is written to it. Types here are domain records, not wire shapes.
 
 mod apps;
+mod deploys;
 mod error;
 mod migrations;
 mod open;
@@ -13,6 +14,7 @@ mod time;
 mod tokens;
 
 pub use apps::AppRecord;
+pub use deploys::{DeployRecord, NewSource, OperationRecord, Recorded, SourceKind, TransitionError};
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use tokens::{TokenRecord, TokenScope};

@@ -6,9 +6,10 @@
 /// Marks a SQLite file as a tovuk store (`PRAGMA application_id`; ASCII "tovk").
 pub(crate) const APPLICATION_ID: i64 = 0x746f_766b;
 
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE apps (
     id            TEXT PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -29,6 +30,72 @@ CREATE TABLE tokens (
 ) STRICT;
 CREATE INDEX tokens_app ON tokens(app_id);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Every accepted source makes three linked operations: source -> build -> deploy.
+CREATE TABLE operations (
+    id          TEXT PRIMARY KEY,
+    app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('source', 'build', 'deploy')),
+    parent_id   TEXT REFERENCES operations(id),
+    deploy_id   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    source_kind TEXT CHECK (source_kind IN ('git', 'archive')),
+    ref         TEXT,
+    sha         TEXT,
+    old_sha     TEXT,
+    forced      INTEGER NOT NULL DEFAULT 0,
+    token_id    TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX operations_app ON operations(app_id, id);
+CREATE INDEX operations_deploy ON operations(deploy_id);
+
+CREATE TABLE deploys (
+    id                 TEXT PRIMARY KEY,
+    app_id             TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    state              TEXT NOT NULL,
+    source_kind        TEXT NOT NULL CHECK (source_kind IN ('git', 'archive')),
+    ref                TEXT NOT NULL,
+    sha                TEXT NOT NULL,
+    forced             INTEGER NOT NULL DEFAULT 0,
+    token_id           TEXT,
+    source_op_id       TEXT NOT NULL REFERENCES operations(id),
+    build_op_id        TEXT NOT NULL REFERENCES operations(id),
+    deploy_op_id       TEXT NOT NULL REFERENCES operations(id),
+    build_job_id       TEXT NOT NULL UNIQUE,
+    final_build_status TEXT,
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX deploys_app ON deploys(app_id, id);
+CREATE INDEX deploys_state ON deploys(state, id);
+
+-- The time of each state change, in order.
+CREATE TABLE deploy_events (
+    deploy_id TEXT NOT NULL REFERENCES deploys(id) ON DELETE CASCADE,
+    seq       INTEGER NOT NULL,
+    state     TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    PRIMARY KEY (deploy_id, seq)
+) STRICT;
+
+-- Idempotency: one accepted source per (app, token, ref, sha).
+CREATE TABLE accepted_sources (
+    app_id       TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    token_id     TEXT NOT NULL,
+    ref          TEXT NOT NULL,
+    sha          TEXT NOT NULL,
+    source_op_id TEXT NOT NULL REFERENCES operations(id),
+    deploy_id    TEXT NOT NULL REFERENCES deploys(id),
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (app_id, token_id, ref, sha)
+) STRICT;
+"#,
+    ),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -131,13 +131,13 @@ impl Store {
     }
 
     pub async fn find_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let sql = const_format(SELECT_TOKEN, " WHERE t.id = ?");
+        let sql = format!("{SELECT_TOKEN} WHERE t.id = ?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(token_from_row).transpose()?)
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let sql = const_format(SELECT_TOKEN, " ORDER BY t.created_at, t.id");
+        let sql = format!("{SELECT_TOKEN} ORDER BY t.created_at, t.id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
     }
@@ -151,9 +151,4 @@ impl Store {
             .await?;
         self.find_token(id).await
     }
-}
-
-/// Joins two static SQL fragments. Only ever called with constants, never with input.
-fn const_format(head: &'static str, tail: &'static str) -> String {
-    format!("{head}{tail}")
 }

@@ -23,9 +23,9 @@ async fn fresh_store_is_created_migrated_and_reopens() {
     let path = dir.path().join("state.db");
     let store = Store::open(&path).await.expect("open fresh");
     let name = AppName::parse("hello").expect("valid name");
-    let (app, token, secret) = store.create_app(&name).await.expect("create app");
+    let (app, token, secret) = store.create_app(&name, "main").await.expect("create app");
     assert!(matches!(token.scope, TokenScope::Deploy { .. }));
-    assert!(matches!(store.create_app(&name).await, Err(StoreError::AppExists(_))));
+    assert!(matches!(store.create_app(&name, "main").await, Err(StoreError::AppExists(_))));
     store.close().await;
 
     let store = Store::open(&path).await.expect("reopen");
@@ -81,7 +81,7 @@ async fn a_corrupted_store_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("state.db");
     let store = Store::open(&path).await.expect("open");
-    store.create_app(&AppName::parse("hello").expect("name")).await.expect("app");
+    store.create_app(&AppName::parse("hello").expect("name"), "main").await.expect("app");
     store.close().await;
     let mut raw = bytes(&path);
     // Keep the header, wreck every page after the first.

@@ -1,4 +1,4 @@
-//! Prefixed, sortable ids (`app_…`, `dep_…`, `op_…`, `tok_…`).
+//! Prefixed, sortable ids (`app_…`, `dep_…`, `bld_…`, `op_…`, `tok_…`).
 //!
 //! An id is its kind's prefix followed by 26 Crockford base32 characters: 48 bits of
 //! milliseconds then 80 random bits (the ULID layout), so ids sort by creation time.
@@ -14,6 +14,7 @@ const BODY_LEN: usize = 26;
 pub enum IdKind {
     App,
     Deploy,
+    Build,
     Operation,
     Token,
 }
@@ -23,6 +24,7 @@ impl IdKind {
         match self {
             IdKind::App => "app_",
             IdKind::Deploy => "dep_",
+            IdKind::Build => "bld_",
             IdKind::Operation => "op_",
             IdKind::Token => "tok_",
         }
@@ -82,6 +84,7 @@ macro_rules! id_type {
 
 id_type!(AppId, IdKind::App);
 id_type!(DeployId, IdKind::Deploy);
+id_type!(BuildId, IdKind::Build);
 id_type!(OperationId, IdKind::Operation);
 id_type!(TokenId, IdKind::Token);
 

@@ -3,10 +3,12 @@
 //! This crate is pure data: no I/O, no async, no serialization. Parsing and validation
 //! live here so the CLI, the API and the store agree on what a valid name is.
 
+mod branch;
 mod deploy_state;
 mod id;
 mod name;
 
+pub use branch::validate_branch_name;
 pub use deploy_state::{DeployState, IllegalTransition};
-pub use id::{AppId, DeployId, IdKind, OperationId, TokenId, parse_id};
+pub use id::{AppId, BuildId, DeployId, IdKind, OperationId, TokenId, parse_id};
 pub use name::{AppName, NameError, validate_dns_label};

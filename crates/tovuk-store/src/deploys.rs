@@ -1,0 +1,417 @@
+//! Deploys, their state changes, and the operations an accepted source creates.
+//!
+//! Recording a source is one immediate transaction: the idempotency key, three linked
+//! operations (source -> build -> deploy), the deploy row and its first event land
+//! together or not at all.
+
+use crate::time::{now_rfc3339, now_unix_ms};
+use crate::{Store, StoreError, random_bytes};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use tovuk_types::{AppId, BuildId, DeployId, DeployState, IllegalTransition, OperationId};
+
+/// Where a deploy's source came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A `git push`.
+    Git,
+    /// A `tovuk deploy` upload, imported as a commit.
+    Archive,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Git => "git",
+            SourceKind::Archive => "archive",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, sqlx::Error> {
+        match text {
+            "git" => Ok(SourceKind::Git),
+            "archive" => Ok(SourceKind::Archive),
+            other => Err(decode_error("source kind", other)),
+        }
+    }
+}
+
+/// A source the intake accepted: what to record.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    pub app_id: AppId,
+    /// The token that pushed or uploaded (the idempotency key includes it).
+    pub token_id: String,
+    pub kind: SourceKind,
+    pub ref_name: String,
+    pub old_sha: Option<String>,
+    pub sha: String,
+    pub forced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployRecord {
+    pub id: DeployId,
+    pub app_id: AppId,
+    pub app_name: String,
+    pub state: DeployState,
+    pub source_kind: SourceKind,
+    pub ref_name: String,
+    pub sha: String,
+    pub forced: bool,
+    pub token_id: Option<String>,
+    pub source_op_id: OperationId,
+    pub build_op_id: OperationId,
+    pub deploy_op_id: OperationId,
+    pub build_job_id: BuildId,
+    pub final_build_status: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Every state the deploy has been in, with when it entered it.
+    pub events: Vec<(DeployState, String)>,
+}
+
+/// The outcome of recording a source.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub deploy: DeployRecord,
+    /// True when this (app, token, ref, sha) was accepted before: nothing new was created
+    /// and `deploy` is the first one.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationRecord {
+    pub id: OperationId,
+    pub app_id: AppId,
+    pub app_name: String,
+    pub kind: String,
+    pub parent_id: Option<OperationId>,
+    pub deploy_id: DeployId,
+    pub status: String,
+    pub source_kind: Option<SourceKind>,
+    pub ref_name: Option<String>,
+    pub sha: Option<String>,
+    pub old_sha: Option<String>,
+    pub forced: bool,
+    pub token_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Why a deploy could not change state.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("there is no deploy `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn decode_error(what: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("bad {what} `{value}` in the store").into())
+}
+
+fn parse_or<T>(parsed: Option<T>, what: &str, value: &str) -> Result<T, sqlx::Error> {
+    parsed.ok_or_else(|| decode_error(what, value))
+}
+
+fn op_id(row: &SqliteRow, column: &str) -> Result<OperationId, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    parse_or(OperationId::parse(&text), "operation id", &text)
+}
+
+const SELECT_DEPLOY: &str = "SELECT d.*, a.name AS app_name FROM deploys d JOIN apps a ON a.id = d.app_id";
+const SELECT_OPERATION: &str = "SELECT o.*, a.name AS app_name FROM operations o JOIN apps a ON a.id = o.app_id";
+
+fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let app_id: String = row.try_get("app_id")?;
+    let state: String = row.try_get("state")?;
+    let build_job_id: String = row.try_get("build_job_id")?;
+    let source_kind: String = row.try_get("source_kind")?;
+    Ok(DeployRecord {
+        id: parse_or(DeployId::parse(&id), "deploy id", &id)?,
+        app_id: parse_or(AppId::parse(&app_id), "app id", &app_id)?,
+        app_name: row.try_get("app_name")?,
+        state: parse_or(DeployState::parse(&state), "deploy state", &state)?,
+        source_kind: SourceKind::parse(&source_kind)?,
+        ref_name: row.try_get("ref")?,
+        sha: row.try_get("sha")?,
+        forced: row.try_get::<i64, _>("forced")? != 0,
+        token_id: row.try_get("token_id")?,
+        source_op_id: op_id(row, "source_op_id")?,
+        build_op_id: op_id(row, "build_op_id")?,
+        deploy_op_id: op_id(row, "deploy_op_id")?,
+        build_job_id: parse_or(BuildId::parse(&build_job_id), "build id", &build_job_id)?,
+        final_build_status: row.try_get("final_build_status")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        events: Vec::new(),
+    })
+}
+
+fn operation_from_row(row: &SqliteRow) -> Result<OperationRecord, sqlx::Error> {
+    let app_id: String = row.try_get("app_id")?;
+    let deploy_id: String = row.try_get("deploy_id")?;
+    let parent: Option<String> = row.try_get("parent_id")?;
+    let source_kind: Option<String> = row.try_get("source_kind")?;
+    Ok(OperationRecord {
+        id: op_id(row, "id")?,
+        app_id: parse_or(AppId::parse(&app_id), "app id", &app_id)?,
+        app_name: row.try_get("app_name")?,
+        kind: row.try_get("kind")?,
+        parent_id: parent.map(|text| parse_or(OperationId::parse(&text), "operation id", &text)).transpose()?,
+        deploy_id: parse_or(DeployId::parse(&deploy_id), "deploy id", &deploy_id)?,
+        status: row.try_get("status")?,
+        source_kind: source_kind.as_deref().map(SourceKind::parse).transpose()?,
+        ref_name: row.try_get("ref")?,
+        sha: row.try_get("sha")?,
+        old_sha: row.try_get("old_sha")?,
+        forced: row.try_get::<i64, _>("forced")? != 0,
+        token_id: row.try_get("token_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Inserts one operation row.
+async fn insert_operation(tx: &mut Transaction<'_, Sqlite>, op: &OperationRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO operations (id, app_id, kind, parent_id, deploy_id, status, source_kind, ref, sha, old_sha, forced, token_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(op.id.as_str())
+    .bind(op.app_id.as_str())
+    .bind(&op.kind)
+    .bind(op.parent_id.as_ref().map(OperationId::as_str))
+    .bind(op.deploy_id.as_str())
+    .bind(&op.status)
+    .bind(op.source_kind.map(SourceKind::as_str))
+    .bind(&op.ref_name)
+    .bind(&op.sha)
+    .bind(&op.old_sha)
+    .bind(i64::from(op.forced))
+    .bind(&op.token_id)
+    .bind(&op.created_at)
+    .bind(&op.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records an accepted source: a queued deploy and its linked operations, or, when
+    /// the same (app, token, ref, sha) was accepted before, the first deploy unchanged.
+    pub async fn record_source(&self, source: &NewSource) -> Result<Recorded, StoreError> {
+        // IMMEDIATE takes the write lock first, so concurrent pushes queue up in order
+        // instead of failing to upgrade a read transaction.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT deploy_id FROM accepted_sources WHERE app_id = ? AND token_id = ? AND ref = ? AND sha = ?",
+        )
+        .bind(source.app_id.as_str())
+        .bind(&source.token_id)
+        .bind(&source.ref_name)
+        .bind(&source.sha)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(deploy_id) = existing {
+            tx.commit().await?;
+            let deploy = self
+                .find_deploy(&deploy_id)
+                .await?
+                .ok_or_else(|| StoreError::Query(decode_error("accepted source without its deploy", &deploy_id)))?;
+            return Ok(Recorded { deploy, duplicate: true });
+        }
+
+        let now = now_rfc3339();
+        let ms = now_unix_ms();
+        let deploy_id = DeployId::new(ms, random_bytes()?);
+        let app_name: String = sqlx::query_scalar("SELECT name FROM apps WHERE id = ?")
+            .bind(source.app_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let operation =
+            |kind: &str, parent: Option<&OperationId>, status: &str| -> Result<OperationRecord, StoreError> {
+                Ok(OperationRecord {
+                    id: OperationId::new(ms, random_bytes()?),
+                    app_id: source.app_id.clone(),
+                    app_name: app_name.clone(),
+                    kind: kind.to_owned(),
+                    parent_id: parent.cloned(),
+                    deploy_id: deploy_id.clone(),
+                    status: status.to_owned(),
+                    source_kind: None,
+                    ref_name: None,
+                    sha: None,
+                    old_sha: None,
+                    forced: false,
+                    token_id: None,
+                    created_at: now.clone(),
+                    updated_at: now.clone(),
+                })
+            };
+        let source_op = OperationRecord {
+            source_kind: Some(source.kind),
+            ref_name: Some(source.ref_name.clone()),
+            sha: Some(source.sha.clone()),
+            old_sha: source.old_sha.clone(),
+            forced: source.forced,
+            token_id: Some(source.token_id.clone()),
+            ..operation("source", None, "accepted")?
+        };
+        let build_op = operation("build", Some(&source_op.id), "queued")?;
+        let deploy_op = operation("deploy", Some(&build_op.id), "queued")?;
+        for op in [&source_op, &build_op, &deploy_op] {
+            insert_operation(&mut tx, op).await?;
+        }
+        let build_job_id = BuildId::new(ms, random_bytes()?);
+        sqlx::query(
+            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(deploy_id.as_str())
+        .bind(source.app_id.as_str())
+        .bind(source.kind.as_str())
+        .bind(&source.ref_name)
+        .bind(&source.sha)
+        .bind(i64::from(source.forced))
+        .bind(&source.token_id)
+        .bind(source_op.id.as_str())
+        .bind(build_op.id.as_str())
+        .bind(deploy_op.id.as_str())
+        .bind(build_job_id.as_str())
+        .bind(&now)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO deploy_events (deploy_id, seq, state, at) VALUES (?, 1, 'queued', ?)")
+            .bind(deploy_id.as_str())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO accepted_sources (app_id, token_id, ref, sha, source_op_id, deploy_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(source.app_id.as_str())
+        .bind(&source.token_id)
+        .bind(&source.ref_name)
+        .bind(&source.sha)
+        .bind(source_op.id.as_str())
+        .bind(deploy_id.as_str())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let deploy = self
+            .find_deploy(deploy_id.as_str())
+            .await?
+            .ok_or_else(|| StoreError::Query(decode_error("deploy just recorded", deploy_id.as_str())))?;
+        Ok(Recorded { deploy, duplicate: false })
+    }
+
+    /// A deploy with its state changes.
+    pub async fn find_deploy(&self, id: &str) -> Result<Option<DeployRecord>, StoreError> {
+        let sql = format!("{SELECT_DEPLOY} WHERE d.id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let Some(mut deploy) = row.as_ref().map(deploy_from_row).transpose()? else { return Ok(None) };
+        let events = sqlx::query("SELECT state, at FROM deploy_events WHERE deploy_id = ? ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        for event in events {
+            let state: String = event.try_get("state")?;
+            let state = parse_or(DeployState::parse(&state), "deploy state", &state)?;
+            deploy.events.push((state, event.try_get("at")?));
+        }
+        Ok(Some(deploy))
+    }
+
+    /// An app's deploys, newest first.
+    pub async fn list_deploys(&self, app_id: &AppId, limit: u32) -> Result<Vec<DeployRecord>, StoreError> {
+        let sql = format!("{SELECT_DEPLOY} WHERE d.app_id = ? ORDER BY d.id DESC LIMIT ?");
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app_id.as_str()).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(deploy_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a deploy from `from` to `to` if it is still in `from` and the lifecycle
+    /// allows it; records the event. Returns the deploy as it is afterwards.
+    pub async fn transition_deploy(
+        &self,
+        id: &str,
+        from: DeployState,
+        to: DeployState,
+    ) -> Result<DeployRecord, TransitionError> {
+        from.transition(to)?;
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::from)?;
+        let changed = sqlx::query("UPDATE deploys SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
+            .bind(to.as_str())
+            .bind(&now)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        if changed.rows_affected() == 1 {
+            sqlx::query(
+                "INSERT INTO deploy_events (deploy_id, seq, state, at)
+                 SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM deploy_events WHERE deploy_id = ?1",
+            )
+            .bind(id)
+            .bind(to.as_str())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+            if to.is_terminal() {
+                sqlx::query(
+                    "UPDATE operations SET status = ?, updated_at = ? WHERE deploy_id = ? AND kind != 'source'",
+                )
+                .bind(to.as_str())
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        let deploy = self.find_deploy(id).await?.ok_or_else(|| TransitionError::NotFound(id.to_owned()))?;
+        if changed.rows_affected() == 1 {
+            Ok(deploy)
+        } else {
+            // It was not in `from` (any more): report the move from where it really is.
+            Err(TransitionError::Illegal(IllegalTransition { from: deploy.state, to }))
+        }
+    }
+
+    pub async fn find_operation(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
+        let sql = format!("{SELECT_OPERATION} WHERE o.id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(operation_from_row).transpose()?)
+    }
+
+    /// An app's operations, newest first.
+    pub async fn list_operations(&self, app_id: &AppId, limit: u32) -> Result<Vec<OperationRecord>, StoreError> {
+        // Newest source first, each followed by its build and deploy operations.
+        let sql = format!(
+            "{SELECT_OPERATION} WHERE o.app_id = ? ORDER BY o.deploy_id DESC, \
+             CASE o.kind WHEN 'source' THEN 0 WHEN 'build' THEN 1 ELSE 2 END LIMIT ?"
+        );
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app_id.as_str()).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(operation_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The operations that name `parent` as theirs.
+    pub async fn child_operations(&self, parent: &OperationId) -> Result<Vec<OperationRecord>, StoreError> {
+        let sql = format!("{SELECT_OPERATION} WHERE o.parent_id = ? ORDER BY o.id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(parent.as_str()).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(operation_from_row).collect::<Result<_, _>>()?)
+    }
+}
