@@ -11,7 +11,7 @@ mod tests;
 /// - `*` matches within one path component, `?` one character, and `**`
 ///   any number of components.
 /// - A pattern that covers a directory covers everything under it.
-pub(crate) fn pattern_matches(pattern: &str, path: &str) -> bool {
+pub fn pattern_matches(pattern: &str, path: &str) -> bool {
     let pattern = pattern.strip_prefix("./").unwrap_or(pattern);
     let pattern = pattern.trim_end_matches('/');
     let path = path.strip_prefix("./").unwrap_or(path).trim_end_matches('/');

@@ -39,6 +39,7 @@ use toml::de::DeTable;
 pub use capability::Capability;
 pub use code::Code;
 pub use files::{check_files, is_default_excluded};
+pub use glob::pattern_matches;
 pub use kinds::{AppKind, ResourceKind, RouteAuth};
 pub use manifest::{
     Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, DEFAULT_STATIC_ROOT, Domain,
