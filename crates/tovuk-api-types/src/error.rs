@@ -12,6 +12,16 @@ pub enum ErrorCode {
     AppNotFound,
     TokenNotFound,
     AppExists,
+    DeployNotFound,
+    OperationNotFound,
+    RefNotFound,
+    /// The deploy is not in a state the action applies to.
+    InvalidState,
+    /// The contract check failed; the body carries the report.
+    CheckFailed,
+    /// The upload is not a safe archive within the limits.
+    BadArchive,
+    TooLarge,
     InvalidName,
     InvalidRequest,
     StoreUnavailable,
@@ -27,8 +37,15 @@ impl ErrorCode {
         match self {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
-            ErrorCode::NotFound | ErrorCode::AppNotFound | ErrorCode::TokenNotFound => 404,
-            ErrorCode::AppExists => 409,
+            ErrorCode::NotFound
+            | ErrorCode::AppNotFound
+            | ErrorCode::TokenNotFound
+            | ErrorCode::DeployNotFound
+            | ErrorCode::OperationNotFound
+            | ErrorCode::RefNotFound => 404,
+            ErrorCode::AppExists | ErrorCode::InvalidState => 409,
+            ErrorCode::CheckFailed | ErrorCode::BadArchive => 422,
+            ErrorCode::TooLarge => 413,
             ErrorCode::InvalidName | ErrorCode::InvalidRequest => 400,
             ErrorCode::StoreUnavailable => 503,
             ErrorCode::Internal => 500,
@@ -44,6 +61,13 @@ impl ErrorCode {
             ErrorCode::AppNotFound => "app_not_found",
             ErrorCode::TokenNotFound => "token_not_found",
             ErrorCode::AppExists => "app_exists",
+            ErrorCode::DeployNotFound => "deploy_not_found",
+            ErrorCode::OperationNotFound => "operation_not_found",
+            ErrorCode::RefNotFound => "ref_not_found",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::CheckFailed => "check_failed",
+            ErrorCode::BadArchive => "bad_archive",
+            ErrorCode::TooLarge => "too_large",
             ErrorCode::InvalidName => "invalid_name",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::StoreUnavailable => "store_unavailable",
@@ -60,11 +84,14 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub next: Option<String>,
+    /// Structured detail for some codes (the check report for `check_failed`).
+    #[serde(default)]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), next: None }
+        ApiError { code, message: message.into(), next: None, detail: None }
     }
 
     pub fn with_next(mut self, next: impl Into<String>) -> Self {

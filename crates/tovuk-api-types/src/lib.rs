@@ -60,6 +60,9 @@ pub struct App {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateAppRequest {
     pub name: String,
+    /// The branch whose pushes deploy; `main` when absent.
+    #[serde(default)]
+    pub deploy_branch: Option<String>,
 }
 
 /// The answer to `POST /v1/apps`: the app and its deploy token, whose secret is shown only here.
@@ -107,4 +110,223 @@ pub struct CreatedToken {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenList {
     pub tokens: Vec<Token>,
+}
+
+/// `PATCH /v1/apps/{app}`: change an app's settings; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateAppRequest {
+    pub deploy_branch: Option<String>,
+}
+
+/// A deploy: where its source came from, where it is in the lifecycle, and when it
+/// entered each state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deploy {
+    pub id: String,
+    pub app: String,
+    /// `queued`, `building`, `typechecking`, `testing`, `artifact_ready`, `deploying`,
+    /// `running`, `failed`, `cancelled` or `superseded`.
+    pub state: String,
+    pub source: DeploySource,
+    pub build_job: BuildJob,
+    pub final_build: FinalBuild,
+    pub operations: DeployOperations,
+    /// Every state the deploy entered, oldest first.
+    pub state_changes: Vec<StateChange>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeploySource {
+    /// `git` (a push) or `archive` (a `tovuk deploy` upload).
+    pub kind: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub sha: String,
+    /// The push rewrote history (the old tip is not an ancestor of the new one).
+    pub forced: bool,
+    /// The source operation that accepted it.
+    pub operation_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildJob {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinalBuild {
+    /// `null` until the build has finished.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployOperations {
+    pub source: String,
+    pub build: String,
+    pub deploy: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateChange {
+    pub state: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployList {
+    pub deploys: Vec<Deploy>,
+}
+
+/// The answer to an accepted push or upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AcceptedSource {
+    pub deploy: Deploy,
+    pub source_operation_id: String,
+    /// True when this (token, ref, sha) was accepted before: no new deploy was made and
+    /// `deploy` is the first one.
+    pub duplicate: bool,
+    /// Contract warnings (the check passed).
+    pub warnings: Vec<String>,
+}
+
+/// An operation record: one step (source, build or deploy) of an accepted source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    pub app: String,
+    /// `source`, `build` or `deploy`.
+    pub kind: String,
+    pub status: String,
+    /// The operation this one follows from (`null` for a source operation).
+    pub parent_id: Option<String>,
+    /// The operations that follow from this one.
+    pub child_ids: Vec<String>,
+    pub deploy_id: String,
+    /// What was accepted; set on source operations only.
+    pub source: Option<OperationSource>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperationSource {
+    pub kind: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub sha: String,
+    pub old_sha: Option<String>,
+    pub forced: bool,
+    pub token_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperationList {
+    pub operations: Vec<Operation>,
+}
+
+/// A commit as source inspection shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Commit {
+    pub sha: String,
+    pub subject: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub authored_at: String,
+    pub committed_at: String,
+}
+
+/// `tovuk source show`: the hosted repository at a glance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceSummary {
+    pub app: String,
+    pub git_remote: String,
+    pub deploy_branch: String,
+    /// The deploy branch's tip, `null` before the first push.
+    pub head: Option<Commit>,
+    pub branch_count: u64,
+    pub tag_count: u64,
+    /// The newest deploy, if any.
+    pub last_deploy: Option<Deploy>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub name: String,
+    pub sha: String,
+    #[serde(rename = "type")]
+    pub object_type: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceRefs {
+    pub app: String,
+    pub refs: Vec<SourceRef>,
+}
+
+/// `tovuk source resolve-ref`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolvedRef {
+    pub app: String,
+    /// What was asked for.
+    pub input: String,
+    /// The full ref name when the input named a ref (`null` for a commit id).
+    #[serde(rename = "ref")]
+    pub ref_name: Option<String>,
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommitList {
+    pub app: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub commits: Vec<Commit>,
+}
+
+/// `tovuk source remote`: how to push to the app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceRemote {
+    pub app: String,
+    pub url: String,
+    pub deploy_branch: String,
+    /// The command that adds the remote and deploys.
+    pub push_command: String,
+}
+
+/// Environment the platform gives the git hooks it runs.
+pub mod hook_env {
+    /// The API URL the hook reports to.
+    pub const URL: &str = "TOVUK_HOOK_URL";
+    /// The one-push secret that authenticates the hook.
+    pub const PUSH_SECRET: &str = "TOVUK_PUSH_SECRET";
+    /// The header the hook sends the secret in.
+    pub const PUSH_SECRET_HEADER: &str = "x-tovuk-push-secret";
+}
+
+/// One ref update as git gives it to a hook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefUpdate {
+    pub old: String,
+    pub new: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+}
+
+/// `POST /internal/v1/git/hooks/{hook}`: a hook relays git's input and environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookRequest {
+    pub updates: Vec<RefUpdate>,
+    /// `GIT_OBJECT_DIRECTORY` while the push is in quarantine.
+    pub object_directory: Option<String>,
+    /// `GIT_ALTERNATE_OBJECT_DIRECTORIES` while the push is in quarantine.
+    pub alternate_object_directories: Option<String>,
+}
+
+/// What the hook prints (git shows each line as `remote: ...`) and whether git may go on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookResponse {
+    pub accept: bool,
+    pub lines: Vec<String>,
 }

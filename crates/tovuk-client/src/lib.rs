@@ -8,8 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tovuk_api_types::{
-    ApiError, App, AppList, CreateAppRequest, CreateTokenRequest, CreatedApp, CreatedToken, ErrorBody, ErrorCode,
-    PlatformStatus, Token, TokenList,
+    AcceptedSource, ApiError, App, AppList, CommitList, CreateAppRequest, CreateTokenRequest, CreatedApp, CreatedToken,
+    Deploy, DeployList, ErrorBody, ErrorCode, HookRequest, HookResponse, Operation, OperationList, PlatformStatus,
+    ResolvedRef, SourceRefs, SourceRemote, SourceSummary, Token, TokenList, UpdateAppRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +123,9 @@ impl Client {
         self.get("/v1/status").await
     }
 
-    pub async fn create_app(&self, name: &str) -> Result<CreatedApp, ClientError> {
-        self.post("/v1/apps", &CreateAppRequest { name: name.to_owned() }).await
+    pub async fn create_app(&self, name: &str, deploy_branch: Option<&str>) -> Result<CreatedApp, ClientError> {
+        let request = CreateAppRequest { name: name.to_owned(), deploy_branch: deploy_branch.map(str::to_owned) };
+        self.post("/v1/apps", &request).await
     }
 
     pub async fn list_apps(&self) -> Result<AppList, ClientError> {
@@ -144,5 +146,84 @@ impl Client {
 
     pub async fn revoke_token(&self, id: &str) -> Result<Token, ClientError> {
         self.send(self.request(Method::DELETE, &format!("/v1/tokens/{}", segment(id)))).await
+    }
+}
+
+/// Source intake, deploys, operations and source inspection.
+impl Client {
+    pub async fn update_app(&self, app: &str, request: &UpdateAppRequest) -> Result<App, ClientError> {
+        self.send(self.request(Method::PATCH, &format!("/v1/apps/{}", segment(app))).json(request)).await
+    }
+
+    /// Uploads a `tovuk deploy` archive (tar + zstd).
+    pub async fn upload(&self, app: &str, archive: Vec<u8>) -> Result<AcceptedSource, ClientError> {
+        let request = self
+            .request(Method::POST, &format!("/v1/apps/{}/deploys", segment(app)))
+            .header(reqwest::header::CONTENT_TYPE, "application/zstd")
+            .body(archive);
+        self.send(request).await
+    }
+
+    pub async fn list_deploys(&self, app: &str, limit: Option<u32>) -> Result<DeployList, ClientError> {
+        let query = limit.map(|limit| format!("?limit={limit}")).unwrap_or_default();
+        self.get(&format!("/v1/apps/{}/deploys{query}", segment(app))).await
+    }
+
+    pub async fn show_deploy(&self, id: &str) -> Result<Deploy, ClientError> {
+        self.get(&format!("/v1/deploys/{}", segment(id))).await
+    }
+
+    pub async fn cancel_deploy(&self, id: &str) -> Result<Deploy, ClientError> {
+        self.send(self.request(Method::POST, &format!("/v1/deploys/{}/cancel", segment(id)))).await
+    }
+
+    pub async fn list_operations(&self, app: &str) -> Result<OperationList, ClientError> {
+        self.get(&format!("/v1/apps/{}/operations", segment(app))).await
+    }
+
+    pub async fn show_operation(&self, id: &str) -> Result<Operation, ClientError> {
+        self.get(&format!("/v1/operations/{}", segment(id))).await
+    }
+
+    pub async fn source_show(&self, app: &str) -> Result<SourceSummary, ClientError> {
+        self.get(&format!("/v1/apps/{}/source", segment(app))).await
+    }
+
+    pub async fn source_refs(&self, app: &str) -> Result<SourceRefs, ClientError> {
+        self.get(&format!("/v1/apps/{}/source/refs", segment(app))).await
+    }
+
+    pub async fn source_resolve(&self, app: &str, reference: &str) -> Result<ResolvedRef, ClientError> {
+        self.get(&format!("/v1/apps/{}/source/resolve?ref={}", segment(app), segment(reference))).await
+    }
+
+    pub async fn source_commits(
+        &self,
+        app: &str,
+        reference: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<CommitList, ClientError> {
+        let mut query = Vec::new();
+        if let Some(reference) = reference {
+            query.push(format!("ref={}", segment(reference)));
+        }
+        if let Some(limit) = limit {
+            query.push(format!("limit={limit}"));
+        }
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        self.get(&format!("/v1/apps/{}/source/commits{query}", segment(app))).await
+    }
+
+    pub async fn source_remote(&self, app: &str) -> Result<SourceRemote, ClientError> {
+        self.get(&format!("/v1/apps/{}/source/remote", segment(app))).await
+    }
+
+    /// What a managed git hook sends: git's input, authenticated by the push secret.
+    pub async fn run_hook(&self, hook: &str, secret: &str, request: &HookRequest) -> Result<HookResponse, ClientError> {
+        let request = self
+            .request(Method::POST, &format!("/internal/v1/git/hooks/{}", segment(hook)))
+            .header(tovuk_api_types::hook_env::PUSH_SECRET_HEADER, secret)
+            .json(request);
+        self.send(request).await
     }
 }

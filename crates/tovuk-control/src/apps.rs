@@ -1,45 +1,26 @@
-//! Apps: create (with a deploy token shown once), list, show.
+//! Apps: create (with a repository and a deploy token shown once), list, show, update.
 
 use crate::auth::{Caller, app_for};
 use crate::tokens::token_view;
+use crate::views::{app_view, base_url};
 use crate::{ApiFailure, ControlState};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use tovuk_api_types::{App, AppList, CreateAppRequest, CreatedApp, CreatedToken, ErrorCode};
-use tovuk_store::AppRecord;
-use tovuk_types::AppName;
-
-/// The base URL users reach this API at: the configured public URL, else the request's `Host`.
-fn base_url(state: &ControlState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.inner.public_url {
-        return url.clone();
-    }
-    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("127.0.0.1:7700");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .filter(|proto| *proto == "https")
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
-}
-
-pub(crate) fn app_view(app: AppRecord, base_url: &str) -> App {
-    App {
-        git_remote: format!("{base_url}/git/{}.git", app.name),
-        id: app.id.to_string(),
-        name: app.name,
-        deploy_branch: app.deploy_branch,
-        created_at: app.created_at,
-    }
-}
+use axum::http::{HeaderMap, StatusCode};
+use tovuk_api_types::{App, AppList, CreateAppRequest, CreatedApp, CreatedToken, ErrorCode, UpdateAppRequest};
+use tovuk_types::{AppName, validate_branch_name};
 
 pub(crate) fn invalid_json(rejection: JsonRejection) -> ApiFailure {
     ApiFailure::new(
         ErrorCode::InvalidRequest,
         format!("the request body is not what this route takes: {}", rejection.body_text()),
     )
+}
+
+fn check_branch(branch: &str) -> Result<(), ApiFailure> {
+    validate_branch_name(branch)
+        .map_err(|message| ApiFailure::new(ErrorCode::InvalidRequest, message).next("--deploy-branch main"))
 }
 
 pub(crate) async fn create(
@@ -57,7 +38,20 @@ pub(crate) async fn create(
         )
         .next("tovuk app create my-api")
     })?;
-    let (app, token, secret) = state.store().create_app(&name).await?;
+    let branch = request.deploy_branch.as_deref().unwrap_or("main");
+    check_branch(branch)?;
+    let (app, token, secret) = state.store().create_app(&name, branch).await?;
+    // The repository comes with the app: if it cannot be made, the app is not made either.
+    if let Err(error) = state.repos().create(&app.name, &app.deploy_branch).await {
+        state.repos().remove(&app.name);
+        state.store().remove_app(&app.id).await?;
+        tracing::error!(app = %app.name, %error, "cannot create the app's repository");
+        return Err(ApiFailure::new(
+            ErrorCode::Internal,
+            "the app's git repository could not be created; nothing was kept",
+        )
+        .next("tovuk status"));
+    }
     tracing::info!(app = %app.name, app_id = %app.id, "app created");
     let base = base_url(&state, &headers);
     Ok((
@@ -90,5 +84,24 @@ pub(crate) async fn show(
     Path(name_or_id): Path<String>,
 ) -> Result<Json<App>, ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
+    Ok(Json(app_view(app, &base_url(&state, &headers))))
+}
+
+pub(crate) async fn update(
+    State(state): State<ControlState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name_or_id): Path<String>,
+    body: Result<Json<UpdateAppRequest>, JsonRejection>,
+) -> Result<Json<App>, ApiFailure> {
+    caller.require_admin("changing an app's settings")?;
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    let Json(request) = body.map_err(invalid_json)?;
+    let mut app = app;
+    if let Some(branch) = &request.deploy_branch {
+        check_branch(branch)?;
+        app = state.store().set_deploy_branch(&app.id, branch).await?.unwrap_or(app);
+        tracing::info!(app = %app.name, deploy_branch = %branch, "deploy branch changed");
+    }
     Ok(Json(app_view(app, &base_url(&state, &headers))))
 }

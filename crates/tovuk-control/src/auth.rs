@@ -2,6 +2,7 @@
 
 use crate::{ApiFailure, ControlState};
 use axum::extract::{FromRequestParts, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use tovuk_api_types::ErrorCode;
@@ -35,13 +36,37 @@ impl FromRequestParts<ControlState> for Caller {
                 ApiFailure::new(ErrorCode::Unauthorized, "the Authorization header must be `Bearer <token>`")
                     .next(GET_A_TOKEN)
             })?;
-        match state.store().authenticate(secret).await? {
-            Some(token) => Ok(Caller { token }),
-            None => {
-                Err(ApiFailure::new(ErrorCode::Unauthorized, "the API token is not valid: it is unknown or revoked")
-                    .next(GET_A_TOKEN))
-            }
-        }
+        authenticate(state, secret).await
+    }
+}
+
+async fn authenticate(state: &ControlState, secret: &str) -> Result<Caller, ApiFailure> {
+    match state.store().authenticate(secret).await? {
+        Some(token) => Ok(Caller { token }),
+        None => Err(ApiFailure::new(ErrorCode::Unauthorized, "the API token is not valid: it is unknown or revoked")
+            .next(GET_A_TOKEN)),
+    }
+}
+
+/// Git sends HTTP basic auth: the password is the token, the username is ignored. A
+/// bearer header (`http.extraHeader`) is taken too.
+pub(crate) async fn caller_from_basic(state: &ControlState, headers: &HeaderMap) -> Result<Caller, ApiFailure> {
+    use base64::Engine;
+    const GIT_HINT: &str =
+        "use the app's deploy token as the password: git remote add tovuk http://deploy:TOKEN@HOST/git/APP.git";
+    let Some(value) = headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok()) else {
+        return Err(ApiFailure::new(ErrorCode::Unauthorized, "pushing and fetching need a token").next(GIT_HINT));
+    };
+    let secret = if let Some(encoded) = value.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok();
+        let text = decoded.and_then(|bytes| String::from_utf8(bytes).ok());
+        text.and_then(|text| text.split_once(':').map(|(_, password)| password.trim().to_owned()))
+    } else {
+        value.strip_prefix("Bearer ").map(|token| token.trim().to_owned())
+    };
+    match secret.filter(|secret| !secret.is_empty()) {
+        Some(secret) => authenticate(state, &secret).await.map_err(|failure| failure.next(GIT_HINT)),
+        None => Err(ApiFailure::new(ErrorCode::Unauthorized, "the credentials are not a token").next(GIT_HINT)),
     }
 }
 

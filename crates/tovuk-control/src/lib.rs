@@ -1,26 +1,56 @@
-//! The control-plane API: platform status, authentication, tokens and apps.
+//! The control-plane API: platform status, authentication, tokens, apps, source intake
+//! (git push and archive uploads), deploys, operations and source inspection.
 //!
-//! It is the only role that opens the state store; every other role, and the CLI,
-//! reaches state through this API. Handlers return [`ApiFailure`] so every error
-//! leaves in the one `{"error": {...}}` shape.
+//! It is the only role that opens the state store; every other role, the git hooks
+//! and the CLI reach state through this API. Handlers return [`ApiFailure`] so every
+//! error leaves in the one `{"error": {...}}` shape.
 
 mod apps;
 mod auth;
+mod deploys;
 mod failure;
+mod git_http;
+mod hooks;
+mod intake;
+mod operations;
+mod source;
 mod status;
 mod tokens;
+mod views;
 
 pub use failure::ApiFailure;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
-use std::sync::Arc;
+use axum::routing::{any, delete, get, post};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tovuk_daemon::{RoleBoard, Shutdown};
+use tovuk_git::Repos;
 use tovuk_store::Store;
 
-/// What the API needs to answer: the store and facts about this platform.
+/// What the control plane is configured with.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// The URL users reach the API at, when configured; otherwise taken from each request's `Host`.
+    pub public_url: Option<String>,
+    pub started_at: String,
+    pub data_dir: PathBuf,
+    /// The binary the git hooks run (`tovuk hook ...`).
+    pub tovuk_exe: PathBuf,
+    /// The API's own address, for the hooks to report to.
+    pub internal_url: String,
+    /// A push larger than this is refused.
+    pub max_push_bytes: u64,
+    /// An uploaded archive larger than this (compressed) is refused.
+    pub max_upload_bytes: u64,
+    /// What an uploaded archive may unpack to.
+    pub archive_limits: tovuk_git::archive::ArchiveLimits,
+}
+
+/// What the API needs to answer: the store, the repositories and facts about this platform.
 #[derive(Clone)]
 pub struct ControlState {
     inner: Arc<Inner>,
@@ -29,20 +59,65 @@ pub struct ControlState {
 struct Inner {
     store: Store,
     roles: RoleBoard,
-    /// The URL users reach the API at, when configured; otherwise taken from each request's `Host`.
-    public_url: Option<String>,
+    repos: Repos,
+    config: ControlConfig,
     started: Instant,
-    started_at: String,
+    /// Pushes in flight, by their one-push secret: how the hooks authenticate.
+    push_sessions: Mutex<HashMap<String, hooks::PushSession>>,
+    /// One intake at a time per app, so concurrent pushes are recorded in order.
+    app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ControlState {
-    pub fn new(store: Store, roles: RoleBoard, public_url: Option<String>, started_at: String) -> Self {
-        let public_url = public_url.map(|url| url.trim_end_matches('/').to_owned());
-        ControlState { inner: Arc::new(Inner { store, roles, public_url, started: Instant::now(), started_at }) }
+    pub fn new(store: Store, roles: RoleBoard, config: ControlConfig) -> Self {
+        let repos = Repos::new(&config.data_dir, config.tovuk_exe.clone());
+        let mut config = config;
+        config.public_url = config.public_url.map(|url| url.trim_end_matches('/').to_owned());
+        ControlState {
+            inner: Arc::new(Inner {
+                store,
+                roles,
+                repos,
+                config,
+                started: Instant::now(),
+                push_sessions: Mutex::default(),
+                app_locks: Mutex::default(),
+            }),
+        }
     }
 
     fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    fn repos(&self) -> &Repos {
+        &self.inner.repos
+    }
+
+    fn config(&self) -> &ControlConfig {
+        &self.inner.config
+    }
+
+    /// The lock that serialises intake for one app.
+    fn app_lock(&self, app_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.app_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(app_id.to_owned()).or_default().clone()
+    }
+
+    /// Installs the managed hooks and makes sure every app has its repository. Called at
+    /// start, so hooks changed on disk are put back and a restored store gets its repos.
+    pub async fn prepare_repositories(&self) -> anyhow::Result<()> {
+        let written = self.repos().install_hooks()?;
+        if written > 0 {
+            tracing::info!(hooks_dir = %self.repos().hooks_dir().display(), written, "git hooks installed");
+        }
+        for app in self.store().list_apps().await? {
+            if !self.repos().exists(&app.name) {
+                self.repos().create(&app.name, &app.deploy_branch).await?;
+                tracing::warn!(app = %app.name, "repository was missing; created an empty one");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -53,16 +128,28 @@ pub fn router(state: ControlState) -> Router {
         .route("/healthz", get(status::ok))
         .route("/v1/status", get(status::platform_status))
         .route("/v1/apps", post(apps::create).get(apps::list))
-        .route("/v1/apps/{app}", get(apps::show))
+        .route("/v1/apps/{app}", get(apps::show).patch(apps::update))
+        .route("/v1/apps/{app}/deploys", get(deploys::list).post(intake::upload))
+        .route("/v1/apps/{app}/operations", get(operations::list))
+        .route("/v1/apps/{app}/source", get(source::show))
+        .route("/v1/apps/{app}/source/refs", get(source::refs))
+        .route("/v1/apps/{app}/source/resolve", get(source::resolve))
+        .route("/v1/apps/{app}/source/commits", get(source::commits))
+        .route("/v1/apps/{app}/source/remote", get(source::remote))
+        .route("/v1/deploys/{id}", get(deploys::show))
+        .route("/v1/deploys/{id}/cancel", post(deploys::cancel))
+        .route("/v1/operations/{id}", get(operations::show))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/internal/v1/git/hooks/{hook}", post(hooks::run_hook))
+        .route("/git/{*path}", any(git_http::serve))
         .fallback(auth::unknown_route)
         .with_state(state)
 }
 
 /// Serves the API on `listener` until `shutdown` fires, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: ControlState, shutdown: Shutdown) -> anyhow::Result<()> {
-    let app = router(state);
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
     Ok(())
 }

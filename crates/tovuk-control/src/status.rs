@@ -36,7 +36,7 @@ pub(crate) async fn platform_status(State(state): State<ControlState>) -> Json<P
     Json(PlatformStatus {
         status: if healthy { "ok" } else { "degraded" }.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at: state.inner.started_at.clone(),
+        started_at: state.config().started_at.clone(),
         uptime_seconds: state.inner.started.elapsed().as_secs(),
         roles,
         store,

@@ -27,6 +27,8 @@ pub(crate) fn prepare(root: &Path) -> anyhow::Result<DataDir> {
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .with_context(|| format!("the data dir `{}` is not writable; {hint}", root.display()))?;
+    // Absolute from here on: git and its hooks run in other directories.
+    let root = &root.canonicalize().with_context(|| format!("cannot resolve the data dir `{}`", root.display()))?;
     // The store holds token hashes: owner-only from its first byte, before SQLite creates it.
     let state_file = root.join(STATE_FILE);
     std::fs::OpenOptions::new()
@@ -39,6 +41,10 @@ pub(crate) fn prepare(root: &Path) -> anyhow::Result<DataDir> {
 }
 
 impl DataDir {
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub(crate) fn state_file(&self) -> PathBuf {
         self.root.join(STATE_FILE)
     }

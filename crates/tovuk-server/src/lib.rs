@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
-use tovuk_control::ControlState;
+use tovuk_control::{ControlConfig, ControlState};
 use tovuk_daemon::{RoleBoard, SHUTDOWN_DEADLINE, Shutdown};
 use tovuk_store::Store;
 
@@ -27,6 +27,13 @@ pub struct ServerConfig {
     pub router_listen: String,
     /// The URL users reach the API at (for git remotes), when it differs from the `Host` they send.
     pub public_url: Option<String>,
+    /// A push larger than this is refused.
+    pub max_push_bytes: u64,
+    /// A `tovuk deploy` upload larger than this (compressed) is refused.
+    pub max_upload_bytes: u64,
+    /// An upload may unpack to at most this many bytes and entries.
+    pub max_unpacked_bytes: u64,
+    pub max_upload_files: u64,
 }
 
 /// Runs the platform and maps the outcome to an exit code: 0 after a clean stop, 1 when
@@ -73,7 +80,30 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     let roles = RoleBoard::default();
     let api_url = format!("http://{api_addr}");
-    let control = ControlState::new(store.clone(), roles.clone(), config.public_url.clone(), started_at.clone());
+    // The hooks git runs report back here, so use an address this machine can dial.
+    let mut internal_addr = api_addr;
+    if internal_addr.ip().is_unspecified() {
+        internal_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let control = ControlState::new(
+        store.clone(),
+        roles.clone(),
+        ControlConfig {
+            public_url: config.public_url.clone(),
+            started_at: started_at.clone(),
+            data_dir: data_dir.root().to_owned(),
+            tovuk_exe: std::env::current_exe().context("cannot find the tovuk binary the git hooks should run")?,
+            internal_url: format!("http://{internal_addr}"),
+            max_push_bytes: config.max_push_bytes,
+            max_upload_bytes: config.max_upload_bytes,
+            archive_limits: tovuk_git::archive::ArchiveLimits {
+                max_unpacked_bytes: config.max_unpacked_bytes,
+                max_files: config.max_upload_files,
+                ..Default::default()
+            },
+        },
+    );
+    control.prepare_repositories().await.context("cannot prepare the git repositories")?;
 
     roles.set("api", true, Some(api_addr.to_string()));
     tracing::info!(role = "api", address = %api_addr, url = %api_url, "listening");

@@ -10,6 +10,10 @@ fn main() -> ExitCode {
             listen: args.listen,
             router_listen: args.router_listen,
             public_url: args.public_url,
+            max_push_bytes: args.max_push_bytes,
+            max_upload_bytes: args.max_upload_bytes,
+            max_unpacked_bytes: args.max_unpacked_bytes,
+            max_upload_files: args.max_upload_files,
         })
     })
 }

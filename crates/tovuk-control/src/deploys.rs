@@ -1,0 +1,88 @@
+//! Deploys: list, show, cancel.
+
+use crate::auth::{Caller, app_for};
+use crate::views::deploy_view;
+use crate::{ApiFailure, ControlState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use tovuk_api_types::{Deploy, DeployList, ErrorCode};
+use tovuk_store::{DeployRecord, TransitionError};
+use tovuk_types::DeployState;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    limit: Option<u32>,
+}
+
+/// A deploy the caller may see; another app's deploy is 403 for an app-scoped token.
+pub(crate) async fn deploy_for(state: &ControlState, caller: &Caller, id: &str) -> Result<DeployRecord, ApiFailure> {
+    match state.store().find_deploy(id).await? {
+        Some(deploy) if caller.may_act_on(deploy.app_id.as_str()) => Ok(deploy),
+        Some(deploy) => Err(caller.forbidden_for(&deploy.app_name)),
+        None => Err(ApiFailure::new(ErrorCode::DeployNotFound, format!("there is no deploy `{}`", id.escape_debug()))
+            .next("tovuk deploy list APP")),
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<DeployList>, ApiFailure> {
+    let app = app_for(&state, &caller, &app).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let mut deploys = Vec::new();
+    for deploy in state.store().list_deploys(&app.id, limit).await? {
+        // The list carries state changes too, so one call answers "what happened when".
+        let full = state.store().find_deploy(deploy.id.as_str()).await?.unwrap_or(deploy);
+        deploys.push(deploy_view(full));
+    }
+    Ok(Json(DeployList { deploys }))
+}
+
+pub(crate) async fn show(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Deploy>, ApiFailure> {
+    Ok(Json(deploy_view(deploy_for(&state, &caller, &id).await?)))
+}
+
+/// Cancels a deploy that has not started building. Cancelling a finished deploy is
+/// refused with its state; cancelling a build in progress comes with the builder.
+pub(crate) async fn cancel(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Deploy>, ApiFailure> {
+    let deploy = deploy_for(&state, &caller, &id).await?;
+    if deploy.state != DeployState::Queued {
+        return Err(cannot_cancel(&deploy));
+    }
+    match state.store().transition_deploy(deploy.id.as_str(), DeployState::Queued, DeployState::Cancelled).await {
+        Ok(cancelled) => {
+            tracing::info!(deploy_id = %cancelled.id, app = %cancelled.app_name, "deploy cancelled");
+            Ok(Json(deploy_view(cancelled)))
+        }
+        Err(TransitionError::Store(error)) => Err(error.into()),
+        Err(TransitionError::NotFound(id)) => {
+            Err(ApiFailure::new(ErrorCode::DeployNotFound, format!("there is no deploy `{id}`")))
+        }
+        Err(TransitionError::Illegal(_)) => {
+            // It moved on between the read and the write: report where it is now.
+            let now = deploy_for(&state, &caller, &id).await?;
+            Err(cannot_cancel(&now))
+        }
+    }
+}
+
+fn cannot_cancel(deploy: &DeployRecord) -> ApiFailure {
+    let message = if deploy.state.is_terminal() {
+        format!("deploy {} is already {}; there is nothing to cancel", deploy.id, deploy.state)
+    } else {
+        format!("deploy {} is {}; only a queued deploy can be cancelled now", deploy.id, deploy.state)
+    };
+    ApiFailure::new(ErrorCode::InvalidState, message).next(format!("tovuk deploy show {}", deploy.id))
+}

@@ -1,0 +1,191 @@
+//! Source intake shared by pushes and uploads: what the user is told, and the
+//! `tovuk deploy` archive upload itself.
+
+use crate::auth::{Caller, app_for};
+use crate::views::deploy_view;
+use crate::{ApiFailure, ControlState};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use http_body_util::BodyExt;
+use std::io::Write;
+use tovuk_api_types::{AcceptedSource, ErrorCode};
+use tovuk_git::ObjectEnv;
+use tovuk_git::archive::unpack;
+use tovuk_manifest::{CheckReport, Manifest};
+use tovuk_store::{NewSource, Recorded, SourceKind};
+
+/// The ref uploaded archives are committed to, hidden from git clients.
+pub(crate) const UPLOADS_REF: &str = "refs/tovuk/uploads";
+
+pub(crate) fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// The check report as lines for the user, plus whether it passed.
+pub(crate) fn check_lines(report: &CheckReport, app: &str, manifest: Option<&Manifest>) -> (bool, Vec<String>) {
+    let mut lines: Vec<String> = tovuk_manifest::render_human(report).lines().map(str::to_owned).collect();
+    if let Some(manifest) = manifest
+        && manifest.name() != app
+    {
+        lines.push(format!(
+            "warning: tovuk.toml names app `{}`, and this deploys app `{app}` (fine for one repo deployed as several apps)",
+            manifest.name()
+        ));
+    }
+    (report.ok(), lines)
+}
+
+/// What an accepted source tells the user: the deploy id and the command that follows.
+pub(crate) fn accepted_lines(recorded: &Recorded) -> Vec<String> {
+    let deploy = &recorded.deploy;
+    let branch = deploy.ref_name.strip_prefix("refs/heads/").unwrap_or(&deploy.ref_name);
+    let mut lines = Vec::new();
+    if recorded.duplicate {
+        lines.push(format!(
+            "{branch} at {} was already accepted as source operation {}: no new deploy",
+            short(&deploy.sha),
+            deploy.source_op_id
+        ));
+        lines.push(format!("deploy {} is {}", deploy.id, deploy.state));
+        lines.push(format!(
+            "to build it again: tovuk deploy retry {} (once retries exist, or push a new commit)",
+            deploy.id
+        ));
+    } else {
+        let forced = if deploy.forced { " (force-push)" } else { "" };
+        lines.push(format!(
+            "accepted {branch} at {}{forced} as source operation {}",
+            short(&deploy.sha),
+            deploy.source_op_id
+        ));
+        lines.push(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job_id));
+    }
+    lines.push(format!("next: tovuk deploy show {}", deploy.id));
+    lines
+}
+
+fn bad_archive(message: String) -> ApiFailure {
+    ApiFailure::new(ErrorCode::BadArchive, message)
+        .next("upload with `tovuk deploy`, which packs only regular files and safe symlinks")
+}
+
+/// `POST /v1/apps/{app}/deploys`: a `tovuk deploy` upload (tar + zstd). Refused whole
+/// when the archive is unsafe, over a limit, or fails the contract check.
+pub(crate) async fn upload(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(name_or_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<AcceptedSource>), ApiFailure> {
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    let limit = state.config().max_upload_bytes;
+    let too_large = || {
+        ApiFailure::new(ErrorCode::TooLarge, format!("the upload is over the limit of {limit} bytes"))
+            .next("add large generated files to .tovukignore, or raise the server's --max-upload-bytes")
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+
+    let work = state.config().data_dir.join("work");
+    std::fs::create_dir_all(&work).map_err(|error| internal("cannot create the work dir", &error))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempdir_in(&work)
+        .map_err(|error| internal("cannot create an upload dir", &error))?;
+    // The archive is spooled to disk so memory stays flat whatever its size.
+    let archive_path = scratch.path().join("upload.tar.zst");
+    let mut archive =
+        std::fs::File::create(&archive_path).map_err(|error| internal("cannot spool the upload", &error))?;
+    let mut body = body;
+    let mut received: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiFailure::new(ErrorCode::InvalidRequest, "the upload was interrupted"))?;
+        let Ok(data) = frame.into_data() else { continue };
+        received += data.len() as u64;
+        if received > limit {
+            return Err(too_large());
+        }
+        archive.write_all(&data).map_err(|error| internal("cannot spool the upload", &error))?;
+    }
+    drop(archive);
+
+    let tree = scratch.path().join("tree");
+    std::fs::create_dir(&tree).map_err(|error| internal("cannot create the upload tree", &error))?;
+    let unpack_tree = tree.clone();
+    let limits = state.config().archive_limits.clone();
+    let unpacked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&archive_path)?;
+        Ok::<_, std::io::Error>(unpack(std::io::BufReader::new(file), &unpack_tree, &limits))
+    })
+    .await
+    .map_err(|error| internal("the unpacker stopped", &error))?
+    .map_err(|error| internal("cannot read the spooled upload", &error))?;
+    let unpacked = unpacked.map_err(|error| {
+        if error.is_server_fault() {
+            // The detail names server paths: it goes to the log, not to the client.
+            internal("cannot unpack the upload", &error)
+        } else {
+            let mut failure = bad_archive(format!("the archive was refused whole: {error}"));
+            failure.0.detail = Some(serde_json::json!({ "archive_error": error.code() }));
+            failure
+        }
+    })?;
+
+    let index_dir = scratch.path().join("index");
+    std::fs::create_dir(&index_dir).map_err(|error| internal("cannot create the index dir", &error))?;
+    let repo = state.repos().path(&app.name);
+    let _guard = state.app_lock(app.id.as_str()).lock_owned().await;
+    let message = format!("tovuk deploy upload ({} files)", unpacked.files);
+    let commit = tovuk_git::import_tree(&repo, &tree, &index_dir, UPLOADS_REF, &message)
+        .await
+        .map_err(|error| internal("cannot import the upload", &error))?;
+    let check = tovuk_git::check_commit(&repo, &ObjectEnv::default(), &commit.sha)
+        .await
+        .map_err(|error| internal("cannot read the imported upload", &error))?;
+    let (passed, lines) = check_lines(&check.report, &app.name, check.manifest.as_ref());
+    if !passed {
+        let mut failure = ApiFailure::new(ErrorCode::CheckFailed, "the upload was refused: the contract check failed")
+            .next("fix tovuk.toml, run `tovuk check`, then `tovuk deploy` again");
+        failure.0.detail = serde_json::to_value(&check.report).ok();
+        return Err(failure);
+    }
+    tovuk_git::move_ref(&repo, UPLOADS_REF, &commit, &message)
+        .await
+        .map_err(|error| internal("cannot record the upload in the repository", &error))?;
+    let recorded = state
+        .store()
+        .record_source(&NewSource {
+            app_id: app.id.clone(),
+            token_id: caller.token.id.to_string(),
+            kind: SourceKind::Archive,
+            ref_name: UPLOADS_REF.to_owned(),
+            old_sha: commit.parent.clone(),
+            sha: commit.sha.clone(),
+            forced: false,
+        })
+        .await?;
+    tracing::info!(app = %app.name, deploy_id = %recorded.deploy.id, files = unpacked.files, bytes = unpacked.bytes, duplicate = recorded.duplicate, "upload accepted");
+    let mut warnings: Vec<String> = check.report.warnings().iter().map(|warning| warning.message.clone()).collect();
+    warnings.extend(lines.into_iter().filter(|line| line.starts_with("warning: tovuk.toml names app")));
+    let status = if recorded.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((
+        status,
+        Json(AcceptedSource {
+            source_operation_id: recorded.deploy.source_op_id.to_string(),
+            duplicate: recorded.duplicate,
+            deploy: deploy_view(recorded.deploy),
+            warnings,
+        }),
+    ))
+}
+
+fn internal(what: &str, error: &dyn std::fmt::Display) -> ApiFailure {
+    tracing::error!(%error, "{what}");
+    ApiFailure::new(ErrorCode::Internal, format!("{what}; the upload was not kept")).next("tovuk status")
+}

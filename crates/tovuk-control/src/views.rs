@@ -1,0 +1,91 @@
+//! Converting store records into the API's wire shapes, at the edge.
+
+use crate::ControlState;
+use axum::http::{HeaderMap, header};
+use tovuk_api_types::{
+    App, BuildJob, Deploy, DeployOperations, DeploySource, FinalBuild, Operation, OperationSource, StateChange,
+};
+use tovuk_store::{AppRecord, DeployRecord, OperationRecord};
+
+/// The base URL users reach this API at: the configured public URL, else the request's `Host`.
+pub(crate) fn base_url(state: &ControlState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config().public_url {
+        return url.clone();
+    }
+    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("127.0.0.1:7700");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .filter(|proto| *proto == "https")
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+pub(crate) fn git_remote(base_url: &str, app: &str) -> String {
+    format!("{base_url}/git/{app}.git")
+}
+
+pub(crate) fn app_view(app: AppRecord, base_url: &str) -> App {
+    App {
+        git_remote: git_remote(base_url, &app.name),
+        id: app.id.to_string(),
+        name: app.name,
+        deploy_branch: app.deploy_branch,
+        created_at: app.created_at,
+    }
+}
+
+pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
+    Deploy {
+        id: deploy.id.to_string(),
+        app: deploy.app_name,
+        state: deploy.state.to_string(),
+        source: DeploySource {
+            kind: deploy.source_kind.as_str().to_owned(),
+            ref_name: deploy.ref_name,
+            sha: deploy.sha,
+            forced: deploy.forced,
+            operation_id: deploy.source_op_id.to_string(),
+        },
+        build_job: BuildJob { id: deploy.build_job_id.to_string() },
+        final_build: FinalBuild { status: deploy.final_build_status },
+        operations: DeployOperations {
+            source: deploy.source_op_id.to_string(),
+            build: deploy.build_op_id.to_string(),
+            deploy: deploy.deploy_op_id.to_string(),
+        },
+        state_changes: deploy
+            .events
+            .into_iter()
+            .map(|(state, at)| StateChange { state: state.to_string(), at })
+            .collect(),
+        created_at: deploy.created_at,
+        updated_at: deploy.updated_at,
+    }
+}
+
+pub(crate) fn operation_view(op: OperationRecord, child_ids: Vec<String>) -> Operation {
+    let source = match (op.source_kind, op.ref_name, op.sha) {
+        (Some(kind), Some(ref_name), Some(sha)) => Some(OperationSource {
+            kind: kind.as_str().to_owned(),
+            ref_name,
+            sha,
+            old_sha: op.old_sha,
+            forced: op.forced,
+            token_id: op.token_id,
+        }),
+        _ => None,
+    };
+    Operation {
+        id: op.id.to_string(),
+        app: op.app_name,
+        kind: op.kind,
+        status: op.status,
+        parent_id: op.parent_id.map(|id| id.to_string()),
+        child_ids,
+        deploy_id: op.deploy_id.to_string(),
+        source,
+        created_at: op.created_at,
+        updated_at: op.updated_at,
+    }
+}
