@@ -42,9 +42,114 @@ pub(crate) enum Command {
     /// Create, list and revoke API tokens (needs an admin token).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Deploy a directory without git, or list, show and cancel deploys.
+    Deploy(DeployArgs),
+    /// Operation records: the source, build and deploy steps of every accepted push.
+    #[command(subcommand)]
+    Ops(OpsCommand),
+    /// Inspect an app's hosted git repository.
+    #[command(subcommand)]
+    Source(SourceCommand),
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
+    /// Run a managed git hook (git runs this; it is not for people).
+    #[command(hide = true)]
+    Hook {
+        /// `pre-receive` or `post-receive`.
+        name: String,
+    },
+}
+
+/// `tovuk deploy`: upload a directory, or manage deploys.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct DeployArgs {
+    #[command(subcommand)]
+    pub command: Option<DeployCommand>,
+    /// The project directory to upload.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The app to deploy to (default: `[app] name` in tovuk.toml).
+    #[arg(long, value_name = "APP")]
+    pub app: Option<String>,
+    /// Print exactly the files that would be uploaded, and upload nothing.
+    #[arg(long)]
+    pub list_files: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeployCommand {
+    /// List an app's deploys, newest first.
+    List {
+        /// App name or id.
+        app: String,
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one deploy: state, when it entered each state, source, build job.
+    Show {
+        /// Deploy id (`dep_...`).
+        id: String,
+    },
+    /// Cancel a queued deploy at once.
+    Cancel {
+        /// Deploy id (`dep_...`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OpsCommand {
+    /// List an app's operations, newest first.
+    List {
+        /// App name or id.
+        app: String,
+    },
+    /// Show one operation and the operations linked to it.
+    Show {
+        /// Operation id (`op_...`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SourceCommand {
+    /// The repository at a glance: remote, deploy branch and its tip, last deploy.
+    Show {
+        /// App name or id.
+        app: String,
+    },
+    /// Resolve a branch, tag, full ref or commit id to a commit.
+    ResolveRef {
+        /// App name or id.
+        app: String,
+        /// e.g. `main`, `refs/heads/main`, `v1.0`, `3f2a9c1`.
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
+    /// Recent commits of a ref (default: the deploy branch).
+    Commits {
+        /// App name or id.
+        app: String,
+        /// The ref to list from.
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
+        /// How many commits.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// The git remote URL and the command that deploys.
+    Remote {
+        /// App name or id.
+        app: String,
+    },
+    /// Every branch and tag with its commit.
+    Refs {
+        /// App name or id.
+        app: String,
+    },
 }
 
 /// `tovuk server` options.
@@ -63,6 +168,18 @@ pub struct ServerArgs {
     /// The URL users reach the API at, used in git remote URLs (default: the Host they send).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Refuse a git push larger than this many bytes.
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    pub max_push_bytes: u64,
+    /// Refuse a `tovuk deploy` upload larger than this many bytes (compressed).
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    pub max_upload_bytes: u64,
+    /// Refuse an upload that unpacks to more than this many bytes.
+    #[arg(long, default_value_t = 1024 * 1024 * 1024, value_name = "BYTES")]
+    pub max_unpacked_bytes: u64,
+    /// Refuse an upload with more than this many files and directories.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_upload_files: u64,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +195,17 @@ pub(crate) enum AppCommand {
     Create {
         /// A lowercase DNS label: a-z, 0-9 and `-`, 1-63 characters.
         name: String,
+        /// The branch whose pushes deploy.
+        #[arg(long, default_value = "main", value_name = "BRANCH")]
+        deploy_branch: String,
+    },
+    /// Change an app's settings.
+    Update {
+        /// App name or id.
+        app: String,
+        /// The branch whose pushes deploy.
+        #[arg(long, value_name = "BRANCH")]
+        deploy_branch: Option<String>,
     },
     /// List the apps this token can see.
     List,

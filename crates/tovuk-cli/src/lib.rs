@@ -4,6 +4,7 @@
 //! It depends on no server crate: it can do exactly what the API allows. `tovuk server`
 //! is parsed here as plain data and handed to the entry point the binary injects.
 
+mod archive;
 mod args;
 mod commands;
 mod config;

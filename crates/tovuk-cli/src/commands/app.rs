@@ -9,8 +9,8 @@ use tovuk_api_types::App;
 pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResult {
     let client = connect::client(global.target.as_deref())?;
     match command {
-        AppCommand::Create { name } => {
-            let created = client.create_app(&name).await?;
+        AppCommand::Create { name, deploy_branch } => {
+            let created = client.create_app(&name, Some(&deploy_branch)).await?;
             if global.json {
                 output::json(&created);
                 return Ok(ExitStatus::Success);
@@ -22,7 +22,9 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
             output::line(format!("deploy token:  {}", created.deploy_token.secret));
             output::note(format!(
                 "\nThe deploy token ({}) is shown only now: store it where your pushes run.\nnext: git remote add tovuk {} && git push tovuk {}",
-                created.deploy_token.token.id, app.git_remote, app.deploy_branch
+                created.deploy_token.token.id,
+                remote_with_token(&app.git_remote, &created.deploy_token.secret),
+                app.deploy_branch
             ));
         }
         AppCommand::List => {
@@ -42,6 +44,16 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 .collect();
             output::line(output::table(&["NAME", "ID", "GIT REMOTE", "CREATED"], &rows));
         }
+        AppCommand::Update { app, deploy_branch } => {
+            let request = tovuk_api_types::UpdateAppRequest { deploy_branch };
+            let app = client.update_app(&app, &request).await?;
+            if global.json {
+                output::json(&app);
+            } else {
+                output::line(format!("updated app `{}`", app.name));
+                print_app(&app);
+            }
+        }
         AppCommand::Show { app } => {
             let app = client.show_app(&app).await?;
             if global.json {
@@ -60,4 +72,12 @@ fn print_app(app: &App) {
     output::line(format!("git remote:    {}", app.git_remote));
     output::line(format!("deploy branch: {}", app.deploy_branch));
     output::line(format!("created:       {}", app.created_at));
+}
+
+/// The remote URL with the deploy token as its password, so `git push` needs no prompt.
+fn remote_with_token(remote: &str, token: &str) -> String {
+    match remote.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://deploy:{token}@{rest}"),
+        None => remote.to_owned(),
+    }
 }

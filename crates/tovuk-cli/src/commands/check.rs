@@ -29,7 +29,8 @@ pub(crate) fn run(args: &CheckArgs, global: &GlobalArgs) -> CommandResult {
                 .map_err(|error| CliError::usage(format!("cannot read `{display}`: {error}")))?;
             let (manifest, mut report) = tovuk_manifest::check_bytes(&display, &bytes);
             if let Some(manifest) = manifest {
-                let files = project_files::list(&args.dir).map_err(CliError::usage)?;
+                let declared = project_files::Declared::from_manifest(&manifest);
+                let files = project_files::list(&args.dir, &declared).map_err(CliError::usage)?;
                 tovuk_manifest::check_files(&mut report, &manifest, &display, &files);
             }
             report

@@ -2,6 +2,10 @@
 
 mod app;
 mod check;
+mod deploy;
+mod hook;
+mod ops;
+mod source;
 mod status;
 pub(crate) mod target;
 mod token;
@@ -17,21 +21,33 @@ use tovuk_client::ClientError;
 pub(crate) struct CliError {
     pub error: ApiError,
     pub status: ExitStatus,
+    /// In `--json` mode the command already printed its one document (e.g. a failed
+    /// check report), so the error must not add a second.
+    pub json_printed: bool,
 }
 
 impl CliError {
     /// Bad usage: exit 2.
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { error: ApiError::new(ErrorCode::InvalidRequest, message), status: ExitStatus::Error }
+        CliError {
+            error: ApiError::new(ErrorCode::InvalidRequest, message),
+            status: ExitStatus::Error,
+            json_printed: false,
+        }
     }
 
     /// The operation was refused or failed: exit 1.
     pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
-        CliError { error: ApiError::new(code, message), status: ExitStatus::Failure }
+        CliError { error: ApiError::new(code, message), status: ExitStatus::Failure, json_printed: false }
     }
 
     pub fn next(mut self, next: impl Into<String>) -> Self {
         self.error.next = Some(next.into());
+        self
+    }
+
+    pub fn already_printed(mut self, json_printed: bool) -> Self {
+        self.json_printed = json_printed;
         self
     }
 }
@@ -42,7 +58,7 @@ impl From<ClientError> for CliError {
             ClientError::Api { status, .. } if *status < 500 => ExitStatus::Failure,
             _ => ExitStatus::Error,
         };
-        CliError { error: error.to_api_error(), status }
+        CliError { error: error.to_api_error(), status, json_printed: false }
     }
 }
 
@@ -57,12 +73,18 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Status => block_on(status::run(&global)),
         Command::App(command) => block_on(app::run(command, &global)),
         Command::Token(command) => block_on(token::run(command, &global)),
+        Command::Deploy(args) => block_on(deploy::run(args, &global)),
+        Command::Ops(command) => block_on(ops::run(command, &global)),
+        Command::Source(command) => block_on(source::run(command, &global)),
+        Command::Hook { name } => return hook::run(&name),
     };
     match result {
         Ok(status) => status,
         Err(failure) => {
             if global.json {
-                output::json(&ErrorBody { error: failure.error });
+                if !failure.json_printed {
+                    output::json(&ErrorBody { error: failure.error });
+                }
             } else {
                 output::note(format!("error: {}", failure.error.message));
                 if let Some(next) = &failure.error.next {

@@ -1,0 +1,183 @@
+//! `tovuk deploy [DIR]` (upload without git) and `tovuk deploy list|show|cancel`.
+
+use super::ops::short;
+use super::{CliError, CommandResult};
+use crate::args::{DeployArgs, DeployCommand, GlobalArgs};
+use crate::exit::ExitStatus;
+use crate::project_files::{self, Declared};
+use crate::{archive, connect, output};
+use std::path::Path;
+use tovuk_api_types::{Deploy, ErrorCode};
+use tovuk_manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES};
+
+pub(crate) async fn run(args: DeployArgs, global: &GlobalArgs) -> CommandResult {
+    match args.command {
+        Some(command) => manage(command, global).await,
+        None => upload(&args, global).await,
+    }
+}
+
+async fn manage(command: DeployCommand, global: &GlobalArgs) -> CommandResult {
+    let client = connect::client(global.target.as_deref())?;
+    match command {
+        DeployCommand::List { app, limit } => {
+            let list = client.list_deploys(&app, Some(limit)).await?;
+            if global.json {
+                output::json(&list);
+                return Ok(ExitStatus::Success);
+            }
+            if list.deploys.is_empty() {
+                output::note(format!("no deploys yet for `{app}`"));
+                output::note(format!("next: tovuk source remote {app}   (then git push), or tovuk deploy --app {app}"));
+                return Ok(ExitStatus::Success);
+            }
+            let rows: Vec<Vec<String>> = list
+                .deploys
+                .iter()
+                .map(|deploy| {
+                    vec![
+                        deploy.id.clone(),
+                        deploy.state.clone(),
+                        source_text(deploy),
+                        deploy.build_job.id.clone(),
+                        deploy.created_at.clone(),
+                    ]
+                })
+                .collect();
+            output::line(output::table(&["ID", "STATE", "SOURCE", "BUILD JOB", "CREATED"], &rows));
+        }
+        DeployCommand::Show { id } => {
+            let deploy = client.show_deploy(&id).await?;
+            if global.json {
+                output::json(&deploy);
+            } else {
+                print_deploy(&deploy);
+            }
+        }
+        DeployCommand::Cancel { id } => {
+            let deploy = client.cancel_deploy(&id).await?;
+            if global.json {
+                output::json(&deploy);
+            } else {
+                output::line(format!("cancelled deploy {} of `{}`", deploy.id, deploy.app));
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn source_text(deploy: &Deploy) -> String {
+    let forced = if deploy.source.forced { " (force-push)" } else { "" };
+    let name = deploy.source.ref_name.strip_prefix("refs/heads/").unwrap_or(&deploy.source.ref_name);
+    format!("{} {name} at {}{forced}", deploy.source.kind, short(&deploy.source.sha))
+}
+
+fn print_deploy(deploy: &Deploy) {
+    output::line(format!("deploy {} of `{}`", deploy.id, deploy.app));
+    output::line(format!("state:        {}", deploy.state));
+    output::line(format!("source:       {} ({})", source_text(deploy), deploy.source.operation_id));
+    output::line(format!("commit:       {}", deploy.source.sha));
+    output::line(format!("build job:    {}", deploy.build_job.id));
+    output::line(format!("final build:  {}", output::or_dash(deploy.final_build.status.as_deref())));
+    output::line(format!(
+        "operations:   source {} -> build {} -> deploy {}",
+        deploy.operations.source, deploy.operations.build, deploy.operations.deploy
+    ));
+    output::line("state changes:");
+    for change in &deploy.state_changes {
+        output::line(format!("  {:<15} {}", change.state, change.at));
+    }
+}
+
+/// Reads and checks the manifest as `tovuk check` would, without uploading anything.
+fn read_manifest(dir: &Path) -> Result<(Option<tovuk_manifest::Manifest>, tovuk_manifest::CheckReport), CliError> {
+    use std::io::Read;
+    let path = dir.join(MANIFEST_FILE);
+    let display = if dir == Path::new(".") { MANIFEST_FILE.to_owned() } else { path.display().to_string() };
+    match std::fs::File::open(&path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Ok((None, tovuk_manifest::missing_manifest_report(&display)))
+        }
+        Err(error) => Err(CliError::usage(format!("cannot read `{display}`: {error}"))),
+        Ok(file) => {
+            let mut bytes = Vec::new();
+            file.take(MAX_MANIFEST_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|error| CliError::usage(format!("cannot read `{display}`: {error}")))?;
+            Ok(tovuk_manifest::check_bytes(&display, &bytes))
+        }
+    }
+}
+
+async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
+    let dir = args.dir.clone().unwrap_or_else(|| ".".into());
+    if !dir.is_dir() {
+        return Err(CliError::usage(format!("`{}` is not a directory", dir.display())).next("tovuk deploy PROJECT_DIR"));
+    }
+    let (manifest, mut report) = read_manifest(&dir)?;
+    let declared = manifest.as_ref().map(Declared::from_manifest).unwrap_or_default();
+    let files = project_files::upload_files(&dir, &declared).map_err(CliError::usage)?;
+    if args.list_files {
+        if global.json {
+            output::json(&serde_json::json!({ "count": files.len(), "files": files }));
+        } else {
+            for file in &files {
+                output::line(file);
+            }
+            output::note(format!("{} files would be uploaded", files.len()));
+        }
+        return Ok(ExitStatus::Success);
+    }
+
+    // The same check the platform runs: a broken contract is caught before uploading.
+    let Some(manifest) = manifest else { return Err(check_failed(&report, global)) };
+    tovuk_manifest::check_files(&mut report, &manifest, MANIFEST_FILE, &files);
+    if !report.ok() {
+        return Err(check_failed(&report, global));
+    }
+    let app = args.app.clone().unwrap_or_else(|| manifest.name().to_owned());
+    let mut archive = Vec::new();
+    let packed = archive::pack(&dir, &files, &mut archive).map_err(CliError::usage)?;
+    let client = connect::client(global.target.as_deref())?;
+    if !global.json {
+        output::note(format!(
+            "uploading {} files ({} bytes, {} packed) to `{app}`",
+            packed.files,
+            packed.bytes,
+            archive.len()
+        ));
+    }
+    let accepted = client.upload(&app, archive).await?;
+    if global.json {
+        output::json(&accepted);
+        return Ok(ExitStatus::Success);
+    }
+    for warning in &accepted.warnings {
+        output::note(format!("warning: {warning}"));
+    }
+    let deploy = &accepted.deploy;
+    if accepted.duplicate {
+        output::line(format!(
+            "these files were already accepted as source operation {}: no new deploy",
+            accepted.source_operation_id
+        ));
+        output::line(format!("deploy {} is {}", deploy.id, deploy.state));
+    } else {
+        output::line(format!("accepted as source operation {}", accepted.source_operation_id));
+        output::line(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job.id));
+    }
+    output::note(format!("next: tovuk deploy show {}", deploy.id));
+    Ok(ExitStatus::Success)
+}
+
+/// A failed local check: the report is the output, and nothing was uploaded.
+fn check_failed(report: &tovuk_manifest::CheckReport, global: &GlobalArgs) -> CliError {
+    if global.json {
+        output::json(report);
+    } else {
+        output::note(tovuk_manifest::render_human(report).trim_end());
+    }
+    CliError::failed(ErrorCode::CheckFailed, "nothing was uploaded: the contract check failed")
+        .next("fix tovuk.toml (see `tovuk check`), then run `tovuk deploy` again")
+        .already_printed(global.json)
+}
