@@ -10,7 +10,13 @@ const PROTECTED: &[(&str, &str)] = &[
     ("POST", "/v1/tokens"),
     ("DELETE", "/v1/tokens/tok_x"),
     ("GET", "/v1/no-such-route"),
-    ("GET", "/git/anything.git/info/refs"),
+    ("GET", "/v1/apps/anything/deploys"),
+    ("POST", "/v1/apps/anything/deploys"),
+    ("GET", "/v1/deploys/dep_x"),
+    ("POST", "/v1/deploys/dep_x/cancel"),
+    ("GET", "/v1/operations/op_x"),
+    ("GET", "/v1/apps/anything/source"),
+    ("POST", "/internal/v1/git/hooks/pre-receive"),
 ];
 
 #[test]
@@ -30,6 +36,25 @@ fn every_other_route_refuses_a_missing_malformed_or_unknown_token() {
             assert_eq!(body["error"]["code"], "unauthorized");
             assert!(body["error"]["next"].is_string());
         }
+    }
+}
+
+#[test]
+fn git_urls_refuse_strangers_with_a_basic_auth_challenge() {
+    let platform = Platform::start();
+    platform.tovuk().args(["app", "create", "hello"]).run().success();
+    let (status, body) = http(&platform.api_addr(), "GET", "/git/hello.git/info/refs?service=git-upload-pack", &[], "");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("token"), "{body}");
+    for path in [
+        "/git/../state.db",
+        "/git/%2e%2e/hello.git/info/refs",
+        "/git/hello.git/../../admin.token",
+        "/git/hello.git/HEAD",
+    ] {
+        let (status, body) = http(&platform.api_addr(), "GET", path, &[], "");
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.contains("tovuk_"), "{path} leaked a token");
     }
 }
 

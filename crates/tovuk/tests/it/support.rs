@@ -137,14 +137,24 @@ impl Platform {
         Platform::start_in(tempfile::tempdir().expect("temp data dir"))
     }
 
+    /// Starts the server with extra `tovuk server` flags.
+    pub fn start_with(flags: &[&str]) -> Platform {
+        Platform::launch(tempfile::tempdir().expect("temp data dir"), flags)
+    }
+
     /// Starts the server with its data dir under `data_root` (kept across restarts).
     pub fn start_in(data_root: TempDir) -> Platform {
+        Platform::launch(data_root, &[])
+    }
+
+    fn launch(data_root: TempDir, flags: &[&str]) -> Platform {
         let user = UserEnv::new();
         let stderr_path = user.home.path().join("server.log");
         let stderr = std::fs::File::create(&stderr_path).expect("server log");
         let child = Command::new(BIN)
             .args(["server", "--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_root.path().join("data"))
+            .args(flags)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -238,6 +248,15 @@ impl Drop for Platform {
 
 /// A raw HTTP/1.1 exchange: the status code and body.
 pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    if !body.is_empty() {
+        all.push(("Content-Type", "application/json"));
+    }
+    http_bytes(addr, method, path, &all, body.as_bytes())
+}
+
+/// Like [`http`], with a binary body and no content type added.
+pub fn http_bytes(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -245,11 +264,12 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     if !body.is_empty() {
-        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
-    request.push_str(body);
     stream.write_all(request.as_bytes()).expect("send");
+    // The server may refuse before reading the whole body.
+    let _ = stream.write_all(body);
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read");
     let response = String::from_utf8_lossy(&response).into_owned();
@@ -287,7 +307,13 @@ pub fn bearer(token: &str) -> String {
 
 /// Runs real `git` in `dir` with a throwaway identity and no system or user config.
 pub fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
+    let output = git_output(dir, args);
+    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Like [`git`], returning what git did instead of asserting success.
+pub fn git_output(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(["-c", "user.name=tovuk tests", "-c", "user.email=tests@tovuk.invalid", "-c", "init.defaultBranch=main"])
@@ -296,6 +322,95 @@ pub fn git(dir: &Path, args: &[&str]) {
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
-        .expect("git is installed (scripts/test installs it)");
-    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        .expect("git is installed (scripts/test installs it)")
+}
+
+/// A minimal valid web manifest for `app`.
+pub fn web_manifest(app: &str) -> String {
+    format!(
+        "[app]\nname = \"{app}\"\nkind = \"web\"\ncapabilities = [\"http\"]\n\n[run]\ncommand = \"./server\"\n\n[health]\npath = \"/health\"\n"
+    )
+}
+
+/// A local git repository a user pushes from.
+pub struct GitRepo {
+    pub dir: TempDir,
+}
+
+/// What a `git push` did: whether it succeeded and everything git printed.
+pub struct Push {
+    pub ok: bool,
+    pub output: String,
+}
+
+impl GitRepo {
+    /// A repository on `main` with `files` committed.
+    pub fn with_files(files: &[(&str, &str)]) -> GitRepo {
+        let repo = GitRepo { dir: tempfile::tempdir().expect("tempdir") };
+        git(repo.dir.path(), &["init", "-q", "-b", "main"]);
+        repo.commit(files, "first");
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `files` and commits them; returns the new commit id.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        for (path, contents) in files {
+            let file = self.dir.path().join(path);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            std::fs::write(file, contents).expect("write");
+        }
+        git(self.dir.path(), &["add", "-A"]);
+        git(self.dir.path(), &["commit", "-q", "--allow-empty", "-m", message]);
+        self.head()
+    }
+
+    pub fn head(&self) -> String {
+        let output = git_output(self.dir.path(), &["rev-parse", "HEAD"]);
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    pub fn push(&self, remote: &str, args: &[&str]) -> Push {
+        let mut full = vec!["push", remote];
+        full.extend_from_slice(args);
+        let output = git_output(self.dir.path(), &full);
+        Push {
+            ok: output.status.success(),
+            output: format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+        }
+    }
+}
+
+impl Platform {
+    /// The app's git remote with `token` as the password.
+    pub fn remote(&self, app: &str, token: &str) -> String {
+        format!("http://deploy:{token}@{}/git/{app}.git", self.api_addr())
+    }
+
+    /// Creates an app and returns its deploy token.
+    pub fn create_app(&self, app: &str) -> String {
+        let created = self.tovuk().args(["app", "create", app, "--json"]).run().success().json();
+        created["deploy_token"]["secret"].as_str().expect("deploy token").to_owned()
+    }
+
+    /// The refs of an app's repository on the server, read with git directly.
+    pub fn server_refs(&self, app: &str) -> String {
+        let repo = self.data_dir().join("repos").join(format!("{app}.git"));
+        let output = git_output(&repo, &["for-each-ref", "--format=%(refname) %(objectname)"]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+/// The distinct deploy ids a push printed, in order.
+pub fn deploy_ids(text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("dep_") && word.len() == 30 && !ids.iter().any(|id| id == word) {
+            ids.push(word.to_owned());
+        }
+    }
+    ids
 }

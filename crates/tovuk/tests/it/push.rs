@@ -1,0 +1,259 @@
+//! `git push` to tovuk: the managed hooks, queued deploys, operation records, refusals.
+
+use crate::support::{GitRepo, Platform, deploy_ids, git, web_manifest};
+
+#[test]
+fn a_new_user_pushes_and_sees_the_deploy_id() {
+    let platform = Platform::start();
+    let created = platform.tovuk().args(["app", "create", "hello"]).run().success();
+    // The CLI prints the remote to add, with the deploy token in it.
+    let hint = created.stderr.lines().find(|line| line.starts_with("next: git remote add tovuk")).expect("next line");
+    let remote = hint.split_whitespace().nth(5).expect("remote url").to_owned();
+
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello")), ("server.sh", "echo hi\n")]);
+    git(repo.path(), &["remote", "add", "tovuk", &remote]);
+    let push = repo.push("tovuk", &["main"]);
+    assert!(push.ok, "{}", push.output);
+    let ids = deploy_ids(&push.output);
+    assert_eq!(ids.len(), 1, "{}", push.output);
+    assert!(push.output.contains(&format!("remote: next: tovuk deploy show {}", ids[0])), "{}", push.output);
+
+    let deploy = platform.tovuk().args(["deploy", "show", &ids[0], "--json"]).run().success().json();
+    assert_eq!(deploy["state"], "queued");
+    assert_eq!(deploy["source"]["sha"], repo.head());
+    assert_eq!(deploy["source"]["ref"], "refs/heads/main");
+    assert_eq!(deploy["source"]["forced"], false);
+    assert!(deploy["build_job"]["id"].as_str().expect("build job").starts_with("bld_"));
+    assert_eq!(deploy["final_build"]["status"], serde_json::Value::Null);
+    assert_eq!(deploy["state_changes"][0]["state"], "queued");
+
+    // Linked operation records: source -> build -> deploy.
+    let source = platform
+        .tovuk()
+        .args(["ops", "show", deploy["operations"]["source"].as_str().expect("op")])
+        .arg("--json")
+        .run()
+        .success()
+        .json();
+    assert_eq!(source["kind"], "source");
+    assert_eq!(source["source"]["sha"], repo.head());
+    let build_id = source["child_ids"][0].as_str().expect("child").to_owned();
+    let build = platform.tovuk().args(["ops", "show", &build_id, "--json"]).run().success().json();
+    assert_eq!((build["kind"].as_str(), build["parent_id"].as_str()), (Some("build"), source["id"].as_str()));
+    assert_eq!(build["child_ids"][0], deploy["operations"]["deploy"]);
+    let ops = platform.tovuk().args(["ops", "list", "hello", "--json"]).run().success().json();
+    assert_eq!(ops["operations"].as_array().expect("ops").len(), 3);
+
+    // A clone gets back exactly what was pushed.
+    let clone = tempfile::tempdir().expect("tempdir");
+    git(clone.path(), &["clone", "-q", &remote, "."]);
+    assert_eq!(std::fs::read_to_string(clone.path().join("server.sh")).expect("file"), "echo hi\n");
+}
+
+#[test]
+fn a_broken_manifest_is_refused_with_line_numbers_and_the_repo_is_unchanged() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello"))]);
+    git(repo.path(), &["remote", "add", "tovuk", &platform.remote("hello", &token)]);
+    assert!(repo.push("tovuk", &["main"]).ok);
+    let refs_before = platform.server_refs("hello");
+
+    let broken = web_manifest("hello").replace("capabilities = [\"http\"]", "capabilities = [\"http\", \"sqlit\"]");
+    repo.commit(&[("tovuk.toml", &broken)], "typo");
+    let push = repo.push("tovuk", &["main"]);
+    assert!(!push.ok, "{}", push.output);
+    assert!(push.output.contains("remote: ") && push.output.contains("tovuk.toml:4:"), "{}", push.output);
+    assert!(push.output.contains("did you mean `sqlite`"), "{}", push.output);
+    assert!(push.output.contains("pre-receive hook declined"), "{}", push.output);
+    assert_eq!(platform.server_refs("hello"), refs_before, "refs unchanged");
+    let deploys = platform.tovuk().args(["deploy", "list", "hello", "--json"]).run().success().json();
+    assert_eq!(deploys["deploys"].as_array().expect("deploys").len(), 1, "no deploy for a refused push");
+
+    // A commit without tovuk.toml is refused the same way.
+    git(repo.path(), &["rm", "-q", "tovuk.toml"]);
+    repo.commit(&[("README", "no contract\n")], "remove manifest");
+    let push = repo.push("tovuk", &["main"]);
+    assert!(!push.ok && push.output.contains("manifest_missing"), "{}", push.output);
+    assert_eq!(platform.server_refs("hello"), refs_before);
+}
+
+#[test]
+fn the_same_push_twice_makes_one_deploy_and_links_back() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello"))]);
+    git(repo.path(), &["remote", "add", "tovuk", &platform.remote("hello", &token)]);
+    let first = repo.push("tovuk", &["main"]);
+    let first_commit = repo.head();
+    assert!(first.ok, "{}", first.output);
+    let again = repo.push("tovuk", &["main"]);
+    assert!(again.ok && again.output.contains("up-to-date"), "{}", again.output);
+
+    // Move main on, then put the first commit back: the same (token, ref, sha) again.
+    repo.commit(&[("b.txt", "b\n")], "second");
+    assert!(repo.push("tovuk", &["main"]).ok);
+    git(repo.path(), &["reset", "-q", "--hard", &first_commit]);
+    let back = repo.push("tovuk", &["--force", "main"]);
+    assert!(back.ok, "{}", back.output);
+    assert!(back.output.contains("already accepted"), "{}", back.output);
+    assert_eq!(deploy_ids(&back.output), deploy_ids(&first.output), "links back to the first deploy");
+
+    let deploys = platform.tovuk().args(["deploy", "list", "hello", "--json"]).run().success().json();
+    assert_eq!(deploys["deploys"].as_array().expect("deploys").len(), 2);
+}
+
+#[test]
+fn force_pushes_are_accepted_and_recorded_as_such() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello"))]);
+    git(repo.path(), &["remote", "add", "tovuk", &platform.remote("hello", &token)]);
+    repo.commit(&[("a.txt", "a\n")], "a");
+    assert!(repo.push("tovuk", &["main"]).ok);
+    git(repo.path(), &["reset", "-q", "--hard", "HEAD~1"]);
+    repo.commit(&[("b.txt", "b\n")], "rewritten");
+    let push = repo.push("tovuk", &["--force", "main"]);
+    assert!(push.ok && push.output.contains("(force-push)"), "{}", push.output);
+    let id = deploy_ids(&push.output).pop().expect("deploy id");
+    let deploy = platform.tovuk().args(["deploy", "show", &id, "--json"]).run().success().json();
+    assert_eq!(deploy["source"]["forced"], true);
+}
+
+#[test]
+fn other_branches_are_stored_without_deploying_and_the_deploy_branch_cannot_be_deleted() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello"))]);
+    git(repo.path(), &["remote", "add", "tovuk", &platform.remote("hello", &token)]);
+    assert!(repo.push("tovuk", &["main"]).ok);
+    let push = repo.push("tovuk", &["main:feature"]);
+    assert!(push.ok && push.output.contains("only pushes to `main` deploy"), "{}", push.output);
+    assert!(deploy_ids(&push.output).is_empty());
+    assert!(platform.server_refs("hello").contains("refs/heads/feature"));
+
+    let delete = repo.push("tovuk", &[":main"]);
+    assert!(!delete.ok && delete.output.contains("deploy branch"), "{}", delete.output);
+    assert!(platform.server_refs("hello").contains("refs/heads/main"));
+    // Deleting another branch is fine.
+    assert!(repo.push("tovuk", &[":feature"]).ok);
+
+    // The deploy branch is per app.
+    platform.tovuk().args(["app", "update", "hello", "--deploy-branch", "release"]).run().success();
+    let push = repo.push("tovuk", &["main:release"]);
+    assert_eq!(deploy_ids(&push.output).len(), 1, "{}", push.output);
+    let bad = platform.tovuk().args(["app", "update", "hello", "--deploy-branch", "a..b", "--json"]).run().code(1);
+    assert_eq!(bad.json()["error"]["code"], "invalid_request");
+}
+
+#[test]
+fn credentials_are_checked_and_tokens_stay_within_their_app() {
+    let platform = Platform::start();
+    let one = platform.create_app("one");
+    let two = platform.create_app("two");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("one"))]);
+    let admin = platform.admin_token();
+    let without = format!("http://{}/git/one.git", platform.api_addr());
+    let cases = [
+        (without, "could not read Username"),
+        (platform.remote("one", "tovuk_wrong"), "the API token is not valid"),
+        (platform.remote("one", &two), "403"),
+        (platform.remote("ghost", &admin), "there is no app `ghost`"),
+        (platform.remote("ghost", &one), "403"),
+    ];
+    for (remote, expected) in cases {
+        let push = repo.push(&remote, &["main"]);
+        assert!(!push.ok, "{remote}: {}", push.output);
+        assert!(push.output.contains(expected), "{remote}: {}", push.output);
+    }
+    assert!(platform.server_refs("one").is_empty(), "nothing was pushed");
+    // The right deploy token and an admin token both work.
+    assert!(repo.push(&platform.remote("one", &one), &["main"]).ok);
+    assert!(repo.push(&platform.remote("one", &admin), &["main:other"]).ok);
+}
+
+#[test]
+fn the_managed_hooks_are_put_back_and_a_repository_cannot_bring_its_own() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let hook = platform.data_dir().join("hooks").join("pre-receive");
+    let original = std::fs::read_to_string(&hook).expect("managed hook");
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").expect("tamper");
+    let server_repo = platform.data_dir().join("repos").join("hello.git");
+    std::fs::write(server_repo.join("hooks").join("pre-receive"), "#!/bin/sh\nexit 0\n").expect("repo hook");
+    git(&server_repo, &["config", "core.hooksPath", "hooks"]);
+
+    let repo = GitRepo::with_files(&[("tovuk.toml", "[app]\nname = 1\n")]);
+    let push = repo.push(&platform.remote("hello", &token), &["main"]);
+    assert!(!push.ok, "{}", push.output);
+    assert_eq!(std::fs::read_to_string(&hook).expect("hook"), original, "the managed hook was put back");
+    assert!(platform.server_refs("hello").is_empty());
+}
+
+#[test]
+fn a_push_over_the_size_limit_is_refused_and_changes_nothing() {
+    let platform = Platform::start_with(&["--max-push-bytes", "65536"]);
+    let token = platform.create_app("hello");
+    // Incompressible content, well over the limit.
+    let mut noise = String::new();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..40_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        noise.push_str(&format!("{state:016x}"));
+    }
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello")), ("blob.txt", &noise)]);
+    let push = repo.push(&platform.remote("hello", &token), &["main"]);
+    assert!(!push.ok, "{}", push.output);
+    assert!(platform.server_refs("hello").is_empty(), "refs unchanged");
+    let deploys = platform.tovuk().args(["deploy", "list", "hello", "--json"]).run().success().json();
+    assert_eq!(deploys["deploys"].as_array().expect("deploys").len(), 0);
+}
+
+#[test]
+fn two_pushes_at_once_are_both_recorded_in_order() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let remote = platform.remote("hello", &token);
+    let repos: Vec<GitRepo> = (0..2)
+        .map(|i| GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello")), ("who.txt", &format!("{i}\n"))]))
+        .collect();
+    // Both start at once. Git's own compare-and-swap on the ref may turn one away if both
+    // read the refs before either wrote; a user then simply pushes again, as here.
+    let outputs: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = repos
+            .iter()
+            .map(|repo| {
+                let remote = remote.clone();
+                scope.spawn(move || {
+                    let mut push = repo.push(&remote, &["--force", "main"]);
+                    for _ in 0..5 {
+                        if push.ok {
+                            break;
+                        }
+                        assert!(
+                            push.output.contains("failed to update ref") || push.output.contains("cannot lock ref"),
+                            "{}",
+                            push.output
+                        );
+                        push = repo.push(&remote, &["--force", "main"]);
+                    }
+                    assert!(push.ok, "{}", push.output);
+                    push.output
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().expect("push thread")).collect()
+    });
+    let deploys = platform.tovuk().args(["deploy", "list", "hello", "--json"]).run().success().json();
+    let deploys = deploys["deploys"].as_array().expect("deploys").clone();
+    assert_eq!(deploys.len(), 2, "{deploys:?}");
+    // Newest first: the deploy recorded last is for the commit main points at now.
+    let tip = platform.server_refs("hello");
+    assert!(tip.contains(deploys[0]["source"]["sha"].as_str().expect("sha")), "{tip}");
+    for (repo, output) in repos.iter().zip(&outputs) {
+        let id = deploy_ids(output).pop().expect("deploy id");
+        assert!(deploys.iter().any(|d| d["id"] == id.as_str() && d["source"]["sha"] == repo.head().as_str()));
+    }
+}
