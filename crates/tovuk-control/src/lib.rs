@@ -6,7 +6,10 @@
 //! error leaves in the one `{"error": {...}}` shape.
 
 mod apps;
+mod artifacts;
 mod auth;
+mod build_logs;
+mod builds;
 mod deploys;
 mod failure;
 mod git_http;
@@ -48,6 +51,10 @@ pub struct ControlConfig {
     pub max_upload_bytes: u64,
     /// What an uploaded archive may unpack to.
     pub archive_limits: tovuk_git::archive::ArchiveLimits,
+    /// The secret in-process roles (the builder) present on `/internal/v1/builds`.
+    pub node_secret: String,
+    /// Artifacts are kept for this many of each app's newest deploys; older ones are removed.
+    pub keep_artifacts: usize,
 }
 
 /// What the API needs to answer: the store, the repositories and facts about this platform.
@@ -66,6 +73,10 @@ struct Inner {
     push_sessions: Mutex<HashMap<String, hooks::PushSession>>,
     /// One intake at a time per app, so concurrent pushes are recorded in order.
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Wakes builders waiting for work when a deploy is queued or a build ends.
+    build_wakeup: tokio::sync::Notify,
+    /// Live log fan-out of running builds, by deploy id.
+    log_channels: Mutex<HashMap<String, tokio::sync::broadcast::Sender<tovuk_api_types::BuildLogEvent>>>,
 }
 
 impl ControlState {
@@ -82,6 +93,8 @@ impl ControlState {
                 started: Instant::now(),
                 push_sessions: Mutex::default(),
                 app_locks: Mutex::default(),
+                build_wakeup: tokio::sync::Notify::new(),
+                log_channels: Mutex::default(),
             }),
         }
     }
@@ -98,10 +111,31 @@ impl ControlState {
         &self.inner.config
     }
 
+    fn artifacts_dir(&self) -> PathBuf {
+        self.config().data_dir.join("artifacts")
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.config().data_dir.join("keys")
+    }
+
     /// The lock that serialises intake for one app.
     fn app_lock(&self, app_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.app_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         locks.entry(app_id.to_owned()).or_default().clone()
+    }
+
+    /// Ends the builds a previous run left behind (their builder died with it) and
+    /// removes their workspaces. Called at start, before any builder runs.
+    pub async fn recover_interrupted_builds(&self) -> anyhow::Result<()> {
+        for deploy in self.store().fail_interrupted_builds().await? {
+            tracing::warn!(deploy_id = %deploy.id, app = %deploy.app_name, "build interrupted by a restart: failed");
+        }
+        let work = self.config().data_dir.join("work");
+        if work.exists() {
+            std::fs::remove_dir_all(&work)?;
+        }
+        Ok(())
     }
 
     /// Installs the managed hooks and makes sure every app has its repository. Called at
@@ -138,6 +172,14 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/source/remote", get(source::remote))
         .route("/v1/deploys/{id}", get(deploys::show))
         .route("/v1/deploys/{id}/cancel", post(deploys::cancel))
+        .route("/v1/deploys/{id}/build-logs", get(build_logs::stream))
+        .route("/v1/deploys/{id}/artifact", get(artifacts::show))
+        .route("/v1/deploys/{id}/artifact/verify", post(artifacts::verify))
+        .route("/internal/v1/builds/claim", post(builds::claim))
+        .route("/internal/v1/builds/{id}/state", post(builds::advance))
+        .route("/internal/v1/builds/{id}/phases", post(builds::phase))
+        .route("/internal/v1/builds/{id}/logs", post(builds::logs))
+        .route("/internal/v1/builds/{id}/finish", post(builds::finish))
         .route("/v1/operations/{id}", get(operations::show))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
@@ -149,7 +191,12 @@ pub fn router(state: ControlState) -> Router {
 
 /// Serves the API on `listener` until `shutdown` fires, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: ControlState, shutdown: Shutdown) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Without TCP_NODELAY a kept-alive connection waits on delayed ACKs (~40 ms a round trip).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
     Ok(())
 }
