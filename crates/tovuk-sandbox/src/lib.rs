@@ -1,0 +1,212 @@
+//! Process isolation. Every build and app process the platform starts goes through here.
+//!
+//! The sandbox is bubblewrap (`bwrap`): a read-only root made of the host's `/usr` and
+//! a few named files of `/etc`, private `/proc`, `/dev` and `/tmp`, new user, pid, ipc,
+//! uts and cgroup namespaces, an unprivileged uid, and `--die-with-parent`. Nothing else
+//! of the host is visible: not the platform's data dir, not its keys, not other apps'
+//! repositories. Killing the `bwrap` process ends the pid namespace, so every process
+//! the job started (daemons included) dies with it.
+
+use std::path::{Path, PathBuf};
+use tokio::process::Command;
+
+/// The unprivileged identity sandboxed processes run as.
+pub const SANDBOX_UID: u32 = 1000;
+
+/// Host files of `/etc` a process needs to resolve names, find certificates and run
+/// Debian's alternatives; bound read-only when they exist. Nothing else of `/etc`.
+const HOST_ETC: [&str; 10] = [
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("bubblewrap (`bwrap`) is not installed; install it (Debian: apt-get install bubblewrap)")]
+    Missing,
+    #[error(
+        "bubblewrap cannot create a sandbox here: {0}; user namespaces must be enabled (sysctl kernel.unprivileged_userns_clone=1)"
+    )]
+    Unusable(String),
+}
+
+/// What one sandboxed process sees.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSpec {
+    /// Host directory bound read-write at `/workspace`.
+    pub workspace: PathBuf,
+    /// Working directory inside the sandbox.
+    pub workdir: String,
+    /// Extra host paths bound read-write: (host, inside).
+    pub binds: Vec<(PathBuf, String)>,
+    /// Extra host paths bound read-only: (host, inside), e.g. toolchains.
+    pub ro_binds: Vec<(PathBuf, String)>,
+    /// The whole environment: the host's is not inherited.
+    pub env: Vec<(String, String)>,
+    /// Whether the process may reach the network.
+    pub network: bool,
+}
+
+/// `/bin`, `/lib`... are symlinks into `/usr` on merged-usr systems; elsewhere they are
+/// bound read-only like `/usr`.
+fn top_level_dirs(args: &mut Vec<String>) {
+    for dir in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        let host = Path::new("/").join(dir);
+        match std::fs::read_link(&host) {
+            Ok(target) => {
+                args.extend(["--symlink".into(), target.display().to_string(), host.display().to_string()]);
+            }
+            Err(_) if host.is_dir() => {
+                args.extend(["--ro-bind".into(), host.display().to_string(), host.display().to_string()]);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The `bwrap` arguments for `spec`, up to (not including) the command.
+pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--clearenv",
+        "--hostname",
+        "tovuk",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    if !spec.network {
+        args.push("--unshare-net".into());
+    }
+    args.extend(["--uid".into(), SANDBOX_UID.to_string(), "--gid".into(), SANDBOX_UID.to_string()]);
+    args.extend(["--ro-bind".into(), "/usr".into(), "/usr".into()]);
+    top_level_dirs(&mut args);
+    for path in HOST_ETC {
+        if Path::new(path).exists() {
+            args.extend(["--ro-bind".into(), path.into(), path.into()]);
+        }
+    }
+    args.extend(["--proc".into(), "/proc".into(), "--dev".into(), "/dev".into(), "--tmpfs".into(), "/tmp".into()]);
+    args.extend(["--bind".into(), spec.workspace.display().to_string(), "/workspace".into()]);
+    for (host, inside) in &spec.binds {
+        args.extend(["--bind".into(), host.display().to_string(), inside.clone()]);
+    }
+    for (host, inside) in &spec.ro_binds {
+        args.extend(["--ro-bind".into(), host.display().to_string(), inside.clone()]);
+    }
+    // Everything outside the binds is read-only: a write lands nowhere.
+    args.extend(["--remount-ro".into(), "/".into()]);
+    for (key, value) in &spec.env {
+        args.extend(["--setenv".into(), key.clone(), value.clone()]);
+    }
+    args.extend(["--chdir".into(), spec.workdir.clone()]);
+    args
+}
+
+/// A command that runs `program args...` inside the sandbox. The caller sets up stdio;
+/// killing the returned child's process kills everything inside.
+pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("bwrap");
+    command.args(bwrap_args(spec)).arg("--").arg(program).args(args).env_clear().kill_on_drop(true);
+    command
+}
+
+/// Checks that bubblewrap exists and can make a sandbox on this machine.
+pub async fn check_available() -> Result<(), SandboxError> {
+    let workspace = std::env::temp_dir();
+    let spec = SandboxSpec { workspace, workdir: "/".into(), ..SandboxSpec::default() };
+    let output = match command(&spec, "/bin/true", &[]).output().await {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(SandboxError::Missing),
+        Err(error) => return Err(SandboxError::Unusable(error.to_string())),
+    };
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(SandboxError::Unusable(String::from_utf8_lossy(&output.stderr).trim().to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(spec: &SandboxSpec, script: &str) -> (bool, String) {
+        let output = command(spec, "/bin/sh", &["-c", script]).output().await.expect("bwrap runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    }
+
+    fn spec(workspace: &Path) -> SandboxSpec {
+        std::fs::create_dir_all(workspace.join("source")).expect("mkdir");
+        SandboxSpec {
+            workspace: workspace.to_owned(),
+            workdir: "/workspace/source".into(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("ONLY".into(), "this".into())],
+            ..SandboxSpec::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_sees_its_workspace_and_nothing_of_the_host() {
+        check_available().await.expect("bubblewrap works here (scripts/test installs it)");
+        let host = tempfile::tempdir().expect("tempdir");
+        let secret = host.path().join("keys");
+        std::fs::create_dir_all(&secret).expect("mkdir");
+        std::fs::write(secret.join("build.key"), "secret").expect("write");
+        let workspace = host.path().join("work");
+        let spec = spec(&workspace);
+        let (ok, out) = run(&spec, "pwd; id -u; echo $ONLY; env | wc -l; echo hi > out.txt").await;
+        assert!(ok, "{out}");
+        assert!(out.starts_with("/workspace/source\n1000\nthis\n"), "{out}");
+        assert_eq!(std::fs::read_to_string(workspace.join("source/out.txt")).expect("written"), "hi\n");
+
+        let script = format!("cat {}/build.key", secret.display());
+        let (ok, _) = run(&spec, &script).await;
+        assert!(!ok, "the host's files outside the binds are not visible");
+        for target in ["/usr/x", "/etc/x", "/x"] {
+            let (ok, _) = run(&spec, &format!("touch {target}")).await;
+            assert!(!ok, "{target} is not writable");
+        }
+        let (ok, out) = run(&spec, "cat /etc/shadow").await;
+        assert!(!ok, "{out}");
+    }
+
+    /// Whether any process's command line contains `needle`, read from /proc.
+    fn any_process_named(needle: &str) -> bool {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+        entries.flatten().any(|entry| {
+            std::fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+        })
+    }
+
+    #[tokio::test]
+    async fn killing_the_sandbox_kills_everything_it_started() {
+        let host = tempfile::tempdir().expect("tempdir");
+        let spec = spec(&host.path().join("work"));
+        let marker = "tovuk-sandbox-test-sleeper-4242";
+        let script = format!("(exec -a {marker} sleep 300 &) ; sleep 300");
+        let mut child = command(&spec, "/bin/sh", &["-c", &script]).spawn().expect("spawn");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(any_process_named(marker), "the daemon started");
+        child.start_kill().expect("kill");
+        let _ = child.wait().await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!any_process_named(marker), "a process outlived its sandbox");
+    }
+}
