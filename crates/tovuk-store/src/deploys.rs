@@ -69,6 +69,34 @@ pub struct DeployRecord {
     pub updated_at: String,
     /// Every state the deploy has been in, with when it entered it.
     pub events: Vec<(DeployState, String)>,
+    /// Why it failed, when it did.
+    pub failure: Option<Failure>,
+    /// The sealed artifact's digest and size, once there is one.
+    pub artifact: Option<(String, u64)>,
+    /// The build phases that ran, in order.
+    pub phases: Vec<PhaseRecord>,
+}
+
+/// Why a deploy failed: the phase, the exit code, and the first line that says what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Failure {
+    /// A stable word: `phase_failed`, `timeout`, `platform_restarted`, `source_unavailable`, ...
+    pub reason: String,
+    pub phase: Option<String>,
+    pub exit_code: Option<i64>,
+    pub first_actionable_line: Option<String>,
+}
+
+/// One build phase: what ran, how it ended, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseRecord {
+    pub phase: String,
+    /// `running`, `passed`, `skipped` (no command), `failed`, `timed_out`, `cancelled`.
+    pub status: String,
+    pub command: Option<String>,
+    pub exit_code: Option<i64>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
 }
 
 /// The outcome of recording a source.
@@ -97,6 +125,15 @@ pub struct OperationRecord {
     pub token_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// What a state change carries besides the state.
+#[derive(Debug, Clone, Default)]
+pub struct TransitionExtras {
+    pub failure: Option<Failure>,
+    /// `succeeded`, `failed` or `cancelled`: set when the build is over.
+    pub final_build_status: Option<String>,
+    pub artifact: Option<(String, u64)>,
 }
 
 /// Why a deploy could not change state.
@@ -150,6 +187,17 @@ fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         events: Vec::new(),
+        failure: row.try_get::<Option<String>, _>("failure_reason")?.map(|reason| Failure {
+            reason,
+            phase: row.try_get("failure_phase").ok().flatten(),
+            exit_code: row.try_get("failure_exit_code").ok().flatten(),
+            first_actionable_line: row.try_get("failure_line").ok().flatten(),
+        }),
+        artifact: match row.try_get::<Option<String>, _>("artifact_digest")? {
+            Some(digest) => Some((digest, u64::try_from(row.try_get::<i64, _>("artifact_size")?).unwrap_or(0))),
+            None => None,
+        },
+        phases: Vec::new(),
     })
 }
 
@@ -327,6 +375,20 @@ impl Store {
             let state = parse_or(DeployState::parse(&state), "deploy state", &state)?;
             deploy.events.push((state, event.try_get("at")?));
         }
+        let phases = sqlx::query("SELECT * FROM build_phases WHERE deploy_id = ? ORDER BY started_at, rowid")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        for phase in phases {
+            deploy.phases.push(PhaseRecord {
+                phase: phase.try_get("phase")?,
+                status: phase.try_get("status")?,
+                command: phase.try_get("command")?,
+                exit_code: phase.try_get("exit_code")?,
+                started_at: phase.try_get("started_at")?,
+                ended_at: phase.try_get("ended_at")?,
+            });
+        }
         Ok(Some(deploy))
     }
 
@@ -346,6 +408,18 @@ impl Store {
         from: DeployState,
         to: DeployState,
     ) -> Result<DeployRecord, TransitionError> {
+        self.transition_deploy_with(id, from, to, &TransitionExtras::default()).await
+    }
+
+    /// [`Store::transition_deploy`], also recording what the move carries (a failure, a
+    /// final build status, an artifact) in the same transaction.
+    pub async fn transition_deploy_with(
+        &self,
+        id: &str,
+        from: DeployState,
+        to: DeployState,
+        extras: &TransitionExtras,
+    ) -> Result<DeployRecord, TransitionError> {
         from.transition(to)?;
         let now = now_rfc3339();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::from)?;
@@ -359,6 +433,28 @@ impl Store {
             .map_err(StoreError::from)?;
         if changed.rows_affected() == 1 {
             sqlx::query(
+                "UPDATE deploys SET
+                    failure_reason = coalesce(?, failure_reason),
+                    failure_phase = coalesce(?, failure_phase),
+                    failure_exit_code = coalesce(?, failure_exit_code),
+                    failure_line = coalesce(?, failure_line),
+                    final_build_status = coalesce(?, final_build_status),
+                    artifact_digest = coalesce(?, artifact_digest),
+                    artifact_size = coalesce(?, artifact_size)
+                 WHERE id = ?",
+            )
+            .bind(extras.failure.as_ref().map(|failure| failure.reason.as_str()))
+            .bind(extras.failure.as_ref().and_then(|failure| failure.phase.as_deref()))
+            .bind(extras.failure.as_ref().and_then(|failure| failure.exit_code))
+            .bind(extras.failure.as_ref().and_then(|failure| failure.first_actionable_line.as_deref()))
+            .bind(extras.final_build_status.as_deref())
+            .bind(extras.artifact.as_ref().map(|(digest, _)| digest.as_str()))
+            .bind(extras.artifact.as_ref().map(|(_, size)| i64::try_from(*size).unwrap_or(i64::MAX)))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+            sqlx::query(
                 "INSERT INTO deploy_events (deploy_id, seq, state, at)
                  SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM deploy_events WHERE deploy_id = ?1",
             )
@@ -368,17 +464,25 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-            if to.is_terminal() {
-                sqlx::query(
-                    "UPDATE operations SET status = ?, updated_at = ? WHERE deploy_id = ? AND kind != 'source'",
-                )
-                .bind(to.as_str())
-                .bind(&now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-            }
+            // The operations follow the deploy: the build operation through the build
+            // states, both build and deploy operations when it ends.
+            let (status, kinds) = match to {
+                DeployState::Building | DeployState::Typechecking | DeployState::Testing => (to.as_str(), "build"),
+                DeployState::ArtifactReady => ("succeeded", "build"),
+                _ if to.is_terminal() => (to.as_str(), "build,deploy"),
+                _ => (to.as_str(), "deploy"),
+            };
+            sqlx::query(
+                "UPDATE operations SET status = ?, updated_at = ?
+                 WHERE deploy_id = ? AND instr(',' || ? || ',', ',' || kind || ',') > 0 AND status != 'succeeded'",
+            )
+            .bind(status)
+            .bind(&now)
+            .bind(id)
+            .bind(kinds)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         let deploy = self.find_deploy(id).await?.ok_or_else(|| TransitionError::NotFound(id.to_owned()))?;

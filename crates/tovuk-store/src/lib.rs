@@ -6,6 +6,7 @@
 //! is written to it. Types here are domain records, not wire shapes.
 
 mod apps;
+mod builds;
 mod deploys;
 mod error;
 mod migrations;
@@ -14,7 +15,11 @@ mod time;
 mod tokens;
 
 pub use apps::AppRecord;
-pub use deploys::{DeployRecord, NewSource, OperationRecord, Recorded, SourceKind, TransitionError};
+pub use builds::{LogLine, StoredLogLine};
+pub use deploys::{
+    DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded, SourceKind, TransitionError,
+    TransitionExtras,
+};
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use tokens::{TokenRecord, TokenScope};

@@ -96,6 +96,43 @@ CREATE TABLE accepted_sources (
 ) STRICT;
 "#,
     ),
+    (
+        3,
+        r#"
+-- The builder: who claimed a deploy, how it failed, what it produced.
+ALTER TABLE deploys ADD COLUMN claimed_by TEXT;
+ALTER TABLE deploys ADD COLUMN failure_reason TEXT;
+ALTER TABLE deploys ADD COLUMN failure_phase TEXT;
+ALTER TABLE deploys ADD COLUMN failure_exit_code INTEGER;
+ALTER TABLE deploys ADD COLUMN failure_line TEXT;
+ALTER TABLE deploys ADD COLUMN artifact_digest TEXT;
+ALTER TABLE deploys ADD COLUMN artifact_size INTEGER;
+ALTER TABLE deploys ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+
+-- One row per build phase that ran (or passed straight through).
+CREATE TABLE build_phases (
+    deploy_id  TEXT NOT NULL REFERENCES deploys(id) ON DELETE CASCADE,
+    phase      TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    command    TEXT,
+    exit_code  INTEGER,
+    started_at TEXT NOT NULL,
+    ended_at   TEXT,
+    PRIMARY KEY (deploy_id, phase)
+) STRICT;
+
+-- Every stored line of every phase, in order.
+CREATE TABLE build_logs (
+    deploy_id TEXT NOT NULL REFERENCES deploys(id) ON DELETE CASCADE,
+    seq       INTEGER NOT NULL,
+    at        TEXT NOT NULL,
+    phase     TEXT NOT NULL,
+    stream    TEXT NOT NULL,
+    line      TEXT NOT NULL,
+    PRIMARY KEY (deploy_id, seq)
+) STRICT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
