@@ -133,8 +133,44 @@ pub struct Deploy {
     pub operations: DeployOperations,
     /// Every state the deploy entered, oldest first.
     pub state_changes: Vec<StateChange>,
+    /// The build phases that ran, in order, with their start and end times.
+    pub phases: Vec<BuildPhase>,
+    /// Why the deploy failed; `null` unless it did.
+    pub failure: Option<DeployFailure>,
+    /// The signed artifact, once the build produced one.
+    pub artifact: Option<ArtifactSummary>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// One build phase (`building`, `typechecking`, `testing`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildPhase {
+    pub phase: String,
+    /// `running`, `passed`, `skipped` (no command), `failed`, `timed_out`, `cancelled`, `interrupted`.
+    pub status: String,
+    pub command: Option<String>,
+    pub exit_code: Option<i64>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+}
+
+/// What went wrong, in one line a person can act on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployFailure {
+    /// `phase_failed`, `timeout`, `platform_restarted`, `source_unavailable`, `contract_invalid`,
+    /// `sandbox_unavailable`, `artifact_failed`.
+    pub reason: String,
+    pub phase: Option<String>,
+    pub exit_code: Option<i64>,
+    pub first_actionable_line: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactSummary {
+    /// `sha256:<hex>` of the `.tar.zst`.
+    pub digest: String,
+    pub size_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -330,3 +366,116 @@ pub struct HookResponse {
     pub accept: bool,
     pub lines: Vec<String>,
 }
+
+/// The builder's view of a claimed deploy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimedBuild {
+    pub deploy_id: String,
+    pub build_id: String,
+    pub app: String,
+    pub app_id: String,
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub source_kind: String,
+}
+
+/// `POST /internal/v1/builds/claim`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    pub node: String,
+}
+
+/// `POST /internal/v1/builds/{id}/state`: move to the next build phase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildStateRequest {
+    pub state: String,
+}
+
+/// `POST /internal/v1/builds/{id}/phases`: a phase started or ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseReport {
+    pub phase: String,
+    pub status: String,
+    pub command: Option<String>,
+    pub exit_code: Option<i64>,
+    pub ended: bool,
+}
+
+/// One line of build output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildLogLine {
+    /// Its place in the build's log, from 1; 0 when not yet stored.
+    pub seq: i64,
+    pub at: String,
+    pub phase: String,
+    /// `stdout`, `stderr` or `platform`.
+    pub stream: String,
+    pub line: String,
+}
+
+/// `POST /internal/v1/builds/{id}/logs`: lines to store (possibly none: a heartbeat).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogBatch {
+    pub lines: Vec<BuildLogLine>,
+}
+
+/// What the control plane tells a running build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildControl {
+    /// The deploy was cancelled: stop now.
+    pub cancelled: bool,
+}
+
+/// `POST /internal/v1/builds/{id}/finish`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildFinish {
+    /// `artifact_ready`, `failed` or `cancelled`.
+    pub outcome: String,
+    pub failure: Option<DeployFailure>,
+    pub artifact: Option<ArtifactSummary>,
+}
+
+/// One event of a followed build log (NDJSON: one per line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum BuildLogEvent {
+    Log(BuildLogLine),
+    /// The build is over (or was over when the log was asked for); always last.
+    Result(BuildLogResult),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildLogResult {
+    pub deploy_id: String,
+    pub state: String,
+    pub failure: Option<DeployFailure>,
+}
+
+/// `tovuk artifact show`: the signed manifest and where to verify it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactInfo {
+    pub deploy_id: String,
+    /// The artifact manifest exactly as signed.
+    pub manifest: serde_json::Value,
+    /// Hex ed25519 signature over `"tovuk-artifact-v1\n"` and the manifest's bytes.
+    pub signature: String,
+    /// The build key that signed it (hex).
+    pub public_key: String,
+}
+
+/// `tovuk artifact verify`: signature and digest, checked now from the stored files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactVerification {
+    pub deploy_id: String,
+    pub ok: bool,
+    pub digest_ok: bool,
+    pub signature_ok: bool,
+    pub expected_digest: String,
+    pub actual_digest: Option<String>,
+    /// What is wrong, when something is.
+    pub problem: Option<String>,
+}
+
+/// The header in-process roles authenticate with on `/internal/v1/builds`.
+pub const NODE_SECRET_HEADER: &str = "x-tovuk-node";

@@ -50,6 +50,11 @@ pub(crate) enum Command {
     /// Inspect an app's hosted git repository.
     #[command(subcommand)]
     Source(SourceCommand),
+    /// Show a build's log, live with --follow.
+    Logs(LogsArgs),
+    /// Show or verify a deploy's signed artifact.
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
@@ -58,6 +63,31 @@ pub(crate) enum Command {
     Hook {
         /// `pre-receive` or `post-receive`.
         name: String,
+    },
+}
+
+/// `tovuk logs`.
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// The deploy whose build log to show (`dep_...`).
+    #[arg(long = "build", value_name = "DEPLOY_ID")]
+    pub build: String,
+    /// Keep printing lines as the build writes them, until it ends (exit 1 if it failed).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArtifactCommand {
+    /// The signed artifact manifest of a deploy.
+    Show {
+        /// Deploy id (`dep_...`).
+        id: String,
+    },
+    /// Check the artifact's signature and digest now, from the stored files (exit 1 if it fails).
+    Verify {
+        /// Deploy id (`dep_...`).
+        id: String,
     },
 }
 
@@ -93,7 +123,7 @@ pub(crate) enum DeployCommand {
         /// Deploy id (`dep_...`).
         id: String,
     },
-    /// Cancel a queued deploy at once.
+    /// Cancel a queued deploy at once, or stop a build in progress.
     Cancel {
         /// Deploy id (`dep_...`).
         id: String,
@@ -180,6 +210,18 @@ pub struct ServerArgs {
     /// Refuse an upload with more than this many files and directories.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_upload_files: u64,
+    /// Builds to run at once (default: one per core); an app never has two at once.
+    #[arg(long, value_name = "N")]
+    pub build_concurrency: Option<usize>,
+    /// Store at most this many bytes of one build's log; the rest is counted, not kept.
+    #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
+    pub build_log_limit_bytes: usize,
+    /// A host directory every build may read (a toolchain, e.g. ~/.cargo); its `bin` goes on PATH. Repeatable.
+    #[arg(long = "build-toolchain", value_name = "DIR")]
+    pub build_toolchains: Vec<PathBuf>,
+    /// Keep the artifacts of this many of each app's newest deploys.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub keep_artifacts: usize,
 }
 
 #[derive(Debug, Args)]

@@ -8,9 +8,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tovuk_api_types::{
-    AcceptedSource, ApiError, App, AppList, CommitList, CreateAppRequest, CreateTokenRequest, CreatedApp, CreatedToken,
-    Deploy, DeployList, ErrorBody, ErrorCode, HookRequest, HookResponse, Operation, OperationList, PlatformStatus,
-    ResolvedRef, SourceRefs, SourceRemote, SourceSummary, Token, TokenList, UpdateAppRequest,
+    AcceptedSource, ApiError, App, AppList, ArtifactInfo, ArtifactVerification, BuildControl, BuildFinish,
+    BuildLogEvent, BuildStateRequest, ClaimRequest, ClaimedBuild, CommitList, CreateAppRequest, CreateTokenRequest,
+    CreatedApp, CreatedToken, Deploy, DeployList, ErrorBody, ErrorCode, HookRequest, HookResponse, LogBatch, Operation,
+    OperationList, PhaseReport, PlatformStatus, ResolvedRef, SourceRefs, SourceRemote, SourceSummary, Token, TokenList,
+    UpdateAppRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,8 @@ pub struct Client {
     http: reqwest::Client,
     base_url: String,
     token: Option<String>,
+    /// Set for in-process roles talking to `/internal/v1/builds`.
+    node_secret: Option<String>,
 }
 
 /// Encodes one path segment so names and ids cannot change the route.
@@ -66,7 +70,7 @@ impl Client {
             .user_agent(concat!("tovuk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| ClientError::BadResponse { url: base_url.to_owned(), detail: error.to_string() })?;
-        Ok(Client { http, base_url: base_url.trim_end_matches('/').to_owned(), token })
+        Ok(Client { http, base_url: base_url.trim_end_matches('/').to_owned(), token, node_secret: None })
     }
 
     pub fn base_url(&self) -> &str {
@@ -74,11 +78,14 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base_url));
-        match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
+        if let Some(secret) = &self.node_secret {
+            request = request.header(tovuk_api_types::NODE_SECRET_HEADER, secret);
+        }
+        request
     }
 
     async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
@@ -93,6 +100,12 @@ impl Client {
             };
             ClientError::Unreachable { url: url.clone(), detail }
         })?;
+        Self::decode(&url, response).await
+    }
+
+    /// Reads a response: the body on success, the API error otherwise.
+    async fn decode<T: DeserializeOwned>(url: &str, response: reqwest::Response) -> Result<T, ClientError> {
+        let url = url.to_owned();
         let status = response.status();
         let body = response
             .bytes()
@@ -225,5 +238,98 @@ impl Client {
             .header(tovuk_api_types::hook_env::PUSH_SECRET_HEADER, secret)
             .json(request);
         self.send(request).await
+    }
+}
+
+/// The builder's internal API, authenticated with the node secret.
+impl Client {
+    /// A client for an in-process role: requests carry the node secret.
+    pub fn for_node(base_url: &str, node_secret: &str) -> Result<Self, ClientError> {
+        let mut client = Client::new(base_url, None)?;
+        client.node_secret = Some(node_secret.to_owned());
+        Ok(client)
+    }
+
+    /// Waits (long poll) for a queued deploy to build; `None` when there was none in time.
+    pub async fn claim_build(&self, node: &str) -> Result<Option<ClaimedBuild>, ClientError> {
+        let request =
+            self.request(Method::POST, "/internal/v1/builds/claim").json(&ClaimRequest { node: node.to_owned() });
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ClientError::Unreachable { url: self.base_url.clone(), detail: error.to_string() })?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Self::decode(&self.base_url, response).await.map(Some)
+    }
+
+    pub async fn advance_build(&self, deploy_id: &str, state: &str) -> Result<BuildControl, ClientError> {
+        let path = format!("/internal/v1/builds/{}/state", segment(deploy_id));
+        self.post(&path, &BuildStateRequest { state: state.to_owned() }).await
+    }
+
+    pub async fn report_phase(&self, deploy_id: &str, report: &PhaseReport) -> Result<BuildControl, ClientError> {
+        self.post(&format!("/internal/v1/builds/{}/phases", segment(deploy_id)), report).await
+    }
+
+    pub async fn send_build_logs(&self, deploy_id: &str, batch: &LogBatch) -> Result<BuildControl, ClientError> {
+        self.post(&format!("/internal/v1/builds/{}/logs", segment(deploy_id)), batch).await
+    }
+
+    pub async fn finish_build(&self, deploy_id: &str, finish: &BuildFinish) -> Result<BuildControl, ClientError> {
+        self.post(&format!("/internal/v1/builds/{}/finish", segment(deploy_id)), finish).await
+    }
+
+    /// A build's log as a stream of events; with `follow`, until the build ends.
+    pub async fn build_logs(&self, deploy_id: &str, follow: bool) -> Result<BuildLogStream, ClientError> {
+        let path = format!("/v1/deploys/{}/build-logs?follow={follow}", segment(deploy_id));
+        let response = self
+            .request(Method::GET, &path)
+            .send()
+            .await
+            .map_err(|error| ClientError::Unreachable { url: self.base_url.clone(), detail: error.to_string() })?;
+        if !response.status().is_success() {
+            return Err(Self::decode::<serde_json::Value>(&self.base_url, response).await.err().unwrap_or(
+                ClientError::BadResponse { url: self.base_url.clone(), detail: "unexpected success".into() },
+            ));
+        }
+        Ok(BuildLogStream { response, buffer: Vec::new(), url: self.base_url.clone() })
+    }
+
+    pub async fn artifact(&self, deploy_id: &str) -> Result<ArtifactInfo, ClientError> {
+        self.get(&format!("/v1/deploys/{}/artifact", segment(deploy_id))).await
+    }
+
+    pub async fn verify_artifact(&self, deploy_id: &str) -> Result<ArtifactVerification, ClientError> {
+        self.send(self.request(Method::POST, &format!("/v1/deploys/{}/artifact/verify", segment(deploy_id)))).await
+    }
+}
+
+/// Events of a build log as they arrive (NDJSON over chunked HTTP).
+pub struct BuildLogStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    url: String,
+}
+
+impl BuildLogStream {
+    /// The next event, or `None` when the stream ended.
+    pub async fn next(&mut self) -> Result<Option<BuildLogEvent>, ClientError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|byte| *byte == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let event = serde_json::from_slice(&line[..line.len() - 1])
+                    .map_err(|error| ClientError::BadResponse { url: self.url.clone(), detail: error.to_string() })?;
+                return Ok(Some(event));
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => return Ok(None),
+                Err(error) => {
+                    return Err(ClientError::Unreachable { url: self.url.clone(), detail: error.to_string() });
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use tovuk_api_types::{Deploy, DeployList, ErrorCode};
-use tovuk_store::{DeployRecord, TransitionError};
+use tovuk_store::{DeployRecord, TransitionError, TransitionExtras};
 use tovuk_types::DeployState;
 
 #[derive(Debug, Deserialize)]
@@ -50,20 +50,29 @@ pub(crate) async fn show(
     Ok(Json(deploy_view(deploy_for(&state, &caller, &id).await?)))
 }
 
-/// Cancels a deploy that has not started building. Cancelling a finished deploy is
-/// refused with its state; cancelling a build in progress comes with the builder.
+/// Cancels a deploy that is queued or building. A queued one is cancelled at once; a
+/// build is cancelled in the store at once and its builder, told on its next report
+/// (within half a second), kills the build's processes and removes its workspace.
 pub(crate) async fn cancel(
     State(state): State<ControlState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Deploy>, ApiFailure> {
     let deploy = deploy_for(&state, &caller, &id).await?;
-    if deploy.state != DeployState::Queued {
+    if !cancellable(deploy.state) {
         return Err(cannot_cancel(&deploy));
     }
-    match state.store().transition_deploy(deploy.id.as_str(), DeployState::Queued, DeployState::Cancelled).await {
+    let extras = TransitionExtras {
+        final_build_status: (deploy.state != DeployState::Queued).then(|| "cancelled".to_owned()),
+        ..TransitionExtras::default()
+    };
+    match state.store().transition_deploy_with(deploy.id.as_str(), deploy.state, DeployState::Cancelled, &extras).await
+    {
         Ok(cancelled) => {
-            tracing::info!(deploy_id = %cancelled.id, app = %cancelled.app_name, "deploy cancelled");
+            tracing::info!(deploy_id = %cancelled.id, app = %cancelled.app_name, was = %deploy.state, "deploy cancelled");
+            if deploy.state != DeployState::Queued {
+                state.build_over(&cancelled);
+            }
             Ok(Json(deploy_view(cancelled)))
         }
         Err(TransitionError::Store(error)) => Err(error.into()),
@@ -78,11 +87,15 @@ pub(crate) async fn cancel(
     }
 }
 
+fn cancellable(state: DeployState) -> bool {
+    matches!(state, DeployState::Queued | DeployState::Building | DeployState::Typechecking | DeployState::Testing)
+}
+
 fn cannot_cancel(deploy: &DeployRecord) -> ApiFailure {
     let message = if deploy.state.is_terminal() {
         format!("deploy {} is already {}; there is nothing to cancel", deploy.id, deploy.state)
     } else {
-        format!("deploy {} is {}; only a queued deploy can be cancelled now", deploy.id, deploy.state)
+        format!("deploy {} is {}; only a queued or building deploy can be cancelled", deploy.id, deploy.state)
     };
     ApiFailure::new(ErrorCode::InvalidState, message).next(format!("tovuk deploy show {}", deploy.id))
 }

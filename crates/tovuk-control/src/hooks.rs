@@ -193,6 +193,9 @@ async fn post_receive(
             duplicate = recorded.duplicate,
             "push accepted"
         );
+        if !recorded.duplicate {
+            state.deploy_queued();
+        }
         lines.extend(accepted_lines(&recorded));
     }
     Ok(HookResponse { accept: true, lines })

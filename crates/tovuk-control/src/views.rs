@@ -3,9 +3,28 @@
 use crate::ControlState;
 use axum::http::{HeaderMap, header};
 use tovuk_api_types::{
-    App, BuildJob, Deploy, DeployOperations, DeploySource, FinalBuild, Operation, OperationSource, StateChange,
+    App, ArtifactSummary, BuildJob, BuildPhase, Deploy, DeployFailure, DeployOperations, DeploySource, FinalBuild,
+    Operation, OperationSource, StateChange,
 };
-use tovuk_store::{AppRecord, DeployRecord, OperationRecord};
+use tovuk_store::{AppRecord, DeployRecord, Failure, OperationRecord};
+
+pub(crate) fn failure_view(failure: Failure) -> DeployFailure {
+    DeployFailure {
+        reason: failure.reason,
+        phase: failure.phase,
+        exit_code: failure.exit_code,
+        first_actionable_line: failure.first_actionable_line,
+    }
+}
+
+pub(crate) fn failure_record(failure: DeployFailure) -> Failure {
+    Failure {
+        reason: failure.reason,
+        phase: failure.phase,
+        exit_code: failure.exit_code,
+        first_actionable_line: failure.first_actionable_line,
+    }
+}
 
 /// The base URL users reach this API at: the configured public URL, else the request's `Host`.
 pub(crate) fn base_url(state: &ControlState, headers: &HeaderMap) -> String {
@@ -59,6 +78,20 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
             .into_iter()
             .map(|(state, at)| StateChange { state: state.to_string(), at })
             .collect(),
+        phases: deploy
+            .phases
+            .into_iter()
+            .map(|phase| BuildPhase {
+                phase: phase.phase,
+                status: phase.status,
+                command: phase.command,
+                exit_code: phase.exit_code,
+                started_at: phase.started_at,
+                ended_at: phase.ended_at,
+            })
+            .collect(),
+        failure: deploy.failure.map(failure_view),
+        artifact: deploy.artifact.map(|(digest, size_bytes)| ArtifactSummary { digest, size_bytes }),
         created_at: deploy.created_at,
         updated_at: deploy.updated_at,
     }

@@ -27,6 +27,8 @@ pub(crate) fn prepare(root: &Path) -> anyhow::Result<DataDir> {
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .with_context(|| format!("the data dir `{}` is not writable; {hint}", root.display()))?;
+    // A previous run killed with -9 left its address behind; it is not true any more.
+    let _ = std::fs::remove_file(root.join(SERVER_FILE));
     // Absolute from here on: git and its hooks run in other directories.
     let root = &root.canonicalize().with_context(|| format!("cannot resolve the data dir `{}`", root.display()))?;
     // The store holds token hashes: owner-only from its first byte, before SQLite creates it.

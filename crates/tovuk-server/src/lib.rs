@@ -34,6 +34,14 @@ pub struct ServerConfig {
     /// An upload may unpack to at most this many bytes and entries.
     pub max_unpacked_bytes: u64,
     pub max_upload_files: u64,
+    /// Builds at once (one per app at a time).
+    pub build_concurrency: usize,
+    /// A build's stored log is capped at this many bytes.
+    pub build_log_limit_bytes: usize,
+    /// Host paths bound read-only into every build (toolchains).
+    pub build_toolchains: Vec<PathBuf>,
+    /// Artifacts kept per app (the newest deploys').
+    pub keep_artifacts: usize,
 }
 
 /// Runs the platform and maps the outcome to an exit code: 0 after a clean stop, 1 when
@@ -85,6 +93,10 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if internal_addr.ip().is_unspecified() {
         internal_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    // A fresh secret each start: only roles in this process can use the internal build API.
+    let node_secret = random_hex()?;
+    tovuk_artifact::BuildKey::load_or_create(&data_dir.root().join("keys"))
+        .context("cannot prepare the build signing key")?;
     let control = ControlState::new(
         store.clone(),
         roles.clone(),
@@ -101,8 +113,11 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
                 max_files: config.max_upload_files,
                 ..Default::default()
             },
+            node_secret: node_secret.clone(),
+            keep_artifacts: config.keep_artifacts,
         },
     );
+    control.recover_interrupted_builds().await.context("cannot recover interrupted builds")?;
     control.prepare_repositories().await.context("cannot prepare the git repositories")?;
 
     roles.set("api", true, Some(api_addr.to_string()));
@@ -124,6 +139,29 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         let result = tovuk_router::serve(router_listener, router_shutdown.clone()).await;
         router_roles.set("router", false, None);
         router_shutdown.trigger();
+        result
+    });
+
+    if let Err(error) = tovuk_sandbox::check_available().await {
+        tracing::warn!(%error, "builds cannot run in a sandbox on this machine; they will fail until this is fixed");
+    }
+    roles.set("builder", true, None);
+    tracing::info!(role = "builder", concurrency = config.build_concurrency, "running");
+    let builder_config = tovuk_builder::BuilderConfig {
+        data_dir: data_dir.root().to_owned(),
+        api_url: format!("http://{internal_addr}"),
+        node_secret,
+        node_name: format!("local-{}", std::process::id()),
+        concurrency: config.build_concurrency,
+        log_limit_bytes: config.build_log_limit_bytes,
+        toolchains: config.build_toolchains.clone(),
+    };
+    let builder_shutdown = shutdown.clone();
+    let builder_roles = roles.clone();
+    shutdown.spawn("builder", async move {
+        let result = tovuk_builder::run(builder_config, builder_shutdown.clone()).await;
+        builder_roles.set("builder", false, None);
+        builder_shutdown.trigger();
         result
     });
 
@@ -154,4 +192,11 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
 
 fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// 32 random bytes as hex.
+fn random_hex() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("the system random source failed: {error}"))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }

@@ -14,6 +14,12 @@ fn main() -> ExitCode {
             max_upload_bytes: args.max_upload_bytes,
             max_unpacked_bytes: args.max_unpacked_bytes,
             max_upload_files: args.max_upload_files,
+            build_concurrency: args
+                .build_concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
+            build_log_limit_bytes: args.build_log_limit_bytes,
+            build_toolchains: args.build_toolchains,
+            keep_artifacts: args.keep_artifacts,
         })
     })
 }

@@ -83,9 +83,35 @@ fn print_deploy(deploy: &Deploy) {
         "operations:   source {} -> build {} -> deploy {}",
         deploy.operations.source, deploy.operations.build, deploy.operations.deploy
     ));
+    if let Some(failure) = &deploy.failure {
+        let phase = failure.phase.as_deref().map(|phase| format!(" in {phase}")).unwrap_or_default();
+        let code = failure.exit_code.map(|code| format!(", exit code {code}")).unwrap_or_default();
+        output::line(format!("failure:      {}{phase}{code}", failure.reason));
+        if let Some(line) = &failure.first_actionable_line {
+            output::line(format!("              {line}"));
+        }
+    }
+    if let Some(artifact) = &deploy.artifact {
+        output::line(format!("artifact:     {} ({} bytes)", artifact.digest, artifact.size_bytes));
+    }
     output::line("state changes:");
     for change in &deploy.state_changes {
         output::line(format!("  {:<15} {}", change.state, change.at));
+    }
+    if !deploy.phases.is_empty() {
+        output::line("phases:");
+        for phase in &deploy.phases {
+            output::line(format!(
+                "  {:<13} {:<10} {} -> {}",
+                phase.phase,
+                phase.status,
+                phase.started_at,
+                output::or_dash(phase.ended_at.as_deref())
+            ));
+        }
+    }
+    if deploy.failure.is_some() {
+        output::note(format!("next: tovuk logs --build {}", deploy.id));
     }
 }
 

@@ -1,9 +1,11 @@
 //! Command implementations and the error type they share.
 
 mod app;
+mod artifact;
 mod check;
 mod deploy;
 mod hook;
+mod logs;
 mod ops;
 mod source;
 mod status;
@@ -76,6 +78,8 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Deploy(args) => block_on(deploy::run(args, &global)),
         Command::Ops(command) => block_on(ops::run(command, &global)),
         Command::Source(command) => block_on(source::run(command, &global)),
+        Command::Logs(args) => block_on(logs::run(args, &global)),
+        Command::Artifact(command) => block_on(artifact::run(command, &global)),
         Command::Hook { name } => return hook::run(&name),
     };
     match result {

@@ -4,6 +4,7 @@ mod support;
 
 mod apps;
 mod auth;
+mod build;
 mod check;
 mod docs;
 mod push;

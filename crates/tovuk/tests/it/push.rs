@@ -19,12 +19,11 @@ fn a_new_user_pushes_and_sees_the_deploy_id() {
     assert!(push.output.contains(&format!("remote: next: tovuk deploy show {}", ids[0])), "{}", push.output);
 
     let deploy = platform.tovuk().args(["deploy", "show", &ids[0], "--json"]).run().success().json();
-    assert_eq!(deploy["state"], "queued");
+    // The builder may have taken it already; it was queued first.
     assert_eq!(deploy["source"]["sha"], repo.head());
     assert_eq!(deploy["source"]["ref"], "refs/heads/main");
     assert_eq!(deploy["source"]["forced"], false);
     assert!(deploy["build_job"]["id"].as_str().expect("build job").starts_with("bld_"));
-    assert_eq!(deploy["final_build"]["status"], serde_json::Value::Null);
     assert_eq!(deploy["state_changes"][0]["state"], "queued");
 
     // Linked operation records: source -> build -> deploy.

@@ -1,6 +1,6 @@
 //! Source inspection and deploy management on a real repository.
 
-use crate::support::{GitRepo, Platform, deploy_ids, git, web_manifest};
+use crate::support::{GitRepo, Platform, build_manifest, deploy_ids, git, web_manifest};
 
 #[test]
 fn every_source_inspection_command_answers_on_a_real_repository() {
@@ -70,9 +70,14 @@ fn every_source_inspection_command_answers_on_a_real_repository() {
 fn a_queued_deploy_is_cancelled_at_once_and_only_once() {
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello"))]);
-    let push = repo.push(&platform.remote("hello", &token), &["main"]);
+    // A slow build holds the app (one build per app at a time), so the next deploy waits queued.
+    let busy =
+        platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "build = \"sleep 600\""))]);
+    platform.wait_for_state(&busy, "building");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello")), ("v", "2")]);
+    let push = repo.push(&platform.remote("hello", &token), &["--force", "main"]);
     let id = deploy_ids(&push.output).pop().expect("deploy id");
+    assert_eq!(platform.deploy(&id)["state"], "queued");
 
     let cancelled = platform.tovuk().args(["deploy", "cancel", &id, "--json"]).run().success().json();
     assert_eq!(cancelled["state"], "cancelled");
@@ -87,9 +92,15 @@ fn a_queued_deploy_is_cancelled_at_once_and_only_once() {
     assert_eq!(again["error"]["code"], "invalid_state");
     assert!(again["error"]["message"].as_str().expect("message").contains("already cancelled"));
     let ops = platform.tovuk().args(["ops", "list", "hello", "--json"]).run().success().json();
-    let statuses: Vec<&str> =
-        ops["operations"].as_array().expect("ops").iter().map(|o| o["status"].as_str().expect("status")).collect();
-    assert_eq!(statuses, ["accepted", "cancelled", "cancelled"]);
+    let statuses: Vec<&str> = ops["operations"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .take(3)
+        .map(|o| o["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["accepted", "cancelled", "cancelled"], "the newest source's operations");
+    platform.tovuk().args(["deploy", "cancel", &busy]).run().success();
 
     let missing = platform.tovuk().args(["deploy", "show", "dep_nope", "--json"]).run().code(1).json();
     assert_eq!(missing["error"]["code"], "deploy_not_found");

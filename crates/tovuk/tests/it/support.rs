@@ -148,6 +148,8 @@ impl Platform {
     }
 
     fn launch(data_root: TempDir, flags: &[&str]) -> Platform {
+        // A server killed with -9 leaves its server.json: wait for the new one.
+        let _ = std::fs::remove_file(data_root.path().join("data").join("server.json"));
         let user = UserEnv::new();
         let stderr_path = user.home.path().join("server.log");
         let stderr = std::fs::File::create(&stderr_path).expect("server log");
@@ -413,4 +415,63 @@ pub fn deploy_ids(text: &str) -> Vec<String> {
         }
     }
     ids
+}
+
+impl Platform {
+    /// Pushes `files` as a new commit of a fresh repo to `app` and returns the deploy id.
+    pub fn push_files(&self, app: &str, token: &str, files: &[(&str, &str)]) -> String {
+        let repo = GitRepo::with_files(files);
+        let push = repo.push(&self.remote(app, token), &["--force", "main"]);
+        assert!(push.ok, "{}", push.output);
+        deploy_ids(&push.output).pop().unwrap_or_else(|| panic!("no deploy id in:\n{}", push.output))
+    }
+
+    pub fn deploy(&self, id: &str) -> Value {
+        self.tovuk().args(["deploy", "show", id, "--json"]).run().success().json()
+    }
+
+    /// Waits (with a deadline, never a fixed sleep) until `done` holds for the deploy.
+    pub fn wait_for_deploy(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let deploy = self.deploy(id);
+            if done(&deploy) {
+                return deploy;
+            }
+            assert!(Instant::now() < deadline, "deploy {id} never became {what}: {deploy}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the deploy is in `state`.
+    pub fn wait_for_state(&self, id: &str, state: &str) -> Value {
+        self.wait_for_deploy(id, state, |deploy| deploy["state"] == state)
+    }
+
+    /// Waits until the deploy's build is over (artifact_ready or a terminal state).
+    pub fn wait_for_build(&self, id: &str) -> Value {
+        self.wait_for_deploy(id, "built", |deploy| {
+            matches!(deploy["state"].as_str(), Some("artifact_ready" | "failed" | "cancelled"))
+        })
+    }
+
+    /// The stored build log of a deploy, as text lines.
+    pub fn build_log(&self, id: &str) -> Vec<Value> {
+        let run = self.tovuk().args(["logs", "--build", id, "--json"]).run().success();
+        run.stdout.lines().map(|line| serde_json::from_str(line).expect("NDJSON")).collect()
+    }
+}
+
+/// A web manifest for `app` with a `[build]` table.
+pub fn build_manifest(app: &str, build: &str) -> String {
+    format!("{}\n[build]\n{build}\n", web_manifest(app))
+}
+
+/// Whether any process's command line contains `needle`, read from /proc.
+pub fn any_process_named(needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+    })
 }

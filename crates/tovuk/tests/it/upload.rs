@@ -52,7 +52,7 @@ fn deploy_uploads_the_project_without_secrets_or_build_output() {
     assert_eq!(accepted["duplicate"], true, "the same files again make no new deploy");
     let deploy = &accepted["deploy"];
     assert_eq!(deploy["source"]["kind"], "archive");
-    assert_eq!(deploy["state"], "queued");
+    assert_eq!(deploy["state_changes"][0]["state"], "queued");
     let ops = platform
         .tovuk()
         .args(["ops", "show", accepted["source_operation_id"].as_str().expect("op"), "--json"])

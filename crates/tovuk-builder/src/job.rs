@@ -1,0 +1,353 @@
+//! One build, from claim to artifact: clean checkout, the three phases in the sandbox,
+//! pack, seal, report. The workspace is removed whatever happens.
+
+use crate::BuilderConfig;
+use crate::phase::{self, LogShipper, PhaseEnd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tovuk_api_types::{ArtifactSummary, BuildFinish, ClaimedBuild, DeployFailure, PhaseReport};
+use tovuk_artifact::{ArtifactManifest, BuildKey};
+use tovuk_client::Client;
+use tovuk_daemon::Shutdown;
+use tovuk_manifest::{MANIFEST_FILE, Manifest};
+use tovuk_sandbox::SandboxSpec;
+
+/// Where the checkout sits inside the sandbox; every phase starts here.
+pub(crate) const PROJECT_ROOT: &str = "/workspace/source";
+
+/// The sandbox's `PATH`: the host's `/usr` is bound read-only.
+const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How a build ended, before it is reported.
+enum Outcome {
+    Ready(ArtifactSummary),
+    Failed(DeployFailure),
+    Cancelled,
+    Stopped,
+}
+
+fn failure(reason: &str, phase: Option<&str>, exit_code: Option<i64>, line: Option<String>) -> DeployFailure {
+    DeployFailure { reason: reason.to_owned(), phase: phase.map(str::to_owned), exit_code, first_actionable_line: line }
+}
+
+/// Builds one claimed deploy and reports how it ended.
+pub(crate) async fn run(
+    client: &Client,
+    config: &BuilderConfig,
+    key: &Arc<BuildKey>,
+    build: ClaimedBuild,
+    shutdown: &Shutdown,
+) {
+    let started = Instant::now();
+    let workspace = config.data_dir.join("work").join(&build.build_id);
+    let mut logs = LogShipper::new(client, &build.deploy_id, config.log_limit_bytes);
+    tracing::info!(deploy_id = %build.deploy_id, app = %build.app, sha = %build.sha, "build started");
+    let outcome = build_in(client, config, key, &build, &workspace, &mut logs, shutdown).await;
+    if let Err(error) = std::fs::remove_dir_all(&workspace)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(deploy_id = %build.deploy_id, %error, "cannot remove the build workspace");
+    }
+    let finish = match outcome {
+        Outcome::Ready(artifact) => {
+            logs.line("testing", "platform", format!("artifact {} sealed and signed", artifact.digest));
+            BuildFinish { outcome: "artifact_ready".into(), failure: None, artifact: Some(artifact) }
+        }
+        Outcome::Failed(failure) => BuildFinish { outcome: "failed".into(), failure: Some(failure), artifact: None },
+        Outcome::Cancelled => BuildFinish { outcome: "cancelled".into(), failure: None, artifact: None },
+        Outcome::Stopped => BuildFinish {
+            outcome: "failed".into(),
+            failure: Some(failure(
+                "platform_restarted",
+                None,
+                None,
+                Some("the platform stopped while this build ran".into()),
+            )),
+            artifact: None,
+        },
+    };
+    logs.finish("testing");
+    let _ = logs.flush().await;
+    match client.finish_build(&build.deploy_id, &finish).await {
+        Ok(_) => tracing::info!(
+            deploy_id = %build.deploy_id,
+            outcome = %finish.outcome,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "build ended"
+        ),
+        // At the next start the deploy is ended as interrupted.
+        Err(error) => tracing::warn!(deploy_id = %build.deploy_id, %error, "cannot report the end of a build"),
+    }
+}
+
+async fn build_in(
+    client: &Client,
+    config: &BuilderConfig,
+    key: &Arc<BuildKey>,
+    build: &ClaimedBuild,
+    workspace: &Path,
+    logs: &mut LogShipper<'_>,
+    shutdown: &Shutdown,
+) -> Outcome {
+    let source = workspace.join("source");
+    let home = workspace.join("home");
+    if let Err(error) = std::fs::create_dir_all(&source).and_then(|()| std::fs::create_dir_all(&home)) {
+        return Outcome::Failed(failure(
+            "workspace_unavailable",
+            None,
+            None,
+            Some(format!("cannot create the workspace: {error}")),
+        ));
+    }
+    logs.line("building", "platform", format!("checking out {} at {}", build.ref_name, build.sha));
+    let repo = config.data_dir.join("repos").join(format!("{}.git", build.app));
+    if let Err(error) = checkout(&repo, &build.sha, &source).await {
+        logs.line("building", "platform", error.clone());
+        return Outcome::Failed(failure("source_unavailable", Some("building"), None, Some(error)));
+    }
+    let manifest = match read_manifest(&source) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            logs.line("building", "platform", error.clone());
+            return Outcome::Failed(failure("contract_invalid", Some("building"), None, Some(error)));
+        }
+    };
+    let spec = sandbox_spec(config, build, workspace, &manifest);
+    let build_section = manifest.build();
+    let phases = [
+        ("building", build_section.build.as_deref()),
+        ("typechecking", build_section.typecheck.as_deref()),
+        ("testing", build_section.test.as_deref()),
+    ];
+    for (state, command) in phases {
+        if state != "building" {
+            match client.advance_build(&build.deploy_id, state).await {
+                Ok(control) if control.cancelled => return Outcome::Cancelled,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(deploy_id = %build.deploy_id, %error, "cannot report the phase"),
+            }
+        }
+        let Some(command) = command else {
+            report(client, build, state, "skipped", None, None, true).await;
+            logs.line(state, "platform", format!("no {state} command in tovuk.toml: passed"));
+            continue;
+        };
+        report(client, build, state, "running", Some(command), None, false).await;
+        logs.line(state, "platform", format!("$ {command}"));
+        let mut phase_spec = spec.clone();
+        phase_spec.env.push(("TOVUK_PHASE".into(), state.into()));
+        let started = Instant::now();
+        let end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
+        let took = format!("{:.1}s", started.elapsed().as_secs_f64());
+        match end {
+            PhaseEnd::Exited { code: 0, .. } => {
+                report(client, build, state, "passed", Some(command), Some(0), true).await;
+                logs.line(state, "platform", format!("{state} passed in {took}"));
+            }
+            PhaseEnd::Exited { code, actionable } => {
+                report(client, build, state, "failed", Some(command), Some(i64::from(code)), true).await;
+                logs.line(state, "platform", format!("{state} failed with exit code {code} after {took}"));
+                return Outcome::Failed(failure("phase_failed", Some(state), Some(i64::from(code)), actionable));
+            }
+            PhaseEnd::TimedOut { actionable } => {
+                report(client, build, state, "timed_out", Some(command), None, true).await;
+                let limit = humanize(build_section.timeout);
+                logs.line(state, "platform", format!("{state} did not finish within {limit}: stopped"));
+                let line = actionable
+                    .map(|line| format!("timed out after {limit}; last output: {line}"))
+                    .or(Some(format!("timed out after {limit} ([build] timeout in tovuk.toml)")));
+                return Outcome::Failed(failure("timeout", Some(state), None, line));
+            }
+            PhaseEnd::Cancelled => {
+                report(client, build, state, "cancelled", Some(command), None, true).await;
+                return Outcome::Cancelled;
+            }
+            PhaseEnd::Stopped => {
+                report(client, build, state, "interrupted", Some(command), None, true).await;
+                return Outcome::Stopped;
+            }
+            PhaseEnd::NotStarted(error) => {
+                report(client, build, state, "failed", Some(command), None, true).await;
+                let line =
+                    format!("the sandbox could not start: {error}; install bubblewrap (apt-get install bubblewrap)");
+                logs.line(state, "platform", line.clone());
+                return Outcome::Failed(failure("sandbox_unavailable", Some(state), None, Some(line)));
+            }
+        }
+    }
+    if logs.flush().await {
+        return Outcome::Cancelled;
+    }
+    match seal(config, key, build, &source, &manifest).await {
+        Ok(artifact) => Outcome::Ready(artifact),
+        Err(error) => {
+            logs.line("testing", "platform", error.clone());
+            Outcome::Failed(failure("artifact_failed", None, None, Some(error)))
+        }
+    }
+}
+
+fn humanize(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+async fn report(
+    client: &Client,
+    build: &ClaimedBuild,
+    phase: &str,
+    status: &str,
+    command: Option<&str>,
+    exit_code: Option<i64>,
+    ended: bool,
+) {
+    let report = PhaseReport {
+        phase: phase.to_owned(),
+        status: status.to_owned(),
+        command: command.map(str::to_owned),
+        exit_code,
+        ended,
+    };
+    if let Err(error) = client.report_phase(&build.deploy_id, &report).await {
+        tracing::warn!(deploy_id = %build.deploy_id, %error, "cannot report a phase");
+    }
+}
+
+/// A clean checkout of `sha`: `git archive` of the commit, unpacked. No `.git`, no
+/// files from earlier builds.
+async fn checkout(repo: &Path, sha: &str, dest: &Path) -> Result<(), String> {
+    let output = tokio::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["archive", "--format=tar", sha])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .await
+        .map_err(|error| format!("cannot run git to check out the source: {error}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or("git archive failed").trim().to_owned();
+        return Err(format!("the source of commit {sha} cannot be read from the app's repository: {first}"));
+    }
+    let dest = dest.to_owned();
+    tokio::task::spawn_blocking(move || tar::Archive::new(&output.stdout[..]).unpack(&dest))
+        .await
+        .map_err(|error| format!("the checkout stopped: {error}"))?
+        .map_err(|error| format!("cannot unpack the checkout: {error}"))
+}
+
+fn read_manifest(source: &Path) -> Result<Manifest, String> {
+    let bytes = std::fs::read(source.join(MANIFEST_FILE))
+        .map_err(|error| format!("cannot read {MANIFEST_FILE} from the checkout: {error}"))?;
+    let (manifest, report) = tovuk_manifest::check_bytes(MANIFEST_FILE, &bytes);
+    manifest.ok_or_else(|| {
+        let first = report.errors().first().map(|error| error.message.clone()).unwrap_or_default();
+        format!("{MANIFEST_FILE} does not pass the contract check: {first}")
+    })
+}
+
+/// The directory that keeps a cache dir of an app between builds.
+fn cache_dir(config: &BuilderConfig, app: &str, dir: &str) -> PathBuf {
+    let name: String =
+        dir.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    config.data_dir.join("cache").join(app).join(name)
+}
+
+fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, manifest: &Manifest) -> SandboxSpec {
+    let mut binds = Vec::new();
+    for dir in &manifest.build().cache {
+        let dir = dir.trim_matches('/');
+        let host = cache_dir(config, &build.app, dir);
+        let inside = workspace.join("source").join(dir);
+        // The cache is bound over the checkout's directory, which must exist as one.
+        if std::fs::create_dir_all(&host).is_ok() && std::fs::create_dir_all(&inside).is_ok() {
+            binds.push((host, format!("{PROJECT_ROOT}/{dir}")));
+        }
+    }
+    let ro_binds = config
+        .toolchains
+        .iter()
+        .filter(|path| path.exists())
+        .map(|path| (path.clone(), path.display().to_string()))
+        .collect();
+    let mut path = String::new();
+    for toolchain in &config.toolchains {
+        path.push_str(&format!("{}:", toolchain.join("bin").display()));
+    }
+    path.push_str(SANDBOX_PATH);
+    SandboxSpec {
+        workspace: workspace.to_owned(),
+        workdir: PROJECT_ROOT.into(),
+        binds,
+        ro_binds,
+        env: vec![
+            ("PATH".into(), path),
+            ("HOME".into(), "/workspace/home".into()),
+            ("TMPDIR".into(), "/tmp".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("CI".into(), "true".into()),
+            ("TOVUK_PROJECT_ROOT".into(), PROJECT_ROOT.into()),
+            ("VARY_PROJECT_ROOT".into(), PROJECT_ROOT.into()),
+            ("TOVUK_APP".into(), build.app.clone()),
+            ("TOVUK_DEPLOY_ID".into(), build.deploy_id.clone()),
+            ("TOVUK_BUILD_ID".into(), build.build_id.clone()),
+            ("TOVUK_COMMIT_SHA".into(), build.sha.clone()),
+        ],
+        network: true,
+    }
+}
+
+/// Packs the build output, seals it with the build key, and returns its digest.
+async fn seal(
+    config: &BuilderConfig,
+    key: &Arc<BuildKey>,
+    build: &ClaimedBuild,
+    source: &Path,
+    manifest: &Manifest,
+) -> Result<ArtifactSummary, String> {
+    let artifacts = config.data_dir.join("artifacts");
+    let outputs = manifest.build().output.clone();
+    let excludes = manifest.build().exclude.clone();
+    let caches: Vec<String> = manifest.build().cache.iter().map(|dir| dir.trim_matches('/').to_owned()).collect();
+    let artifact_manifest = ArtifactManifest::new(
+        build.app.clone(),
+        build.deploy_id.clone(),
+        build.build_id.clone(),
+        build.sha.clone(),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        manifest.run_command().map(str::to_owned),
+        0,
+    );
+    let source = source.to_owned();
+    let key = key.clone();
+    tokio::task::spawn_blocking(move || {
+        // Default output: the checkout minus `[build] exclude` and the cache dirs (build scratch).
+        let is_excluded = |path: &str| {
+            excludes.iter().any(|pattern| tovuk_manifest::pattern_matches(pattern, path))
+                || (outputs.is_empty() && caches.iter().any(|cache| tovuk_manifest::pattern_matches(cache, path)))
+        };
+        let (temp, file) = tovuk_artifact::create_temp_archive(&artifacts).map_err(|error| error.to_string())?;
+        let packed = tovuk_artifact::pack(&source, &outputs, &is_excluded, std::io::BufWriter::new(file));
+        let packed = match packed {
+            Ok(packed) => packed,
+            Err(error) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(format!("the build output cannot be packed: {error}"));
+            }
+        };
+        let manifest = ArtifactManifest { files: packed.files, ..artifact_manifest };
+        let sealed = tovuk_artifact::seal(&artifacts, &temp, manifest, &key).map_err(|error| {
+            let _ = std::fs::remove_file(&temp);
+            format!("the artifact cannot be sealed: {error}")
+        })?;
+        Ok(ArtifactSummary { digest: sealed.digest, size_bytes: sealed.size_bytes })
+    })
+    .await
+    .map_err(|error| format!("packing stopped: {error}"))?
+}

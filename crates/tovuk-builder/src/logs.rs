@@ -1,0 +1,223 @@
+//! Turning a build's raw output into stored log lines: split, made safe to show,
+//! capped, and searched for the first line that says what went wrong.
+
+/// Longer lines are split: one line never holds more than this.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// Splits a byte stream into lines without holding more than one line in memory.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feeds bytes; returns the complete lines they finish.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for &byte in bytes {
+            if byte == b'\n' {
+                lines.push(sanitize(&std::mem::take(&mut self.pending)));
+            } else {
+                self.pending.push(byte);
+                if self.pending.len() >= MAX_LINE_BYTES {
+                    lines.push(sanitize(&std::mem::take(&mut self.pending)));
+                }
+            }
+        }
+        lines
+    }
+
+    /// The last line, when the stream did not end with a newline.
+    pub fn finish(&mut self) -> Option<String> {
+        (!self.pending.is_empty()).then(|| sanitize(&std::mem::take(&mut self.pending)))
+    }
+}
+
+/// Makes output safe to store and show: invalid UTF-8 becomes U+FFFD, a trailing `\r`
+/// goes, and control characters (terminal escapes included) are shown as `\u{..}`.
+pub fn sanitize(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_suffix('\r').unwrap_or(&text);
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ch.is_control() && ch != '\t' {
+            out.push_str(&ch.escape_unicode().to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Keeps a build's stored log under a byte budget. Past it, one marker line is stored
+/// and the rest is counted, not kept: the build still runs to its end.
+#[derive(Debug)]
+pub struct LogBudget {
+    remaining: usize,
+    dropped_bytes: u64,
+    dropped_lines: u64,
+    limit: usize,
+}
+
+/// What to do with one line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    Store(String),
+    /// The budget ran out with this line: store the marker instead.
+    Marker(String),
+    Drop,
+}
+
+impl LogBudget {
+    pub fn new(limit: usize) -> Self {
+        LogBudget { remaining: limit, dropped_bytes: 0, dropped_lines: 0, limit }
+    }
+
+    pub fn admit(&mut self, line: String) -> Admit {
+        if self.dropped_lines > 0 {
+            self.dropped_lines += 1;
+            self.dropped_bytes += line.len() as u64 + 1;
+            return Admit::Drop;
+        }
+        let cost = line.len() + 1;
+        if cost <= self.remaining {
+            self.remaining -= cost;
+            return Admit::Store(line);
+        }
+        self.dropped_lines = 1;
+        self.dropped_bytes = cost as u64;
+        Admit::Marker(format!(
+            "[tovuk: the build log reached its limit of {} bytes; later output is not stored]",
+            self.limit
+        ))
+    }
+
+    /// A closing note on how much was dropped, if anything was.
+    pub fn summary(&self) -> Option<String> {
+        (self.dropped_lines > 0).then(|| {
+            format!("[tovuk: {} lines ({} bytes) of output were not stored]", self.dropped_lines, self.dropped_bytes)
+        })
+    }
+}
+
+/// Lines that follow the real error and only say that something failed.
+const NOISE: [&str; 10] = [
+    "error: could not compile",
+    "error: process didn't exit successfully",
+    "error: test failed",
+    "error: aborting due to",
+    "error: failed to compile",
+    "npm err! a complete log",
+    "npm err! a complete log of this run",
+    "make: ***",
+    "error: command failed",
+    "error: recipe for target",
+];
+
+/// Markers of a line that says what went wrong, most specific first.
+const STRONG: [&str; 17] = [
+    "error[",
+    "error:",
+    "error ",
+    "panicked at",
+    "assertionerror",
+    "exception",
+    "not found",
+    "fatal:",
+    "fatal error",
+    "failed:",
+    "failure:",
+    "npm err!",
+    "command not found",
+    "no such file or directory",
+    "permission denied",
+    "cannot find",
+    "undefined reference",
+];
+
+/// Finds the first actionable line of a failed phase: the first line that names an
+/// error, skipping summaries that only repeat that something failed; failing that, the
+/// last non-empty line. Keeps only what it needs, so it can watch any amount of output.
+#[derive(Debug, Default)]
+pub struct ActionableLine {
+    first_strong: Option<String>,
+    first_weak: Option<String>,
+    last_non_empty: Option<String>,
+}
+
+impl ActionableLine {
+    pub fn observe(&mut self, line: &str) {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with("[tovuk:") {
+            return;
+        }
+        self.last_non_empty = Some(trimmed.to_owned());
+        if self.first_strong.is_some() {
+            return;
+        }
+        let lower = trimmed.to_lowercase();
+        if NOISE.iter().any(|noise| lower.starts_with(noise)) {
+            return;
+        }
+        if STRONG.iter().any(|marker| lower.contains(marker)) {
+            self.first_strong = Some(trimmed.to_owned());
+        } else if self.first_weak.is_none() && (lower.contains("failed") || lower.contains("error")) {
+            self.first_weak = Some(trimmed.to_owned());
+        }
+    }
+
+    pub fn best(&self) -> Option<String> {
+        self.first_strong.clone().or_else(|| self.first_weak.clone()).or_else(|| self.last_non_empty.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actionable(output: &str) -> Option<String> {
+        let mut finder = ActionableLine::default();
+        for line in output.lines() {
+            finder.observe(line);
+        }
+        finder.best()
+    }
+
+    #[test]
+    fn finds_the_line_that_says_what_went_wrong() {
+        let cargo = "   Compiling app v0.1.0\nerror[E0308]: mismatched types\n --> src/main.rs:2:5\nerror: could not compile `app`";
+        assert_eq!(actionable(cargo).as_deref(), Some("error[E0308]: mismatched types"));
+        let test = "running 2 tests\ntest a ... ok\ntest b ... FAILED\nthread 'b' panicked at src/lib.rs:9:5:\nassertion failed\nerror: test failed, to rerun pass `--lib`";
+        assert_eq!(actionable(test).as_deref(), Some("thread 'b' panicked at src/lib.rs:9:5:"));
+        let python = "collected 1 item\nTraceback (most recent call last):\n  File \"t.py\"\nAssertionError: 1 != 2";
+        assert_eq!(actionable(python).as_deref(), Some("AssertionError: 1 != 2"));
+        let shell = "building...\nsh: 1: nonexistent-tool: not found\n";
+        assert_eq!(actionable(shell).as_deref(), Some("sh: 1: nonexistent-tool: not found"));
+        assert_eq!(actionable("step 1\nstep 2\n\n").as_deref(), Some("step 2"));
+        assert_eq!(actionable(""), None);
+    }
+
+    #[test]
+    fn splits_lines_caps_long_ones_and_makes_garbage_safe() {
+        let mut splitter = LineSplitter::default();
+        assert_eq!(splitter.push(b"one\ntw"), ["one"]);
+        assert_eq!(splitter.push(b"o\r\nthree"), ["two"]);
+        assert_eq!(splitter.finish().as_deref(), Some("three"));
+        let long = vec![b'x'; MAX_LINE_BYTES * 2 + 5];
+        let lines = splitter.push(&long);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(splitter.finish().map(|line| line.len()), Some(5));
+        assert_eq!(sanitize(b"ok \xff\xfe bytes"), "ok \u{fffd}\u{fffd} bytes");
+        assert_eq!(sanitize(b"\x1b[31mred\x1b[0m"), "\\u{1b}[31mred\\u{1b}[0m");
+        assert_eq!(sanitize(b"tab\there"), "tab\there");
+    }
+
+    #[test]
+    fn the_budget_stores_a_marker_then_counts_what_it_drops() {
+        let mut budget = LogBudget::new(10);
+        assert_eq!(budget.admit("12345".into()), Admit::Store("12345".into()));
+        assert!(matches!(budget.admit("123456".into()), Admit::Marker(_)));
+        assert_eq!(budget.admit("more".into()), Admit::Drop);
+        assert_eq!(budget.summary().as_deref(), Some("[tovuk: 2 lines (12 bytes) of output were not stored]"));
+    }
+}

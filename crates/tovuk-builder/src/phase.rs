@@ -1,0 +1,192 @@
+//! Running one phase command in the sandbox: its output streamed to the control plane as
+//! it comes, a deadline, and a stop when the deploy is cancelled or the platform stops.
+
+use crate::logs::{ActionableLine, Admit, LineSplitter, LogBudget};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tovuk_api_types::{BuildLogLine, LogBatch};
+use tovuk_client::Client;
+use tovuk_daemon::Shutdown;
+use tovuk_sandbox::SandboxSpec;
+
+/// How often buffered lines are shipped; also how often the build learns of a cancel.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Lines shipped in one request at most.
+const BATCH_LINES: usize = 500;
+
+/// Ships a build's log lines to the control plane, within the build's byte budget.
+pub(crate) struct LogShipper<'a> {
+    client: &'a Client,
+    deploy_id: String,
+    budget: LogBudget,
+    pending: Vec<BuildLogLine>,
+}
+
+impl<'a> LogShipper<'a> {
+    pub(crate) fn new(client: &'a Client, deploy_id: &str, limit: usize) -> Self {
+        LogShipper { client, deploy_id: deploy_id.to_owned(), budget: LogBudget::new(limit), pending: Vec::new() }
+    }
+
+    /// Queues a line of `phase` from `stream`.
+    pub(crate) fn line(&mut self, phase: &str, stream: &str, line: String) {
+        let text = match self.budget.admit(line) {
+            Admit::Store(text) => text,
+            Admit::Marker(marker) => marker,
+            Admit::Drop => return,
+        };
+        self.pending.push(BuildLogLine {
+            seq: 0,
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            phase: phase.to_owned(),
+            stream: stream.to_owned(),
+            line: text,
+        });
+    }
+
+    /// Sends what is queued (or a heartbeat); true when the deploy was cancelled.
+    pub(crate) async fn flush(&mut self) -> bool {
+        loop {
+            let take = self.pending.len().min(BATCH_LINES);
+            let batch = LogBatch { lines: self.pending.drain(..take).collect() };
+            match self.client.send_build_logs(&self.deploy_id, &batch).await {
+                Ok(control) if control.cancelled => return true,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(deploy_id = %self.deploy_id, %error, "cannot ship build logs"),
+            }
+            if self.pending.is_empty() {
+                return false;
+            }
+        }
+    }
+
+    /// The note on dropped output, once the build is over.
+    pub(crate) fn finish(&mut self, phase: &str) {
+        if let Some(summary) = self.budget.summary() {
+            self.pending.push(BuildLogLine {
+                seq: 0,
+                at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                phase: phase.to_owned(),
+                stream: "platform".into(),
+                line: summary,
+            });
+        }
+    }
+}
+
+/// How a phase command ended.
+pub(crate) enum PhaseEnd {
+    Exited {
+        code: i32,
+        actionable: Option<String>,
+    },
+    TimedOut {
+        actionable: Option<String>,
+    },
+    Cancelled,
+    /// The platform is shutting down.
+    Stopped,
+    /// The sandbox could not start the command.
+    NotStarted(String),
+}
+
+/// Runs `command` with `/bin/sh -c` in the sandbox described by `spec`.
+pub(crate) async fn run(
+    spec: &SandboxSpec,
+    phase: &str,
+    command: &str,
+    timeout: Duration,
+    logs: &mut LogShipper<'_>,
+    shutdown: &Shutdown,
+) -> PhaseEnd {
+    let mut sandboxed = tovuk_sandbox::command(spec, "/bin/sh", &["-c", command]);
+    sandboxed.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = match sandboxed.spawn() {
+        Ok(child) => child,
+        Err(error) => return PhaseEnd::NotStarted(error.to_string()),
+    };
+    let (tx, mut rx) = mpsc::channel::<(&'static str, Vec<u8>)>(64);
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(pump(stdout, "stdout", tx.clone()));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(pump(stderr, "stderr", tx.clone()));
+    }
+    drop(tx);
+
+    let mut splitters = [LineSplitter::default(), LineSplitter::default()];
+    let mut actionable = ActionableLine::default();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let mut output_open = true;
+    let mut exit: Option<i32> = None;
+    loop {
+        tokio::select! {
+            chunk = rx.recv(), if output_open => match chunk {
+                Some((stream, bytes)) => {
+                    let splitter = &mut splitters[usize::from(stream == "stderr")];
+                    for line in splitter.push(&bytes) {
+                        actionable.observe(&line);
+                        logs.line(phase, stream, line);
+                    }
+                }
+                None => output_open = false,
+            },
+            status = child.wait(), if exit.is_none() => {
+                // Killed by a signal (the OOM killer, say): report 128 + signal, as shells do.
+                exit = Some(status.map(|status| status.code().unwrap_or(137)).unwrap_or(1));
+            }
+            _ = tick.tick() => {
+                if logs.flush().await {
+                    let _ = child.kill().await;
+                    return PhaseEnd::Cancelled;
+                }
+            }
+            () = &mut deadline => {
+                let _ = child.kill().await;
+                flush_tails(&mut splitters, &mut actionable, logs, phase);
+                return PhaseEnd::TimedOut { actionable: actionable.best() };
+            }
+            () = shutdown.wait() => {
+                let _ = child.kill().await;
+                return PhaseEnd::Stopped;
+            }
+        }
+        if let (Some(code), false) = (exit, output_open) {
+            flush_tails(&mut splitters, &mut actionable, logs, phase);
+            return PhaseEnd::Exited { code, actionable: actionable.best() };
+        }
+    }
+}
+
+fn flush_tails(
+    splitters: &mut [LineSplitter; 2],
+    actionable: &mut ActionableLine,
+    logs: &mut LogShipper<'_>,
+    phase: &str,
+) {
+    for (splitter, stream) in splitters.iter_mut().zip(["stdout", "stderr"]) {
+        if let Some(line) = splitter.finish() {
+            actionable.observe(&line);
+            logs.line(phase, stream, line);
+        }
+    }
+}
+
+/// Copies one output stream into the channel in chunks, so memory stays flat whatever
+/// the command prints.
+async fn pump(mut reader: impl AsyncReadExt + Unpin, stream: &'static str, tx: mpsc::Sender<(&'static str, Vec<u8>)>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send((stream, buf[..n].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

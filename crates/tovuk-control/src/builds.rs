@@ -1,0 +1,264 @@
+//! The builder's internal API and the build's user-facing log stream.
+//!
+//! Builders claim queued deploys, report phase changes, stream log lines and finish
+//! here, authenticated with the node secret. Every report answers whether the deploy was
+//! cancelled meanwhile, which is how a cancel reaches a running build. Log lines are
+//! stored and fanned out to followers as they arrive (server push).
+
+use crate::views::failure_record;
+use crate::{ApiFailure, ControlState};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tovuk_api_types::{
+    BuildControl, BuildFinish, BuildLogEvent, BuildLogLine, BuildLogResult, BuildStateRequest, ClaimRequest,
+    ClaimedBuild, ErrorCode, LogBatch, NODE_SECRET_HEADER, PhaseReport,
+};
+use tovuk_store::{DeployRecord, LogLine, TransitionError, TransitionExtras};
+use tovuk_types::DeployState;
+
+/// How long a claim waits for work before answering "nothing yet".
+const CLAIM_WAIT: Duration = Duration::from_secs(20);
+
+/// A caller holding this process's node secret: an in-process role.
+pub(crate) struct Node;
+
+impl FromRequestParts<ControlState> for Node {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ControlState) -> Result<Self, Self::Rejection> {
+        let given = parts.headers.get(NODE_SECRET_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
+        let expected = state.config().node_secret.as_bytes();
+        // Constant time: the comparison does not reveal how much of the secret matched.
+        let same =
+            given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if same {
+            Ok(Node)
+        } else {
+            Err(ApiFailure::new(ErrorCode::Unauthorized, "this route is for the platform's own roles"))
+        }
+    }
+}
+
+fn is_build_state(state: DeployState) -> bool {
+    matches!(state, DeployState::Building | DeployState::Typechecking | DeployState::Testing)
+}
+
+async fn running_build(state: &ControlState, id: &str) -> Result<DeployRecord, ApiFailure> {
+    state.store().find_deploy(id).await?.ok_or_else(|| {
+        ApiFailure::new(ErrorCode::DeployNotFound, format!("there is no deploy `{}`", id.escape_debug()))
+    })
+}
+
+fn control(deploy: &DeployRecord) -> Json<BuildControl> {
+    Json(BuildControl { cancelled: !is_build_state(deploy.state) })
+}
+
+pub(crate) async fn claim(
+    State(state): State<ControlState>,
+    _node: Node,
+    body: Result<Json<ClaimRequest>, JsonRejection>,
+) -> Result<Response, ApiFailure> {
+    let Json(request) = body.map_err(crate::apps::invalid_json)?;
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    loop {
+        // Ask to be woken before looking, so a deploy queued in between is not missed.
+        let wakeup = state.inner.build_wakeup.notified();
+        if let Some(deploy) = state.store().claim_build(&request.node).await? {
+            tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, node = %request.node, "build claimed");
+            state.log_channel(deploy.id.as_str());
+            return Ok(Json(ClaimedBuild {
+                deploy_id: deploy.id.to_string(),
+                build_id: deploy.build_job_id.to_string(),
+                app: deploy.app_name,
+                app_id: deploy.app_id.to_string(),
+                sha: deploy.sha,
+                ref_name: deploy.ref_name,
+                source_kind: deploy.source_kind.as_str().to_owned(),
+            })
+            .into_response());
+        }
+        if tokio::time::timeout_at(deadline, wakeup).await.is_err() {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+    }
+}
+
+pub(crate) async fn advance(
+    State(state): State<ControlState>,
+    _node: Node,
+    Path(id): Path<String>,
+    body: Result<Json<BuildStateRequest>, JsonRejection>,
+) -> Result<Json<BuildControl>, ApiFailure> {
+    let Json(request) = body.map_err(crate::apps::invalid_json)?;
+    let to = DeployState::parse(&request.state).filter(|to| is_build_state(*to)).ok_or_else(|| {
+        ApiFailure::new(ErrorCode::InvalidRequest, format!("`{}` is not a build state", request.state))
+    })?;
+    let deploy = running_build(&state, &id).await?;
+    if !is_build_state(deploy.state) {
+        return Ok(control(&deploy));
+    }
+    match state.store().transition_deploy(&id, deploy.state, to).await {
+        Ok(deploy) => Ok(control(&deploy)),
+        Err(TransitionError::Store(error)) => Err(error.into()),
+        Err(_) => Ok(control(&running_build(&state, &id).await?)),
+    }
+}
+
+pub(crate) async fn phase(
+    State(state): State<ControlState>,
+    _node: Node,
+    Path(id): Path<String>,
+    body: Result<Json<PhaseReport>, JsonRejection>,
+) -> Result<Json<BuildControl>, ApiFailure> {
+    let Json(report) = body.map_err(crate::apps::invalid_json)?;
+    state
+        .store()
+        .record_phase(&id, &report.phase, &report.status, report.command.as_deref(), report.exit_code, report.ended)
+        .await?;
+    Ok(control(&running_build(&state, &id).await?))
+}
+
+pub(crate) async fn logs(
+    State(state): State<ControlState>,
+    _node: Node,
+    Path(id): Path<String>,
+    body: Result<Json<LogBatch>, JsonRejection>,
+) -> Result<Json<BuildControl>, ApiFailure> {
+    let Json(batch) = body.map_err(crate::apps::invalid_json)?;
+    let lines: Vec<LogLine> = batch
+        .lines
+        .into_iter()
+        .map(|line| LogLine { at: line.at, phase: line.phase, stream: line.stream, line: line.line })
+        .collect();
+    let stored = state.store().append_build_logs(&id, &lines).await?;
+    let sender = state.log_channel(&id);
+    for line in stored {
+        // Nobody following is fine: the lines are stored.
+        let _ = sender.send(BuildLogEvent::Log(log_view(line)));
+    }
+    Ok(control(&running_build(&state, &id).await?))
+}
+
+pub(crate) fn log_view(stored: tovuk_store::StoredLogLine) -> BuildLogLine {
+    BuildLogLine {
+        seq: stored.seq,
+        at: stored.line.at,
+        phase: stored.line.phase,
+        stream: stored.line.stream,
+        line: stored.line.line,
+    }
+}
+
+pub(crate) async fn finish(
+    State(state): State<ControlState>,
+    _node: Node,
+    Path(id): Path<String>,
+    body: Result<Json<BuildFinish>, JsonRejection>,
+) -> Result<Json<BuildControl>, ApiFailure> {
+    let Json(finish) = body.map_err(crate::apps::invalid_json)?;
+    let deploy = running_build(&state, &id).await?;
+    let (to, extras) = match finish.outcome.as_str() {
+        "artifact_ready" => (
+            DeployState::ArtifactReady,
+            TransitionExtras {
+                final_build_status: Some("succeeded".into()),
+                artifact: finish.artifact.map(|artifact| (artifact.digest, artifact.size_bytes)),
+                failure: None,
+            },
+        ),
+        "failed" => (
+            DeployState::Failed,
+            TransitionExtras {
+                final_build_status: Some("failed".into()),
+                failure: finish.failure.map(failure_record),
+                artifact: None,
+            },
+        ),
+        "cancelled" => (
+            DeployState::Cancelled,
+            TransitionExtras { final_build_status: Some("cancelled".into()), ..TransitionExtras::default() },
+        ),
+        other => {
+            return Err(ApiFailure::new(ErrorCode::InvalidRequest, format!("`{other}` is not a build outcome")));
+        }
+    };
+    let result = if is_build_state(deploy.state) {
+        state.store().transition_deploy_with(&id, deploy.state, to, &extras).await
+    } else {
+        Ok(deploy)
+    };
+    let deploy = match result {
+        Ok(deploy) => deploy,
+        Err(TransitionError::Store(error)) => return Err(error.into()),
+        Err(_) => running_build(&state, &id).await?,
+    };
+    tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, state = %deploy.state, "build finished");
+    state.build_over(&deploy);
+    if deploy.state == DeployState::ArtifactReady {
+        let state = state.clone();
+        let app_id = deploy.app_id.to_string();
+        tokio::spawn(async move {
+            if let Err(error) = collect_artifacts(&state, &app_id).await {
+                tracing::warn!(%error, app_id, "cannot collect old artifacts");
+            }
+        });
+    }
+    Ok(control(&deploy))
+}
+
+impl ControlState {
+    /// The live log channel of a deploy, made on first use.
+    pub(crate) fn log_channel(&self, deploy_id: &str) -> broadcast::Sender<BuildLogEvent> {
+        let mut channels = self.inner.log_channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        channels.entry(deploy_id.to_owned()).or_insert_with(|| broadcast::channel(1024).0).clone()
+    }
+
+    /// A build ended: tell followers, drop its channel, and wake builders (the app may
+    /// have more queued work now).
+    pub(crate) fn build_over(&self, deploy: &DeployRecord) {
+        let sender = {
+            let mut channels = self.inner.log_channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            channels.remove(deploy.id.as_str())
+        };
+        if let Some(sender) = sender {
+            let _ = sender.send(BuildLogEvent::Result(BuildLogResult {
+                deploy_id: deploy.id.to_string(),
+                state: deploy.state.to_string(),
+                failure: deploy.failure.clone().map(crate::views::failure_view),
+            }));
+        }
+        self.inner.build_wakeup.notify_waiters();
+    }
+
+    /// New work was queued: wake a waiting builder.
+    pub(crate) fn deploy_queued(&self) {
+        self.inner.build_wakeup.notify_waiters();
+    }
+}
+
+/// Removes the artifacts of an app's deploys older than the newest `keep_artifacts`,
+/// unless a kept deploy shares the same artifact (identical output).
+async fn collect_artifacts(state: &ControlState, app_id: &str) -> Result<(), tovuk_store::StoreError> {
+    let deploys = state.store().artifact_digests(app_id).await?;
+    let keep = state.config().keep_artifacts.max(1);
+    let kept_ids: Vec<String> = deploys.iter().take(keep).map(|(id, _)| id.clone()).collect();
+    let kept_digests: Vec<&String> = deploys.iter().take(keep).map(|(_, digest)| digest).collect();
+    for (deploy_id, digest) in deploys.iter().skip(keep) {
+        if kept_digests.contains(&digest) || state.store().artifact_in_use(digest, &kept_ids).await? {
+            continue;
+        }
+        if let Ok(paths) = tovuk_artifact::ArtifactPaths::for_digest(&state.artifacts_dir(), digest) {
+            for path in [&paths.archive, &paths.signature, &paths.manifest] {
+                let _ = std::fs::remove_file(path);
+            }
+            tracing::info!(deploy_id, digest, "old artifact collected");
+        }
+    }
+    Ok(())
+}

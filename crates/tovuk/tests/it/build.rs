@@ -1,0 +1,413 @@
+//! The builder: sandboxed phases from a clean checkout, logs, signed artifacts, faults.
+
+use crate::support::{GitRepo, Platform, any_process_named, build_manifest};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn log_text(platform: &Platform, id: &str) -> String {
+    platform
+        .build_log(id)
+        .iter()
+        .filter(|event| event["type"] == "log")
+        .map(|event| {
+            format!(
+                "{} {} {}",
+                event["data"]["phase"].as_str().unwrap_or(""),
+                event["data"]["stream"].as_str().unwrap_or(""),
+                event["data"]["line"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_failing_test_phase_fails_the_deploy_with_its_first_actionable_line() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let manifest = build_manifest(
+        "hello",
+        "build = \"echo compiling\"\ntypecheck = \"echo types ok\"\ntest = \"echo running 3 tests; echo 'test parse ... FAILED'; echo 'error: expected 2, got 3' >&2; echo 'error: test failed, to rerun pass --lib'; exit 101\"",
+    );
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    let deploy = platform.wait_for_build(&id);
+    assert_eq!(deploy["state"], "failed", "{deploy}");
+    assert_eq!(deploy["failure"]["reason"], "phase_failed");
+    assert_eq!(deploy["failure"]["phase"], "testing");
+    assert_eq!(deploy["failure"]["exit_code"], 101);
+    assert_eq!(deploy["failure"]["first_actionable_line"], "error: expected 2, got 3");
+    assert_eq!(deploy["final_build"]["status"], "failed");
+    let states: Vec<&str> = deploy["state_changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["queued", "building", "typechecking", "testing", "failed"]);
+    let phases: Vec<(&str, &str)> = deploy["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| (p["phase"].as_str().expect("phase"), p["status"].as_str().expect("status")))
+        .collect();
+    assert_eq!(phases, [("building", "passed"), ("typechecking", "passed"), ("testing", "failed")]);
+    for phase in deploy["phases"].as_array().expect("phases") {
+        assert!(phase["started_at"].is_string() && phase["ended_at"].is_string(), "{phase}");
+    }
+    let human = platform.tovuk().args(["deploy", "show", &id]).run().success();
+    assert!(human.stdout.contains("error: expected 2, got 3"), "{}", human.stdout);
+}
+
+#[test]
+fn a_passing_build_is_sealed_signed_and_verified_and_a_flipped_byte_is_caught() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let manifest = build_manifest(
+        "hello",
+        "build = \"mkdir -p dist && echo built > dist/app && chmod +x dist/app\"\ntest = \"test -x dist/app\"\noutput = [\"dist\", \"tovuk.toml\"]",
+    );
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("notes.txt", "not in the output")]);
+    let deploy = platform.wait_for_build(&id);
+    assert_eq!(deploy["state"], "artifact_ready", "{deploy}\n{}", log_text(&platform, &id));
+    assert_eq!(deploy["final_build"]["status"], "succeeded");
+    let digest = deploy["artifact"]["digest"].as_str().expect("digest").to_owned();
+    assert!(digest.starts_with("sha256:"));
+
+    let info = platform.tovuk().args(["artifact", "show", &id, "--json"]).run().success().json();
+    assert_eq!(info["manifest"]["digest"], digest.as_str());
+    assert_eq!(info["manifest"]["deploy_id"], id.as_str());
+    assert_eq!(info["manifest"]["build_id"], deploy["build_job"]["id"]);
+    assert_eq!(info["manifest"]["commit_sha"], deploy["source"]["sha"]);
+    assert_eq!(info["manifest"]["run_command"], "./server");
+    assert_eq!(info["manifest"]["files"], 2);
+    let verified = platform.tovuk().args(["artifact", "verify", &id, "--json"]).run().success().json();
+    assert_eq!(
+        (verified["ok"].as_bool(), verified["signature_ok"].as_bool(), verified["digest_ok"].as_bool()),
+        (Some(true), Some(true), Some(true))
+    );
+
+    // The key is private; the archive holds exactly the declared output.
+    let keys = platform.data_dir().join("keys");
+    let key_file = std::fs::read_dir(&keys)
+        .expect("keys")
+        .flatten()
+        .find(|e| !e.file_name().to_string_lossy().ends_with(".pub"))
+        .expect("key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key_file.metadata().expect("meta").permissions().mode() & 0o777, 0o600);
+    let archive =
+        platform.data_dir().join("artifacts").join(format!("{}.tar.zst", digest.trim_start_matches("sha256:")));
+    let mut bytes = std::fs::read(&archive).expect("archive");
+    let tar_bytes = zstd::decode_all(&bytes[..]).expect("zstd");
+    let mut names: Vec<String> = tar::Archive::new(&tar_bytes[..])
+        .entries()
+        .expect("entries")
+        .map(|e| e.expect("entry").path().expect("path").display().to_string())
+        .collect();
+    names.sort();
+    assert!(
+        names.contains(&"dist/app".to_owned())
+            && names.contains(&"tovuk.toml".to_owned())
+            && !names.iter().any(|n| n.contains("notes")),
+        "{names:?}"
+    );
+
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&archive, &bytes).expect("flip");
+    let run = platform.tovuk().args(["artifact", "verify", &id, "--json"]).run().code(1);
+    let failed = run.json();
+    assert_eq!((failed["ok"].as_bool(), failed["digest_ok"].as_bool()), (Some(false), Some(false)), "{failed}");
+    let human = platform.tovuk().args(["artifact", "verify", &id]).run().code(1);
+    assert!(human.stdout.contains("FAILED"), "{}", human.stdout);
+}
+
+#[test]
+fn every_phase_starts_in_the_checkout_with_the_project_root_set() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let probe = "echo \\\"$TOVUK_PHASE pwd=$(pwd) root=$TOVUK_PROJECT_ROOT vary=$VARY_PROJECT_ROOT git=$(test -e .git && echo yes || echo no)\\\"";
+    let manifest =
+        build_manifest("hello", &format!("build = \"{probe}\"\ntypecheck = \"{probe}\"\ntest = \"{probe}\""));
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    assert_eq!(platform.wait_for_build(&id)["state"], "artifact_ready");
+    let log = log_text(&platform, &id);
+    for phase in ["building", "typechecking", "testing"] {
+        let expected = format!(
+            "{phase} stdout {phase} pwd=/workspace/source root=/workspace/source vary=/workspace/source git=no"
+        );
+        assert!(log.contains(&expected), "missing `{expected}` in:\n{log}");
+    }
+    let work = platform.data_dir().join("work");
+    assert!(std::fs::read_dir(&work).map(|dir| dir.count() == 0).unwrap_or(true), "the workspace was removed");
+}
+
+#[test]
+fn the_sandbox_denies_the_host_the_keys_and_other_apps() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let other = platform.create_app("other");
+    platform.push_files(
+        "other",
+        &other,
+        &[("tovuk.toml", &build_manifest("other", "")), ("secret.txt", "other-app-secret")],
+    );
+    let data = platform.data_dir();
+    let script = format!(
+        "for f in {d}/keys/* {d}/repos/other.git/HEAD {d}/state.db {d}/admin.token; do cat $f >/dev/null 2>&1 && echo LEAKED $f || echo denied-read; done; \
+         touch /usr/evil 2>/dev/null && echo LEAKED usr || echo denied-usr; \
+         touch /etc/evil 2>/dev/null && echo LEAKED etc || echo denied-etc; \
+         touch {d}/evil 2>/dev/null && echo LEAKED data || echo denied-data; \
+         ls /workspace; echo uid=$(id -u)",
+        d = data.display()
+    );
+    let manifest = build_manifest("hello", &format!("build = \"{script}\""));
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    platform.wait_for_build(&id);
+    let log = log_text(&platform, &id);
+    // The command itself is logged too: look only at what it printed.
+    assert!(!log.lines().any(|line| line.contains(" stdout ") && line.contains("LEAKED")), "{log}");
+    assert!(
+        log.contains("denied-read")
+            && log.contains("denied-usr")
+            && log.contains("denied-etc")
+            && log.contains("denied-data"),
+        "{log}"
+    );
+    assert!(log.contains("uid=1000"), "{log}");
+    assert!(!data.join("evil").exists());
+}
+
+#[test]
+fn a_daemon_started_by_the_build_dies_with_it() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    // A sleep of an unusual length marks the daemon's process.
+    let marker = format!("sleep {}", 700_000 + std::process::id() % 100_000);
+    let manifest = build_manifest("hello", &format!("build = \"({marker} > /dev/null 2>&1 &) ; echo started\""));
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    assert_eq!(platform.wait_for_build(&id)["state"], "artifact_ready");
+    assert!(log_text(&platform, &id).contains("started"), "the daemon was started");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while any_process_named(&marker) {
+        assert!(Instant::now() < deadline, "the build's daemon outlived the build");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_build_that_never_ends_times_out() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let manifest = build_manifest("hello", "build = \"echo still going; sleep 600\"\ntimeout = \"2s\"");
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    let deploy = platform.wait_for_build(&id);
+    assert_eq!(deploy["state"], "failed");
+    assert_eq!(deploy["failure"]["reason"], "timeout");
+    assert_eq!(deploy["failure"]["phase"], "building");
+    assert!(deploy["failure"]["first_actionable_line"].as_str().expect("line").contains("timed out after"), "{deploy}");
+    assert_eq!(deploy["phases"][0]["status"], "timed_out");
+}
+
+#[test]
+fn huge_logs_are_capped_with_a_marker_and_the_platform_stays_small() {
+    let platform = Platform::start_with(&["--build-log-limit-bytes", "1048576"]);
+    let token = platform.create_app("hello");
+    // 100 MB of output, in lines.
+    let manifest =
+        build_manifest("hello", "build = \"yes 'a line of build output that repeats' | head -c 100000000; echo done\"");
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    let deploy = platform.wait_for_build(&id);
+    assert_eq!(deploy["state"], "artifact_ready", "{deploy}");
+    let log = platform.build_log(&id);
+    let text: Vec<&str> =
+        log.iter().filter(|e| e["type"] == "log").map(|e| e["data"]["line"].as_str().unwrap_or("")).collect();
+    let stored: usize = text.iter().map(|line| line.len() + 1).sum();
+    assert!(stored < 1_200_000, "stored {stored} bytes");
+    assert!(text.iter().any(|line| line.contains("reached its limit")), "marker present");
+    assert!(text.iter().any(|line| line.contains("were not stored")), "summary present");
+    let pid = platform.child.as_ref().expect("server").id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    assert!(peak_kb < 200 * 1024, "the server's peak memory was {peak_kb} kB for 100 MB of build output");
+}
+
+#[test]
+fn binary_garbage_and_invalid_utf8_are_stored_and_shown_safely() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let manifest = build_manifest(
+        "hello",
+        "build = \"printf 'bad \\\\377\\\\376 bytes\\\\n'; printf '\\\\033[31mred\\\\033[0m\\\\n'; head -c 3000 /dev/urandom; echo\"",
+    );
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    assert_eq!(platform.wait_for_build(&id)["state"], "artifact_ready");
+    let log = log_text(&platform, &id);
+    assert!(log.contains("bad \u{fffd}\u{fffd} bytes"), "{log}");
+    assert!(log.contains("\\u{1b}[31mred"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no raw escape reaches a terminal");
+    let human = platform.tovuk().args(["logs", "--build", &id]).run().success();
+    assert!(!human.stdout.contains('\u{1b}'));
+}
+
+#[test]
+fn the_build_cache_persists_between_builds_of_an_app() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let manifest = build_manifest(
+        "hello",
+        "build = \"if [ -f target/stamp ]; then echo incremental build; else echo fresh build; fi; date > target/stamp\"\ncache = [\"target\"]",
+    );
+    let first = platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("v", "1")]);
+    assert_eq!(platform.wait_for_build(&first)["state"], "artifact_ready");
+    assert!(log_text(&platform, &first).contains("fresh build"));
+    let second = platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("v", "2")]);
+    assert_eq!(platform.wait_for_build(&second)["state"], "artifact_ready");
+    assert!(log_text(&platform, &second).contains("incremental build"), "{}", log_text(&platform, &second));
+}
+
+#[test]
+fn cancelling_a_build_kills_it_fast_and_removes_its_workspace() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let marker = format!("sleep {}", 800_000 + std::process::id() % 100_000);
+    let manifest = build_manifest("hello", &format!("build = \"{marker}\""));
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    platform.wait_for_deploy(&id, "running its build", |deploy| deploy["phases"][0]["status"] == "running");
+    assert!(any_process_named(&marker));
+    let started = Instant::now();
+    let cancelled = platform.tovuk().args(["deploy", "cancel", &id, "--json"]).run().success().json();
+    assert_eq!(cancelled["state"], "cancelled");
+    while any_process_named(&marker) {
+        assert!(started.elapsed() < Duration::from_secs(2), "the build's processes outlived the cancel by 2 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deploy = platform.wait_for_deploy(&id, "cleaned up", |deploy| deploy["phases"][0]["status"] == "cancelled");
+    assert_eq!(deploy["final_build"]["status"], "cancelled");
+    let work = platform.data_dir().join("work");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_dir(&work).map(|dir| dir.count() > 0).unwrap_or(false) {
+        assert!(Instant::now() < deadline, "the workspace was not removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn logs_follow_streams_lines_while_the_build_runs() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let manifest = build_manifest("hello", "build = \"echo first line; sleep 2; echo last line\"");
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
+    let mut follow = std::process::Command::new(crate::support::BIN)
+        .args(["logs", "--build", &id, "--follow"])
+        .env("HOME", platform.user.home.path())
+        .env("TOVUK_URL", &platform.api_url)
+        .env("TOVUK_TOKEN", platform.admin_token())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("follow");
+    let stdout = follow.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.find(|line| line.as_ref().is_ok_and(|line| line.contains("first line")));
+    assert!(first.is_some(), "the first line arrived");
+    // It arrived while the build was still running: pushed, not read after the fact.
+    assert_eq!(platform.deploy(&id)["state"], "building");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|line| line.contains("last line")), "{rest:?}");
+    let status = follow.wait().expect("wait");
+    assert!(status.success());
+}
+
+#[test]
+fn old_artifacts_are_collected_beyond_the_kept_count() {
+    let platform = Platform::start_with(&["--keep-artifacts", "1"]);
+    let token = platform.create_app("hello");
+    let first = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "1")]);
+    assert_eq!(platform.wait_for_build(&first)["state"], "artifact_ready");
+    let second = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "2")]);
+    assert_eq!(platform.wait_for_build(&second)["state"], "artifact_ready");
+    let digest = platform.deploy(&first)["artifact"]["digest"]
+        .as_str()
+        .expect("digest")
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let archive = platform.data_dir().join("artifacts").join(format!("{digest}.tar.zst"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while archive.exists() {
+        assert!(Instant::now() < deadline, "the older artifact was kept");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    platform.tovuk().args(["artifact", "verify", &second]).run().success();
+}
+
+#[test]
+fn a_corrupted_repository_fails_the_build_clearly() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    // The first build holds the app (one build per app), so the second waits queued.
+    let slow = build_manifest("hello", "build = \"sleep 600\"");
+    let first = platform.push_files("hello", &token, &[("tovuk.toml", &slow)]);
+    platform.wait_for_state(&first, "building");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &build_manifest("hello", "")), ("data.txt", "payload")]);
+    let push = repo.push(&platform.remote("hello", &token), &["--force", "main"]);
+    let second = crate::support::deploy_ids(&push.output).pop().expect("second deploy");
+    assert_eq!(platform.deploy(&second)["state"], "queued");
+    corrupt_objects(&platform.data_dir().join("repos/hello.git/objects"));
+    platform.tovuk().args(["deploy", "cancel", &first]).run().success();
+    let deploy = platform.wait_for_build(&second);
+    assert_eq!(deploy["state"], "failed", "{deploy}");
+    assert_eq!(deploy["failure"]["reason"], "source_unavailable");
+    assert!(deploy["failure"]["first_actionable_line"].as_str().expect("line").contains("cannot be read"), "{deploy}");
+}
+
+fn corrupt_objects(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).expect("objects").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            corrupt_objects(&path);
+        } else if path.extension().is_none_or(|ext| ext != "idx") {
+            let mut perms = std::fs::metadata(&path).expect("meta").permissions();
+            use std::os::unix::fs::PermissionsExt;
+            perms.set_mode(0o644);
+            std::fs::set_permissions(&path, perms).expect("chmod");
+            std::fs::write(&path, b"garbage").expect("corrupt");
+        }
+    }
+}
+
+#[test]
+fn kill_9_mid_build_leaves_no_deploy_building_after_restart() {
+    let mut platform = Platform::start();
+    let token = platform.create_app("hello");
+    let marker = format!("sleep {}", 900_000 + std::process::id() % 100_000);
+    let id = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &build_manifest("hello", &format!("build = \"{marker}\"")))],
+    );
+    platform.wait_for_deploy(&id, "running its build", |deploy| deploy["phases"][0]["status"] == "running");
+    platform.stop_with("KILL");
+    // The build died with the server's process tree (--die-with-parent).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while any_process_named(&marker) {
+        assert!(Instant::now() < deadline, "the build outlived a kill -9 of the server");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let data_root = std::mem::replace(&mut platform.data_root, tempfile::tempdir().expect("tempdir"));
+    drop(platform);
+    let platform = Platform::start_in(data_root);
+    let deploy = platform.deploy(&id);
+    assert_eq!(deploy["state"], "failed", "{deploy}");
+    assert_eq!(deploy["failure"]["reason"], "platform_restarted");
+    assert_eq!(deploy["phases"][0]["status"], "interrupted");
+    // The app builds again after the restart.
+    let next = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "2")]);
+    assert_eq!(platform.wait_for_build(&next)["state"], "artifact_ready");
+}
