@@ -218,28 +218,35 @@ async fn report(
     }
 }
 
-/// A clean checkout of `sha`: `git archive` of the commit, unpacked. No `.git`, no
-/// files from earlier builds.
+/// A clean checkout of `sha`: `git archive` of the commit streamed into the workspace.
+/// No `.git`, no files from earlier builds, and memory stays flat whatever the size.
 async fn checkout(repo: &Path, sha: &str, dest: &Path) -> Result<(), String> {
-    let output = tokio::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(repo)
-        .args(["archive", "--format=tar", sha])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .await
-        .map_err(|error| format!("cannot run git to check out the source: {error}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let first = stderr.lines().next().unwrap_or("git archive failed").trim().to_owned();
-        return Err(format!("the source of commit {sha} cannot be read from the app's repository: {first}"));
-    }
-    let dest = dest.to_owned();
-    tokio::task::spawn_blocking(move || tar::Archive::new(&output.stdout[..]).unpack(&dest))
-        .await
-        .map_err(|error| format!("the checkout stopped: {error}"))?
-        .map_err(|error| format!("cannot unpack the checkout: {error}"))
+    let (repo, sha, dest) = (repo.to_owned(), sha.to_owned(), dest.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut git = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(["archive", "--format=tar", &sha])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot run git to check out the source: {error}"))?;
+        let unpacked = match git.stdout.take() {
+            Some(stdout) => tar::Archive::new(stdout).unpack(&dest).map_err(|error| error.to_string()),
+            None => Err("git gave no output".to_owned()),
+        };
+        let output = git.wait_with_output().map_err(|error| format!("git stopped: {error}"))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let first = stderr.lines().next().unwrap_or("git archive failed").trim().to_owned();
+            return Err(format!("the source of commit {sha} cannot be read from the app's repository: {first}"));
+        }
+        unpacked.map_err(|error| format!("cannot unpack the checkout: {error}"))
+    })
+    .await
+    .map_err(|error| format!("the checkout stopped: {error}"))?
 }
 
 fn read_manifest(source: &Path) -> Result<Manifest, String> {
