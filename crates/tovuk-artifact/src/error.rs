@@ -158,16 +158,15 @@ pub enum ArtifactError {
         path: String,
     },
 
-    /// Concurrent seals of the same digest kept replacing each other's manifest and signature.
+    /// The manifest and signature just written do not verify when read back (the disk
+    /// changed them, or something outside the platform wrote there).
     #[error(
-        "artifact manifest `{path}` kept being replaced by another build of identical output ({attempts} attempts); retry the build",
+        "artifact manifest `{path}` did not verify right after it was sealed; check the disk and retry the build",
         path = path.display()
     )]
-    SealContended {
+    SealUnverified {
         /// The `<hex>.json` file.
         path: PathBuf,
-        /// How many times the pair was written.
-        attempts: usize,
     },
 
     /// No manifest is stored for a digest.

@@ -136,32 +136,29 @@ pub fn seal(
     Ok(manifest)
 }
 
-/// How often [`write_manifest_and_signature`] rewrites the pair after finding it mixed up.
-const MAX_SEAL_ATTEMPTS: usize = 10;
-
-/// Writes `.json` then `.sig`, then reads both back and checks they belong
-/// together. Two builds of identical output seal the same digest; if they
-/// interleave, one's manifest could end up next to the other's signature.
-/// Whoever writes last then sees a mismatched pair and writes its own again,
-/// so when every seal has returned the stored pair verifies.
+/// Writes `.json` then `.sig` under an exclusive lock on the digest. Two builds of
+/// identical output seal the same digest; without the lock their writes could
+/// interleave and leave one's manifest next to the other's signature. Once written,
+/// the pair is read back and checked, so a seal never returns with a broken pair.
 fn write_manifest_and_signature(
     paths: &ArtifactPaths,
     manifest_json: &[u8],
     signature_hex: &str,
     verifying_key: &VerifyingKey,
 ) -> Result<(), ArtifactError> {
-    for _ in 0..MAX_SEAL_ATTEMPTS {
-        write_atomic(&paths.manifest, manifest_json, ARTIFACT_FILE_MODE)?;
-        write_atomic(&paths.signature, format!("{signature_hex}\n").as_bytes(), ARTIFACT_FILE_MODE)?;
-        let stored_json =
-            fs::read(&paths.manifest).map_err(|source| ArtifactError::io("read back", &paths.manifest, source))?;
-        let stored_signature = fs::read_to_string(&paths.signature)
-            .map_err(|source| ArtifactError::io("read back", &paths.signature, source))?;
-        if check_manifest_signature(verifying_key, &stored_json, &stored_signature).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(ArtifactError::SealContended { path: paths.manifest.clone(), attempts: MAX_SEAL_ATTEMPTS })
+    // The lock is on the artifacts directory itself: no lock file to leave behind or race on.
+    let dir = paths.manifest.parent().unwrap_or(Path::new("."));
+    let lock = fs::File::open(dir).map_err(|source| ArtifactError::io("open for locking", dir, source))?;
+    lock.lock().map_err(|source| ArtifactError::io("lock", dir, source))?;
+    write_atomic(&paths.manifest, manifest_json, ARTIFACT_FILE_MODE)?;
+    write_atomic(&paths.signature, format!("{signature_hex}\n").as_bytes(), ARTIFACT_FILE_MODE)?;
+    let stored_json =
+        fs::read(&paths.manifest).map_err(|source| ArtifactError::io("read back", &paths.manifest, source))?;
+    let stored_signature = fs::read_to_string(&paths.signature)
+        .map_err(|source| ArtifactError::io("read back", &paths.signature, source))?;
+    let checked = check_manifest_signature(verifying_key, &stored_json, &stored_signature);
+    drop(lock);
+    checked.map_err(|_| ArtifactError::SealUnverified { path: paths.manifest.clone() })
 }
 
 /// Renames the packed archive into place, copying it through a temp file when
