@@ -1,27 +1,39 @@
-//! The router role: maps a request's `Host` to the app instance that serves it.
+//! The router role: maps a request's `Host` to the app that serves it, and serves it.
 //!
-//! Until the runner places instances, the route table is empty and every host gets a
-//! short 404 that names the host, so a misrouted request is easy to tell apart from an
-//! app's own 404.
+//! The router owns the route table (swapped whole and atomically by [`Router::publish`]),
+//! the reverse proxy to app instances on loopback, the tunnel for upgraded connections,
+//! static files of static apps, and the platform's own answers (unknown host, app down,
+//! upstream errors). It must not decide where apps run or whether they are healthy: the
+//! platform tells it through the table it publishes.
 
-use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+mod body;
+mod content_type;
+mod error;
+mod headers;
+mod host;
+mod in_flight;
+mod proxy;
+mod reply;
+mod request_id;
+mod route_table;
+mod router;
+mod server;
+mod static_files;
+mod tunnel;
+
+pub use error::ErrorSource;
+pub use route_table::{Route, RouteTable, Target};
+pub use router::{Router, Timeouts};
+
 use tokio::net::TcpListener;
 use tovuk_daemon::Shutdown;
 
-async fn no_app_at_host(headers: HeaderMap) -> (StatusCode, String) {
-    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("(no Host header)");
-    (StatusCode::NOT_FOUND, format!("tovuk: no app is served at `{host}`; see `tovuk app list`\n"))
-}
+/// The base domain apps hang under when nothing else is configured: `http://<app>.localhost`.
+pub const DEFAULT_BASE_DOMAIN: &str = "localhost";
 
-/// Serves the router on `listener` until `shutdown` fires, then drains in-flight requests.
+/// Serves an empty route table (every host gets a 404) until `shutdown` fires.
+///
+/// Kept for callers that do not publish routes yet; [`Router::serve`] is the real entry point.
 pub async fn serve(listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt;
-    let app = Router::new().fallback(no_app_at_host);
-    // Without TCP_NODELAY a kept-alive connection waits on delayed ACKs (~40 ms a round trip).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
-    Ok(())
+    Router::new(DEFAULT_BASE_DOMAIN).serve(listener, shutdown).await
 }

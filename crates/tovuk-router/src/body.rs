@@ -1,0 +1,88 @@
+//! Body types: what the router answers with, and the two proxied streams it wraps.
+
+use crate::in_flight::InFlightGuard;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every response body the router sends: its own text, a file stream, or an app's stream.
+pub(crate) type RouterBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> RouterBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+pub(crate) fn empty() -> RouterBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// The client's request body on its way to the app, streamed frame by frame.
+/// Its errors get their own type so a failed exchange can be blamed on the client.
+#[derive(Debug)]
+pub(crate) struct DownstreamBody(pub(crate) Incoming);
+
+/// The client stopped sending its request body (disconnect, malformed chunking).
+#[derive(Debug, thiserror::Error)]
+#[error("client request body failed")]
+pub(crate) struct DownstreamBodyError(#[source] hyper::Error);
+
+impl Body for DownstreamBody {
+    type Data = Bytes;
+    type Error = DownstreamBodyError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.0).poll_frame(cx).map_err(DownstreamBodyError)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+/// The app's response body on its way to the client. It holds the in-flight guard, so the
+/// upstream counts as busy until the last byte is sent or the client goes away.
+pub(crate) struct UpstreamBody {
+    inner: Incoming,
+    _in_flight: InFlightGuard,
+    request_id: String,
+    app: String,
+}
+
+impl UpstreamBody {
+    pub(crate) fn new(inner: Incoming, in_flight: InFlightGuard, request_id: String, app: String) -> Self {
+        Self { inner, _in_flight: in_flight, request_id, app }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Err(error))) => {
+                // The status line is already sent, so the only remedy left is to cut the
+                // connection (hyper does that on this error); the log line says why.
+                tracing::warn!(%error, request_id = %self.request_id, app = %self.app, source = "upstream", "app response body failed");
+                Poll::Ready(Some(Err(Box::new(error))))
+            }
+            other => other.map_err(|error| -> BoxError { Box::new(error) }),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

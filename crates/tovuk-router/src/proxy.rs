@@ -1,0 +1,136 @@
+//! The reverse proxy: one exchange with an app instance, bodies streamed both ways.
+
+use crate::body::{DownstreamBody, RouterBody, UpstreamBody, empty};
+use crate::error::ProxyError;
+use crate::headers;
+use crate::in_flight::InFlight;
+use crate::router::{RequestContext, Timeouts};
+use crate::tunnel;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tovuk_daemon::Shutdown;
+
+/// How long an idle pooled connection to an app is kept; apps commonly close theirs after 60 s+.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pooled HTTP/1.1 client to app instances and the in-flight counts per instance.
+pub(crate) struct Proxy {
+    client: Client<HttpConnector, DownstreamBody>,
+    in_flight: Arc<InFlight>,
+    timeouts: Timeouts,
+}
+
+impl Proxy {
+    pub(crate) fn new(timeouts: Timeouts) -> Self {
+        let mut connector = HttpConnector::new();
+        // Same reason as on accepted sockets: small writes must not wait for delayed ACKs.
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeouts.upstream_connect));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        Self { client, in_flight: Arc::default(), timeouts }
+    }
+
+    pub(crate) fn in_flight(&self, upstream: SocketAddr) -> usize {
+        self.in_flight.count(upstream)
+    }
+
+    /// Sends `request` to `upstream` and returns its answer with the body still streaming.
+    /// An upgrade the app accepts (101) becomes a tunnel spawned under `shutdown`.
+    pub(crate) async fn forward(
+        &self,
+        ctx: &RequestContext,
+        upstream: SocketAddr,
+        mut request: Request<Incoming>,
+        shutdown: &Shutdown,
+    ) -> Result<Response<RouterBody>, ProxyError> {
+        let wants_upgrade = headers::is_upgrade(request.headers());
+        // Taken before the request is consumed: it resolves to the client's connection once
+        // hyper has sent our 101.
+        let downstream_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut request));
+        let (parts, body) = request.into_parts();
+        let upstream_request = upstream_request(parts, body, upstream, ctx, wants_upgrade)?;
+
+        let in_flight = self.in_flight.enter(upstream);
+        let exchange = tokio::time::timeout(self.timeouts.upstream_response, self.client.request(upstream_request));
+        let mut response = match exchange.await {
+            Err(_elapsed) => {
+                return Err(ProxyError::UpstreamTimeout { upstream, timeout: self.timeouts.upstream_response });
+            }
+            Ok(Err(error)) => return Err(ProxyError::from_client(upstream, self.timeouts.upstream_connect, error)),
+            Ok(Ok(response)) => response,
+        };
+
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(downstream_upgrade) = downstream_upgrade else {
+                return Err(ProxyError::UnexpectedUpgrade { upstream });
+            };
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            let (mut parts, _empty_body) = response.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers, true);
+            let tunnel = tunnel::Tunnel {
+                downstream: downstream_upgrade,
+                upstream: upstream_upgrade,
+                in_flight,
+                request_id: ctx.request_id.clone(),
+                app: ctx.app.clone(),
+            };
+            shutdown.spawn("router tunnel", tunnel.run(shutdown.clone()));
+            return Ok(Response::from_parts(parts, empty()));
+        }
+
+        let (mut parts, body) = response.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers, false);
+        let body = UpstreamBody::new(body, in_flight, ctx.request_id.clone(), ctx.app.clone());
+        Ok(Response::from_parts(parts, body.boxed_unsync()))
+    }
+}
+
+/// The client's request rewritten for the app: absolute URI for the pool, HTTP/1.1,
+/// hop-by-hop headers dropped, the original `Host` kept, forwarding headers set.
+fn upstream_request(
+    parts: Parts,
+    body: Incoming,
+    upstream: SocketAddr,
+    ctx: &RequestContext,
+    wants_upgrade: bool,
+) -> Result<Request<DownstreamBody>, ProxyError> {
+    let path_and_query = parts.uri.path_and_query().map_or("/", |path_and_query| path_and_query.as_str());
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(upstream.to_string())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|source| ProxyError::UpstreamRequest { source })?;
+    let original_host = match parts.uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
+    let mut headers = parts.headers;
+    headers::strip_hop_by_hop(&mut headers, wants_upgrade);
+    // hyper already answered the client's `Expect: 100-continue` when we started reading the
+    // body; the app must not wait for a continue that the pool will never relay.
+    headers.remove(header::EXPECT);
+    headers::set_forwarded(&mut headers, ctx.client_addr.ip(), original_host.clone(), &ctx.request_id);
+    // Apps see the host the user typed, so the links they build point back through the router.
+    if let Some(original_host) = original_host {
+        headers.insert(header::HOST, original_host);
+    }
+    let mut request = Request::new(DownstreamBody(body));
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = headers;
+    Ok(request)
+}

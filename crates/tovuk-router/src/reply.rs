@@ -1,0 +1,52 @@
+//! The router's own answers: short `text/plain` bodies that say what happened and what to run.
+
+use crate::body::{RouterBody, full};
+use crate::error::ProxyError;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+pub(crate) fn text(status: StatusCode, message: String) -> Response<RouterBody> {
+    let mut response = Response::new(full(message));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    // These answers describe the platform's state at this instant; a cache must not keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub(crate) fn unknown_host(host: &str) -> Response<RouterBody> {
+    text(StatusCode::NOT_FOUND, format!("tovuk: no app is served at `{host}`; see `tovuk app list`\n"))
+}
+
+pub(crate) fn missing_host(base_domain: &str) -> Response<RouterBody> {
+    text(
+        StatusCode::BAD_REQUEST,
+        format!("tovuk: the request has no `Host` header; apps are reached at `http://<app>.{base_domain}`\n"),
+    )
+}
+
+pub(crate) fn invalid_host() -> Response<RouterBody> {
+    text(StatusCode::BAD_REQUEST, "tovuk: the request's `Host` header is not a valid host name\n".to_owned())
+}
+
+pub(crate) fn app_down(app: &str, reason: &str) -> Response<RouterBody> {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("tovuk: app `{app}` has nothing healthy to serve ({reason}); see `tovuk logs {app}`\n"),
+    )
+}
+
+pub(crate) fn proxy_error(app: &str, error: &ProxyError, request_id: &str) -> Response<RouterBody> {
+    text(
+        error.status(),
+        format!("tovuk: app `{app}` {}; see `tovuk logs {app}` (request id `{request_id}`)\n", error.public_summary()),
+    )
+}
+
+pub(crate) fn internal_error(request_id: &str) -> Response<RouterBody> {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("tovuk: the router failed to handle this request (request id `{request_id}`)\n"),
+    )
+}

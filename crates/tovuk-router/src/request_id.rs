@@ -1,0 +1,63 @@
+//! Request ids: keep a client's sane `X-Request-Id`, otherwise mint `req_<26 base32 chars>`.
+
+use hyper::header::HeaderValue;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The header that carries the id both ways.
+pub(crate) const HEADER: &str = "x-request-id";
+
+/// Longer ids are replaced: they bloat every log line and are usually not ids.
+const MAX_LEN: usize = 128;
+
+/// Crockford's base32 alphabet, lowercased: no `i`, `l`, `o`, `u`, so ids survive being read aloud.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// The client's id when it is a sane token, else a fresh one.
+pub(crate) fn from_client_or_new(client_value: Option<&HeaderValue>) -> String {
+    match client_value.and_then(|value| value.to_str().ok()) {
+        Some(client_id) if is_sane(client_id) => client_id.to_owned(),
+        _ => generate(),
+    }
+}
+
+/// A token of letters, digits and `-_.:`, at most 128 bytes: safe to log and to echo back.
+pub(crate) fn is_sane(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_LEN
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
+}
+
+/// `req_` and 128 random bits as 26 base32 characters.
+pub(crate) fn generate() -> String {
+    let mut bytes = [0u8; 16];
+    let random = match getrandom::fill(&mut bytes) {
+        Ok(()) => u128::from_be_bytes(bytes),
+        Err(_) => fallback_bits(),
+    };
+    encode(random)
+}
+
+fn encode(bits: u128) -> String {
+    let mut id = String::with_capacity(30);
+    id.push_str("req_");
+    // 26 digits of 5 bits cover 130 bits; the first digit carries the top 3.
+    for digit_idx in (0..26u32).rev() {
+        let digit = (bits >> (digit_idx * 5)) & 0b1_1111;
+        id.push(char::from(ALPHABET[digit as usize]));
+    }
+    id
+}
+
+/// Unique but guessable bits, for the unlikely case the OS has no randomness to give.
+/// Ids only correlate log lines, so uniqueness is what matters.
+fn fallback_bits() -> u128 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or(0);
+    (nanos << 64) ^ u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)) ^ u128::from(std::process::id())
+}
+
+#[cfg(test)]
+mod tests;

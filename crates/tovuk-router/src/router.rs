@@ -1,0 +1,233 @@
+//! The `Router` handle and the fixed phases of one request: match the route, answer, log.
+
+use crate::body::RouterBody;
+use crate::error::{ErrorSource, ProxyError, display_chain};
+use crate::headers::X_REQUEST_ID;
+use crate::host::{self, HostError};
+use crate::proxy::Proxy;
+use crate::route_table::{RouteTable, Target};
+use crate::{reply, request_id, server, static_files};
+use arc_swap::ArcSwap;
+use futures_util::FutureExt;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Request, Response};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tovuk_daemon::Shutdown;
+
+/// Time limits that keep slow peers from holding the router's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A client must finish sending a request's headers within this long (default 10 s), so a
+    /// client dribbling bytes cannot hold a connection open.
+    pub header_read: Duration,
+    /// Connecting to an app instance on loopback (default 5 s); longer means it is wedged. Gives a 504.
+    pub upstream_connect: Duration,
+    /// An app must start its answer (status and headers) within this long (default 60 s), or the
+    /// client gets a 504. Bodies may stream for longer.
+    pub upstream_response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            upstream_connect: Duration::from_secs(5),
+            upstream_response: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The router: a route table swapped whole while traffic flows, and the proxy behind it.
+/// Cheap to clone; clones share the table and the in-flight counts.
+#[derive(Clone)]
+pub struct Router {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// Lowercase, no leading or trailing dot.
+    base_domain: String,
+    /// Readers take the current table without locking; `publish` replaces it in one store.
+    routes: ArcSwap<RouteTable>,
+    proxy: Proxy,
+    timeouts: Timeouts,
+}
+
+/// What the log lines of one proxied request carry.
+pub(crate) struct RequestContext {
+    pub(crate) request_id: String,
+    pub(crate) client_addr: SocketAddr,
+    pub(crate) app: String,
+    pub(crate) deploy_id: String,
+}
+
+impl Router {
+    /// A router for apps at `<app>.<base_domain>`, with an empty table (every host gets a 404).
+    pub fn new(base_domain: &str) -> Router {
+        Router::with_timeouts(base_domain, Timeouts::default())
+    }
+
+    pub fn with_timeouts(base_domain: &str, timeouts: Timeouts) -> Router {
+        let shared = Shared {
+            base_domain: host::normalize_base_domain(base_domain),
+            routes: ArcSwap::from_pointee(RouteTable::new()),
+            proxy: Proxy::new(timeouts),
+            timeouts,
+        };
+        Router { shared: Arc::new(shared) }
+    }
+
+    pub fn base_domain(&self) -> &str {
+        &self.shared.base_domain
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.shared.timeouts
+    }
+
+    /// Swaps the whole table atomically; requests already routed finish against their old target.
+    pub fn publish(&self, route_table: RouteTable) {
+        self.shared.routes.store(Arc::new(route_table));
+    }
+
+    /// The table requests are routed by right now.
+    pub fn routes(&self) -> Arc<RouteTable> {
+        self.shared.routes.load_full()
+    }
+
+    /// Requests (and upgraded tunnels) currently in flight to `upstream`, so the runner can
+    /// drain an old instance before stopping it.
+    pub fn in_flight(&self, upstream: SocketAddr) -> usize {
+        self.shared.proxy.in_flight(upstream)
+    }
+
+    /// Serves until `shutdown` fires, then stops accepting and lets in-flight requests finish
+    /// (up to `tovuk_daemon::SHUTDOWN_DEADLINE`). Upgraded tunnels are closed at shutdown.
+    pub async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+        server::serve(self.clone(), listener, shutdown).await
+    }
+
+    /// One request, start to finish. A panic anywhere inside becomes a 500 carrying the request id.
+    pub(crate) async fn handle(
+        &self,
+        request: Request<Incoming>,
+        client_addr: SocketAddr,
+        shutdown: &Shutdown,
+    ) -> Response<RouterBody> {
+        let started = Instant::now();
+        let request_id = request_id::from_client_or_new(request.headers().get(X_REQUEST_ID));
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let dispatched =
+            AssertUnwindSafe(self.dispatch(request, &request_id, client_addr, shutdown)).catch_unwind().await;
+        let (mut response, app) = match dispatched {
+            Ok(answered) => answered,
+            Err(panic) => {
+                let panic_message = panic
+                    .downcast_ref::<&str>()
+                    .map(|message| (*message).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(
+                    request_id,
+                    panic_message,
+                    source = ErrorSource::Internal.as_str(),
+                    "request handler panicked"
+                );
+                (reply::internal_error(&request_id), None)
+            }
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(X_REQUEST_ID, value);
+        }
+        // Phase 4: log.
+        tracing::debug!(
+            request_id,
+            app = app.as_deref().unwrap_or(""),
+            %method,
+            path,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request handled"
+        );
+        response
+    }
+
+    /// Phases 1 to 3: match the host to a route, pick the target, answer from it.
+    async fn dispatch(
+        &self,
+        request: Request<Incoming>,
+        request_id: &str,
+        client_addr: SocketAddr,
+        shutdown: &Shutdown,
+    ) -> (Response<RouterBody>, Option<String>) {
+        let host = match host::request_host(request.uri(), request.headers()) {
+            Ok(host) => host,
+            Err(HostError::Missing) => {
+                tracing::info!(request_id, source = ErrorSource::Downstream.as_str(), "request has no Host header");
+                return (reply::missing_host(&self.shared.base_domain), None);
+            }
+            Err(HostError::Invalid) => {
+                tracing::info!(
+                    request_id,
+                    source = ErrorSource::Downstream.as_str(),
+                    "request has an invalid Host header"
+                );
+                return (reply::invalid_host(), None);
+            }
+        };
+        // The route is copied out, so a table published from here on does not affect this request.
+        let route =
+            host::app_name(&host, &self.shared.base_domain).and_then(|app| self.shared.routes.load().get_shared(app));
+        let Some(route) = route else {
+            tracing::debug!(request_id, host, "no app is served at this host");
+            return (reply::unknown_host(&host), None);
+        };
+        let response = match &route.target {
+            Target::Proxy { upstream } => {
+                let ctx = RequestContext {
+                    request_id: request_id.to_owned(),
+                    client_addr,
+                    app: route.app.clone(),
+                    deploy_id: route.deploy_id.clone(),
+                };
+                match self.shared.proxy.forward(&ctx, *upstream, request, shutdown).await {
+                    Ok(response) => response,
+                    Err(error) => {
+                        log_proxy_error(&ctx, &error);
+                        reply::proxy_error(&route.app, &error, request_id)
+                    }
+                }
+            }
+            Target::Static { root } => {
+                static_files::serve(root, &route.app, request_id, request.method(), request.uri()).await
+            }
+            Target::Down { reason } => reply::app_down(&route.app, reason),
+        };
+        (response, Some(route.app.clone()))
+    }
+}
+
+/// Upstream faults are recovered (the client got a 5xx), so `warn`; client faults are `info`.
+fn log_proxy_error(ctx: &RequestContext, error: &ProxyError) {
+    let error_source = error.error_source();
+    let error_chain = display_chain(error);
+    let RequestContext { request_id, app, deploy_id, .. } = ctx;
+    let source = error_source.as_str();
+    match error_source {
+        ErrorSource::Upstream => {
+            tracing::warn!(error = error_chain, request_id, app, deploy_id, source, "proxy failed")
+        }
+        ErrorSource::Downstream => {
+            tracing::info!(error = error_chain, request_id, app, deploy_id, source, "proxy failed")
+        }
+        ErrorSource::Internal => {
+            tracing::error!(error = error_chain, request_id, app, deploy_id, source, "proxy failed")
+        }
+    }
+}
