@@ -479,3 +479,63 @@ pub struct ArtifactVerification {
 
 /// The header in-process roles authenticate with on `/internal/v1/builds`.
 pub const NODE_SECRET_HEADER: &str = "x-tovuk-node";
+
+/// The runner's view of a deploy to take live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimedRelease {
+    pub deploy_id: String,
+    pub app: String,
+    pub app_id: String,
+    pub sha: String,
+    /// `sha256:<hex>` of the signed artifact.
+    pub digest: String,
+}
+
+/// `GET /internal/v1/releases/current`: what served before a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CurrentReleases {
+    pub releases: Vec<ClaimedRelease>,
+}
+
+/// `POST /internal/v1/releases/{id}/live`: the new instance is healthy and routed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseLive {
+    pub instance: InstanceReport,
+}
+
+/// The answer to going live: the deploy that served before, now `superseded`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseOutcome {
+    pub superseded: Option<String>,
+}
+
+/// `POST /internal/v1/releases/{id}/failed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseFailed {
+    pub failure: DeployFailure,
+}
+
+/// An app instance as the runner sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceReport {
+    pub deploy_id: String,
+    /// `starting`, `healthy`, `restarting`, `crashing`, `stopped`.
+    pub status: String,
+    pub pid: Option<i64>,
+    pub port: Option<i64>,
+    pub started_at: Option<String>,
+    pub restarts: i64,
+    pub last_exit_code: Option<i64>,
+    pub last_exit_at: Option<String>,
+}
+
+/// `tovuk app status`: what serves the app right now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    /// Where the app answers through the router.
+    pub service_url: String,
+    /// The deploy serving traffic; `null` before the first one went live.
+    pub current_deploy: Option<Deploy>,
+    pub instance: Option<InstanceReport>,
+}

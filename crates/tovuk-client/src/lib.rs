@@ -8,11 +8,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tovuk_api_types::{
-    AcceptedSource, ApiError, App, AppList, ArtifactInfo, ArtifactVerification, BuildControl, BuildFinish,
-    BuildLogEvent, BuildStateRequest, ClaimRequest, ClaimedBuild, CommitList, CreateAppRequest, CreateTokenRequest,
-    CreatedApp, CreatedToken, Deploy, DeployList, ErrorBody, ErrorCode, HookRequest, HookResponse, LogBatch, Operation,
-    OperationList, PhaseReport, PlatformStatus, ResolvedRef, SourceRefs, SourceRemote, SourceSummary, Token, TokenList,
-    UpdateAppRequest,
+    AcceptedSource, ApiError, App, AppList, AppStatus, ArtifactInfo, ArtifactVerification, BuildControl, BuildFinish,
+    BuildLogEvent, BuildStateRequest, ClaimRequest, ClaimedBuild, ClaimedRelease, CommitList, CreateAppRequest,
+    CreateTokenRequest, CreatedApp, CreatedToken, CurrentReleases, Deploy, DeployFailure, DeployList, ErrorBody,
+    ErrorCode, HookRequest, HookResponse, InstanceReport, LogBatch, Operation, OperationList, PhaseReport,
+    PlatformStatus, ReleaseFailed, ReleaseLive, ReleaseOutcome, ResolvedRef, SourceRefs, SourceRemote, SourceSummary,
+    Token, TokenList, UpdateAppRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -331,5 +332,60 @@ impl BuildLogStream {
                 }
             }
         }
+    }
+}
+
+/// The runner's internal API, authenticated with the node secret.
+impl Client {
+    /// Waits (long poll) for a sealed artifact to take live; `None` when there was none in time.
+    pub async fn claim_release(&self) -> Result<Option<ClaimedRelease>, ClientError> {
+        let response = self
+            .request(Method::POST, "/internal/v1/releases/claim")
+            .send()
+            .await
+            .map_err(|error| ClientError::Unreachable { url: self.base_url.clone(), detail: error.to_string() })?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Self::decode(&self.base_url, response).await.map(Some)
+    }
+
+    pub async fn current_releases(&self) -> Result<CurrentReleases, ClientError> {
+        self.get("/internal/v1/releases/current").await
+    }
+
+    pub async fn release_live(
+        &self,
+        deploy_id: &str,
+        instance: &InstanceReport,
+    ) -> Result<ReleaseOutcome, ClientError> {
+        let body = ReleaseLive { instance: instance.clone() };
+        self.post(&format!("/internal/v1/releases/{}/live", segment(deploy_id)), &body).await
+    }
+
+    pub async fn release_failed(&self, deploy_id: &str, failure: &DeployFailure) -> Result<(), ClientError> {
+        let body = ReleaseFailed { failure: failure.clone() };
+        let path = format!("/internal/v1/releases/{}/failed", segment(deploy_id));
+        self.send_empty(self.request(Method::POST, &path).json(&body)).await
+    }
+
+    pub async fn report_instance(&self, instance: &InstanceReport) -> Result<(), ClientError> {
+        self.send_empty(self.request(Method::POST, "/internal/v1/instances").json(instance)).await
+    }
+
+    pub async fn app_status(&self, app: &str) -> Result<AppStatus, ClientError> {
+        self.get(&format!("/v1/apps/{}/status", segment(app))).await
+    }
+
+    /// Sends a request whose success has no body (204).
+    async fn send_empty(&self, request: RequestBuilder) -> Result<(), ClientError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ClientError::Unreachable { url: self.base_url.clone(), detail: error.to_string() })?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        Self::decode::<serde_json::Value>(&self.base_url, response).await.map(|_| ())
     }
 }

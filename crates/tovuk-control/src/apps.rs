@@ -105,3 +105,27 @@ pub(crate) async fn update(
     }
     Ok(Json(app_view(app, &base_url(&state, &headers))))
 }
+
+/// `GET /v1/apps/{app}/status`: the deploy and instance serving the app now.
+pub(crate) async fn status(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(name_or_id): Path<String>,
+) -> Result<Json<tovuk_api_types::AppStatus>, ApiFailure> {
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    let current = match state.store().current_deploy_id(app.id.as_str()).await? {
+        Some(id) => state.store().find_deploy(&id).await?,
+        None => None,
+    };
+    let instance = match &current {
+        Some(deploy) => state.store().find_instance(deploy.id.as_str()).await?.map(crate::releases::instance_view),
+        None => None,
+    };
+    let port = state.config().router_addr.rsplit(':').next().unwrap_or("8080").to_owned();
+    Ok(Json(tovuk_api_types::AppStatus {
+        service_url: format!("http://{}.{}:{port}/", app.name, state.config().base_domain),
+        app: app.name,
+        current_deploy: current.map(crate::views::deploy_view),
+        instance,
+    }))
+}

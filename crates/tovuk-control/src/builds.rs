@@ -201,6 +201,7 @@ pub(crate) async fn finish(
     tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, state = %deploy.state, "build finished");
     state.build_over(&deploy);
     if deploy.state == DeployState::ArtifactReady {
+        state.inner.release_wakeup.notify_waiters();
         let state = state.clone();
         let app_id = deploy.app_id.to_string();
         tokio::spawn(async move {

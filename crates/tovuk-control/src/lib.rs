@@ -16,6 +16,7 @@ mod git_http;
 mod hooks;
 mod intake;
 mod operations;
+mod releases;
 mod source;
 mod status;
 mod tokens;
@@ -53,6 +54,10 @@ pub struct ControlConfig {
     pub archive_limits: tovuk_git::archive::ArchiveLimits,
     /// The secret in-process roles (the builder) present on `/internal/v1/builds`.
     pub node_secret: String,
+    /// Apps answer at `http://<app>.<base_domain>` plus the router's port.
+    pub base_domain: String,
+    /// The router's address, for service URLs.
+    pub router_addr: String,
     /// Artifacts are kept for this many of each app's newest deploys; older ones are removed.
     pub keep_artifacts: usize,
 }
@@ -75,6 +80,8 @@ struct Inner {
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes builders waiting for work when a deploy is queued or a build ends.
     build_wakeup: tokio::sync::Notify,
+    /// Wakes runners waiting for work when an artifact is sealed or a release settles.
+    release_wakeup: tokio::sync::Notify,
     /// Live log fan-out of running builds, by deploy id.
     log_channels: Mutex<HashMap<String, tokio::sync::broadcast::Sender<tovuk_api_types::BuildLogEvent>>>,
 }
@@ -94,6 +101,7 @@ impl ControlState {
                 push_sessions: Mutex::default(),
                 app_locks: Mutex::default(),
                 build_wakeup: tokio::sync::Notify::new(),
+                release_wakeup: tokio::sync::Notify::new(),
                 log_channels: Mutex::default(),
             }),
         }
@@ -130,6 +138,9 @@ impl ControlState {
     pub async fn recover_interrupted_builds(&self) -> anyhow::Result<()> {
         for deploy in self.store().fail_interrupted_builds().await? {
             tracing::warn!(deploy_id = %deploy.id, app = %deploy.app_name, "build interrupted by a restart: failed");
+        }
+        for deploy in self.store().fail_interrupted_releases().await? {
+            tracing::warn!(deploy_id = %deploy.id, app = %deploy.app_name, "release interrupted by a restart: failed");
         }
         let work = self.config().data_dir.join("work");
         if work.exists() {
@@ -175,6 +186,12 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/deploys/{id}/build-logs", get(build_logs::stream))
         .route("/v1/deploys/{id}/artifact", get(artifacts::show))
         .route("/v1/deploys/{id}/artifact/verify", post(artifacts::verify))
+        .route("/v1/apps/{app}/status", get(apps::status))
+        .route("/internal/v1/releases/claim", post(releases::claim))
+        .route("/internal/v1/releases/current", get(releases::current))
+        .route("/internal/v1/releases/{id}/live", post(releases::live))
+        .route("/internal/v1/releases/{id}/failed", post(releases::failed))
+        .route("/internal/v1/instances", post(releases::instance))
         .route("/internal/v1/builds/claim", post(builds::claim))
         .route("/internal/v1/builds/{id}/state", post(builds::advance))
         .route("/internal/v1/builds/{id}/phases", post(builds::phase))

@@ -11,6 +11,7 @@ mod deploys;
 mod error;
 mod migrations;
 mod open;
+mod releases;
 mod time;
 mod tokens;
 
@@ -22,6 +23,7 @@ pub use deploys::{
 };
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
+pub use releases::InstanceRecord;
 pub use tokens::{TokenRecord, TokenScope};
 
 use sqlx::SqlitePool;

@@ -133,6 +133,26 @@ CREATE TABLE build_logs (
 ) STRICT;
 "#,
     ),
+    (
+        4,
+        r#"
+-- The runner: which deploy serves each app, and the instance behind it.
+ALTER TABLE apps ADD COLUMN current_deploy_id TEXT;
+
+CREATE TABLE instances (
+    deploy_id      TEXT PRIMARY KEY REFERENCES deploys(id) ON DELETE CASCADE,
+    app_id         TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    status         TEXT NOT NULL,
+    pid            INTEGER,
+    port           INTEGER,
+    started_at     TEXT,
+    restarts       INTEGER NOT NULL DEFAULT 0,
+    last_exit_code INTEGER,
+    last_exit_at   TEXT,
+    updated_at     TEXT NOT NULL
+) STRICT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -1,0 +1,182 @@
+//! The runner's side of a deploy: claiming sealed artifacts, going live (and
+//! superseding what served before), instances, and recovery after a restart.
+
+use crate::deploys::{DeployRecord, Failure, TransitionExtras};
+use crate::time::now_rfc3339;
+use crate::{Store, StoreError};
+use sqlx::Row;
+use tovuk_types::DeployState;
+
+/// An app instance as last reported by the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub deploy_id: String,
+    /// `starting`, `healthy`, `restarting`, `crashing`, `stopped`.
+    pub status: String,
+    pub pid: Option<i64>,
+    pub port: Option<i64>,
+    pub started_at: Option<String>,
+    pub restarts: i64,
+    pub last_exit_code: Option<i64>,
+    pub last_exit_at: Option<String>,
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Claims the oldest `artifact_ready` deploy of an app with no deploy going live,
+    /// moving it to `deploying`.
+    pub async fn claim_release(&self) -> Result<Option<DeployRecord>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let claimed: Option<String> = sqlx::query_scalar(
+            "UPDATE deploys SET state = 'deploying', updated_at = ?1
+             WHERE id = (
+                SELECT d.id FROM deploys d
+                WHERE d.state = 'artifact_ready' AND NOT EXISTS (
+                    SELECT 1 FROM deploys b WHERE b.app_id = d.app_id AND b.state = 'deploying')
+                ORDER BY d.id LIMIT 1)
+             RETURNING id",
+        )
+        .bind(&now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = claimed else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO deploy_events (deploy_id, seq, state, at)
+             SELECT ?1, coalesce(max(seq), 0) + 1, 'deploying', ?2 FROM deploy_events WHERE deploy_id = ?1",
+        )
+        .bind(&id)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE operations SET status = 'deploying', updated_at = ? WHERE deploy_id = ? AND kind = 'deploy'",
+        )
+        .bind(&now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.find_deploy(&id).await
+    }
+
+    /// The deploy is healthy and serving: it becomes `running` and the app's current
+    /// deploy, and the deploy that served before becomes `superseded`. Returns that one.
+    pub async fn go_live(&self, id: &str) -> Result<Option<DeployRecord>, StoreError> {
+        let deploy = self.find_deploy(id).await?.ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))?;
+        let previous: Option<String> = sqlx::query_scalar("SELECT current_deploy_id FROM apps WHERE id = ?")
+            .bind(deploy.app_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        if self.transition_deploy(id, DeployState::Deploying, DeployState::Running).await.is_err() {
+            return Ok(None);
+        }
+        sqlx::query("UPDATE apps SET current_deploy_id = ? WHERE id = ?")
+            .bind(id)
+            .bind(deploy.app_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        let Some(previous) = previous.filter(|previous| previous != id) else { return Ok(None) };
+        let superseded = self.transition_deploy(&previous, DeployState::Running, DeployState::Superseded).await.ok();
+        Ok(superseded)
+    }
+
+    /// A deploy that could not go live ends `failed`; the app keeps its current deploy.
+    pub async fn fail_release(&self, id: &str, failure: Failure) -> Result<Option<DeployRecord>, StoreError> {
+        let extras = TransitionExtras { failure: Some(failure), ..TransitionExtras::default() };
+        Ok(self.transition_deploy_with(id, DeployState::Deploying, DeployState::Failed, &extras).await.ok())
+    }
+
+    /// Ends the deploys caught going live by a restart, like builds.
+    pub async fn fail_interrupted_releases(&self) -> Result<Vec<DeployRecord>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deploys WHERE state = 'deploying' ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut ended = Vec::new();
+        for id in ids {
+            let failure = Failure {
+                reason: "platform_restarted".into(),
+                phase: Some("deploying".into()),
+                exit_code: None,
+                first_actionable_line: Some("the platform stopped while this deploy was going live".into()),
+            };
+            if let Some(deploy) = self.fail_release(&id, failure).await? {
+                ended.push(deploy);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Every app's current deploy, when it is running: what the runner starts again after a restart.
+    pub async fn current_releases(&self) -> Result<Vec<DeployRecord>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT d.id FROM apps a JOIN deploys d ON d.id = a.current_deploy_id WHERE d.state = 'running' ORDER BY a.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut deploys = Vec::new();
+        for id in ids {
+            if let Some(deploy) = self.find_deploy(&id).await? {
+                deploys.push(deploy);
+            }
+        }
+        Ok(deploys)
+    }
+
+    /// Records what the runner knows of an instance.
+    pub async fn record_instance(&self, deploy: &DeployRecord, instance: &InstanceRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO instances (deploy_id, app_id, status, pid, port, started_at, restarts, last_exit_code, last_exit_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (deploy_id) DO UPDATE SET
+                status = excluded.status, pid = excluded.pid, port = excluded.port, started_at = excluded.started_at,
+                restarts = excluded.restarts, last_exit_code = excluded.last_exit_code,
+                last_exit_at = excluded.last_exit_at, updated_at = excluded.updated_at",
+        )
+        .bind(deploy.id.as_str())
+        .bind(deploy.app_id.as_str())
+        .bind(&instance.status)
+        .bind(instance.pid)
+        .bind(instance.port)
+        .bind(&instance.started_at)
+        .bind(instance.restarts)
+        .bind(instance.last_exit_code)
+        .bind(&instance.last_exit_at)
+        .bind(now_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_instance(&self, deploy_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM instances WHERE deploy_id = ?")
+            .bind(deploy_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(InstanceRecord {
+            deploy_id: row.try_get("deploy_id")?,
+            status: row.try_get("status")?,
+            pid: row.try_get("pid")?,
+            port: row.try_get("port")?,
+            started_at: row.try_get("started_at")?,
+            restarts: row.try_get("restarts")?,
+            last_exit_code: row.try_get("last_exit_code")?,
+            last_exit_at: row.try_get("last_exit_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }))
+    }
+
+    /// The app's current deploy id, if it has one.
+    pub async fn current_deploy_id(&self, app_id: &str) -> Result<Option<String>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar("SELECT current_deploy_id FROM apps WHERE id = ?")
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten();
+        Ok(id)
+    }
+}
