@@ -222,6 +222,9 @@ pub struct ServerArgs {
     /// Keep the artifacts of this many of each app's newest deploys.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub keep_artifacts: usize,
+    /// Apps answer at `http://<app>.<DOMAIN>` on the router (every `*.localhost` is loopback).
+    #[arg(long, default_value = "localhost", value_name = "DOMAIN")]
+    pub base_domain: String,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +256,11 @@ pub(crate) enum AppCommand {
     List,
     /// Show one app.
     Show {
+        /// App name or id.
+        app: String,
+    },
+    /// What serves the app now: current deploy, instance, health, restarts, service URL.
+    Status {
         /// App name or id.
         app: String,
     },

@@ -4,6 +4,7 @@
 //! Boot and shutdown are narrated one `info!` line per step; shutdown runs in reverse.
 
 mod data_dir;
+mod routes;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub build_toolchains: Vec<PathBuf>,
     /// Artifacts kept per app (the newest deploys').
     pub keep_artifacts: usize,
+    /// Apps answer at `<app>.<base_domain>` on the router.
+    pub base_domain: String,
 }
 
 /// Runs the platform and maps the outcome to an exit code: 0 after a clean stop, 1 when
@@ -115,6 +118,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             },
             node_secret: node_secret.clone(),
             keep_artifacts: config.keep_artifacts,
+            base_domain: config.base_domain.clone(),
+            router_addr: router_addr.to_string(),
         },
     );
     control.recover_interrupted_builds().await.context("cannot recover interrupted builds")?;
@@ -133,10 +138,12 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
 
     roles.set("router", true, Some(router_addr.to_string()));
     tracing::info!(role = "router", address = %router_addr, "listening");
+    let router = tovuk_router::Router::new(&config.base_domain);
     let router_shutdown = shutdown.clone();
     let router_roles = roles.clone();
+    let serving_router = router.clone();
     shutdown.spawn("router", async move {
-        let result = tovuk_router::serve(router_listener, router_shutdown.clone()).await;
+        let result = serving_router.serve(router_listener, router_shutdown.clone()).await;
         router_roles.set("router", false, None);
         router_shutdown.trigger();
         result
@@ -150,18 +157,37 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let builder_config = tovuk_builder::BuilderConfig {
         data_dir: data_dir.root().to_owned(),
         api_url: format!("http://{internal_addr}"),
-        node_secret,
+        node_secret: node_secret.clone(),
         node_name: format!("local-{}", std::process::id()),
         concurrency: config.build_concurrency,
         log_limit_bytes: config.build_log_limit_bytes,
         toolchains: config.build_toolchains.clone(),
     };
+    let builder_node_secret = node_secret;
     let builder_shutdown = shutdown.clone();
     let builder_roles = roles.clone();
     shutdown.spawn("builder", async move {
         let result = tovuk_builder::run(builder_config, builder_shutdown.clone()).await;
         builder_roles.set("builder", false, None);
         builder_shutdown.trigger();
+        result
+    });
+
+    roles.set("runner", true, None);
+    tracing::info!(role = "runner", "running");
+    let runner_config = tovuk_runner::RunnerConfig {
+        data_dir: data_dir.root().to_owned(),
+        api_url: format!("http://{internal_addr}"),
+        node_secret: builder_node_secret,
+        drain_timeout: std::time::Duration::from_secs(30),
+    };
+    let route_sink: std::sync::Arc<dyn tovuk_runner::RouteSink> = std::sync::Arc::new(routes::RouterSink::new(router));
+    let runner_shutdown = shutdown.clone();
+    let runner_roles = roles.clone();
+    shutdown.spawn("runner", async move {
+        let result = tovuk_runner::run(runner_config, route_sink, runner_shutdown.clone()).await;
+        runner_roles.set("runner", false, None);
+        runner_shutdown.trigger();
         result
     });
 

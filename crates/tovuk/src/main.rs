@@ -20,6 +20,7 @@ fn main() -> ExitCode {
             build_log_limit_bytes: args.build_log_limit_bytes,
             build_toolchains: args.build_toolchains,
             keep_artifacts: args.keep_artifacts,
+            base_domain: args.base_domain,
         })
     })
 }

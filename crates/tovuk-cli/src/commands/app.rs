@@ -54,6 +54,26 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 print_app(&app);
             }
         }
+        AppCommand::Status { app } => {
+            let status = client.app_status(&app).await?;
+            if global.json {
+                output::json(&status);
+                return Ok(ExitStatus::Success);
+            }
+            output::line(format!("app:         {}", status.app));
+            output::line(format!("service url: {}", status.service_url));
+            match &status.current_deploy {
+                Some(deploy) => output::line(format!("deploy:      {} ({})", deploy.id, deploy.state)),
+                None => output::line("deploy:      - (nothing has gone live yet)"),
+            }
+            if let Some(instance) = &status.instance {
+                output::line(format!("instance:    {}", instance.status));
+                output::line(format!("pid:         {}", instance.pid.map_or("-".to_owned(), |pid| pid.to_string())));
+                output::line(format!("port:        {}", instance.port.map_or("-".to_owned(), |port| port.to_string())));
+                output::line(format!("started:     {}", output::or_dash(instance.started_at.as_deref())));
+                output::line(format!("restarts:    {}", instance.restarts));
+            }
+        }
         AppCommand::Show { app } => {
             let app = client.show_app(&app).await?;
             if global.json {

@@ -69,7 +69,7 @@ fn a_passing_build_is_sealed_signed_and_verified_and_a_flipped_byte_is_caught() 
     );
     let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("notes.txt", "not in the output")]);
     let deploy = platform.wait_for_build(&id);
-    assert_eq!(deploy["state"], "artifact_ready", "{deploy}\n{}", log_text(&platform, &id));
+    assert_eq!(deploy["final_build"]["status"], "succeeded", "{deploy}\n{}", log_text(&platform, &id));
     assert_eq!(deploy["final_build"]["status"], "succeeded");
     let digest = deploy["artifact"]["digest"].as_str().expect("digest").to_owned();
     assert!(digest.starts_with("sha256:"));
@@ -131,7 +131,7 @@ fn every_phase_starts_in_the_checkout_with_the_project_root_set() {
     let manifest =
         build_manifest("hello", &format!("build = \"{probe}\"\ntypecheck = \"{probe}\"\ntest = \"{probe}\""));
     let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
-    assert_eq!(platform.wait_for_build(&id)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&id)["final_build"]["status"], "succeeded");
     let log = log_text(&platform, &id);
     for phase in ["building", "typechecking", "testing"] {
         let expected = format!(
@@ -187,7 +187,7 @@ fn a_daemon_started_by_the_build_dies_with_it() {
     let marker = format!("sleep {}", 700_000 + std::process::id() % 100_000);
     let manifest = build_manifest("hello", &format!("build = \"({marker} > /dev/null 2>&1 &) ; echo started\""));
     let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
-    assert_eq!(platform.wait_for_build(&id)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&id)["final_build"]["status"], "succeeded");
     assert!(log_text(&platform, &id).contains("started"), "the daemon was started");
     let deadline = Instant::now() + Duration::from_secs(5);
     while any_process_named(&marker) {
@@ -219,7 +219,7 @@ fn huge_logs_are_capped_with_a_marker_and_the_platform_stays_small() {
         build_manifest("hello", "build = \"yes 'a line of build output that repeats' | head -c 100000000; echo done\"");
     let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
     let deploy = platform.wait_for_build(&id);
-    assert_eq!(deploy["state"], "artifact_ready", "{deploy}");
+    assert_eq!(deploy["final_build"]["status"], "succeeded", "{deploy}");
     let log = platform.build_log(&id);
     let text: Vec<&str> =
         log.iter().filter(|e| e["type"] == "log").map(|e| e["data"]["line"].as_str().unwrap_or("")).collect();
@@ -247,7 +247,7 @@ fn binary_garbage_and_invalid_utf8_are_stored_and_shown_safely() {
         "build = \"printf 'bad \\\\377\\\\376 bytes\\\\n'; printf '\\\\033[31mred\\\\033[0m\\\\n'; head -c 3000 /dev/urandom; echo\"",
     );
     let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
-    assert_eq!(platform.wait_for_build(&id)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&id)["final_build"]["status"], "succeeded");
     let log = log_text(&platform, &id);
     assert!(log.contains("bad \u{fffd}\u{fffd} bytes"), "{log}");
     assert!(log.contains("\\u{1b}[31mred"), "{log}");
@@ -265,10 +265,10 @@ fn the_build_cache_persists_between_builds_of_an_app() {
         "build = \"if [ -f target/stamp ]; then echo incremental build; else echo fresh build; fi; date > target/stamp\"\ncache = [\"target\"]",
     );
     let first = platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("v", "1")]);
-    assert_eq!(platform.wait_for_build(&first)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&first)["final_build"]["status"], "succeeded");
     assert!(log_text(&platform, &first).contains("fresh build"));
     let second = platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("v", "2")]);
-    assert_eq!(platform.wait_for_build(&second)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&second)["final_build"]["status"], "succeeded");
     assert!(log_text(&platform, &second).contains("incremental build"), "{}", log_text(&platform, &second));
 }
 
@@ -330,9 +330,9 @@ fn old_artifacts_are_collected_beyond_the_kept_count() {
     let platform = Platform::start_with(&["--keep-artifacts", "1"]);
     let token = platform.create_app("hello");
     let first = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "1")]);
-    assert_eq!(platform.wait_for_build(&first)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&first)["final_build"]["status"], "succeeded");
     let second = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "2")]);
-    assert_eq!(platform.wait_for_build(&second)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&second)["final_build"]["status"], "succeeded");
     let digest = platform.deploy(&first)["artifact"]["digest"]
         .as_str()
         .expect("digest")
@@ -409,5 +409,5 @@ fn kill_9_mid_build_leaves_no_deploy_building_after_restart() {
     assert_eq!(deploy["phases"][0]["status"], "interrupted");
     // The app builds again after the restart.
     let next = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "2")]);
-    assert_eq!(platform.wait_for_build(&next)["state"], "artifact_ready");
+    assert_eq!(platform.wait_for_build(&next)["final_build"]["status"], "succeeded");
 }

@@ -15,6 +15,7 @@ const COMMANDS: &[&[&str]] = &[
     &["app", "list"],
     &["app", "show"],
     &["app", "update"],
+    &["app", "status"],
     &["deploy"],
     &["deploy", "list"],
     &["deploy", "show"],

@@ -8,6 +8,7 @@ mod build;
 mod check;
 mod docs;
 mod push;
+mod release;
 mod server;
 mod source;
 mod targets;

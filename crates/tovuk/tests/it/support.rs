@@ -448,10 +448,11 @@ impl Platform {
         self.wait_for_deploy(id, state, |deploy| deploy["state"] == state)
     }
 
-    /// Waits until the deploy's build is over (artifact_ready or a terminal state).
+    /// Waits until the deploy's build is over: `final_build.status` is set (the runner
+    /// may already be taking it further).
     pub fn wait_for_build(&self, id: &str) -> Value {
         self.wait_for_deploy(id, "built", |deploy| {
-            matches!(deploy["state"].as_str(), Some("artifact_ready" | "failed" | "cancelled"))
+            !deploy["final_build"]["status"].is_null() || deploy["state"] == "cancelled"
         })
     }
 
@@ -474,4 +475,52 @@ pub fn any_process_named(needle: &str) -> bool {
         std::fs::read(entry.path().join("cmdline"))
             .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
     })
+}
+
+/// A tiny HTTP app in Perl (in every Debian): answers `/health` with `health_status`
+/// and everything else with `hello <version>`.
+pub fn perl_app(version: &str, health_status: &str) -> String {
+    format!(
+        r#"use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{{PORT}}, Listen => 64, ReuseAddr => 1) or die "cannot listen: $!";
+$| = 1; print "listening on $ENV{{PORT}}\n";
+while (my $c = $s->accept) {{
+  my $req = <$c>;
+  next unless defined $req;
+  while (my $l = <$c>) {{ last if $l =~ /^\r?\n$/ }}
+  my ($path) = $req =~ m{{^\S+ (\S+)}};
+  my ($status, $body) = $path eq "/health" ? ("{health_status}", "health") : ("200 OK", "hello {version}\n");
+  print $c "HTTP/1.1 $status\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+  close $c;
+}}
+"#
+    )
+}
+
+/// A web manifest that runs `perl server.pl`, with a health timeout.
+pub fn perl_manifest(app: &str, health_timeout: &str) -> String {
+    format!(
+        "[app]\nname = \"{app}\"\nkind = \"web\"\ncapabilities = [\"http\"]\n\n[run]\ncommand = \"perl server.pl\"\n\n[health]\npath = \"/health\"\ntimeout = \"{health_timeout}\"\n"
+    )
+}
+
+impl Platform {
+    pub fn router_addr(&self) -> String {
+        self.router_url.trim_start_matches("http://").to_owned()
+    }
+
+    /// A GET through the router to `app`.
+    pub fn get_app(&self, app: &str, path: &str) -> (u16, String) {
+        let host = format!("{app}.localhost");
+        let mut stream = TcpStream::connect(self.router_addr()).expect("connect router");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+        (status, body)
+    }
 }

@@ -1,0 +1,300 @@
+//! The runner role: takes deploys whose artifact is sealed, verifies and unpacks them,
+//! starts the app in the sandbox, waits for its health path, and only then moves the
+//! app's traffic to it; the instance it replaces drains, then stops.
+//!
+//! It reaches state through the control-plane API. Traffic goes through a [`RouteSink`]
+//! the server wires to the router in the same process.
+
+mod instance;
+mod release;
+mod signal;
+
+use instance::{Instance, Launch, Life};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tovuk_api_types::{ClaimedRelease, DeployFailure, InstanceReport};
+use tovuk_client::Client;
+use tovuk_daemon::Shutdown;
+use tovuk_manifest::AppKind;
+
+/// Where an app's traffic goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    Proxy(SocketAddr),
+    Static(PathBuf),
+    /// Nothing healthy to serve, and why.
+    Down(String),
+}
+
+/// The runner's view of the router: set an app's route, and see what is in flight.
+pub trait RouteSink: Send + Sync + 'static {
+    fn set_route(&self, app: &str, deploy_id: &str, target: RouteTarget);
+    fn in_flight(&self, upstream: SocketAddr) -> usize;
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub data_dir: PathBuf,
+    pub api_url: String,
+    pub node_secret: String,
+    /// How long a replaced instance may take to finish its in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+struct Runner {
+    client: Client,
+    config: RunnerConfig,
+    routes: Arc<dyn RouteSink>,
+    /// The instance serving each app.
+    serving: Mutex<HashMap<String, Instance>>,
+}
+
+/// Runs the runner until `shutdown` fires; the apps it started are stopped then.
+pub async fn run(config: RunnerConfig, routes: Arc<dyn RouteSink>, shutdown: Shutdown) -> anyhow::Result<()> {
+    let client = Client::for_node(&config.api_url, &config.node_secret)?;
+    let runner = Arc::new(Runner { client, config, routes, serving: Mutex::default() });
+    runner.restore().await;
+    let mut errors: u32 = 0;
+    loop {
+        let claimed = tokio::select! {
+            () = shutdown.wait() => break,
+            claimed = runner.client.claim_release() => claimed,
+        };
+        match claimed {
+            Ok(Some(release)) => {
+                errors = 0;
+                let runner = runner.clone();
+                shutdown.spawn("release", async move {
+                    runner.take_live(release).await;
+                    Ok(())
+                });
+            }
+            Ok(None) => {}
+            Err(error) => {
+                errors += 1;
+                tracing::warn!(%error, errors, "cannot claim releases; retrying");
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = tokio::time::sleep(Duration::from_millis(200 * u64::from(errors.min(25)))) => {}
+                }
+            }
+        }
+    }
+    let instances: Vec<Instance> =
+        runner.serving.lock().map(|serving| serving.values().cloned().collect()).unwrap_or_default();
+    for instance in instances {
+        instance.stop().await;
+    }
+    Ok(())
+}
+
+fn report(instance: &Instance, status: &str, life: &Life) -> InstanceReport {
+    let (pid, started_at, restarts, last_exit) = match life {
+        Life::Running { pid, started_at } => (Some(i64::from(*pid)), Some(started_at.clone()), 0, None),
+        Life::Restarting { restarts, last_exit } | Life::CrashLooping { restarts, last_exit } => {
+            (None, None, i64::from(*restarts), Some(i64::from(*last_exit)))
+        }
+        _ => (None, None, 0, None),
+    };
+    InstanceReport {
+        deploy_id: instance.launch.deploy_id.clone(),
+        status: status.to_owned(),
+        pid,
+        port: Some(i64::from(instance.launch.port)),
+        started_at,
+        restarts,
+        last_exit_code: last_exit,
+        last_exit_at: last_exit.map(|_| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    }
+}
+
+impl Runner {
+    /// After a restart, starts every app whose current deploy was running, from its release.
+    async fn restore(self: &Arc<Self>) {
+        let releases = match self.client.current_releases().await {
+            Ok(current) => current.releases,
+            Err(error) => {
+                tracing::error!(%error, "cannot list the releases to restore");
+                return;
+            }
+        };
+        for release in releases {
+            let runner = self.clone();
+            tokio::spawn(async move {
+                if let Err(failure) = runner.start_serving(&release, true).await {
+                    let reason = failure.first_actionable_line.unwrap_or(failure.reason);
+                    tracing::error!(app = %release.app, deploy_id = %release.deploy_id, %reason, "cannot restore the app");
+                    runner.routes.set_route(&release.app, &release.deploy_id, RouteTarget::Down(reason));
+                }
+            });
+        }
+    }
+
+    /// Takes a claimed deploy live, or fails it and leaves the current one serving.
+    async fn take_live(self: &Arc<Self>, release: ClaimedRelease) {
+        match self.start_serving(&release, false).await {
+            Ok(()) => tracing::info!(app = %release.app, deploy_id = %release.deploy_id, "running"),
+            Err(failure) => {
+                tracing::warn!(app = %release.app, deploy_id = %release.deploy_id, reason = %failure.reason, "deploy failed to go live");
+                if let Err(error) = self.client.release_failed(&release.deploy_id, &failure).await {
+                    tracing::warn!(%error, "cannot report the failed release");
+                }
+            }
+        }
+    }
+
+    /// Prepares, starts and health-gates a release, then routes the app to it and retires
+    /// what served before. `restoring` reuses the unpacked release and re-routes an app
+    /// that was already live.
+    async fn start_serving(self: &Arc<Self>, release: &ClaimedRelease, restoring: bool) -> Result<(), DeployFailure> {
+        let prepared = release::prepare(&self.config.data_dir, release, restoring).await?;
+        let manifest = &prepared.manifest;
+        if manifest.kind() == AppKind::Static {
+            let root = instance::static_root(&prepared.dir, manifest.static_root().unwrap_or("."));
+            self.routes.set_route(&release.app, &release.deploy_id, RouteTarget::Static(root));
+            let instance_report = InstanceReport {
+                deploy_id: release.deploy_id.clone(),
+                status: "healthy".into(),
+                pid: None,
+                port: None,
+                started_at: None,
+                restarts: 0,
+                last_exit_code: None,
+                last_exit_at: None,
+            };
+            if !restoring {
+                self.go_live(release, &instance_report).await;
+            }
+            let previous = self.serving.lock().ok().and_then(|mut serving| serving.remove(&release.app));
+            if let Some(previous) = previous {
+                self.retire(previous).await;
+            }
+            return Ok(());
+        }
+        let command = manifest.run_command().unwrap_or_default().to_owned();
+        let port = instance::free_port()
+            .map_err(|error| release::failure("release_failed", format!("no free port: {error}")))?;
+        let launch = Launch {
+            app: release.app.clone(),
+            deploy_id: release.deploy_id.clone(),
+            release_dir: prepared.dir.clone(),
+            volume_dir: self.config.data_dir.join("volumes").join(&release.app),
+            command,
+            port,
+        };
+        let instance = instance::start(launch)
+            .map_err(|error| release::failure("release_failed", format!("cannot start the app: {error}")))?;
+        let gate = match manifest.health() {
+            Some(health) => instance::wait_healthy(&instance, &health.path, health.timeout, health.interval).await,
+            None => worker_settles(&instance).await,
+        };
+        if let Err(why) = gate {
+            let tail = instance.tail();
+            instance.stop().await;
+            let last = tail.iter().rev().find(|line| !line.trim().is_empty() && !line.starts_with("[tovuk]")).cloned();
+            let line = match last {
+                Some(last) => format!("{why}; last output: {last}"),
+                None => why,
+            };
+            let mut failure = release::failure("health_check_failed", line);
+            failure.exit_code = match instance.life() {
+                Life::ExitedEarly { code } => Some(i64::from(code)),
+                _ => None,
+            };
+            return Err(failure);
+        }
+        instance.pass_gate();
+        if manifest.kind() == AppKind::Web {
+            self.routes.set_route(&release.app, &release.deploy_id, RouteTarget::Proxy(instance.addr()));
+        }
+        let previous =
+            self.serving.lock().ok().and_then(|mut serving| serving.insert(release.app.clone(), instance.clone()));
+        if !restoring {
+            self.go_live(release, &report(&instance, "healthy", &instance.life())).await;
+        } else if let Err(error) = self.client.report_instance(&report(&instance, "healthy", &instance.life())).await {
+            tracing::warn!(%error, "cannot report the restored instance");
+        }
+        self.watch(instance);
+        if let Some(previous) = previous {
+            self.retire(previous).await;
+        }
+        Ok(())
+    }
+
+    async fn go_live(&self, release: &ClaimedRelease, instance: &InstanceReport) {
+        match self.client.release_live(&release.deploy_id, instance).await {
+            Ok(outcome) => {
+                if let Some(superseded) = outcome.superseded {
+                    tracing::info!(app = %release.app, superseded, "previous deploy superseded");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot report the release live"),
+        }
+    }
+
+    /// Lets a replaced instance finish its in-flight requests, then stops it.
+    async fn retire(&self, previous: Instance) {
+        let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
+        while self.routes.in_flight(previous.addr()) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        previous.stop().await;
+        let _ = self.client.report_instance(&report(&previous, "stopped", &Life::Stopped)).await;
+    }
+
+    /// Follows an instance's life after it went live: crash loops take its route down
+    /// (503), a recovery brings it back, and the control plane hears of each change.
+    fn watch(self: &Arc<Self>, instance: Instance) {
+        let runner = self.clone();
+        tokio::spawn(async move {
+            let mut life = instance.watch();
+            while life.changed().await.is_ok() {
+                let now = life.borrow().clone();
+                let still_serving = runner
+                    .serving
+                    .lock()
+                    .map(|serving| {
+                        serving
+                            .get(&instance.launch.app)
+                            .is_some_and(|i| i.launch.deploy_id == instance.launch.deploy_id)
+                    })
+                    .unwrap_or(false);
+                if !still_serving || matches!(now, Life::Stopped | Life::ExitedEarly { .. }) {
+                    return;
+                }
+                let status = match &now {
+                    Life::Running { .. } => "healthy",
+                    Life::Restarting { .. } => "restarting",
+                    Life::CrashLooping { .. } => "crashing",
+                    _ => continue,
+                };
+                let app = &instance.launch.app;
+                let deploy_id = &instance.launch.deploy_id;
+                match &now {
+                    Life::CrashLooping { last_exit, .. } => runner.routes.set_route(
+                        app,
+                        deploy_id,
+                        RouteTarget::Down(format!("crash-looping (last exit code {last_exit})")),
+                    ),
+                    Life::Running { .. } => {
+                        runner.routes.set_route(app, deploy_id, RouteTarget::Proxy(instance.addr()))
+                    }
+                    _ => {}
+                }
+                let _ = runner.client.report_instance(&report(&instance, status, &now)).await;
+            }
+        });
+    }
+}
+
+/// A worker without a health path is live once it has stayed up for a moment.
+async fn worker_settles(instance: &Instance) -> Result<(), String> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    match instance.life() {
+        Life::ExitedEarly { code } => Err(format!("the process exited with code {code} right after starting")),
+        _ => Ok(()),
+    }
+}

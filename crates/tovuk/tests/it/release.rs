@@ -1,0 +1,162 @@
+//! The runner and router: health-gated releases, superseding, failures that keep the
+//! previous release serving, and restart recovery.
+
+use crate::support::{Platform, any_process_named, perl_app, perl_manifest};
+
+#[test]
+fn a_push_goes_live_behind_its_health_check_and_the_next_one_supersedes_it() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let first = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    let deploy = platform.wait_for_state(&first, "running");
+    let states: Vec<&str> = deploy["state_changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["queued", "building", "typechecking", "testing", "artifact_ready", "deploying", "running"]);
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello v1\n".to_owned()));
+    let status = platform.tovuk().args(["app", "status", "hello", "--json"]).run().success().json();
+    assert_eq!(status["current_deploy"]["id"], first.as_str());
+    assert_eq!(status["instance"]["status"], "healthy");
+    assert!(status["service_url"].as_str().expect("url").starts_with("http://hello.localhost:"));
+    let old_pid = status["instance"]["pid"].as_i64().expect("pid");
+
+    let second = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v2", "200 OK"))],
+    );
+    platform.wait_for_state(&second, "running");
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello v2\n".to_owned()));
+    assert_eq!(platform.wait_for_state(&first, "superseded")["state"], "superseded");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::path::Path::new(&format!("/proc/{old_pid}")).exists() {
+        assert!(std::time::Instant::now() < deadline, "the superseded instance was not stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (status, body) = platform.get_app("nope", "/");
+    assert_eq!(status, 404, "{body}");
+}
+
+#[test]
+fn an_unhealthy_release_fails_and_the_previous_one_keeps_serving() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let good = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    platform.wait_for_state(&good, "running");
+
+    let sick = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "2s")), ("server.pl", &perl_app("v2", "500 Sick"))],
+    );
+    let deploy = platform.wait_for_state(&sick, "failed");
+    assert_eq!(deploy["failure"]["reason"], "health_check_failed");
+    assert!(
+        deploy["failure"]["first_actionable_line"].as_str().expect("line").contains("/health answered 500"),
+        "{deploy}"
+    );
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello v1\n".to_owned()));
+    assert_eq!(platform.deploy(&good)["state"], "running");
+
+    // One that exits at once fails fast, with its exit code and last output.
+    let crash = platform.push_files(
+        "hello",
+        &token,
+        &[
+            ("tovuk.toml", &perl_manifest("hello", "30s")),
+            ("server.pl", "print \"boom: missing config\\n\"; exit 3;\n"),
+        ],
+    );
+    let deploy = platform.wait_for_state(&crash, "failed");
+    assert_eq!(deploy["failure"]["exit_code"], 3, "{deploy}");
+    assert!(
+        deploy["failure"]["first_actionable_line"].as_str().expect("line").contains("boom: missing config"),
+        "{deploy}"
+    );
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello v1\n".to_owned()));
+}
+
+#[test]
+fn a_tampered_artifact_is_never_started() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    // The first release holds the app's slot while it fails its 3 s health check, so the
+    // second waits at artifact_ready, where its artifact is changed on disk.
+    let slow = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "3s")), ("server.pl", &perl_app("v1", "503 Wait"))],
+    );
+    platform.wait_for_state(&slow, "deploying");
+    let marker = format!("tampered-{}", std::process::id());
+    let second = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app(&marker, "200 OK"))],
+    );
+    let deploy = platform.wait_for_state(&second, "artifact_ready");
+    let digest = deploy["artifact"]["digest"].as_str().expect("digest").trim_start_matches("sha256:").to_owned();
+    let archive = platform.data_dir().join("artifacts").join(format!("{digest}.tar.zst"));
+    let mut bytes = std::fs::read(&archive).expect("archive");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&archive, &bytes).expect("tamper");
+    let deploy = platform.wait_for_state(&second, "failed");
+    assert_eq!(deploy["failure"]["reason"], "artifact_signature_invalid", "{deploy}");
+    assert!(!any_process_named(&marker));
+}
+
+#[test]
+fn a_static_app_is_served_by_the_router_from_its_release() {
+    let platform = Platform::start();
+    let token = platform.create_app("site");
+    let manifest =
+        "[app]\nname = \"site\"\nkind = \"static\"\ncapabilities = [\"http\"]\n\n[static]\nroot = \"public\"\n";
+    let id =
+        platform.push_files("site", &token, &[("tovuk.toml", manifest), ("public/index.html", "<h1>static</h1>\n")]);
+    platform.wait_for_state(&id, "running");
+    assert_eq!(platform.get_app("site", "/"), (200, "<h1>static</h1>\n".to_owned()));
+    assert_eq!(platform.get_app("site", "/missing.html").0, 404);
+}
+
+#[test]
+fn after_kill_9_the_platform_starts_the_app_again() {
+    let mut platform = Platform::start();
+    let token = platform.create_app("hello");
+    let id = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    platform.wait_for_state(&id, "running");
+    platform.stop_with("KILL");
+    let data_root = std::mem::replace(&mut platform.data_root, tempfile::tempdir().expect("tempdir"));
+    drop(platform);
+    let platform = Platform::start_in(data_root);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = platform.get_app("hello", "/");
+        if status == 200 {
+            assert_eq!(body, "hello v1\n");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app did not answer after a restart: {status} {body}\n{}",
+            platform.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(platform.deploy(&id)["state"], "running");
+}
