@@ -539,3 +539,29 @@ pub struct AppStatus {
     pub current_deploy: Option<Deploy>,
     pub instance: Option<InstanceReport>,
 }
+
+/// One event of a followed deploy (NDJSON: one per line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum DeployEvent {
+    /// The deploy entered a state.
+    StateChanged(DeployProgress),
+    /// Sent every 5 s while the deploy stays in a non-final state.
+    Heartbeat(DeployProgress),
+    /// The deploy settled (`running`, `failed`, `cancelled`, `superseded`); always last.
+    Result(DeployProgress),
+}
+
+/// Where a deploy is, for a follower.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployProgress {
+    pub deploy_id: String,
+    pub build_id: String,
+    pub app: String,
+    pub state: String,
+    /// When the deploy entered `state`.
+    pub at: String,
+    /// Time since the deploy was queued.
+    pub elapsed_ms: u64,
+    pub failure: Option<DeployFailure>,
+}

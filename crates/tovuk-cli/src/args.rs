@@ -106,6 +106,9 @@ pub(crate) struct DeployArgs {
     /// Print exactly the files that would be uploaded, and upload nothing.
     #[arg(long)]
     pub list_files: bool,
+    /// After uploading, follow the deploy until it runs or fails (exit 1 if it fails).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +125,20 @@ pub(crate) enum DeployCommand {
     Show {
         /// Deploy id (`dep_...`).
         id: String,
+    },
+    /// Follow a deploy: one line per state change, a heartbeat every 5 s, until it runs
+    /// (exit 0) or fails or is cancelled (exit 1). A finished deploy is replayed.
+    Follow {
+        /// Deploy id (`dep_...`).
+        id: String,
+    },
+    /// Deploy the same source again as a new deploy; the old one stays as history.
+    Retry {
+        /// Deploy id (`dep_...`).
+        id: String,
+        /// Follow the new deploy until it runs or fails.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Cancel a queued deploy at once, or stop a build in progress.
     Cancel {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use tovuk_api_types::{
     AcceptedSource, ApiError, App, AppList, AppStatus, ArtifactInfo, ArtifactVerification, BuildControl, BuildFinish,
     BuildLogEvent, BuildStateRequest, ClaimRequest, ClaimedBuild, ClaimedRelease, CommitList, CreateAppRequest,
-    CreateTokenRequest, CreatedApp, CreatedToken, CurrentReleases, Deploy, DeployFailure, DeployList, ErrorBody,
-    ErrorCode, HookRequest, HookResponse, InstanceReport, LogBatch, Operation, OperationList, PhaseReport,
+    CreateTokenRequest, CreatedApp, CreatedToken, CurrentReleases, Deploy, DeployEvent, DeployFailure, DeployList,
+    ErrorBody, ErrorCode, HookRequest, HookResponse, InstanceReport, LogBatch, Operation, OperationList, PhaseReport,
     PlatformStatus, ReleaseFailed, ReleaseLive, ReleaseOutcome, ResolvedRef, SourceRefs, SourceRemote, SourceSummary,
     Token, TokenList, UpdateAppRequest,
 };
@@ -187,6 +187,10 @@ impl Client {
         self.get(&format!("/v1/deploys/{}", segment(id))).await
     }
 
+    pub async fn retry_deploy(&self, id: &str) -> Result<Deploy, ClientError> {
+        self.send(self.request(Method::POST, &format!("/v1/deploys/{}/retry", segment(id)))).await
+    }
+
     pub async fn cancel_deploy(&self, id: &str) -> Result<Deploy, ClientError> {
         self.send(self.request(Method::POST, &format!("/v1/deploys/{}/cancel", segment(id)))).await
     }
@@ -283,10 +287,20 @@ impl Client {
     }
 
     /// A build's log as a stream of events; with `follow`, until the build ends.
-    pub async fn build_logs(&self, deploy_id: &str, follow: bool) -> Result<BuildLogStream, ClientError> {
-        let path = format!("/v1/deploys/{}/build-logs?follow={follow}", segment(deploy_id));
-        let response = self
-            .request(Method::GET, &path)
+    pub async fn build_logs(&self, deploy_id: &str, follow: bool) -> Result<EventStream<BuildLogEvent>, ClientError> {
+        self.stream(&format!("/v1/deploys/{}/build-logs?follow={follow}", segment(deploy_id))).await
+    }
+
+    /// A deploy's state changes as a stream of events; with `follow`, until it settles.
+    pub async fn deploy_events(&self, deploy_id: &str, follow: bool) -> Result<EventStream<DeployEvent>, ClientError> {
+        self.stream(&format!("/v1/deploys/{}/events?follow={follow}", segment(deploy_id))).await
+    }
+
+    /// Opens an NDJSON stream.
+    async fn stream<T: DeserializeOwned>(&self, path: &str) -> Result<EventStream<T>, ClientError> {
+        // No overall timeout: a followed stream lasts as long as the deploy does.
+        let request = self.request(Method::GET, path).timeout(Duration::from_secs(24 * 3600));
+        let response = request
             .send()
             .await
             .map_err(|error| ClientError::Unreachable { url: self.base_url.clone(), detail: error.to_string() })?;
@@ -295,7 +309,7 @@ impl Client {
                 ClientError::BadResponse { url: self.base_url.clone(), detail: "unexpected success".into() },
             ));
         }
-        Ok(BuildLogStream { response, buffer: Vec::new(), url: self.base_url.clone() })
+        Ok(EventStream { response, buffer: Vec::new(), url: self.base_url.clone(), event: std::marker::PhantomData })
     }
 
     pub async fn artifact(&self, deploy_id: &str) -> Result<ArtifactInfo, ClientError> {
@@ -307,16 +321,17 @@ impl Client {
     }
 }
 
-/// Events of a build log as they arrive (NDJSON over chunked HTTP).
-pub struct BuildLogStream {
+/// Events as they arrive (NDJSON over chunked HTTP).
+pub struct EventStream<T> {
     response: reqwest::Response,
     buffer: Vec<u8>,
     url: String,
+    event: std::marker::PhantomData<T>,
 }
 
-impl BuildLogStream {
+impl<T: DeserializeOwned> EventStream<T> {
     /// The next event, or `None` when the stream ended.
-    pub async fn next(&mut self) -> Result<Option<BuildLogEvent>, ClientError> {
+    pub async fn next(&mut self) -> Result<Option<T>, ClientError> {
         loop {
             if let Some(end) = self.buffer.iter().position(|byte| *byte == b'\n') {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();

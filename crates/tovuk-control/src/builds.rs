@@ -71,6 +71,7 @@ pub(crate) async fn claim(
         let wakeup = state.inner.build_wakeup.notified();
         if let Some(deploy) = state.store().claim_build(&request.node).await? {
             tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, node = %request.node, "build claimed");
+            state.deploys_changed();
             state.log_channel(deploy.id.as_str());
             return Ok(Json(ClaimedBuild {
                 deploy_id: deploy.id.to_string(),
@@ -104,7 +105,10 @@ pub(crate) async fn advance(
         return Ok(control(&deploy));
     }
     match state.store().transition_deploy(&id, deploy.state, to).await {
-        Ok(deploy) => Ok(control(&deploy)),
+        Ok(deploy) => {
+            state.deploys_changed();
+            Ok(control(&deploy))
+        }
         Err(TransitionError::Store(error)) => Err(error.into()),
         Err(_) => Ok(control(&running_build(&state, &id).await?)),
     }
@@ -235,11 +239,13 @@ impl ControlState {
             }));
         }
         self.inner.build_wakeup.notify_waiters();
+        self.deploys_changed();
     }
 
     /// New work was queued: wake a waiting builder.
     pub(crate) fn deploy_queued(&self) {
         self.inner.build_wakeup.notify_waiters();
+        self.deploys_changed();
     }
 }
 

@@ -73,6 +73,7 @@ pub(crate) async fn cancel(
             if deploy.state != DeployState::Queued {
                 state.build_over(&cancelled);
             }
+            state.deploys_changed();
             Ok(Json(deploy_view(cancelled)))
         }
         Err(TransitionError::Store(error)) => Err(error.into()),
@@ -98,4 +99,28 @@ fn cannot_cancel(deploy: &DeployRecord) -> ApiFailure {
         format!("deploy {} is {}; only a queued or building deploy can be cancelled", deploy.id, deploy.state)
     };
     ApiFailure::new(ErrorCode::InvalidState, message).next(format!("tovuk deploy show {}", deploy.id))
+}
+
+/// `POST /v1/deploys/{id}/retry`: a new deploy of the same source. The old deploy stays
+/// as history, whatever state it ended in.
+pub(crate) async fn retry(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(axum::http::StatusCode, Json<Deploy>), ApiFailure> {
+    let deploy = deploy_for(&state, &caller, &id).await?;
+    let source = tovuk_store::NewSource {
+        app_id: deploy.app_id.clone(),
+        token_id: caller.token.id.to_string(),
+        kind: deploy.source_kind,
+        ref_name: deploy.ref_name.clone(),
+        old_sha: None,
+        sha: deploy.sha.clone(),
+        forced: false,
+        retry: true,
+    };
+    let recorded = state.store().record_source(&source).await?;
+    tracing::info!(deploy_id = %recorded.deploy.id, retry_of = %deploy.id, app = %deploy.app_name, "deploy retried");
+    state.deploy_queued();
+    Ok((axum::http::StatusCode::CREATED, Json(deploy_view(recorded.deploy))))
 }

@@ -183,6 +183,7 @@ async fn post_receive(
             old_sha: (old != ZERO_SHA).then(|| old.clone()),
             sha: new.clone(),
             forced,
+            retry: false,
         };
         let recorded = state.store().record_source(&source).await?;
         tracing::info!(

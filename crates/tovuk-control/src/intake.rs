@@ -168,6 +168,7 @@ pub(crate) async fn upload(
             old_sha: commit.parent.clone(),
             sha: commit.sha.clone(),
             forced: false,
+            retry: false,
         })
         .await?;
     tracing::info!(app = %app.name, deploy_id = %recorded.deploy.id, files = unpacked.files, bytes = unpacked.bytes, duplicate = recorded.duplicate, "upload accepted");

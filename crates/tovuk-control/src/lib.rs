@@ -12,6 +12,7 @@ mod build_logs;
 mod builds;
 mod deploys;
 mod failure;
+mod follow;
 mod git_http;
 mod hooks;
 mod intake;
@@ -82,6 +83,8 @@ struct Inner {
     build_wakeup: tokio::sync::Notify,
     /// Wakes runners waiting for work when an artifact is sealed or a release settles.
     release_wakeup: tokio::sync::Notify,
+    /// Bumped whenever any deploy changes state: followers re-read theirs.
+    deploy_changes: tokio::sync::watch::Sender<u64>,
     /// Live log fan-out of running builds, by deploy id.
     log_channels: Mutex<HashMap<String, tokio::sync::broadcast::Sender<tovuk_api_types::BuildLogEvent>>>,
 }
@@ -103,6 +106,7 @@ impl ControlState {
                 build_wakeup: tokio::sync::Notify::new(),
                 release_wakeup: tokio::sync::Notify::new(),
                 log_channels: Mutex::default(),
+                deploy_changes: tokio::sync::watch::channel(0).0,
             }),
         }
     }
@@ -117,6 +121,11 @@ impl ControlState {
 
     fn config(&self) -> &ControlConfig {
         &self.inner.config
+    }
+
+    /// Some deploy changed state: wake whoever follows one.
+    fn deploys_changed(&self) {
+        self.inner.deploy_changes.send_modify(|version| *version = version.wrapping_add(1));
     }
 
     fn artifacts_dir(&self) -> PathBuf {
@@ -183,7 +192,9 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/source/remote", get(source::remote))
         .route("/v1/deploys/{id}", get(deploys::show))
         .route("/v1/deploys/{id}/cancel", post(deploys::cancel))
+        .route("/v1/deploys/{id}/retry", post(deploys::retry))
         .route("/v1/deploys/{id}/build-logs", get(build_logs::stream))
+        .route("/v1/deploys/{id}/events", get(follow::events))
         .route("/v1/deploys/{id}/artifact", get(artifacts::show))
         .route("/v1/deploys/{id}/artifact/verify", post(artifacts::verify))
         .route("/v1/apps/{app}/status", get(apps::status))

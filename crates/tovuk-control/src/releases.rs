@@ -67,6 +67,7 @@ pub(crate) async fn claim(State(state): State<ControlState>, _node: Node) -> Res
         let wakeup = state.inner.release_wakeup.notified();
         if let Some(deploy) = state.store().claim_release().await? {
             tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, "release claimed");
+            state.deploys_changed();
             let id = deploy.id.to_string();
             return match claimed(deploy) {
                 Some(release) => Ok(Json(release).into_response()),
@@ -108,6 +109,7 @@ pub(crate) async fn live(
     let superseded = state.store().go_live(&id).await?;
     tracing::info!(deploy_id = %id, app = %deploy.app_name, superseded = ?superseded.as_ref().map(|d| d.id.to_string()), "deploy running");
     state.inner.release_wakeup.notify_waiters();
+    state.deploys_changed();
     Ok(Json(ReleaseOutcome { superseded: superseded.map(|deploy| deploy.id.to_string()) }))
 }
 
@@ -121,6 +123,7 @@ pub(crate) async fn failed(
     state.store().fail_release(&id, failure_record(request.failure)).await?;
     tracing::info!(deploy_id = %id, "deploy failed to go live; the current deploy keeps serving");
     state.inner.release_wakeup.notify_waiters();
+    state.deploys_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -47,6 +47,8 @@ pub struct NewSource {
     pub old_sha: Option<String>,
     pub sha: String,
     pub forced: bool,
+    /// A retry: always a new deploy, whatever was accepted before.
+    pub retry: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -257,15 +259,19 @@ impl Store {
         // IMMEDIATE takes the write lock first, so concurrent pushes queue up in order
         // instead of failing to upgrade a read transaction.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT deploy_id FROM accepted_sources WHERE app_id = ? AND token_id = ? AND ref = ? AND sha = ?",
-        )
-        .bind(source.app_id.as_str())
-        .bind(&source.token_id)
-        .bind(&source.ref_name)
-        .bind(&source.sha)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing: Option<String> = if source.retry {
+            None
+        } else {
+            sqlx::query_scalar(
+                "SELECT deploy_id FROM accepted_sources WHERE app_id = ? AND token_id = ? AND ref = ? AND sha = ?",
+            )
+            .bind(source.app_id.as_str())
+            .bind(&source.token_id)
+            .bind(&source.ref_name)
+            .bind(&source.sha)
+            .fetch_optional(&mut *tx)
+            .await?
+        };
         if let Some(deploy_id) = existing {
             tx.commit().await?;
             let deploy = self
@@ -342,7 +348,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO accepted_sources (app_id, token_id, ref, sha, source_op_id, deploy_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            // A retry keeps the first acceptance as the one a repeated push links back to.
+            "INSERT INTO accepted_sources (app_id, token_id, ref, sha, source_op_id, deploy_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
         )
         .bind(source.app_id.as_str())
         .bind(&source.token_id)

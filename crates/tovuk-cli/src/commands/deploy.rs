@@ -7,7 +7,7 @@ use crate::exit::ExitStatus;
 use crate::project_files::{self, Declared};
 use crate::{archive, connect, output};
 use std::path::Path;
-use tovuk_api_types::{Deploy, ErrorCode};
+use tovuk_api_types::{Deploy, DeployEvent, ErrorCode};
 use tovuk_manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES};
 
 pub(crate) async fn run(args: DeployArgs, global: &GlobalArgs) -> CommandResult {
@@ -54,6 +54,21 @@ async fn manage(command: DeployCommand, global: &GlobalArgs) -> CommandResult {
                 print_deploy(&deploy);
             }
         }
+        DeployCommand::Follow { id } => return follow(&client, &id, global).await,
+        DeployCommand::Retry { id, follow: then_follow } => {
+            let deploy = client.retry_deploy(&id).await?;
+            if global.json && !then_follow {
+                output::json(&deploy);
+                return Ok(ExitStatus::Success);
+            }
+            if !global.json {
+                output::line(format!("deploy {} queued: a retry of {id} ({})", deploy.id, source_text(&deploy)));
+            }
+            if then_follow {
+                return follow(&client, &deploy.id, global).await;
+            }
+            output::note(format!("next: tovuk deploy follow {}", deploy.id));
+        }
         DeployCommand::Cancel { id } => {
             let deploy = client.cancel_deploy(&id).await?;
             if global.json {
@@ -64,6 +79,50 @@ async fn manage(command: DeployCommand, global: &GlobalArgs) -> CommandResult {
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// Follows a deploy until it settles: `running` exits 0, `failed` or `cancelled` exit 1.
+pub(crate) async fn follow(client: &tovuk_client::Client, id: &str, global: &GlobalArgs) -> CommandResult {
+    let mut events = client.deploy_events(id, true).await?;
+    let mut status = ExitStatus::Success;
+    while let Some(event) = events.next().await? {
+        if global.json {
+            output::line(serde_json::to_string(&event).unwrap_or_default());
+        }
+        let (kind, progress) = match &event {
+            DeployEvent::StateChanged(progress) => ("", progress),
+            DeployEvent::Heartbeat(progress) => ("still ", progress),
+            DeployEvent::Result(progress) => ("result", progress),
+        };
+        if kind == "result" {
+            if matches!(progress.state.as_str(), "failed" | "cancelled") {
+                status = ExitStatus::Failure;
+            }
+            if !global.json {
+                let mut summary = format!("deploy {} is {}", progress.deploy_id, progress.state);
+                if let Some(failure) = &progress.failure {
+                    let phase = failure.phase.as_deref().map(|phase| format!(" in {phase}")).unwrap_or_default();
+                    summary.push_str(&format!(": {}{phase}", failure.reason));
+                    if let Some(line) = &failure.first_actionable_line {
+                        summary.push_str(&format!("\n  {line}"));
+                    }
+                    summary.push_str(&format!("\nnext: tovuk logs --build {}", progress.deploy_id));
+                }
+                output::note(summary);
+            }
+            continue;
+        }
+        if !global.json {
+            output::line(format!(
+                "{:>8}  {}  {}  {kind}{}",
+                format!("+{:.1}s", progress.elapsed_ms as f64 / 1000.0),
+                progress.deploy_id,
+                progress.build_id,
+                progress.state
+            ));
+        }
+    }
+    Ok(status)
 }
 
 fn source_text(deploy: &Deploy) -> String {
@@ -174,6 +233,12 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
         ));
     }
     let accepted = client.upload(&app, archive).await?;
+    if args.follow {
+        if !global.json {
+            output::note(format!("deploy {} accepted; following it", accepted.deploy.id));
+        }
+        return follow(&client, &accepted.deploy.id, global).await;
+    }
     if global.json {
         output::json(&accepted);
         return Ok(ExitStatus::Success);

@@ -19,6 +19,8 @@ const COMMANDS: &[&[&str]] = &[
     &["deploy"],
     &["deploy", "list"],
     &["deploy", "show"],
+    &["deploy", "follow"],
+    &["deploy", "retry"],
     &["deploy", "cancel"],
     &["ops"],
     &["ops", "list"],
@@ -80,7 +82,8 @@ fn the_reference_lists_every_command() {
     for parent in COMMANDS.iter().filter(|command| command.len() < 2) {
         let help = user.tovuk().args(*parent).arg("--help").run().success().stdout;
         let listed = help.split("Commands:").nth(1).unwrap_or("").split("\n\n").next().unwrap_or("");
-        for line in listed.lines() {
+        // Command lines are indented two spaces; wrapped descriptions are indented more.
+        for line in listed.lines().filter(|line| line.starts_with("  ") && !line.starts_with("   ")) {
             let Some(name) = line.split_whitespace().next() else { continue };
             let mut path: Vec<&str> = parent.to_vec();
             path.push(name);

@@ -160,3 +160,85 @@ fn after_kill_9_the_platform_starts_the_app_again() {
     }
     assert_eq!(platform.deploy(&id)["state"], "running");
 }
+
+#[test]
+fn deploy_follow_prints_each_state_with_heartbeats_and_exits_by_outcome() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let manifest = format!("{}\n[build]\nbuild = \"sleep 6\"\n", perl_manifest("hello", "30s"));
+    let id =
+        platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("server.pl", &perl_app("v1", "200 OK"))]);
+    let run = platform.tovuk().args(["deploy", "follow", &id, "--json"]).run().success();
+    let events: Vec<serde_json::Value> =
+        run.stdout.lines().map(|line| serde_json::from_str(line).expect("NDJSON")).collect();
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "state_changed")
+        .map(|e| e["data"]["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["queued", "building", "typechecking", "testing", "artifact_ready", "deploying", "running"]);
+    assert!(
+        events.iter().any(|e| e["type"] == "heartbeat" && e["data"]["state"] == "building"),
+        "a heartbeat during the 6 s build: {events:?}"
+    );
+    for event in &events {
+        let data = &event["data"];
+        assert!(
+            data["deploy_id"] == id.as_str()
+                && data["build_id"].is_string()
+                && data["state"].is_string()
+                && data["elapsed_ms"].is_u64(),
+            "{event}"
+        );
+    }
+    assert_eq!(events.last().expect("last")["type"], "result");
+
+    // A finished deploy is replayed; a failed one exits 1.
+    let human = platform.tovuk().args(["deploy", "follow", &id]).run().success();
+    assert!(human.stdout.contains("running") && human.stdout.contains(&id), "{}", human.stdout);
+    let broken = platform.push_files(
+        "hello",
+        &token,
+        &[
+            (
+                "tovuk.toml",
+                &format!("{}\n[build]\ntest = \"echo 'error: nope' >&2; exit 1\"\n", perl_manifest("hello", "30s")),
+            ),
+            ("server.pl", &perl_app("v2", "200 OK")),
+        ],
+    );
+    let failed = platform.tovuk().args(["deploy", "follow", &broken]).run().code(1);
+    assert!(failed.stderr.contains("error: nope"), "{}", failed.stderr);
+}
+
+#[test]
+fn retry_makes_a_new_deploy_of_the_same_source() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let first = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    platform.wait_for_state(&first, "running");
+    let retried = platform.tovuk().args(["deploy", "retry", &first, "--json"]).run().success().json();
+    let second = retried["id"].as_str().expect("id").to_owned();
+    assert_ne!(second, first);
+    assert_eq!(retried["source"]["sha"], platform.deploy(&first)["source"]["sha"]);
+    let run = platform.tovuk().args(["deploy", "follow", &second]).run().success();
+    assert!(run.stdout.contains("running"), "{}", run.stdout);
+    assert_eq!(platform.deploy(&first)["state"], "superseded");
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello v1\n".to_owned()));
+}
+
+#[test]
+fn deploy_follow_after_an_upload_waits_until_running() {
+    let platform = Platform::start();
+    platform.create_app("hello");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tovuk.toml"), perl_manifest("hello", "30s")).expect("manifest");
+    std::fs::write(dir.path().join("server.pl"), perl_app("uploaded", "200 OK")).expect("app");
+    let run = platform.tovuk().args(["deploy", "--follow"]).arg(dir.path()).run().success();
+    assert!(run.stdout.contains("running"), "{}", run.stdout);
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello uploaded\n".to_owned()));
+}
