@@ -565,3 +565,31 @@ pub struct DeployProgress {
     pub elapsed_ms: u64,
     pub failure: Option<DeployFailure>,
 }
+
+/// One line an app instance printed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppLogLine {
+    /// Its place in the app's log (0 before it is stored).
+    pub seq: i64,
+    pub at: String,
+    pub app: String,
+    pub deploy_id: String,
+    /// Which instance printed it (`<deploy id>/<start number>`).
+    pub instance: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub line: String,
+}
+
+/// `POST /internal/v1/app-logs`: lines the runner collected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppLogBatch {
+    pub lines: Vec<AppLogLine>,
+}
+
+/// One event of an app's log stream (NDJSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum AppLogEvent {
+    Log(AppLogLine),
+}

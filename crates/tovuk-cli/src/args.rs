@@ -50,7 +50,7 @@ pub(crate) enum Command {
     /// Inspect an app's hosted git repository.
     #[command(subcommand)]
     Source(SourceCommand),
-    /// Show a build's log, live with --follow.
+    /// Show an app's output, a build's log or a deploy's lifecycle; live with --follow.
     Logs(LogsArgs),
     /// Show or verify a deploy's signed artifact.
     #[command(subcommand)]
@@ -66,15 +66,24 @@ pub(crate) enum Command {
     },
 }
 
-/// `tovuk logs`.
+/// `tovuk logs`: an app's output, a build's log, or a deploy's lifecycle.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["app", "build", "deploy"])))]
 pub(crate) struct LogsArgs {
+    /// The app whose instances' output to show (stdout and stderr, each line with its deploy and instance).
+    pub app: Option<String>,
     /// The deploy whose build log to show (`dep_...`).
     #[arg(long = "build", value_name = "DEPLOY_ID")]
-    pub build: String,
-    /// Keep printing lines as the build writes them, until it ends (exit 1 if it failed).
+    pub build: Option<String>,
+    /// The deploy whose lifecycle events (state changes, failure) to show (`dep_...`).
+    #[arg(long = "deploy", value_name = "DEPLOY_ID")]
+    pub deploy: Option<String>,
+    /// Keep printing as new lines arrive (a build: until it ends, exit 1 if it failed).
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// How many of an app's newest lines to start with.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub tail: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -404,3 +404,21 @@ impl Client {
         Self::decode::<serde_json::Value>(&self.base_url, response).await.map(|_| ())
     }
 }
+
+/// App logs.
+impl Client {
+    /// The runner ships what instances print.
+    pub async fn send_app_logs(&self, batch: &tovuk_api_types::AppLogBatch) -> Result<(), ClientError> {
+        self.send_empty(self.request(Method::POST, "/internal/v1/app-logs").json(batch)).await
+    }
+
+    /// An app's newest log lines, and with `follow` every new one as it is stored.
+    pub async fn app_logs(
+        &self,
+        app: &str,
+        follow: bool,
+        tail: u32,
+    ) -> Result<EventStream<tovuk_api_types::AppLogEvent>, ClientError> {
+        self.stream(&format!("/v1/apps/{}/logs?follow={follow}&tail={tail}", segment(app))).await
+    }
+}

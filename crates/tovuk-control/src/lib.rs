@@ -5,6 +5,7 @@
 //! and the CLI reach state through this API. Handlers return [`ApiFailure`] so every
 //! error leaves in the one `{"error": {...}}` shape.
 
+mod app_logs;
 mod apps;
 mod artifacts;
 mod auth;
@@ -83,6 +84,8 @@ struct Inner {
     build_wakeup: tokio::sync::Notify,
     /// Wakes runners waiting for work when an artifact is sealed or a release settles.
     release_wakeup: tokio::sync::Notify,
+    /// Live fan-out of app log lines, by app name.
+    app_log_channels: Mutex<HashMap<String, tokio::sync::broadcast::Sender<tovuk_api_types::AppLogLine>>>,
     /// Bumped whenever any deploy changes state: followers re-read theirs.
     deploy_changes: tokio::sync::watch::Sender<u64>,
     /// Live log fan-out of running builds, by deploy id.
@@ -107,6 +110,7 @@ impl ControlState {
                 release_wakeup: tokio::sync::Notify::new(),
                 log_channels: Mutex::default(),
                 deploy_changes: tokio::sync::watch::channel(0).0,
+                app_log_channels: Mutex::default(),
             }),
         }
     }
@@ -198,6 +202,8 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/deploys/{id}/artifact", get(artifacts::show))
         .route("/v1/deploys/{id}/artifact/verify", post(artifacts::verify))
         .route("/v1/apps/{app}/status", get(apps::status))
+        .route("/v1/apps/{app}/logs", get(app_logs::stream))
+        .route("/internal/v1/app-logs", post(app_logs::append))
         .route("/internal/v1/releases/claim", post(releases::claim))
         .route("/internal/v1/releases/current", get(releases::current))
         .route("/internal/v1/releases/{id}/live", post(releases::live))

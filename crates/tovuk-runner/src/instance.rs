@@ -53,6 +53,8 @@ pub(crate) struct Launch {
     pub volume_dir: PathBuf,
     pub command: String,
     pub port: u16,
+    /// Where the instance's output lines go (to the app's log).
+    pub logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
 }
 
 /// A handle on a supervised instance.
@@ -144,7 +146,9 @@ pub(crate) fn start(launch: Launch) -> std::io::Result<Instance> {
 async fn supervise(instance: Instance, life: watch::Sender<Life>) {
     let mut restarts: u32 = 0;
     let mut quick_crashes: u32 = 0;
+    let mut starts: u32 = 0;
     loop {
+        starts += 1;
         let mut command = tovuk_sandbox::command(&spec(&instance.launch), "/bin/sh", &["-c", &instance.launch.command]);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = match command.spawn() {
@@ -159,11 +163,12 @@ async fn supervise(instance: Instance, life: watch::Sender<Life>) {
         let started = Instant::now();
         let _ = life.send(Life::Running { pid, started_at: now() });
         let mut pumps = Vec::new();
+        let label = format!("{}/{starts}", instance.launch.deploy_id);
         if let Some(stdout) = child.stdout.take() {
-            pumps.push(tokio::spawn(pump(stdout, instance.tail.clone())));
+            pumps.push(tokio::spawn(pump(stdout, "stdout", label.clone(), instance.clone())));
         }
         if let Some(stderr) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(stderr, instance.tail.clone())));
+            pumps.push(tokio::spawn(pump(stderr, "stderr", label.clone(), instance.clone())));
         }
         let code = tokio::select! {
             status = child.wait() => status.map(|status| status.code().unwrap_or(137)).unwrap_or(1),
@@ -187,7 +192,7 @@ async fn supervise(instance: Instance, life: watch::Sender<Life>) {
         }
         restarts += 1;
         quick_crashes = if started.elapsed() < Duration::from_secs(60) { quick_crashes + 1 } else { 1 };
-        let backoff = Duration::from_millis(250u64 << quick_crashes.min(7)).min(Duration::from_secs(30));
+        let backoff = Duration::from_millis(100u64 << quick_crashes.min(9)).min(Duration::from_secs(30));
         if quick_crashes >= CRASH_LOOP {
             let _ = life.send(Life::CrashLooping { restarts, last_exit: code });
         } else {
@@ -204,10 +209,29 @@ async fn supervise(instance: Instance, life: watch::Sender<Life>) {
     }
 }
 
-async fn pump(stream: impl tokio::io::AsyncRead + Unpin, tail: Arc<Mutex<VecDeque<String>>>) {
+/// Copies one output stream of an instance into its tail and the app's log.
+async fn pump(stream: impl tokio::io::AsyncRead + Unpin, name: &'static str, label: String, instance: Instance) {
     let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        push_tail(&tail, line);
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => return,
+            // Not UTF-8: keep going, the bytes are lost but the stream is not.
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => "\u{fffd}".to_owned(),
+            Err(_) => return,
+        };
+        push_tail(&instance.tail, line.clone());
+        let log = tovuk_api_types::AppLogLine {
+            seq: 0,
+            at: now(),
+            app: instance.launch.app.clone(),
+            deploy_id: instance.launch.deploy_id.clone(),
+            instance: label.clone(),
+            stream: name.to_owned(),
+            line,
+        };
+        // A full channel means the platform is behind: drop the line rather than block the app.
+        let _ = instance.launch.logs.try_send(log);
     }
 }
 

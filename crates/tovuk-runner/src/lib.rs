@@ -46,6 +46,8 @@ pub struct RunnerConfig {
 
 struct Runner {
     client: Client,
+    /// Instances' output on its way to the app logs.
+    logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
     config: RunnerConfig,
     routes: Arc<dyn RouteSink>,
     /// The instance serving each app.
@@ -55,7 +57,9 @@ struct Runner {
 /// Runs the runner until `shutdown` fires; the apps it started are stopped then.
 pub async fn run(config: RunnerConfig, routes: Arc<dyn RouteSink>, shutdown: Shutdown) -> anyhow::Result<()> {
     let client = Client::for_node(&config.api_url, &config.node_secret)?;
-    let runner = Arc::new(Runner { client, config, routes, serving: Mutex::default() });
+    let (logs, log_rx) = tokio::sync::mpsc::channel(10_000);
+    shutdown.spawn("app-logs", ship_logs(client.clone(), log_rx, shutdown.clone()));
+    let runner = Arc::new(Runner { client, logs, config, routes, serving: Mutex::default() });
     runner.restore().await;
     let mut errors: u32 = 0;
     loop {
@@ -184,6 +188,7 @@ impl Runner {
             volume_dir: self.config.data_dir.join("volumes").join(&release.app),
             command,
             port,
+            logs: self.logs.clone(),
         };
         let instance = instance::start(launch)
             .map_err(|error| release::failure("release_failed", format!("cannot start the app: {error}")))?;
@@ -297,4 +302,34 @@ async fn worker_settles(instance: &Instance) -> Result<(), String> {
         Life::ExitedEarly { code } => Err(format!("the process exited with code {code} right after starting")),
         _ => Ok(()),
     }
+}
+
+/// Sends instances' output to the control plane in batches, a few times a second.
+async fn ship_logs(
+    client: Client,
+    mut lines: tokio::sync::mpsc::Receiver<tovuk_api_types::AppLogLine>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut batch = Vec::new();
+    loop {
+        let line = tokio::select! {
+            line = lines.recv() => line,
+            () = shutdown.wait() => None,
+        };
+        let Some(line) = line else { break };
+        batch.push(line);
+        // Gather what arrives in the next moment into the same request.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while batch.len() < 500 {
+            match tokio::time::timeout_at(deadline, lines.recv()).await {
+                Ok(Some(line)) => batch.push(line),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let sent = tovuk_api_types::AppLogBatch { lines: std::mem::take(&mut batch) };
+        if let Err(error) = client.send_app_logs(&sent).await {
+            tracing::warn!(%error, lines = sent.lines.len(), "cannot ship app logs");
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 //! newer binary, a foreign SQLite file or a corrupted file is refused before anything
 //! is written to it. Types here are domain records, not wire shapes.
 
+mod app_logs;
 mod apps;
 mod builds;
 mod deploys;
@@ -15,6 +16,7 @@ mod releases;
 mod time;
 mod tokens;
 
+pub use app_logs::AppLogLine;
 pub use apps::AppRecord;
 pub use builds::{LogLine, StoredLogLine};
 pub use deploys::{

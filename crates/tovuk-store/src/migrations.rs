@@ -153,6 +153,22 @@ CREATE TABLE instances (
 ) STRICT;
 "#,
     ),
+    (
+        5,
+        r#"
+-- What app instances print, newest kept, per app.
+CREATE TABLE app_logs (
+    app_id    TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    seq       INTEGER NOT NULL,
+    at        TEXT NOT NULL,
+    deploy_id TEXT NOT NULL,
+    instance  TEXT NOT NULL,
+    stream    TEXT NOT NULL,
+    line      TEXT NOT NULL,
+    PRIMARY KEY (app_id, seq)
+) STRICT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

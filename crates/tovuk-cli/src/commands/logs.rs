@@ -1,5 +1,5 @@
-//! `tovuk logs --build DEPLOY_ID [--follow]`: a build's log, streamed as the server
-//! pushes it.
+//! `tovuk logs`: an app's output (`APP`), a build's log (`--build`) or a deploy's
+//! lifecycle (`--deploy`), each streamed as the server pushes it with `--follow`.
 
 use super::CommandResult;
 use crate::args::{GlobalArgs, LogsArgs};
@@ -9,7 +9,14 @@ use tovuk_api_types::BuildLogEvent;
 
 pub(crate) async fn run(args: LogsArgs, global: &GlobalArgs) -> CommandResult {
     let client = connect::client(global.target.as_deref())?;
-    let mut stream = client.build_logs(&args.build, args.follow).await?;
+    if let Some(id) = &args.deploy {
+        return lifecycle(&client, id, args.follow, global).await;
+    }
+    let Some(build) = &args.build else {
+        let app = args.app.as_deref().unwrap_or_default();
+        return app_output(&client, app, args.follow, args.tail, global).await;
+    };
+    let mut stream = client.build_logs(build, args.follow).await?;
     let mut status = ExitStatus::Success;
     while let Some(event) = stream.next().await? {
         if global.json {
@@ -44,4 +51,55 @@ pub(crate) async fn run(args: LogsArgs, global: &GlobalArgs) -> CommandResult {
         }
     }
     Ok(status)
+}
+
+/// An app's instances' output.
+async fn app_output(
+    client: &tovuk_client::Client,
+    app: &str,
+    follow: bool,
+    tail: u32,
+    global: &GlobalArgs,
+) -> CommandResult {
+    let mut stream = client.app_logs(app, follow, tail).await?;
+    while let Some(event) = stream.next().await? {
+        if global.json {
+            output::line(serde_json::to_string(&event).unwrap_or_default());
+            continue;
+        }
+        let tovuk_api_types::AppLogEvent::Log(line) = event;
+        let time = line.at.get(11..23).unwrap_or(&line.at);
+        output::line(format!("{time} {} {:<6} {}", line.instance, line.stream, line.line));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// A deploy's lifecycle: each state it entered, when, and how it ended.
+async fn lifecycle(client: &tovuk_client::Client, id: &str, follow: bool, global: &GlobalArgs) -> CommandResult {
+    if follow {
+        return super::deploy::follow(client, id, global).await;
+    }
+    let mut stream = client.deploy_events(id, false).await?;
+    while let Some(event) = stream.next().await? {
+        if global.json {
+            output::line(serde_json::to_string(&event).unwrap_or_default());
+            continue;
+        }
+        match event {
+            tovuk_api_types::DeployEvent::StateChanged(progress) => {
+                output::line(format!("{}  {}", progress.at, progress.state));
+            }
+            tovuk_api_types::DeployEvent::Result(progress) => {
+                if let Some(failure) = progress.failure {
+                    output::line(format!(
+                        "failure: {}{}",
+                        failure.reason,
+                        failure.first_actionable_line.map(|line| format!(": {line}")).unwrap_or_default()
+                    ));
+                }
+            }
+            tovuk_api_types::DeployEvent::Heartbeat(_) => {}
+        }
+    }
+    Ok(ExitStatus::Success)
 }

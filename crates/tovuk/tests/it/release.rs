@@ -242,3 +242,80 @@ fn deploy_follow_after_an_upload_waits_until_running() {
     assert!(run.stdout.contains("running"), "{}", run.stdout);
     assert_eq!(platform.get_app("hello", "/"), (200, "hello uploaded\n".to_owned()));
 }
+
+#[test]
+fn app_logs_show_what_instances_print_and_follow_new_lines() {
+    use std::io::{BufRead, BufReader};
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let id = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    platform.wait_for_state(&id, "running");
+    let mut follow = std::process::Command::new(crate::support::BIN)
+        .args(["logs", "hello", "--follow", "--json"])
+        .env("HOME", platform.user.home.path())
+        .env("TOVUK_URL", &platform.api_url)
+        .env("TOVUK_TOKEN", platform.admin_token())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("follow");
+    // A follower never ends by itself: stop it after a deadline so a missing line fails the test.
+    let stdout = follow.stdout.take().expect("stdout");
+    let follow = std::sync::Arc::new(std::sync::Mutex::new(follow));
+    let watchdog = follow.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        if let Ok(mut child) = watchdog.lock() {
+            let _ = child.kill();
+        }
+    });
+    let mut lines = BufReader::new(stdout).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
+    assert_eq!(first["type"], "log");
+    assert!(first["data"]["line"].as_str().expect("line").starts_with("listening on"), "{first}");
+    assert_eq!(first["data"]["deploy_id"], id.as_str());
+    assert_eq!(first["data"]["instance"], format!("{id}/1"));
+    platform.get_app("hello", "/from-the-test");
+    let served = lines
+        .map_while(Result::ok)
+        .find(|line| line.contains("served /from-the-test"))
+        .expect("the request's line arrived while following");
+    assert!(served.contains("stdout"), "{served}");
+    if let Ok(mut child) = follow.lock() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    let human = platform.tovuk().args(["logs", "hello"]).run().success();
+    assert!(human.stdout.contains("served /from-the-test"), "{}", human.stdout);
+    let lifecycle = platform.tovuk().args(["logs", "--deploy", &id]).run().success();
+    assert!(lifecycle.stdout.contains("deploying") && lifecycle.stdout.contains("running"), "{}", lifecycle.stdout);
+    platform.tovuk().args(["logs"]).run().code(2);
+}
+
+#[test]
+fn a_crash_looping_app_is_restarted_then_answers_503_naming_it() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    // Healthy at first, then it dies a second after every start.
+    let app = perl_app("v1", "200 OK").replacen("$| = 1;", "$| = 1; alarm 1;", 1);
+    let id =
+        platform.push_files("hello", &token, &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &app)]);
+    platform.wait_for_state(&id, "running");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = platform.tovuk().args(["app", "status", "hello", "--json"]).run().success().json();
+        if status["instance"]["status"] == "crashing" {
+            assert!(status["instance"]["restarts"].as_i64().expect("restarts") >= 4, "{status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never marked crashing: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, body) = platform.get_app("hello", "/");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("hello") && body.contains("tovuk logs hello"), "{body}");
+}

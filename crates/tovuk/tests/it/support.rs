@@ -490,6 +490,7 @@ while (my $c = $s->accept) {{
   while (my $l = <$c>) {{ last if $l =~ /^\r?\n$/ }}
   my ($path) = $req =~ m{{^\S+ (\S+)}};
   my ($status, $body) = $path eq "/health" ? ("{health_status}", "health") : ("200 OK", "hello {version}\n");
+  print "served $path\n" unless $path eq "/health";
   print $c "HTTP/1.1 $status\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
   close $c;
 }}
