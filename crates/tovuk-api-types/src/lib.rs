@@ -593,3 +593,32 @@ pub struct AppLogBatch {
 pub enum AppLogEvent {
     Log(AppLogLine),
 }
+
+/// `tovuk app inspect`: the status plus the runtime evidence block, which describes what
+/// actually serves traffic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppInspection {
+    #[serde(flatten)]
+    pub status: AppStatus,
+    /// `null` before a deploy went live.
+    pub runtime_evidence: Option<RuntimeEvidence>,
+}
+
+/// The runtime evidence block, field for field as the deploy lifecycle document lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeEvidence {
+    /// What serves the app: the sandboxed process behind the router, or the router's own static files.
+    pub backend: String,
+    /// The document's `main_class`: here, the start command the runner runs.
+    pub main_class: String,
+    /// Routes the app serves (a contract without `[[routes]]` serves every path: one route).
+    pub route_count: u64,
+    /// Resolved auth mode: `none` until edge auth exists.
+    pub auth_mode: String,
+    pub csrf_mode: String,
+    pub token_support: String,
+    pub capability_source: String,
+    pub provider_summary: String,
+    pub cookie_security: String,
+    pub auth_store: String,
+}

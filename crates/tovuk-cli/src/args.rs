@@ -290,6 +290,11 @@ pub(crate) enum AppCommand {
         /// App name or id.
         app: String,
     },
+    /// The status plus the runtime evidence: what actually serves traffic, and how.
+    Inspect {
+        /// App name or id.
+        app: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

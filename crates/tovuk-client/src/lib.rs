@@ -388,6 +388,10 @@ impl Client {
         self.send_empty(self.request(Method::POST, "/internal/v1/instances").json(instance)).await
     }
 
+    pub async fn app_inspect(&self, app: &str) -> Result<tovuk_api_types::AppInspection, ClientError> {
+        self.get(&format!("/v1/apps/{}/inspect", segment(app))).await
+    }
+
     pub async fn app_status(&self, app: &str) -> Result<AppStatus, ClientError> {
         self.get(&format!("/v1/apps/{}/status", segment(app))).await
     }

@@ -113,6 +113,64 @@ pub(crate) async fn status(
     Path(name_or_id): Path<String>,
 ) -> Result<Json<tovuk_api_types::AppStatus>, ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
+    Ok(Json(app_status(&state, app).await?))
+}
+
+/// `GET /v1/apps/{app}/inspect`: the status and the runtime evidence block.
+pub(crate) async fn inspect(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(name_or_id): Path<String>,
+) -> Result<Json<tovuk_api_types::AppInspection>, ApiFailure> {
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    let repo = state.repos().path(&app.name);
+    let status = app_status(&state, app).await?;
+    let runtime_evidence = match &status.current_deploy {
+        Some(deploy) => {
+            let check = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.source.sha).await.ok();
+            check.and_then(|check| check.manifest).map(|manifest| evidence(&manifest))
+        }
+        None => None,
+    };
+    Ok(Json(tovuk_api_types::AppInspection { status, runtime_evidence }))
+}
+
+/// What actually serves traffic, from the contract the live deploy runs under. The auth
+/// fields say `none`/`disabled` because no edge auth runs yet: the block never claims more.
+fn evidence(manifest: &tovuk_manifest::Manifest) -> tovuk_api_types::RuntimeEvidence {
+    use tovuk_manifest::AppKind;
+    let (backend, main_class, route_count) = match manifest.kind() {
+        AppKind::Static => ("tovuk router: static files from the release".to_owned(), String::new(), 1),
+        AppKind::Worker => (
+            "tovuk runner: sandboxed process (bubblewrap), no HTTP route".to_owned(),
+            manifest.run_command().unwrap_or_default().to_owned(),
+            0,
+        ),
+        AppKind::Web => (
+            "tovuk runner: sandboxed process (bubblewrap) behind the tovuk router (HTTP/1.1)".to_owned(),
+            manifest.run_command().unwrap_or_default().to_owned(),
+            manifest.routes().len().max(1) as u64,
+        ),
+    };
+    let none = || "none".to_owned();
+    tovuk_api_types::RuntimeEvidence {
+        backend,
+        main_class,
+        route_count,
+        auth_mode: none(),
+        csrf_mode: "disabled".to_owned(),
+        token_support: "disabled".to_owned(),
+        capability_source: none(),
+        provider_summary: none(),
+        cookie_security: none(),
+        auth_store: none(),
+    }
+}
+
+async fn app_status(
+    state: &ControlState,
+    app: tovuk_store::AppRecord,
+) -> Result<tovuk_api_types::AppStatus, ApiFailure> {
     let current = match state.store().current_deploy_id(app.id.as_str()).await? {
         Some(id) => state.store().find_deploy(&id).await?,
         None => None,
@@ -122,10 +180,10 @@ pub(crate) async fn status(
         None => None,
     };
     let port = state.config().router_addr.rsplit(':').next().unwrap_or("8080").to_owned();
-    Ok(Json(tovuk_api_types::AppStatus {
+    Ok(tovuk_api_types::AppStatus {
         service_url: format!("http://{}.{}:{port}/", app.name, state.config().base_domain),
         app: app.name,
         current_deploy: current.map(crate::views::deploy_view),
         instance,
-    }))
+    })
 }

@@ -202,6 +202,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/deploys/{id}/artifact", get(artifacts::show))
         .route("/v1/deploys/{id}/artifact/verify", post(artifacts::verify))
         .route("/v1/apps/{app}/status", get(apps::status))
+        .route("/v1/apps/{app}/inspect", get(apps::inspect))
         .route("/v1/apps/{app}/logs", get(app_logs::stream))
         .route("/internal/v1/app-logs", post(app_logs::append))
         .route("/internal/v1/releases/claim", post(releases::claim))

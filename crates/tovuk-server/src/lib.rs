@@ -78,6 +78,7 @@ async fn bind(role: &str, address: &str, flag: &str) -> anyhow::Result<(TcpListe
 /// Boots every role, serves until a signal, then shuts down in reverse order.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let started_at = chrono_now();
+    raise_open_files_limit();
     let data_dir = data_dir::prepare(&config.data_dir)?;
     let store = Store::open(&data_dir.state_file()).await?;
     tracing::info!(path = %data_dir.state_file().display(), "state store open");
@@ -225,4 +226,18 @@ fn random_hex() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("the system random source failed: {error}"))?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Every proxied connection holds two descriptors; the common soft limit of 1024 would cap
+/// the router near 500 clients. Raise the soft limit to the hard one.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(limit = ?limit.maximum, "open files limit raised"),
+            Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+        }
+    }
 }

@@ -54,25 +54,41 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 print_app(&app);
             }
         }
+        AppCommand::Inspect { app } => {
+            let inspection = client.app_inspect(&app).await?;
+            if global.json {
+                output::json(&inspection);
+                return Ok(ExitStatus::Success);
+            }
+            print_status(&inspection.status);
+            match &inspection.runtime_evidence {
+                Some(evidence) => {
+                    output::line("runtime evidence:");
+                    for (name, value) in [
+                        ("backend", evidence.backend.clone()),
+                        ("main_class", evidence.main_class.clone()),
+                        ("route_count", evidence.route_count.to_string()),
+                        ("auth_mode", evidence.auth_mode.clone()),
+                        ("csrf_mode", evidence.csrf_mode.clone()),
+                        ("token_support", evidence.token_support.clone()),
+                        ("capability_source", evidence.capability_source.clone()),
+                        ("provider_summary", evidence.provider_summary.clone()),
+                        ("cookie_security", evidence.cookie_security.clone()),
+                        ("auth_store", evidence.auth_store.clone()),
+                    ] {
+                        output::line(format!("  {name:<18} {value}"));
+                    }
+                }
+                None => output::line("runtime evidence: - (nothing has gone live yet)"),
+            }
+        }
         AppCommand::Status { app } => {
             let status = client.app_status(&app).await?;
             if global.json {
                 output::json(&status);
                 return Ok(ExitStatus::Success);
             }
-            output::line(format!("app:         {}", status.app));
-            output::line(format!("service url: {}", status.service_url));
-            match &status.current_deploy {
-                Some(deploy) => output::line(format!("deploy:      {} ({})", deploy.id, deploy.state)),
-                None => output::line("deploy:      - (nothing has gone live yet)"),
-            }
-            if let Some(instance) = &status.instance {
-                output::line(format!("instance:    {}", instance.status));
-                output::line(format!("pid:         {}", instance.pid.map_or("-".to_owned(), |pid| pid.to_string())));
-                output::line(format!("port:        {}", instance.port.map_or("-".to_owned(), |port| port.to_string())));
-                output::line(format!("started:     {}", output::or_dash(instance.started_at.as_deref())));
-                output::line(format!("restarts:    {}", instance.restarts));
-            }
+            print_status(&status);
         }
         AppCommand::Show { app } => {
             let app = client.show_app(&app).await?;
@@ -99,5 +115,21 @@ fn remote_with_token(remote: &str, token: &str) -> String {
     match remote.split_once("://") {
         Some((scheme, rest)) => format!("{scheme}://deploy:{token}@{rest}"),
         None => remote.to_owned(),
+    }
+}
+
+fn print_status(status: &tovuk_api_types::AppStatus) {
+    output::line(format!("app:         {}", status.app));
+    output::line(format!("service url: {}", status.service_url));
+    match &status.current_deploy {
+        Some(deploy) => output::line(format!("deploy:      {} ({})", deploy.id, deploy.state)),
+        None => output::line("deploy:      - (nothing has gone live yet)"),
+    }
+    if let Some(instance) = &status.instance {
+        output::line(format!("instance:    {}", instance.status));
+        output::line(format!("pid:         {}", instance.pid.map_or("-".to_owned(), |pid| pid.to_string())));
+        output::line(format!("port:        {}", instance.port.map_or("-".to_owned(), |port| port.to_string())));
+        output::line(format!("started:     {}", output::or_dash(instance.started_at.as_deref())));
+        output::line(format!("restarts:    {}", instance.restarts));
     }
 }

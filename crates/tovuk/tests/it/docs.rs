@@ -16,6 +16,7 @@ const COMMANDS: &[&[&str]] = &[
     &["app", "show"],
     &["app", "update"],
     &["app", "status"],
+    &["app", "inspect"],
     &["deploy"],
     &["deploy", "list"],
     &["deploy", "show"],

@@ -319,3 +319,138 @@ fn a_crash_looping_app_is_restarted_then_answers_503_naming_it() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("hello") && body.contains("tovuk logs hello"), "{body}");
 }
+
+#[test]
+fn inspect_shows_the_runtime_evidence_of_what_serves() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let before = platform.tovuk().args(["app", "inspect", "hello", "--json"]).run().success().json();
+    assert_eq!(before["runtime_evidence"], serde_json::Value::Null);
+    let id = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    platform.wait_for_state(&id, "running");
+    let inspected = platform.tovuk().args(["app", "inspect", "hello", "--json"]).run().success().json();
+    let evidence = &inspected["runtime_evidence"];
+    assert_eq!(evidence["main_class"], "perl server.pl");
+    assert_eq!(evidence["route_count"], 1);
+    for (field, value) in [
+        ("auth_mode", "none"),
+        ("csrf_mode", "disabled"),
+        ("token_support", "disabled"),
+        ("capability_source", "none"),
+        ("provider_summary", "none"),
+        ("cookie_security", "none"),
+        ("auth_store", "none"),
+    ] {
+        assert_eq!(evidence[field], value, "{field}");
+    }
+    assert!(evidence["backend"].as_str().expect("backend").contains("sandbox"));
+    assert_eq!(inspected["current_deploy"]["id"], id.as_str());
+    assert!(inspected["instance"]["pid"].is_i64() && inspected["instance"]["port"].is_i64());
+    let human = platform.tovuk().args(["app", "inspect", "hello"]).run().success();
+    assert!(human.stdout.contains("runtime evidence:") && human.stdout.contains("route_count"), "{}", human.stdout);
+}
+
+#[test]
+fn an_app_on_the_wrong_port_fails_its_health_check_clearly() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let app = perl_app("v1", "200 OK").replace("LocalPort => $ENV{PORT}", "LocalPort => 1 + $ENV{PORT}");
+    let id =
+        platform.push_files("hello", &token, &[("tovuk.toml", &perl_manifest("hello", "2s")), ("server.pl", &app)]);
+    let deploy = platform.wait_for_state(&id, "failed");
+    assert!(
+        deploy["failure"]["first_actionable_line"].as_str().expect("line").contains("nothing listens on $PORT"),
+        "{deploy}"
+    );
+}
+
+#[test]
+fn an_old_instance_that_ignores_sigterm_is_killed_after_the_grace() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let stubborn = perl_app("v1", "200 OK").replacen("$| = 1;", "$| = 1; $SIG{TERM} = 'IGNORE';", 1);
+    let first = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &stubborn)],
+    );
+    platform.wait_for_state(&first, "running");
+    let pid = platform.tovuk().args(["app", "status", "hello", "--json"]).run().success().json()["instance"]["pid"]
+        .as_i64()
+        .expect("pid");
+    let second = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v2", "200 OK"))],
+    );
+    platform.wait_for_state(&second, "running");
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello v2\n".to_owned()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(std::time::Instant::now() < deadline, "the instance that ignored SIGTERM was never killed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_release_dir_deleted_under_the_runner_is_unpacked_again_at_restart() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let id = platform.push_files(
+        "hello",
+        &token,
+        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    platform.wait_for_state(&id, "running");
+    let data_root = platform.stop();
+    std::fs::remove_dir_all(data_root.path().join("data/releases/hello")).expect("delete releases");
+    let platform = Platform::start_in(data_root);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while platform.get_app("hello", "/").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the app did not come back: {}", platform.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_flood_on_one_app_and_a_slow_client_leave_other_apps_serving() {
+    use std::io::Write;
+    let platform = Platform::start();
+    let token = platform.create_app("flooded");
+    let other = platform.create_app("other");
+    let a = platform.push_files(
+        "flooded",
+        &token,
+        &[("tovuk.toml", &perl_manifest("flooded", "30s")), ("server.pl", &perl_app("a", "200 OK"))],
+    );
+    let b = platform.push_files(
+        "other",
+        &other,
+        &[("tovuk.toml", &perl_manifest("other", "30s")), ("server.pl", &perl_app("b", "200 OK"))],
+    );
+    platform.wait_for_state(&a, "running");
+    platform.wait_for_state(&b, "running");
+    // 1,000 connections to one app, each sending a request head that never ends. This
+    // process needs the descriptors too.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum },
+    );
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        let Ok(mut stream) = std::net::TcpStream::connect(platform.router_addr()) else { break };
+        let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: flooded.localhost\r\nX-Slow: ");
+        held.push(stream);
+    }
+    assert!(held.len() >= 900, "opened {} connections", held.len());
+    assert_eq!(platform.get_app("other", "/"), (200, "hello b\n".to_owned()));
+    let status = platform.tovuk().args(["status", "--json"]).run().success().json();
+    assert_eq!(status["status"], "ok");
+    drop(held);
+    assert_eq!(platform.get_app("flooded", "/"), (200, "hello a\n".to_owned()));
+}
