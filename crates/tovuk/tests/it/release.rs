@@ -454,3 +454,49 @@ fn a_flood_on_one_app_and_a_slow_client_leave_other_apps_serving() {
     drop(held);
     assert_eq!(platform.get_app("flooded", "/"), (200, "hello a\n".to_owned()));
 }
+
+#[test]
+fn a_huge_request_body_is_streamed_not_buffered() {
+    use std::io::Write;
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    // An app that reads whole request bodies and answers how many bytes arrived.
+    let sink = r#"use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{PORT}, Listen => 64, ReuseAddr => 1) or die "cannot listen: $!";
+while (my $c = $s->accept) {
+  my $len = 0;
+  while (my $l = <$c>) { $len = $1 if $l =~ /^content-length:\s*(\d+)/i; last if $l =~ /^\r?\n$/ }
+  my ($got, $buf) = (0, "");
+  while ($got < $len) { my $n = sysread($c, $buf, 1 << 20); last unless $n; $got += $n; }
+  my $body = "received $got";
+  print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+  close $c;
+}
+"#;
+    let id =
+        platform.push_files("hello", &token, &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", sink)]);
+    platform.wait_for_state(&id, "running");
+    // 1 GB through the router: it must pass it on as it comes, not hold it.
+    let size: u64 = 1 << 30;
+    let mut stream = std::net::TcpStream::connect(platform.router_addr()).expect("connect");
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: hello.localhost\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..(size >> 20) {
+        stream.write_all(&chunk).expect("the router takes the body as fast as the app reads it");
+    }
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("answer");
+    assert!(answer.ends_with(&format!("received {size}")), "{answer}");
+    let pid = platform.child.as_ref().expect("server").id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    assert!(peak_kb < 300 * 1024, "the server's peak memory was {peak_kb} kB while a huge body went through");
+}
