@@ -259,6 +259,7 @@ pub(crate) async fn wait_healthy(
     let url = format!("http://{}{}", instance.addr(), path);
     let deadline = Instant::now() + timeout;
     let mut life = instance.watch();
+    let mut probes: u32 = 0;
     loop {
         if let Life::ExitedEarly { code } = instance.life() {
             return Err(format!("the process exited with code {code} before answering {path}"));
@@ -272,8 +273,12 @@ pub(crate) async fn wait_healthy(
         if Instant::now() >= deadline {
             return Err(format!("not healthy within {}s: {last}", timeout.as_secs()));
         }
+        // Probe fast while the app is starting (most answer within tens of milliseconds),
+        // backing off to the contract's interval.
+        probes += 1;
+        let pause = Duration::from_millis(10u64 << probes.min(5)).min(interval).min(Duration::from_millis(250));
         tokio::select! {
-            () = tokio::time::sleep(interval.min(Duration::from_millis(250))) => {}
+            () = tokio::time::sleep(pause) => {}
             _ = life.changed() => {}
         }
     }

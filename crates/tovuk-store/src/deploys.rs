@@ -227,6 +227,43 @@ fn operation_from_row(row: &SqliteRow) -> Result<OperationRecord, sqlx::Error> {
     })
 }
 
+/// Records inside `tx` that deploy `id` entered `to` at `now`: the event, and the status
+/// of its operations, which follow the deploy: the build operation through the build
+/// states, the deploy operation through going live, both when it ends.
+pub(crate) async fn record_entry(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    to: DeployState,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO deploy_events (deploy_id, seq, state, at)
+         SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM deploy_events WHERE deploy_id = ?1",
+    )
+    .bind(id)
+    .bind(to.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let (status, kinds) = match to {
+        DeployState::Building | DeployState::Typechecking | DeployState::Testing => (to.as_str(), "build"),
+        DeployState::ArtifactReady => ("succeeded", "build"),
+        _ if to.is_terminal() => (to.as_str(), "build,deploy"),
+        _ => (to.as_str(), "deploy"),
+    };
+    sqlx::query(
+        "UPDATE operations SET status = ?, updated_at = ?
+         WHERE deploy_id = ? AND instr(',' || ? || ',', ',' || kind || ',') > 0 AND status != 'succeeded'",
+    )
+    .bind(status)
+    .bind(now)
+    .bind(id)
+    .bind(kinds)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Inserts one operation row.
 async fn insert_operation(tx: &mut Transaction<'_, Sqlite>, op: &OperationRecord) -> Result<(), StoreError> {
     sqlx::query(
@@ -462,35 +499,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-            sqlx::query(
-                "INSERT INTO deploy_events (deploy_id, seq, state, at)
-                 SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM deploy_events WHERE deploy_id = ?1",
-            )
-            .bind(id)
-            .bind(to.as_str())
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-            // The operations follow the deploy: the build operation through the build
-            // states, both build and deploy operations when it ends.
-            let (status, kinds) = match to {
-                DeployState::Building | DeployState::Typechecking | DeployState::Testing => (to.as_str(), "build"),
-                DeployState::ArtifactReady => ("succeeded", "build"),
-                _ if to.is_terminal() => (to.as_str(), "build,deploy"),
-                _ => (to.as_str(), "deploy"),
-            };
-            sqlx::query(
-                "UPDATE operations SET status = ?, updated_at = ?
-                 WHERE deploy_id = ? AND instr(',' || ? || ',', ',' || kind || ',') > 0 AND status != 'succeeded'",
-            )
-            .bind(status)
-            .bind(&now)
-            .bind(id)
-            .bind(kinds)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
+            record_entry(&mut tx, id, to, &now).await.map_err(StoreError::from)?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         let deploy = self.find_deploy(id).await?.ok_or_else(|| TransitionError::NotFound(id.to_owned()))?;

@@ -1,7 +1,7 @@
 //! The runner's side of a deploy: claiming sealed artifacts, going live (and
 //! superseding what served before), instances, and recovery after a restart.
 
-use crate::deploys::{DeployRecord, Failure, TransitionExtras};
+use crate::deploys::{DeployRecord, Failure, TransitionExtras, record_entry};
 use crate::time::now_rfc3339;
 use crate::{Store, StoreError};
 use sqlx::Row;
@@ -44,21 +44,7 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         };
-        sqlx::query(
-            "INSERT INTO deploy_events (deploy_id, seq, state, at)
-             SELECT ?1, coalesce(max(seq), 0) + 1, 'deploying', ?2 FROM deploy_events WHERE deploy_id = ?1",
-        )
-        .bind(&id)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE operations SET status = 'deploying', updated_at = ? WHERE deploy_id = ? AND kind = 'deploy'",
-        )
-        .bind(&now)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
+        record_entry(&mut tx, &id, DeployState::Deploying, &now).await?;
         tx.commit().await?;
         self.find_deploy(&id).await
     }

@@ -358,7 +358,7 @@ fn inspect_shows_the_runtime_evidence_of_what_serves() {
 fn an_app_on_the_wrong_port_fails_its_health_check_clearly() {
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    let app = perl_app("v1", "200 OK").replace("LocalPort => $ENV{PORT}", "LocalPort => 1 + $ENV{PORT}");
+    let app = perl_app("v1", "200 OK").replace("LocalPort => $ENV{PORT}", "LocalPort => 0");
     let id =
         platform.push_files("hello", &token, &[("tovuk.toml", &perl_manifest("hello", "2s")), ("server.pl", &app)]);
     let deploy = platform.wait_for_state(&id, "failed");

@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# router: requests per second and p99 latency through the tovuk router, printed beside the
+# same load sent straight to the backend and through nginx as a keep-alive reverse proxy to
+# the same backend, all in the same run.
+#
+# The backend is nginx serving a small static file, deployed as a tovuk app: its
+# `[run] command` writes an nginx config for $PORT and starts nginx inside the sandbox. The
+# load is `wrk -t2 -c64 -d10s --latency`:
+#   tovuk:  wrk -> tovuk router (Host: <app>.localhost) -> the instance
+#   direct: wrk -> the instance (port from `tovuk app status --json`)
+#   nginx:  wrk -> nginx on the host (upstream keepalive 64, HTTP/1.1) -> the instance
+#
+# Anchor (issue): tovuk >= nginx on req/s, and tovuk <= nginx on p99 latency.
+# This prints figures; it never fails because a goal was missed.
+#
+# Usage: bench/router.sh                    (builds target/release/tovuk first)
+#        TOVUK_BIN=/path/to/tovuk RUNS=5 bench/router.sh
+# Env:   TOVUK_BIN    use this binary instead of running `cargo build --release`
+#        RUNS         wrk runs per target, alternating the order (default 5)
+#        DURATION     seconds per wrk run (default 10)
+#        CONNECTIONS  wrk connections (default 64); THREADS wrk threads (default 2)
+#        NGINX_WORKERS  worker_processes of the nginx proxy (default auto: one per core)
+#        BENCH_KEEP   1 keeps the temp dir (server log, nginx configs, wrk reports)
+set -euo pipefail
+
+RUNS=${RUNS:-5}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+APP=benchrouter
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+die() {
+    echo "router: $*" >&2
+    exit 1
+}
+
+for knob in RUNS DURATION CONNECTIONS THREADS; do
+    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
+done
+[[ $NGINX_WORKERS = auto || $NGINX_WORKERS =~ ^[1-9][0-9]*$ ]] || die "NGINX_WORKERS must be auto or a positive integer, not '$NGINX_WORKERS'"
+command -v git >/dev/null || die "git is needed (Debian: apt-get install git)"
+command -v curl >/dev/null || die "curl is needed (Debian: apt-get install curl)"
+command -v perl >/dev/null || die "perl is needed (Debian: apt-get install perl)"
+command -v bwrap >/dev/null || die "bubblewrap is needed by the builder and runner (Debian: apt-get install bubblewrap)"
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+if ((${#missing[@]})); then
+    # nginx must be under /usr: the app runs it inside the sandbox, which sees only /usr.
+    if [[ $(id -u) = 0 ]] && command -v apt-get >/dev/null; then
+        echo "router: installing ${missing[*]} (apt-get install ${missing[*]}) ..." >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 ||
+            die "apt-get install ${missing[*]} failed"
+    else
+        die "needs ${missing[*]} under /usr; run: sudo apt-get install ${missing[*]}"
+    fi
+fi
+NGINX=/usr/sbin/nginx
+
+# --- the binary -------------------------------------------------------------------
+if [[ -n ${TOVUK_BIN:-} ]]; then
+    BIN=$TOVUK_BIN
+else
+    echo "building tovuk (cargo build --release) ..." >&2
+    (cd "$ROOT" && cargo build --release) >&2 || die "the release build failed; fix it or pass TOVUK_BIN=/path/to/tovuk"
+    target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
+    [[ $target_dir = /* ]] || target_dir=$ROOT/$target_dir
+    BIN=$target_dir/release/tovuk
+fi
+[[ -x $BIN ]] || die "no tovuk binary at $BIN"
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+# --- an isolated environment --------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tovuk-bench.XXXXXX")
+SERVER_PID=
+PROXY_PID=
+stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
+    local pid=$1 tenths=$(($2 * 10))
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < tenths; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "router: process $pid did not stop within $2 s of SIGTERM; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local status=$?
+    [[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID" 10
+    [[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID" 15
+    if [[ ${BENCH_KEEP:-} = 1 ]]; then
+        echo "router: kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
+export GIT_AUTHOR_NAME=tovuk-bench GIT_AUTHOR_EMAIL=bench@tovuk.invalid
+export GIT_COMMITTER_NAME=tovuk-bench GIT_COMMITTER_EMAIL=bench@tovuk.invalid
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \
+    GIT_TRACE GIT_TRACE_PERFORMANCE GIT_TRACE_PACKET GIT_TRACE_CURL GIT_ASKPASS SSH_ASKPASS \
+    http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY TOVUK_URL TOVUK_TOKEN
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+export TOVUK_CONFIG_DIR=$TMP/config TOVUK_DATA_DIR=$TMP/data NO_COLOR=1
+
+free_port() {
+    perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport, "\n"'
+}
+
+# --- the platform ------------------------------------------------------------------
+"$BIN" server --data-dir "$TMP/data" --listen 127.0.0.1:0 --router-listen 127.0.0.1:0 \
+    >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 300); do
+    [[ -s $TMP/data/server.json && -s $TMP/data/admin.token ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; die "the server exited while starting"; }
+    sleep 0.1
+done
+[[ -s $TMP/data/server.json ]] || { tail -20 "$TMP/server.log" >&2; die "the server did not write server.json within 30 s"; }
+API_URL=$(grep -o '"api_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
+ROUTER_URL=$(grep -o '"router_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
+[[ $API_URL = http://127.0.0.1:* ]] || die "unexpected api_url in server.json: '$API_URL'"
+[[ $ROUTER_URL = http://127.0.0.1:* ]] || die "unexpected router_url in server.json: '$ROUTER_URL'"
+ROUTER_URL=${ROUTER_URL%/}
+export TOVUK_URL=$API_URL
+TOVUK_TOKEN=$(cat "$TMP/data/admin.token")
+export TOVUK_TOKEN
+
+"$BIN" app create "$APP" --json >"$TMP/app.json" || die "tovuk app create failed"
+SECRET=$(grep -o '"secret": *"tovuk_[^"]*"' "$TMP/app.json" | sed 's/.*"\(tovuk_[^"]*\)"/\1/')
+[[ -n $SECRET ]] || die "no deploy token secret in the output of tovuk app create"
+
+# --- the backend app: nginx inside the sandbox, one worker, a small static file ----------
+WORK=$TMP/app
+git init -q -b main "$WORK"
+mkdir -p "$WORK/public"
+printf '[app]\nname = "%s"\nkind = "web"\ncapabilities = ["http"]\n\n[run]\ncommand = "sh start.sh"\n\n[health]\npath = "/health"\ntimeout = "30s"\n' \
+    "$APP" >"$WORK/tovuk.toml"
+# Only /usr, the release (/app, read-only) and a private /tmp are there: config, pid and
+# temp paths go to /tmp, the log to stderr (the runner keeps its tail).
+cat >"$WORK/start.sh" <<'EOF'
+#!/bin/sh
+set -eu
+mkdir -p /tmp/nginx
+sed "s/@PORT@/$PORT/g" /app/nginx.conf.in >/tmp/nginx/nginx.conf
+exec nginx -p /tmp/nginx/ -c /tmp/nginx/nginx.conf -g 'daemon off;'
+EOF
+cat >"$WORK/nginx.conf.in" <<'EOF'
+worker_processes 1;
+pid /tmp/nginx/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path /tmp/nginx/body;
+    proxy_temp_path /tmp/nginx/proxy;
+    fastcgi_temp_path /tmp/nginx/fastcgi;
+    uwsgi_temp_path /tmp/nginx/uwsgi;
+    scgi_temp_path /tmp/nginx/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:@PORT@;
+        root /app/public;
+        default_type text/html;
+        location = /health { return 200 "ok\n"; }
+    }
+}
+EOF
+printf '<!doctype html>\n<title>%s</title>\n<p>hello from the backend</p>\n' "$APP" >"$WORK/public/index.html"
+EXPECTED_BODY=$(cat "$WORK/public/index.html")
+git -C "$WORK" add -A
+git -C "$WORK" commit -q -m "nginx backend"
+git -C "$WORK" remote add platform "http://deploy:$SECRET@${API_URL#http://}/git/$APP.git"
+
+echo "deploying the nginx backend as app $APP ..." >&2
+git -C "$WORK" push platform main >"$TMP/push.log" 2>&1 || { cat "$TMP/push.log" >&2; die "the push failed"; }
+DEP=$(grep -o 'deploy dep_[0-9a-z]* queued' "$TMP/push.log" | head -1 | cut -d' ' -f2)
+[[ -n $DEP ]] || { cat "$TMP/push.log" >&2; die "the push did not report a queued deploy"; }
+state=
+for _ in $(seq 600); do
+    state=$("$BIN" deploy show "$DEP" --json | tr -d ' \n\t' | grep -o '"state":"[a-z_]*","source"' | cut -d'"' -f4)
+    [[ $state = running || $state = failed || $state = cancelled ]] && break
+    sleep 0.1
+done
+[[ $state = running ]] || { "$BIN" deploy show "$DEP" >&2 || true; die "deploy $DEP is '$state', not running"; }
+STATUS=$("$BIN" app status "$APP" --json | tr -d ' \n\t')
+INSTANCE_PORT=$(grep -o '"instance":{[^}]*}' <<<"$STATUS" | grep -o '"port":[0-9]*' | cut -d: -f2)
+[[ -n $INSTANCE_PORT ]] || die "tovuk app status has no instance port: $STATUS"
+BACKEND_URL=http://127.0.0.1:$INSTANCE_PORT
+
+# --- nginx on the host as a keep-alive reverse proxy to the same instance ----------------
+PROXY_DIR=$TMP/nginx-proxy
+PROXY_PORT=$(free_port)
+PROXY_URL=http://127.0.0.1:$PROXY_PORT
+mkdir -p "$PROXY_DIR"
+# worker_processes: NGINX_WORKERS, by default auto (one per core, like the tokio runtime the
+# tovuk router runs on).
+# Host and X-Forwarded-* are set because the tovuk router sets them too.
+cat >"$PROXY_DIR/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+pid $PROXY_DIR/nginx.pid;
+error_log $PROXY_DIR/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $PROXY_DIR/body;
+    proxy_temp_path $PROXY_DIR/proxy;
+    fastcgi_temp_path $PROXY_DIR/fastcgi;
+    uwsgi_temp_path $PROXY_DIR/uwsgi;
+    scgi_temp_path $PROXY_DIR/scgi;
+    keepalive_requests 1000000;
+    upstream backend {
+        server 127.0.0.1:$INSTANCE_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$PROXY_PORT;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+        }
+    }
+}
+EOF
+"$NGINX" -p "$PROXY_DIR/" -e "$PROXY_DIR/error.log" -c "$PROXY_DIR/nginx.conf" -g 'daemon off;' \
+    >"$PROXY_DIR/stdout.log" 2>&1 &
+PROXY_PID=$!
+
+# Every target must answer the backend's file before it is loaded.
+check_target() { # name, url, [Host header]
+    local body=
+    for _ in $(seq 100); do
+        body=$(curl -sf --max-time 2 ${3:+-H "Host: $3"} "$2/") && [[ $body = "$EXPECTED_BODY" ]] && return 0
+        sleep 0.1
+    done
+    cat "$PROXY_DIR/error.log" >&2 2>/dev/null || true
+    die "$1 ($2) does not answer the backend's index.html; last body: '$body'"
+}
+check_target tovuk "$ROUTER_URL" "$APP.localhost"
+check_target direct "$BACKEND_URL"
+check_target nginx "$PROXY_URL"
+
+# --- load ---------------------------------------------------------------------------
+# Converts wrk's "1.23ms" / "850.00us" / "1.02s" to integer microseconds.
+to_us() {
+    local v=$1 num unit
+    [[ $v =~ ^([0-9.]+)(us|ms|s|m)$ ]] || die "cannot read wrk latency '$v'"
+    num=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
+    case $unit in
+    us) awk -v n="$num" 'BEGIN { printf "%d", n + 0.5 }' ;;
+    ms) awk -v n="$num" 'BEGIN { printf "%d", n * 1000 + 0.5 }' ;;
+    s) awk -v n="$num" 'BEGIN { printf "%d", n * 1000000 + 0.5 }' ;;
+    m) awk -v n="$num" 'BEGIN { printf "%d", n * 60000000 + 0.5 }' ;;
+    esac
+}
+
+# CPU time (clock ticks, user + system, all threads) of the proxy in front of the instance:
+# the tovuk server process, or the nginx master and its workers. 0 for direct.
+CLK_TCK=$(getconf CLK_TCK)
+proxy_ticks() { # name
+    local pids=() pid total=0 stat
+    case $1 in
+    tovuk) pids=("$SERVER_PID") ;;
+    nginx) mapfile -t pids < <(echo "$PROXY_PID"; ps -o pid= --ppid "$PROXY_PID" | tr -d ' ') ;;
+    *) echo 0; return ;;
+    esac
+    for pid in "${pids[@]}"; do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        stat=${stat##*) }
+        read -r -a fields <<<"$stat"
+        total=$((total + fields[11] + fields[12])) # utime, stime (fields 14 and 15 of stat)
+    done
+    echo "$total"
+}
+
+declare -A RPS P99 P50 CPU ERRORS
+# One wrk run against target $1; appends req/s (x100), p50 and p99 (µs), the proxy's CPU
+# time per request (ns) and errors.
+load() { # name, url, [Host header], label
+    local name=$1 url=$2 host=$3 label=$4 report rps p50 p99 non2xx socket requests ticks0 ticks1
+    report=$TMP/wrk-$name-$label.txt
+    ticks0=$(proxy_ticks "$name")
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency ${host:+-H "Host: $host"} "$url/" >"$report" 2>&1 ||
+        { cat "$report" >&2; die "wrk against $name failed"; }
+    ticks1=$(proxy_ticks "$name")
+    requests=$(awk '/ requests in / { print $1 }' "$report")
+    [[ $requests =~ ^[1-9][0-9]*$ ]] || { cat "$report" >&2; die "cannot read the request count of the wrk report for $name"; }
+    CPU[$name]+="$(((ticks1 - ticks0) * 1000000000 / CLK_TCK / requests)) "
+    rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 * 100 + 0.5 }' "$report")
+    p50=$(awk '$1 == "50%" { print $2 }' "$report")
+    p99=$(awk '$1 == "99%" { print $2 }' "$report")
+    [[ -n $rps && -n $p50 && -n $p99 ]] || { cat "$report" >&2; die "cannot read the wrk report for $name"; }
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$report")
+    socket=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$report")
+    RPS[$name]+="$rps "
+    P50[$name]+="$(to_us "$p50") "
+    P99[$name]+="$(to_us "$p99") "
+    ERRORS[$name]=$((${ERRORS[$name]:-0} + ${non2xx:-0} + ${socket:-0}))
+    LAST="$(awk -v r="$rps" 'BEGIN { printf "%.0f", r / 100 }') req/s, p99 $p99"
+}
+run_target() { # name, label
+    case $1 in
+    tovuk) load tovuk "$ROUTER_URL" "$APP.localhost" "$2" ;;
+    direct) load direct "$BACKEND_URL" "" "$2" ;;
+    nginx) load nginx "$PROXY_URL" "" "$2" ;;
+    esac
+}
+
+TARGETS=(tovuk direct nginx)
+echo "warm-up: 2 s of load on each target ..." >&2
+saved=$DURATION
+DURATION=2
+for name in "${TARGETS[@]}"; do run_target "$name" warmup; done
+DURATION=$saved
+unset RPS P50 P99 CPU ERRORS
+declare -A RPS P99 P50 CPU ERRORS
+
+echo "timing $RUNS runs of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s per target ..." >&2
+for ((run = 1; run <= RUNS; run++)); do
+    if ((run % 2)); then order=("${TARGETS[@]}"); else order=(nginx direct tovuk); fi
+    line=
+    for name in "${order[@]}"; do
+        run_target "$name" "$run"
+        line+="   $name $LAST"
+    done
+    printf '  run %d/%d:%s\n' "$run" "$RUNS" "$line" >&2
+done
+
+# --- figures ------------------------------------------------------------------------
+sort_values() { mapfile -t SORTED < <(printf '%s\n' "$@" | sort -n); }
+median() {
+    sort_values "$@"
+    local n=${#SORTED[@]}
+    if ((n % 2)); then
+        echo "${SORTED[n / 2]}"
+    else
+        echo $(((SORTED[n / 2 - 1] + SORTED[n / 2]) / 2))
+    fi
+}
+ms() { # microseconds -> "1.23"
+    local us=$1
+    us=$((us + 5))
+    printf '%d.%02d' $((us / 1000)) $(((us % 1000) / 10))
+}
+ratio() { # a, b -> "0.93x"
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'
+}
+
+declare -A M_RPS M_P50 M_P99 M_CPU
+for name in "${TARGETS[@]}"; do
+    # shellcheck disable=SC2086
+    M_CPU[$name]=$(median ${CPU[$name]})
+    # shellcheck disable=SC2086 # the lists are space-separated numbers
+    M_RPS[$name]=$(median ${RPS[$name]})
+    # shellcheck disable=SC2086
+    M_P50[$name]=$(median ${P50[$name]})
+    # shellcheck disable=SC2086
+    M_P99[$name]=$(median ${P99[$name]})
+done
+if ((M_RPS[tovuk] >= M_RPS[nginx])); then rps_verdict="met"; else rps_verdict="NOT met"; fi
+if ((M_P99[tovuk] <= M_P99[nginx])); then p99_verdict="met"; else p99_verdict="NOT met"; fi
+
+rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && rev="$rev+dirty"
+echo
+echo "router: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, GET / (a $(wc -c <"$WORK/public/index.html")-byte file from nginx, 1 worker, in the sandbox); median of $RUNS runs"
+echo "$("$BIN" --version) @ $rev, $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(nproc 2>/dev/null || echo '?') cores"
+echo
+printf '%-44s %5s %10s %10s %10s %12s %8s\n' "" runs "req/s" p50 p99 "proxy CPU" errors
+label_of() {
+    case $1 in
+    tovuk) echo "tovuk router -> instance" ;;
+    direct) echo "direct to the instance (ceiling)" ;;
+    nginx) echo "nginx keep-alive proxy -> instance" ;;
+    esac
+}
+for name in "${TARGETS[@]}"; do
+    cpu=-
+    [[ $name = direct ]] || cpu="$(awk -v n="${M_CPU[$name]}" 'BEGIN { printf "%.1f", n / 1000 }') us/req"
+    printf '%-44s %5d %10s %10s %10s %12s %8d\n' "$(label_of "$name")" "$RUNS" \
+        "$(awk -v r="${M_RPS[$name]}" 'BEGIN { printf "%.0f", r / 100 }')" \
+        "$(ms "${M_P50[$name]}") ms" "$(ms "${M_P99[$name]}") ms" "$cpu" "${ERRORS[$name]}"
+done
+printf '%-44s %5s %10s %10s %10s   goal >= 1.00x: %s\n' "tovuk / nginx, req/s" "" \
+    "$(ratio "${M_RPS[tovuk]}" "${M_RPS[nginx]}")" "" "" "$rps_verdict"
+printf '%-44s %5s %10s %10s %10s   goal <= 1.00x: %s\n' "tovuk / nginx, p99 latency" "" "" "" \
+    "$(ratio "${M_P99[tovuk]}" "${M_P99[nginx]}")" "$p99_verdict"
+printf '%-44s %5s %10s %10s %10s\n' "tovuk / direct, req/s and p99" "" \
+    "$(ratio "${M_RPS[tovuk]}" "${M_RPS[direct]}")" "" "$(ratio "${M_P99[tovuk]}" "${M_P99[direct]}")"
+printf '%-44s %5s %10s %10s %10s\n' "nginx / direct, req/s and p99" "" \
+    "$(ratio "${M_RPS[nginx]}" "${M_RPS[direct]}")" "" "$(ratio "${M_P99[nginx]}" "${M_P99[direct]}")"
