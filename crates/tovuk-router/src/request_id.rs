@@ -27,14 +27,20 @@ pub(crate) fn is_sane(id: &str) -> bool {
         && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
 }
 
-/// `req_` and 128 random bits as 26 base32 characters.
+/// `req_` and 128 bits as 26 base32 characters: 64 random bits drawn once per process,
+/// then a counter, so minting an id costs no system call on the request path. Ids only
+/// correlate log lines: unique is what they must be, not unguessable.
 pub(crate) fn generate() -> String {
-    let mut bytes = [0u8; 16];
-    let random = match getrandom::fill(&mut bytes) {
-        Ok(()) => u128::from_be_bytes(bytes),
-        Err(_) => fallback_bits(),
-    };
-    encode(random)
+    static PREFIX: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 16];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => u128::from_be_bytes(bytes) & !u128::from(u64::MAX),
+            Err(_) => fallback_bits() & !u128::from(u64::MAX),
+        }
+    });
+    encode(prefix | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn encode(bits: u128) -> String {
