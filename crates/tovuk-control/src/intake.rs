@@ -62,7 +62,7 @@ pub(crate) fn accepted_lines(recorded: &Recorded) -> Vec<String> {
         ));
         lines.push(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job_id));
     }
-    lines.push(format!("next: tovuk deploy show {}", deploy.id));
+    lines.push(format!("next: tovuk deploy follow {}", deploy.id));
     lines
 }
 

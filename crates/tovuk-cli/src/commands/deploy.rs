@@ -257,7 +257,7 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
         output::line(format!("accepted as source operation {}", accepted.source_operation_id));
         output::line(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job.id));
     }
-    output::note(format!("next: tovuk deploy show {}", deploy.id));
+    output::note(format!("next: tovuk deploy follow {}", deploy.id));
     Ok(ExitStatus::Success)
 }
 

@@ -16,7 +16,7 @@ fn a_new_user_pushes_and_sees_the_deploy_id() {
     assert!(push.ok, "{}", push.output);
     let ids = deploy_ids(&push.output);
     assert_eq!(ids.len(), 1, "{}", push.output);
-    assert!(push.output.contains(&format!("remote: next: tovuk deploy show {}", ids[0])), "{}", push.output);
+    assert!(push.output.contains(&format!("remote: next: tovuk deploy follow {}", ids[0])), "{}", push.output);
 
     let deploy = platform.tovuk().args(["deploy", "show", &ids[0], "--json"]).run().success().json();
     // The builder may have taken it already; it was queued first.

@@ -500,3 +500,16 @@ while (my $c = $s->accept) {
         .expect("VmHWM");
     assert!(peak_kb < 300 * 1024, "the server's peak memory was {peak_kb} kB while a huge body went through");
 }
+
+#[test]
+fn the_readme_example_app_goes_live() {
+    let platform = Platform::start();
+    let token = platform.create_app("hello");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let manifest = std::fs::read_to_string(example.join("tovuk.toml")).expect("example manifest");
+    let server = std::fs::read_to_string(example.join("server.pl")).expect("example server");
+    let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest), ("server.pl", &server)]);
+    let run = platform.tovuk().args(["deploy", "follow", &id]).run().success();
+    assert!(run.stdout.contains("running"), "{}", run.stdout);
+    assert_eq!(platform.get_app("hello", "/"), (200, "hello from tovuk\n".to_owned()));
+}
