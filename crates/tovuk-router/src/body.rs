@@ -20,10 +20,35 @@ pub(crate) fn empty() -> RouterBody {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
+/// When the request body last moved: the upstream timeout counts idle time, not the
+/// whole exchange, so a long upload that keeps flowing is never cut off.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    base: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Activity { base: std::time::Instant::now(), last_ms: std::sync::atomic::AtomicU64::new(0) })
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since the body last moved (or since the exchange began).
+    pub(crate) fn idle(&self) -> std::time::Duration {
+        let last = std::time::Duration::from_millis(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.base.elapsed().saturating_sub(last)
+    }
+}
+
 /// The client's request body on its way to the app, streamed frame by frame.
 /// Its errors get their own type so a failed exchange can be blamed on the client.
 #[derive(Debug)]
-pub(crate) struct DownstreamBody(pub(crate) Incoming);
+pub(crate) struct DownstreamBody(pub(crate) Incoming, pub(crate) std::sync::Arc<Activity>);
 
 /// The client stopped sending its request body (disconnect, malformed chunking).
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +60,11 @@ impl Body for DownstreamBody {
     type Error = DownstreamBodyError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.0).poll_frame(cx).map_err(DownstreamBodyError)
+        let polled = Pin::new(&mut self.0).poll_frame(cx).map_err(DownstreamBodyError);
+        if polled.is_ready() {
+            self.1.touch();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -60,16 +60,28 @@ impl Proxy {
         // hyper has sent our 101.
         let downstream_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut request));
         let (parts, body) = request.into_parts();
-        let upstream_request = upstream_request(parts, body, upstream, ctx, wants_upgrade)?;
+        let activity = crate::body::Activity::new();
+        let upstream_request = upstream_request(parts, body, activity.clone(), upstream, ctx, wants_upgrade)?;
 
         let in_flight = self.in_flight.enter(upstream);
-        let exchange = tokio::time::timeout(self.timeouts.upstream_response, self.client.request(upstream_request));
-        let mut response = match exchange.await {
-            Err(_elapsed) => {
-                return Err(ProxyError::UpstreamTimeout { upstream, timeout: self.timeouts.upstream_response });
+        let exchange = self.client.request(upstream_request);
+        tokio::pin!(exchange);
+        // The timeout is for an app that stops answering: it runs while nothing moves, so an
+        // upload that keeps flowing is never cut off however long it takes.
+        let timeout = self.timeouts.upstream_response;
+        let mut response = loop {
+            let wait = timeout.saturating_sub(activity.idle());
+            tokio::select! {
+                result = &mut exchange => match result {
+                    Err(error) => return Err(ProxyError::from_client(upstream, self.timeouts.upstream_connect, error)),
+                    Ok(response) => break response,
+                },
+                () = tokio::time::sleep(wait) => {
+                    if activity.idle() >= timeout {
+                        return Err(ProxyError::UpstreamTimeout { upstream, timeout });
+                    }
+                }
             }
-            Ok(Err(error)) => return Err(ProxyError::from_client(upstream, self.timeouts.upstream_connect, error)),
-            Ok(Ok(response)) => response,
         };
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -102,6 +114,7 @@ impl Proxy {
 fn upstream_request(
     parts: Parts,
     body: Incoming,
+    activity: Arc<crate::body::Activity>,
     upstream: SocketAddr,
     ctx: &RequestContext,
     wants_upgrade: bool,
@@ -127,7 +140,7 @@ fn upstream_request(
     if let Some(original_host) = original_host {
         headers.insert(header::HOST, original_host);
     }
-    let mut request = Request::new(DownstreamBody(body));
+    let mut request = Request::new(DownstreamBody(body, activity));
     *request.method_mut() = parts.method;
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;

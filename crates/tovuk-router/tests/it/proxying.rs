@@ -175,3 +175,32 @@ async fn kept_alive_client_connection_serves_several_requests() {
         assert_eq!(read_text(response.into_body()).await, format!("path {path}"));
     }
 }
+
+#[tokio::test]
+async fn an_upload_slower_than_the_response_timeout_is_not_cut_off_while_it_flows() {
+    let timeouts = Timeouts { upstream_response: Duration::from_millis(300), ..Timeouts::default() };
+    let stack = TestRouter::start_with(timeouts).await;
+    // Reads the whole body before answering, as an upload handler does.
+    let counter = spawn_backend(|request: Request<Incoming>| async move {
+        let body = read_bytes(request.into_body()).await;
+        Response::new(text_body(format!("received {}", body.len())))
+    })
+    .await;
+    stack.publish(&[("upload", proxy(counter))]);
+
+    // Ten chunks 100 ms apart: a second in all, three times the timeout, never idle for long.
+    let frames = stream::unfold(0u32, |sent| async move {
+        if sent == 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'x'; 1024]))), sent + 1))
+    });
+    let request = Request::post("/upload")
+        .header(HOST, stack.host("upload"))
+        .body(StreamBody::new(frames))
+        .expect("request builds");
+    let response = send(stack.addr, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(read_text(response.into_body()).await, "received 10240");
+}
