@@ -33,10 +33,11 @@ fn settled(state: DeployState) -> bool {
     matches!(state, DeployState::Running | DeployState::Failed | DeployState::Cancelled | DeployState::Superseded)
 }
 
-fn elapsed_ms(since: &str) -> u64 {
-    chrono::DateTime::parse_from_rfc3339(since)
-        .map(|start| (chrono::Utc::now() - start.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as u64)
-        .unwrap_or(0)
+/// Milliseconds from `since` to `until` (now when `None`).
+fn elapsed_ms(since: &str, until: Option<&str>) -> u64 {
+    let parse = |text: &str| chrono::DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&chrono::Utc));
+    let end = until.and_then(|until| parse(until).ok()).unwrap_or_else(chrono::Utc::now);
+    parse(since).map(|start| (end - start).num_milliseconds().max(0) as u64).unwrap_or(0)
 }
 
 fn progress(deploy: &DeployRecord, state: DeployState, at: &str, elapsed_ms: u64) -> DeployProgress {
@@ -72,7 +73,13 @@ pub(crate) async fn events(
         let mut deploy = deploy;
         loop {
             for (entered, at) in deploy.events.iter().skip(sent) {
-                let event = DeployEvent::StateChanged(progress(&deploy, *entered, at, elapsed_ms(&deploy.created_at)));
+                // The time the state was entered, so a replay shows the same figures as the live run.
+                let event = DeployEvent::StateChanged(progress(
+                    &deploy,
+                    *entered,
+                    at,
+                    elapsed_ms(&deploy.created_at, Some(at)),
+                ));
                 if tx.send(encode(&event)).await.is_err() {
                     return;
                 }
@@ -80,8 +87,12 @@ pub(crate) async fn events(
             sent = deploy.events.len();
             let entered_at = deploy.events.last().map(|(_, at)| at.clone()).unwrap_or_default();
             if settled(deploy.state) || !query.follow {
-                let event =
-                    DeployEvent::Result(progress(&deploy, deploy.state, &entered_at, elapsed_ms(&deploy.created_at)));
+                let event = DeployEvent::Result(progress(
+                    &deploy,
+                    deploy.state,
+                    &entered_at,
+                    elapsed_ms(&deploy.created_at, Some(&entered_at)),
+                ));
                 let _ = tx.send(encode(&event)).await;
                 return;
             }
@@ -92,7 +103,8 @@ pub(crate) async fn events(
                     }
                 }
                 () = tokio::time::sleep(HEARTBEAT) => {
-                    let event = DeployEvent::Heartbeat(progress(&deploy, deploy.state, &entered_at, elapsed_ms(&deploy.created_at)));
+                    let event =
+                        DeployEvent::Heartbeat(progress(&deploy, deploy.state, &entered_at, elapsed_ms(&deploy.created_at, None)));
                     if tx.send(encode(&event)).await.is_err() {
                         return;
                     }

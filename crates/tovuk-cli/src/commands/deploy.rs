@@ -106,7 +106,12 @@ pub(crate) async fn follow(client: &tovuk_client::Client, id: &str, global: &Glo
                     if let Some(line) = &failure.first_actionable_line {
                         summary.push_str(&format!("\n  {line}"));
                     }
-                    summary.push_str(&format!("\nnext: tovuk logs --build {}", progress.deploy_id));
+                    // A release that failed to go live is explained by what the app printed.
+                    if failure.phase.as_deref() == Some("deploying") {
+                        summary.push_str(&format!("\nnext: tovuk logs {}", progress.app));
+                    } else {
+                        summary.push_str(&format!("\nnext: tovuk logs --build {}", progress.deploy_id));
+                    }
                 }
                 output::note(summary);
             }
