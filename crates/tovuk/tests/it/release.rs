@@ -466,8 +466,10 @@ my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{PORT},
 while (my $c = $s->accept) {
   my $len = 0;
   while (my $l = <$c>) { $len = $1 if $l =~ /^content-length:\s*(\d+)/i; last if $l =~ /^\r?\n$/ }
+  # `read`, not `sysread`: the header lines were read through Perl's buffer, which may
+  # already hold the start of the body.
   my ($got, $buf) = (0, "");
-  while ($got < $len) { my $n = sysread($c, $buf, 1 << 20); last unless $n; $got += $n; }
+  while ($got < $len) { my $n = read($c, $buf, 1 << 20); last unless $n; $got += $n; }
   my $body = "received $got";
   print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
   close $c;
