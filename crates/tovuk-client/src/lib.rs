@@ -259,6 +259,11 @@ impl Client {
     pub async fn claim_build(&self, node: &str) -> Result<Option<ClaimedBuild>, ClientError> {
         let request =
             self.request(Method::POST, "/internal/v1/builds/claim").json(&ClaimRequest { node: node.to_owned() });
+        self.long_poll(request).await
+    }
+
+    /// A long poll: the answer, or `None` when the server had nothing before it gave up (204).
+    async fn long_poll<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<Option<T>, ClientError> {
         let response = request
             .send()
             .await
@@ -354,15 +359,7 @@ impl<T: DeserializeOwned> EventStream<T> {
 impl Client {
     /// Waits (long poll) for a sealed artifact to take live; `None` when there was none in time.
     pub async fn claim_release(&self) -> Result<Option<ClaimedRelease>, ClientError> {
-        let response = self
-            .request(Method::POST, "/internal/v1/releases/claim")
-            .send()
-            .await
-            .map_err(|error| ClientError::Unreachable { url: self.base_url.clone(), detail: error.to_string() })?;
-        if response.status() == StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        Self::decode(&self.base_url, response).await.map(Some)
+        self.long_poll(self.request(Method::POST, "/internal/v1/releases/claim")).await
     }
 
     pub async fn current_releases(&self) -> Result<CurrentReleases, ClientError> {

@@ -506,6 +506,18 @@ pub fn perl_manifest(app: &str, health_timeout: &str) -> String {
 }
 
 impl Platform {
+    /// The server's peak resident memory so far (VmHWM), in kB.
+    pub fn peak_memory_kb(&self) -> u64 {
+        let pid = self.child.as_ref().expect("server").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse().ok())
+            .expect("VmHWM")
+    }
+
     pub fn router_addr(&self) -> String {
         self.router_url.trim_start_matches("http://").to_owned()
     }
