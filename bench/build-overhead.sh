@@ -14,116 +14,27 @@
 #        RUNS        timed builds per app size and side (default 10)
 #        BENCH_KEEP  1 keeps the temp dir (server log, repos, build logs) and prints where it is
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${RUNS:-10}
 GOAL_PERCENT=150 # the platform's median may be at most 1.5x the floor's
 GOAL=$((GOAL_PERCENT / 100)).$((GOAL_PERCENT % 100 / 10))
 # App sizes: "MB FILES" (FILES counts every file, the manifest and two small files included).
 SIZES=("1 50" "50 500")
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-die() {
-    echo "build-overhead: $*" >&2
-    exit 1
-}
-
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+bench_positive_ints RUNS
 command -v git >/dev/null || die "git is needed (Debian: apt-get install git)"
 command -v zstd >/dev/null || die "zstd is needed for the by-hand floor (Debian: apt-get install zstd)"
 command -v bwrap >/dev/null || die "bubblewrap is needed by the builder (Debian: apt-get install bubblewrap)"
 command -v sha256sum >/dev/null || die "sha256sum is needed (Debian: apt-get install coreutils)"
 date -u -d 2026-01-01T00:00:00.123Z +%s%3N >/dev/null 2>&1 || die "GNU date is needed to read timestamps (Debian: apt-get install coreutils)"
 
-# --- the binary -------------------------------------------------------------------
-if [[ -n ${TOVUK_BIN:-} ]]; then
-    BIN=$TOVUK_BIN
-else
-    echo "building tovuk (cargo build --release) ..." >&2
-    (cd "$ROOT" && cargo build --release) >&2 || die "the release build failed; fix it or pass TOVUK_BIN=/path/to/tovuk"
-    target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
-    [[ $target_dir = /* ]] || target_dir=$ROOT/$target_dir
-    BIN=$target_dir/release/tovuk
-fi
-[[ -x $BIN ]] || die "no tovuk binary at $BIN"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+bench_binary
+bench_tmp
+bench_isolate_env ZSTD_CLEVEL ZSTD_NBTHREADS
+bench_start_server
 
-# --- an isolated environment --------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tovuk-bench.XXXXXX")
-SERVER_PID=
-cleanup() {
-    local status=$?
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 150); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "build-overhead: the server did not stop within 15 s of SIGTERM; killing it" >&2
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ ${BENCH_KEEP:-} = 1 ]]; then
-        echo "build-overhead: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
-export GIT_AUTHOR_NAME=tovuk-bench GIT_AUTHOR_EMAIL=bench@tovuk.invalid
-export GIT_COMMITTER_NAME=tovuk-bench GIT_COMMITTER_EMAIL=bench@tovuk.invalid
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \
-    GIT_TRACE GIT_TRACE_PERFORMANCE GIT_TRACE_PACKET GIT_TRACE_CURL GIT_ASKPASS SSH_ASKPASS \
-    http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY TOVUK_URL TOVUK_TOKEN \
-    ZSTD_CLEVEL ZSTD_NBTHREADS
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
-export TOVUK_CONFIG_DIR=$TMP/config TOVUK_DATA_DIR=$TMP/data NO_COLOR=1
-
-# One clock for the script's own timings: bash's EPOCHREALTIME (no fork), else date.
-now_us() {
-    if [[ -n ${EPOCHREALTIME:-} ]]; then
-        local t=${EPOCHREALTIME/[.,]/}
-        echo $((10#$t))
-    else
-        echo $(($(date +%s%N) / 1000))
-    fi
-}
-
-# --- the platform ------------------------------------------------------------------
-"$BIN" server --data-dir "$TMP/data" --listen 127.0.0.1:0 --router-listen 127.0.0.1:0 \
-    >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 300); do
-    [[ -s $TMP/data/server.json && -s $TMP/data/admin.token ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; die "the server exited while starting"; }
-    sleep 0.1
-done
-[[ -s $TMP/data/server.json ]] || { tail -20 "$TMP/server.log" >&2; die "the server did not write server.json within 30 s"; }
-API_URL=$(grep -o '"api_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
-[[ $API_URL = http://127.0.0.1:* ]] || die "unexpected api_url in server.json: '$API_URL'"
-export TOVUK_URL=$API_URL
-TOVUK_TOKEN=$(cat "$TMP/data/admin.token")
-export TOVUK_TOKEN
-
-# --- reading a deploy ----------------------------------------------------------------
-# `tovuk deploy show DEP --json`, whitespace removed, so one grep finds one field.
-SHOW=
-load_deploy() {
-    SHOW=$("$BIN" deploy show "$1" --json | tr -d ' \n\t') || die "tovuk deploy show $1 failed"
-}
-# The time (unix ms, server clock) the loaded deploy entered state $1.
-entered_ms() {
-    local at
-    at=$(grep -o "\"state\":\"$1\",\"at\":\"[^\"]*\"" <<<"$SHOW" | head -1 | sed 's/.*"at":"\([^"]*\)"/\1/')
-    [[ -n $at ]] || die "deploy has no '$1' state change: $SHOW"
-    date -u -d "$at" +%s%3N
-}
+# --- reading a deploy (load_deploy, entered_ms: lib.sh) ------------------------------
 field() { # the first string field $1 of the loaded deploy
     grep -o "\"$1\":\"[^\"]*\"" <<<"$SHOW" | head -1 | sed 's/.*:"\([^"]*\)"/\1/'
 }
@@ -136,18 +47,19 @@ push_and_build() {
     local name=$1 log=$TMP/$APP/push-$1.log start end
     start=$(now_us)
     git -C "$WORK" push platform main >"$log" 2>&1 || { cat "$log" >&2; die "$APP $name: the push to tovuk failed"; }
-    DEP=$(grep -o 'deploy dep_[0-9a-z]* queued' "$log" | head -1 | cut -d' ' -f2)
+    DEP=$(queued_dep "$log")
     [[ -n $DEP ]] || { cat "$log" >&2; die "$APP $name: the push did not report a queued deploy"; }
     # Streams the build log and exits when the build ends (1 if it failed).
     "$BIN" logs --build "$DEP" --follow --json >"$TMP/$APP/build-$name.log" 2>&1 || true
     end=$(now_us)
     E2E_US=$((end - start))
     load_deploy "$DEP"
-    local state sha
-    state=$(grep -o '"state":"[a-z_]*","source"' <<<"$SHOW" | cut -d'"' -f4)
-    [[ $state = artifact_ready ]] || {
+    local sha
+    # The runner takes a sealed artifact on at once, so the deploy may already be past
+    # artifact_ready: what counts is that the build succeeded.
+    grep -q '"final_build":{"status":"succeeded"}' <<<"$SHOW" || {
         cat "$TMP/$APP/build-$name.log" >&2
-        die "$APP $name: deploy $DEP ended in '$state', expected artifact_ready"
+        die "$APP $name: the build of deploy $DEP did not succeed (state '$(deploy_state)')"
     }
     sha=$(field sha)
     [[ $sha = "$(git -C "$WORK" rev-parse HEAD)" ]] || die "$APP $name: deploy $DEP built $sha, not the pushed HEAD"
@@ -189,42 +101,10 @@ floor_run() {
     rm -rf "$dir"
 }
 
-# --- figures ------------------------------------------------------------------------
-ms() { # microseconds -> "12.3"
-    local us=$1 sign=
-    ((us < 0)) && { sign=-; us=$((-us)); }
-    us=$((us + 50))
-    printf '%s%d.%d' "$sign" $((us / 1000)) $(((us % 1000) / 100))
-}
+# --- figures (ms, median, p90, minimum, row: lib.sh) ---------------------------------
 mb() { # bytes -> "1.02"
     local centi=$((($1 * 100 + 524288) / 1048576))
     printf '%d.%02d' $((centi / 100)) $((centi % 100))
-}
-# Sets SORTED to the values sorted ascending.
-sort_values() { mapfile -t SORTED < <(printf '%s\n' "$@" | sort -n); }
-median() {
-    sort_values "$@"
-    local n=${#SORTED[@]}
-    if ((n % 2)); then
-        echo "${SORTED[n / 2]}"
-    else
-        echo $(((SORTED[n / 2 - 1] + SORTED[n / 2]) / 2))
-    fi
-}
-p90() { # nearest rank
-    sort_values "$@"
-    local n=${#SORTED[@]}
-    echo "${SORTED[(9 * n + 9) / 10 - 1]}"
-}
-minimum() {
-    sort_values "$@"
-    echo "${SORTED[0]}"
-}
-row() { # label, values...
-    local label=$1
-    shift
-    printf '%-46s %5d %10s %10s %10s\n' "$label" $# "$(ms "$(median "$@")") ms" "$(ms "$(p90 "$@")") ms" \
-        "$(ms "$(minimum "$@")") ms"
 }
 
 # --- one app size -------------------------------------------------------------------
@@ -237,18 +117,14 @@ bench_size() {
     P_TOTAL=() P_CHECKOUT=() P_SEAL=() P_E2E=() F_TOTAL=() F_CLONE=() F_PACK=()
     mkdir -p "$TMP/$APP"
 
-    "$BIN" app create "$APP" --json >"$TMP/$APP/app.json" || die "tovuk app create $APP failed"
-    local secret
-    secret=$(grep -o '"secret": *"tovuk_[^"]*"' "$TMP/$APP/app.json" | sed 's/.*"\(tovuk_[^"]*\)"/\1/')
-    [[ -n $secret ]] || die "no deploy token secret in the output of tovuk app create $APP"
+    bench_create_app "$APP" "$TMP/$APP/app.json"
 
     # The tree: a manifest without build commands, a start script, a one-line file each
     # run changes, and files-3 files of incompressible data, 20 to a directory.
     echo "$APP: writing $files files, $size_mb MB of random data ..." >&2
     git init -q -b main "$WORK"
     git init -q --bare -b main "$FLOOR"
-    printf '[app]\nname = "%s"\nkind = "web"\ncapabilities = ["http"]\n\n[run]\ncommand = "./server"\n\n[health]\npath = "/health"\n' \
-        "$APP" >"$WORK/tovuk.toml"
+    write_manifest "$WORK" "$APP" ./server
     printf '#!/bin/sh\nexec python3 -m http.server "${PORT:-8000}"\n' >"$WORK/server"
     chmod +x "$WORK/server"
     printf 'run 0\n' >"$WORK/version.txt"
@@ -263,7 +139,7 @@ bench_size() {
     count=$(git -C "$WORK" ls-files | wc -l)
     [[ $count -eq $files ]] || die "$APP has $count files, expected $files"
     git -C "$WORK" commit -q -m "$APP: $files files, $size_mb MB"
-    git -C "$WORK" remote add platform "http://deploy:$secret@${API_URL#http://}/git/$APP.git"
+    git -C "$WORK" remote add platform "$PLATFORM_REMOTE"
     git -C "$WORK" remote add floor "file://$FLOOR"
 
     # Untimed warm-up: the first (full) push and build, and one by-hand run.
@@ -321,11 +197,9 @@ for size in "${SIZES[@]}"; do
     bench_size $size
 done
 
-rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && rev="$rev+dirty"
 echo
 echo "build overhead: push of a one-file commit -> signed artifact, no build commands; $RUNS runs per side"
-echo "$("$BIN" --version) @ $rev, $(git --version), zstd $(zstd -V | grep -o 'v[0-9.]*' | head -1), $(nproc 2>/dev/null || echo '?') cores"
+bench_version_line "$(git --version)" "zstd $(zstd -V | grep -o 'v[0-9.]*' | head -1)"
 for table in "${TABLES[@]}"; do
     echo
     echo "$table"

@@ -13,6 +13,7 @@
 #        RUNS        timed deploys and by-hand starts (default 10)
 #        BENCH_KEEP  1 keeps the temp dir (server log, repo, push logs) and prints where it is
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${RUNS:-10}
 GOAL_TOTAL_MS=1500
@@ -21,81 +22,21 @@ POLL_MS=10 # how often the router (and the by-hand app) is polled
 POLL_S=$(printf "0.%03d" "$POLL_MS")
 LIVE_TIMEOUT_S=60
 APP=benchlive
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-die() {
-    echo "push-to-live: $*" >&2
-    exit 1
-}
-
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+bench_positive_ints RUNS
 command -v git >/dev/null || die "git is needed (Debian: apt-get install git)"
 command -v perl >/dev/null || die "perl is needed for the app (Debian: apt-get install perl)"
 command -v bwrap >/dev/null || die "bubblewrap is needed by the builder and runner (Debian: apt-get install bubblewrap)"
 date -u -d 2026-01-01T00:00:00.123Z +%s%3N >/dev/null 2>&1 || die "GNU date is needed to read timestamps (Debian: apt-get install coreutils)"
 [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5+ is needed (EPOCHREALTIME)"
 
-# --- the binary -------------------------------------------------------------------
-if [[ -n ${TOVUK_BIN:-} ]]; then
-    BIN=$TOVUK_BIN
-else
-    echo "building tovuk (cargo build --release) ..." >&2
-    (cd "$ROOT" && cargo build --release) >&2 || die "the release build failed; fix it or pass TOVUK_BIN=/path/to/tovuk"
-    target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
-    [[ $target_dir = /* ]] || target_dir=$ROOT/$target_dir
-    BIN=$target_dir/release/tovuk
-fi
-[[ -x $BIN ]] || die "no tovuk binary at $BIN"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+bench_binary
+bench_tmp HAND_PID:5
+bench_isolate_env
 
-# --- an isolated environment --------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tovuk-bench.XXXXXX")
-SERVER_PID=
-HAND_PID=
-stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
-    local pid=$1 tenths=$(($2 * 10))
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < tenths; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "push-to-live: process $pid did not stop within $2 s of SIGTERM; killing it" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local status=$?
-    [[ -n $HAND_PID ]] && stop_pid "$HAND_PID" 5
-    [[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID" 15
-    if [[ ${BENCH_KEEP:-} = 1 ]]; then
-        echo "push-to-live: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# One clock for everything the script times: bash's EPOCHREALTIME (now_us in lib.sh). The
+# server's timestamps (ms, same machine, same clock) are compared with it for the breakdown.
 
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
-export GIT_AUTHOR_NAME=tovuk-bench GIT_AUTHOR_EMAIL=bench@tovuk.invalid
-export GIT_COMMITTER_NAME=tovuk-bench GIT_COMMITTER_EMAIL=bench@tovuk.invalid
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \
-    GIT_TRACE GIT_TRACE_PERFORMANCE GIT_TRACE_PACKET GIT_TRACE_CURL GIT_ASKPASS SSH_ASKPASS \
-    http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY TOVUK_URL TOVUK_TOKEN
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
-export TOVUK_CONFIG_DIR=$TMP/config TOVUK_DATA_DIR=$TMP/data NO_COLOR=1
-
-# One clock for everything the script times: bash's EPOCHREALTIME. The server's timestamps
-# (ms, same machine, same clock) are compared with it for the breakdown.
-now_us() {
-    local t=${EPOCHREALTIME/[.,]/}
-    echo $((10#$t))
-}
 # Sleeps without forking: a read that times out on a FIFO nobody writes to.
 mkfifo "$TMP/nap.fifo"
 exec {NAP_FD}<>"$TMP/nap.fifo"
@@ -117,53 +58,16 @@ http_get() { # host:port, Host header, path
     return 0
 }
 
-free_port() {
-    perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport, "\n"'
-}
-
 # --- the platform ------------------------------------------------------------------
-"$BIN" server --data-dir "$TMP/data" --listen 127.0.0.1:0 --router-listen 127.0.0.1:0 \
-    >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 300); do
-    [[ -s $TMP/data/server.json && -s $TMP/data/admin.token ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; die "the server exited while starting"; }
-    sleep 0.1
-done
-[[ -s $TMP/data/server.json ]] || { tail -20 "$TMP/server.log" >&2; die "the server did not write server.json within 30 s"; }
-API_URL=$(grep -o '"api_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
-ROUTER_URL=$(grep -o '"router_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
-[[ $API_URL = http://127.0.0.1:* ]] || die "unexpected api_url in server.json: '$API_URL'"
-[[ $ROUTER_URL = http://127.0.0.1:* ]] || die "unexpected router_url in server.json: '$ROUTER_URL'"
+bench_start_server
+bench_router_url
 ROUTER_ADDR=${ROUTER_URL#http://}
-ROUTER_ADDR=${ROUTER_ADDR%/}
-export TOVUK_URL=$API_URL
-TOVUK_TOKEN=$(cat "$TMP/data/admin.token")
-export TOVUK_TOKEN
-
-"$BIN" app create "$APP" --json >"$TMP/app.json" || die "tovuk app create failed"
-SECRET=$(grep -o '"secret": *"tovuk_[^"]*"' "$TMP/app.json" | sed 's/.*"\(tovuk_[^"]*\)"/\1/')
-[[ -n $SECRET ]] || die "no deploy token secret in the output of tovuk app create"
-
-# --- reading a deploy ----------------------------------------------------------------
-SHOW=
-load_deploy() {
-    SHOW=$("$BIN" deploy show "$1" --json | tr -d ' \n\t') || die "tovuk deploy show $1 failed"
-}
-deploy_state() { grep -o '"state":"[a-z_]*","source"' <<<"$SHOW" | cut -d'"' -f4; }
-# The time (unix ms, server clock) the loaded deploy entered state $1.
-entered_ms() {
-    local at
-    at=$(grep -o "\"state\":\"$1\",\"at\":\"[^\"]*\"" <<<"$SHOW" | head -1 | sed 's/.*"at":"\([^"]*\)"/\1/')
-    [[ -n $at ]] || die "deploy has no '$1' state change: $SHOW"
-    date -u -d "$at" +%s%3N
-}
+bench_create_app "$APP" "$TMP/app.json"
 
 # --- the app: the Perl server of the end-to-end tests, answering /health at once ----------
 WORK=$TMP/app
 git init -q -b main "$WORK"
-printf '[app]\nname = "%s"\nkind = "web"\ncapabilities = ["http"]\n\n[run]\ncommand = "perl server.pl"\n\n[health]\npath = "/health"\ntimeout = "30s"\n' \
-    "$APP" >"$WORK/tovuk.toml"
+write_manifest "$WORK" "$APP" "perl server.pl" 30s
 write_app() { # version
     cat >"$WORK/server.pl" <<EOF
 use IO::Socket::INET;
@@ -183,7 +87,7 @@ EOF
 write_app r0
 git -C "$WORK" add -A
 git -C "$WORK" commit -q -m "trivial perl app"
-git -C "$WORK" remote add platform "http://deploy:$SECRET@${API_URL#http://}/git/$APP.git"
+git -C "$WORK" remote add platform "$PLATFORM_REMOTE"
 
 # Polls the router every POLL_S until it answers 200 with "hello $1"; sets LIVE_US (the
 # script clock when it did). Dies after LIVE_TIMEOUT_S.
@@ -228,7 +132,7 @@ platform_run() {
     start=$(now_us)
     git -C "$WORK" push platform main >"$log" 2>&1 || { cat "$log" >&2; die "run $run: the push to tovuk failed"; }
     pushed=$(now_us)
-    dep=$(grep -o 'deploy dep_[0-9a-z]* queued' "$log" | head -1 | cut -d' ' -f2)
+    dep=$(queued_dep "$log")
     [[ -n $dep ]] || { cat "$log" >&2; die "run $run: the push did not report a queued deploy"; }
     wait_live "$version" "run $run" "$dep"
     wait_running "$dep" "run $run"
@@ -276,45 +180,12 @@ hand_run() {
 # --- warm-up: the first deploy and one by-hand start, untimed -----------------------------
 echo "warm-up: first deploy of $APP and one by-hand start ..." >&2
 git -C "$WORK" push platform main >"$TMP/push-warmup.log" 2>&1 || { cat "$TMP/push-warmup.log" >&2; die "the warm-up push failed"; }
-warm_dep=$(grep -o 'deploy dep_[0-9a-z]* queued' "$TMP/push-warmup.log" | head -1 | cut -d' ' -f2)
+warm_dep=$(queued_dep "$TMP/push-warmup.log")
 [[ -n $warm_dep ]] || { cat "$TMP/push-warmup.log" >&2; die "the warm-up push did not report a queued deploy"; }
 wait_live r0 warm-up "$warm_dep"
 wait_running "$warm_dep" warm-up
 hand_run warmup
 P_TOTAL=() P_PUSH=() P_BUILD=() P_CLAIM=() P_GOLIVE=() P_SPAWN=() P_UP=() H_START=()
-
-# --- figures ------------------------------------------------------------------------
-ms() { # microseconds -> "12.3"
-    local us=$1 sign=
-    ((us < 0)) && { sign=-; us=$((-us)); }
-    us=$((us + 50))
-    printf '%s%d.%d' "$sign" $((us / 1000)) $(((us % 1000) / 100))
-}
-sort_values() { mapfile -t SORTED < <(printf '%s\n' "$@" | sort -n); }
-median() {
-    sort_values "$@"
-    local n=${#SORTED[@]}
-    if ((n % 2)); then
-        echo "${SORTED[n / 2]}"
-    else
-        echo $(((SORTED[n / 2 - 1] + SORTED[n / 2]) / 2))
-    fi
-}
-p90() { # nearest rank
-    sort_values "$@"
-    local n=${#SORTED[@]}
-    echo "${SORTED[(9 * n + 9) / 10 - 1]}"
-}
-minimum() {
-    sort_values "$@"
-    echo "${SORTED[0]}"
-}
-row() { # label, values...
-    local label=$1
-    shift
-    printf '%-46s %5d %10s %10s %10s\n' "$label" $# "$(ms "$(median "$@")") ms" "$(ms "$(p90 "$@")") ms" \
-        "$(ms "$(minimum "$@")") ms"
-}
 
 # --- timed runs: one new commit per run, both sides, alternating which goes first ---------
 echo "timing $RUNS deploys and $RUNS by-hand starts ..." >&2
@@ -339,11 +210,9 @@ share=$((t_med - h_med))
 if ((t_med < GOAL_TOTAL_MS * 1000)); then total_verdict="met"; else total_verdict="NOT met"; fi
 if ((share < GOAL_SHARE_MS * 1000)); then share_verdict="met"; else share_verdict="NOT met"; fi
 
-rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && rev="$rev+dirty"
 echo
 echo "push -> live: git push of a one-line change -> first 200 of the new version through the router"
-echo "$("$BIN" --version) @ $rev, $(git --version), perl $(perl -e 'printf "%vd", $^V'), $(nproc 2>/dev/null || echo '?') cores; polls every $POLL_MS ms"
+VERSION_SUFFIX="; polls every $POLL_MS ms" bench_version_line "$(git --version)" "perl $(perl -e 'printf "%vd", $^V')"
 echo
 printf '%-46s %5s %10s %10s %10s\n' "" runs median p90 min
 row "tovuk push -> first 200 of new version" "${P_TOTAL[@]}"

@@ -12,100 +12,20 @@
 #        RUNS        timed pushes per side (default 20)
 #        BENCH_KEEP  1 keeps the temp dir (server log, repos) and prints where it is
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${RUNS:-20}
 GOAL_MS=150
 APP=benchapp
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-die() {
-    echo "push-to-queued: $*" >&2
-    exit 1
-}
-
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+bench_positive_ints RUNS
 command -v git >/dev/null || die "git is needed (Debian: apt-get install git)"
 
-# --- the binary -------------------------------------------------------------------
-if [[ -n ${TOVUK_BIN:-} ]]; then
-    BIN=$TOVUK_BIN
-else
-    echo "building tovuk (cargo build --release) ..." >&2
-    (cd "$ROOT" && cargo build --release) >&2 || die "the release build failed; fix it or pass TOVUK_BIN=/path/to/tovuk"
-    target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
-    [[ $target_dir = /* ]] || target_dir=$ROOT/$target_dir
-    BIN=$target_dir/release/tovuk
-fi
-[[ -x $BIN ]] || die "no tovuk binary at $BIN"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-
-# --- an isolated environment --------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tovuk-bench.XXXXXX")
-SERVER_PID=
-cleanup() {
-    local status=$?
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 150); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "push-to-queued: the server did not stop within 15 s of SIGTERM; killing it" >&2
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ ${BENCH_KEEP:-} = 1 ]]; then
-        echo "push-to-queued: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
-export GIT_AUTHOR_NAME=tovuk-bench GIT_AUTHOR_EMAIL=bench@tovuk.invalid
-export GIT_COMMITTER_NAME=tovuk-bench GIT_COMMITTER_EMAIL=bench@tovuk.invalid
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \
-    GIT_TRACE GIT_TRACE_PERFORMANCE GIT_TRACE_PACKET GIT_TRACE_CURL GIT_ASKPASS SSH_ASKPASS \
-    http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY TOVUK_URL TOVUK_TOKEN
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
-export TOVUK_CONFIG_DIR=$TMP/config TOVUK_DATA_DIR=$TMP/data NO_COLOR=1
-
-# One clock for both sides: bash's EPOCHREALTIME (no fork), else date.
-now_us() {
-    if [[ -n ${EPOCHREALTIME:-} ]]; then
-        local t=${EPOCHREALTIME/[.,]/}
-        echo $((10#$t))
-    else
-        echo $(($(date +%s%N) / 1000))
-    fi
-}
-
-# --- the platform ------------------------------------------------------------------
-"$BIN" server --data-dir "$TMP/data" --listen 127.0.0.1:0 --router-listen 127.0.0.1:0 \
-    >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 300); do
-    [[ -s $TMP/data/server.json && -s $TMP/data/admin.token ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; die "the server exited while starting"; }
-    sleep 0.1
-done
-[[ -s $TMP/data/server.json ]] || { tail -20 "$TMP/server.log" >&2; die "the server did not write server.json within 30 s"; }
-API_URL=$(grep -o '"api_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
-[[ $API_URL = http://127.0.0.1:* ]] || die "unexpected api_url in server.json: '$API_URL'"
-export TOVUK_URL=$API_URL
-TOVUK_TOKEN=$(cat "$TMP/data/admin.token")
-export TOVUK_TOKEN
-
-"$BIN" app create "$APP" --json >"$TMP/app.json" || die "tovuk app create failed"
-SECRET=$(grep -o '"secret": *"tovuk_[^"]*"' "$TMP/app.json" | sed 's/.*"\(tovuk_[^"]*\)"/\1/')
-[[ -n $SECRET ]] || die "no deploy token secret in the output of tovuk app create"
-PLATFORM_REMOTE="http://deploy:$SECRET@${API_URL#http://}/git/$APP.git"
+bench_binary
+bench_tmp
+bench_isolate_env
+bench_start_server
+bench_create_app "$APP" "$TMP/app.json"
 
 deploy_count() {
     "$BIN" deploy list "$APP" --json --limit $((RUNS + 10)) | grep -c '"id": *"dep_' || true
@@ -175,13 +95,6 @@ push_floor() {
     FLOOR_US+=($((end - start)))
 }
 
-ms() { # microseconds -> "12.3"
-    local us=$1 sign=
-    ((us < 0)) && { sign=-; us=$((-us)); }
-    us=$((us + 50))
-    printf '%s%d.%d' "$sign" $((us / 1000)) $(((us % 1000) / 100))
-}
-
 echo "timing $RUNS pushes to each side ..." >&2
 for ((run = 1; run <= RUNS; run++)); do
     printf 'run %d\n' "$run" >"$WORK/src/version.txt"
@@ -199,44 +112,15 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 
 # --- figures ------------------------------------------------------------------------
-# Sets SORTED to the values sorted ascending.
-sort_values() { mapfile -t SORTED < <(printf '%s\n' "$@" | sort -n); }
-median() {
-    sort_values "$@"
-    local n=${#SORTED[@]}
-    if ((n % 2)); then
-        echo "${SORTED[n / 2]}"
-    else
-        echo $(((SORTED[n / 2 - 1] + SORTED[n / 2]) / 2))
-    fi
-}
-p90() { # nearest rank
-    sort_values "$@"
-    local n=${#SORTED[@]}
-    echo "${SORTED[(9 * n + 9) / 10 - 1]}"
-}
-minimum() {
-    sort_values "$@"
-    echo "${SORTED[0]}"
-}
-
 p_med=$(median "${PLATFORM_US[@]}")
 f_med=$(median "${FLOOR_US[@]}")
 overhead=$((p_med - f_med))
 if ((overhead < GOAL_MS * 1000)); then verdict="met"; else verdict="NOT met"; fi
 
-row() { # label, values...
-    local label=$1
-    shift
-    printf '%-30s %5d %10s %10s %10s\n' "$label" $# "$(ms "$(median "$@")") ms" "$(ms "$(p90 "$@")") ms" \
-        "$(ms "$(minimum "$@")") ms"
-}
-
-rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && rev="$rev+dirty"
+ROW_WIDTH=30
 echo
 echo "push -> queued deploy row, 10-file app, one new one-file commit per push"
-echo "$("$BIN" --version) @ $rev, $(git --version), $(nproc 2>/dev/null || echo '?') cores"
+bench_version_line "$(git --version)"
 echo
 printf '%-30s %5s %10s %10s %10s\n' "" runs median p90 min
 row "tovuk push -> queued row" "${PLATFORM_US[@]}"

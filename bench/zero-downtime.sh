@@ -19,6 +19,7 @@
 #        CONNECTIONS  wrk connections (default 64); THREADS wrk threads (default 2)
 #        BENCH_KEEP   1 keeps the temp dir (server log, wrk reports, push logs)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEPLOYS=${DEPLOYS:-10}
 CONTROL=${CONTROL:-10}
@@ -26,157 +27,31 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 SETTLE_S=2 # load before the first deploy and after the last one, so every swap is under load
 APP=benchzero
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-die() {
-    echo "zero-downtime: $*" >&2
-    exit 1
-}
-
-for knob in DEPLOYS CONTROL CONNECTIONS THREADS; do
-    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
-done
+bench_positive_ints DEPLOYS CONTROL CONNECTIONS THREADS
 command -v git >/dev/null || die "git is needed (Debian: apt-get install git)"
 command -v curl >/dev/null || die "curl is needed (Debian: apt-get install curl)"
 command -v bwrap >/dev/null || die "bubblewrap is needed by the builder and runner (Debian: apt-get install bubblewrap)"
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-if ((${#missing[@]})); then
-    # nginx must be under /usr: the app runs it inside the sandbox, which sees only /usr.
-    if [[ $(id -u) = 0 ]] && command -v apt-get >/dev/null; then
-        echo "zero-downtime: installing ${missing[*]} (apt-get install ${missing[*]}) ..." >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 ||
-            die "apt-get install ${missing[*]} failed"
-    else
-        die "needs ${missing[*]} under /usr; run: sudo apt-get install ${missing[*]}"
-    fi
-fi
+bench_need_wrk_nginx
 
-# --- the binary -------------------------------------------------------------------
-if [[ -n ${TOVUK_BIN:-} ]]; then
-    BIN=$TOVUK_BIN
-else
-    echo "building tovuk (cargo build --release) ..." >&2
-    (cd "$ROOT" && cargo build --release) >&2 || die "the release build failed; fix it or pass TOVUK_BIN=/path/to/tovuk"
-    target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
-    [[ $target_dir = /* ]] || target_dir=$ROOT/$target_dir
-    BIN=$target_dir/release/tovuk
-fi
-[[ -x $BIN ]] || die "no tovuk binary at $BIN"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-
-# --- an isolated environment --------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tovuk-bench.XXXXXX")
-SERVER_PID=
-WRK_PID=
-stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
-    local pid=$1 tenths=$(($2 * 10))
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < tenths; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "zero-downtime: process $pid did not stop within $2 s of SIGTERM; killing it" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local status=$?
-    [[ -n $WRK_PID ]] && stop_pid "$WRK_PID" 5
-    [[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID" 15
-    if [[ ${BENCH_KEEP:-} = 1 ]]; then
-        echo "zero-downtime: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
-export GIT_AUTHOR_NAME=tovuk-bench GIT_AUTHOR_EMAIL=bench@tovuk.invalid
-export GIT_COMMITTER_NAME=tovuk-bench GIT_COMMITTER_EMAIL=bench@tovuk.invalid
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \
-    GIT_TRACE GIT_TRACE_PERFORMANCE GIT_TRACE_PACKET GIT_TRACE_CURL GIT_ASKPASS SSH_ASKPASS \
-    http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY TOVUK_URL TOVUK_TOKEN
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
-export TOVUK_CONFIG_DIR=$TMP/config TOVUK_DATA_DIR=$TMP/data NO_COLOR=1
-
-now_us() {
-    local t=${EPOCHREALTIME/[.,]/}
-    echo $((10#$t))
-}
-
-# --- the platform ------------------------------------------------------------------
-"$BIN" server --data-dir "$TMP/data" --listen 127.0.0.1:0 --router-listen 127.0.0.1:0 \
-    >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 300); do
-    [[ -s $TMP/data/server.json && -s $TMP/data/admin.token ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; die "the server exited while starting"; }
-    sleep 0.1
-done
-[[ -s $TMP/data/server.json ]] || { tail -20 "$TMP/server.log" >&2; die "the server did not write server.json within 30 s"; }
-API_URL=$(grep -o '"api_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
-ROUTER_URL=$(grep -o '"router_url": *"[^"]*"' "$TMP/data/server.json" | sed 's/.*"\(http[^"]*\)"/\1/')
-[[ $API_URL = http://127.0.0.1:* ]] || die "unexpected api_url in server.json: '$API_URL'"
-[[ $ROUTER_URL = http://127.0.0.1:* ]] || die "unexpected router_url in server.json: '$ROUTER_URL'"
-ROUTER_URL=${ROUTER_URL%/}
-export TOVUK_URL=$API_URL
-TOVUK_TOKEN=$(cat "$TMP/data/admin.token")
-export TOVUK_TOKEN
-
-"$BIN" app create "$APP" --json >"$TMP/app.json" || die "tovuk app create failed"
-SECRET=$(grep -o '"secret": *"tovuk_[^"]*"' "$TMP/app.json" | sed 's/.*"\(tovuk_[^"]*\)"/\1/')
-[[ -n $SECRET ]] || die "no deploy token secret in the output of tovuk app create"
+bench_binary
+bench_tmp WRK_PID:5
+bench_isolate_env
+bench_start_server
+bench_router_url
+bench_create_app "$APP" "$TMP/app.json"
 
 # --- the app: nginx inside the sandbox, serving a file that names the version -------------
 WORK=$TMP/app
 git init -q -b main "$WORK"
 mkdir -p "$WORK/public"
-printf '[app]\nname = "%s"\nkind = "web"\ncapabilities = ["http"]\n\n[run]\ncommand = "sh start.sh"\n\n[health]\npath = "/health"\ntimeout = "30s"\n' \
-    "$APP" >"$WORK/tovuk.toml"
-# Only /usr, the release (/app, read-only) and a private /tmp are there: config, pid and
-# temp paths go to /tmp, the log to stderr (the runner keeps its tail).
-cat >"$WORK/start.sh" <<'EOF'
-#!/bin/sh
-set -eu
-mkdir -p /tmp/nginx
-sed "s/@PORT@/$PORT/g" /app/nginx.conf.in >/tmp/nginx/nginx.conf
-exec nginx -p /tmp/nginx/ -c /tmp/nginx/nginx.conf -g 'daemon off;'
-EOF
-cat >"$WORK/nginx.conf.in" <<'EOF'
-worker_processes 1;
-pid /tmp/nginx/nginx.pid;
-error_log stderr warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path /tmp/nginx/body;
-    proxy_temp_path /tmp/nginx/proxy;
-    fastcgi_temp_path /tmp/nginx/fastcgi;
-    uwsgi_temp_path /tmp/nginx/uwsgi;
-    scgi_temp_path /tmp/nginx/scgi;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:@PORT@;
-        root /app/public;
-        default_type text/html;
-        location = /health { return 200 "ok\n"; }
-    }
-}
-EOF
+write_manifest "$WORK" "$APP" "sh start.sh" 30s
+write_nginx_app "$WORK"
 write_version() { printf '<!doctype html>\n<title>%s</title>\n<p>hello v%d</p>\n' "$APP" "$1" >"$WORK/public/index.html"; }
 write_version 0
 git -C "$WORK" add -A
 git -C "$WORK" commit -q -m "nginx app v0"
-git -C "$WORK" remote add platform "http://deploy:$SECRET@${API_URL#http://}/git/$APP.git"
+git -C "$WORK" remote add platform "$PLATFORM_REMOTE"
 
 # Pushes HEAD and waits until its deploy is running; sets DEP and DEPLOY_US.
 DEP=
@@ -185,7 +60,7 @@ deploy() { # label
     local log=$TMP/push-$1.log start state=
     start=$(now_us)
     git -C "$WORK" push platform main >"$log" 2>&1 || { cat "$log" >&2; die "$1: the push failed"; }
-    DEP=$(grep -o 'deploy dep_[0-9a-z]* queued' "$log" | head -1 | cut -d' ' -f2)
+    DEP=$(queued_dep "$log")
     [[ -n $DEP ]] || { cat "$log" >&2; die "$1: the push did not report a queued deploy"; }
     for _ in $(seq 1200); do
         state=$("$BIN" deploy show "$DEP" --json | tr -d ' \n\t' | grep -o '"state":"[a-z_]*","source"' | cut -d'"' -f4)
@@ -283,25 +158,13 @@ WRK_PID=
 read_report "$TMP/wrk-deploys.txt"
 check_version "$DEPLOYS" "after the deploys"
 
-# --- figures ------------------------------------------------------------------------
-sort_values() { mapfile -t SORTED < <(printf '%s\n' "$@" | sort -n); }
-median() {
-    sort_values "$@"
-    local n=${#SORTED[@]}
-    if ((n % 2)); then
-        echo "${SORTED[n / 2]}"
-    else
-        echo $(((SORTED[n / 2 - 1] + SORTED[n / 2]) / 2))
-    fi
-}
+# --- figures (median: lib.sh) --------------------------------------------------------
 failed=$((R_NON2XX + R_ERRORS))
 if ((failed == 0)); then verdict="met"; else verdict="NOT met"; fi
 
-rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && rev="$rev+dirty"
 echo
 echo "zero downtime: wrk -t$THREADS -c$CONNECTIONS through the router while $DEPLOYS deploys roll (nginx app in the sandbox)"
-echo "$("$BIN" --version) @ $rev, $(/usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(nproc 2>/dev/null || echo '?') cores"
+bench_version_line "$(/usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //')" "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
 echo
 printf '%-30s %9s %8s %9s %8s %8s %8s %8s %9s %9s\n' "" requests seconds non-2xx connect read write timeout p99 max
 printf '%-30s %9s %8s %9s %8s %8s %8s %8s %9s %9s\n' "control (no deploys)" "${C[0]}" "${C[1]}" "${C[2]}" "${C[3]}" \
