@@ -49,10 +49,7 @@ pub(crate) fn accepted_lines(recorded: &Recorded) -> Vec<String> {
             deploy.source_op_id
         ));
         lines.push(format!("deploy {} is {}", deploy.id, deploy.state));
-        lines.push(format!(
-            "to build it again: tovuk deploy retry {} (once retries exist, or push a new commit)",
-            deploy.id
-        ));
+        lines.push(format!("to build it again: tovuk deploy retry {} --follow", deploy.id));
     } else {
         let forced = if deploy.forced { " (force-push)" } else { "" };
         lines.push(format!(
