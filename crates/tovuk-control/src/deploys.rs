@@ -33,12 +33,7 @@ pub(crate) async fn list(
 ) -> Result<Json<DeployList>, ApiFailure> {
     let app = app_for(&state, &caller, &app).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
-    let mut deploys = Vec::new();
-    for deploy in state.store().list_deploys(&app.id, limit).await? {
-        // The list carries state changes too, so one call answers "what happened when".
-        let full = state.store().find_deploy(deploy.id.as_str()).await?.unwrap_or(deploy);
-        deploys.push(deploy_view(full));
-    }
+    let deploys = state.store().list_deploys(&app.id, limit).await?.into_iter().map(deploy_view).collect();
     Ok(Json(DeployList { deploys }))
 }
 

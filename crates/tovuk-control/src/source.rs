@@ -49,11 +49,7 @@ pub(crate) async fn show(
     } else {
         None
     };
-    let last_deploy = state.store().list_deploys(&app.id, 1).await?.into_iter().next();
-    let last_deploy = match last_deploy {
-        Some(deploy) => state.store().find_deploy(deploy.id.as_str()).await?.map(deploy_view),
-        None => None,
-    };
+    let last_deploy = state.store().list_deploys(&app.id, 1).await?.into_iter().next().map(deploy_view);
     Ok(Json(SourceSummary {
         git_remote: git_remote(&base_url(&state, &headers), &app.name),
         branch_count: refs.iter().filter(|r| r.name.starts_with("refs/heads/")).count() as u64,

@@ -411,6 +411,13 @@ impl Store {
         let sql = format!("{SELECT_DEPLOY} WHERE d.id = ?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         let Some(mut deploy) = row.as_ref().map(deploy_from_row).transpose()? else { return Ok(None) };
+        self.load_history(&mut deploy).await?;
+        Ok(Some(deploy))
+    }
+
+    /// Fills in a deploy's state changes and build phases.
+    async fn load_history(&self, deploy: &mut DeployRecord) -> Result<(), StoreError> {
+        let id = deploy.id.as_str();
         let events = sqlx::query("SELECT state, at FROM deploy_events WHERE deploy_id = ? ORDER BY seq")
             .bind(id)
             .fetch_all(&self.pool)
@@ -434,15 +441,19 @@ impl Store {
                 ended_at: phase.try_get("ended_at")?,
             });
         }
-        Ok(Some(deploy))
+        Ok(())
     }
 
-    /// An app's deploys, newest first.
+    /// An app's deploys, newest first, each with its state changes and phases.
     pub async fn list_deploys(&self, app_id: &AppId, limit: u32) -> Result<Vec<DeployRecord>, StoreError> {
         let sql = format!("{SELECT_DEPLOY} WHERE d.app_id = ? ORDER BY d.id DESC LIMIT ?");
         let rows =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app_id.as_str()).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(deploy_from_row).collect::<Result<_, _>>()?)
+        let mut deploys: Vec<DeployRecord> = rows.iter().map(deploy_from_row).collect::<Result<_, _>>()?;
+        for deploy in &mut deploys {
+            self.load_history(deploy).await?;
+        }
+        Ok(deploys)
     }
 
     /// Moves a deploy from `from` to `to` if it is still in `from` and the lifecycle

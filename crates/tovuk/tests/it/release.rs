@@ -3,15 +3,21 @@
 
 use crate::support::{Platform, any_process_named, perl_app, perl_manifest};
 
+/// Pushes the Perl test app at `version` to `app`, answering `/health` with `health`,
+/// with a health timeout of `timeout`; returns the deploy id.
+fn push_perl(platform: &Platform, app: &str, token: &str, version: &str, health: &str, timeout: &str) -> String {
+    platform.push_files(
+        app,
+        token,
+        &[("tovuk.toml", &perl_manifest(app, timeout)), ("server.pl", &perl_app(version, health))],
+    )
+}
+
 #[test]
 fn a_push_goes_live_behind_its_health_check_and_the_next_one_supersedes_it() {
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    let first = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
-    );
+    let first = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     let deploy = platform.wait_for_state(&first, "running");
     let states: Vec<&str> = deploy["state_changes"]
         .as_array()
@@ -27,11 +33,7 @@ fn a_push_goes_live_behind_its_health_check_and_the_next_one_supersedes_it() {
     assert!(status["service_url"].as_str().expect("url").starts_with("http://hello.localhost:"));
     let old_pid = status["instance"]["pid"].as_i64().expect("pid");
 
-    let second = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v2", "200 OK"))],
-    );
+    let second = push_perl(&platform, "hello", &token, "v2", "200 OK", "30s");
     platform.wait_for_state(&second, "running");
     assert_eq!(platform.get_app("hello", "/"), (200, "hello v2\n".to_owned()));
     assert_eq!(platform.wait_for_state(&first, "superseded")["state"], "superseded");
@@ -48,18 +50,10 @@ fn a_push_goes_live_behind_its_health_check_and_the_next_one_supersedes_it() {
 fn an_unhealthy_release_fails_and_the_previous_one_keeps_serving() {
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    let good = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
-    );
+    let good = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     platform.wait_for_state(&good, "running");
 
-    let sick = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "2s")), ("server.pl", &perl_app("v2", "500 Sick"))],
-    );
+    let sick = push_perl(&platform, "hello", &token, "v2", "500 Sick", "2s");
     let deploy = platform.wait_for_state(&sick, "failed");
     assert_eq!(deploy["failure"]["reason"], "health_check_failed");
     assert!(
@@ -93,18 +87,10 @@ fn a_tampered_artifact_is_never_started() {
     let token = platform.create_app("hello");
     // The first release holds the app's slot while it fails its 3 s health check, so the
     // second waits at artifact_ready, where its artifact is changed on disk.
-    let slow = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "3s")), ("server.pl", &perl_app("v1", "503 Wait"))],
-    );
+    let slow = push_perl(&platform, "hello", &token, "v1", "503 Wait", "3s");
     platform.wait_for_state(&slow, "deploying");
     let marker = format!("tampered-{}", std::process::id());
-    let second = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app(&marker, "200 OK"))],
-    );
+    let second = push_perl(&platform, "hello", &token, &marker, "200 OK", "30s");
     let deploy = platform.wait_for_state(&second, "artifact_ready");
     let digest = deploy["artifact"]["digest"].as_str().expect("digest").trim_start_matches("sha256:").to_owned();
     let archive = platform.data_dir().join("artifacts").join(format!("{digest}.tar.zst"));
@@ -134,11 +120,7 @@ fn a_static_app_is_served_by_the_router_from_its_release() {
 fn after_kill_9_the_platform_starts_the_app_again() {
     let mut platform = Platform::start();
     let token = platform.create_app("hello");
-    let id = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
-    );
+    let id = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     platform.wait_for_state(&id, "running");
     platform.stop_with("KILL");
     let data_root = std::mem::replace(&mut platform.data_root, tempfile::tempdir().expect("tempdir"));
@@ -215,11 +197,7 @@ fn deploy_follow_prints_each_state_with_heartbeats_and_exits_by_outcome() {
 fn retry_makes_a_new_deploy_of_the_same_source() {
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    let first = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
-    );
+    let first = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     platform.wait_for_state(&first, "running");
     let retried = platform.tovuk().args(["deploy", "retry", &first, "--json"]).run().success().json();
     let second = retried["id"].as_str().expect("id").to_owned();
@@ -248,11 +226,7 @@ fn app_logs_show_what_instances_print_and_follow_new_lines() {
     use std::io::{BufRead, BufReader};
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    let id = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
-    );
+    let id = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     platform.wait_for_state(&id, "running");
     let mut follow = std::process::Command::new(crate::support::BIN)
         .args(["logs", "hello", "--follow", "--json"])
@@ -326,11 +300,7 @@ fn inspect_shows_the_runtime_evidence_of_what_serves() {
     let token = platform.create_app("hello");
     let before = platform.tovuk().args(["app", "inspect", "hello", "--json"]).run().success().json();
     assert_eq!(before["runtime_evidence"], serde_json::Value::Null);
-    let id = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
-    );
+    let id = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     platform.wait_for_state(&id, "running");
     let inspected = platform.tovuk().args(["app", "inspect", "hello", "--json"]).run().success().json();
     let evidence = &inspected["runtime_evidence"];
@@ -382,11 +352,7 @@ fn an_old_instance_that_ignores_sigterm_is_killed_after_the_grace() {
     let pid = platform.tovuk().args(["app", "status", "hello", "--json"]).run().success().json()["instance"]["pid"]
         .as_i64()
         .expect("pid");
-    let second = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v2", "200 OK"))],
-    );
+    let second = push_perl(&platform, "hello", &token, "v2", "200 OK", "30s");
     platform.wait_for_state(&second, "running");
     assert_eq!(platform.get_app("hello", "/"), (200, "hello v2\n".to_owned()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -400,11 +366,7 @@ fn an_old_instance_that_ignores_sigterm_is_killed_after_the_grace() {
 fn a_release_dir_deleted_under_the_runner_is_unpacked_again_at_restart() {
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    let id = platform.push_files(
-        "hello",
-        &token,
-        &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &perl_app("v1", "200 OK"))],
-    );
+    let id = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     platform.wait_for_state(&id, "running");
     let data_root = platform.stop();
     std::fs::remove_dir_all(data_root.path().join("data/releases/hello")).expect("delete releases");
@@ -422,16 +384,8 @@ fn a_flood_on_one_app_and_a_slow_client_leave_other_apps_serving() {
     let platform = Platform::start();
     let token = platform.create_app("flooded");
     let other = platform.create_app("other");
-    let a = platform.push_files(
-        "flooded",
-        &token,
-        &[("tovuk.toml", &perl_manifest("flooded", "30s")), ("server.pl", &perl_app("a", "200 OK"))],
-    );
-    let b = platform.push_files(
-        "other",
-        &other,
-        &[("tovuk.toml", &perl_manifest("other", "30s")), ("server.pl", &perl_app("b", "200 OK"))],
-    );
+    let a = push_perl(&platform, "flooded", &token, "a", "200 OK", "30s");
+    let b = push_perl(&platform, "other", &other, "b", "200 OK", "30s");
     platform.wait_for_state(&a, "running");
     platform.wait_for_state(&b, "running");
     // 1,000 connections to one app, each sending a request head that never ends. This
