@@ -82,7 +82,6 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-cgroup-try",
-        "--clearenv",
         "--hostname",
         "tovuk",
     ]
@@ -110,9 +109,6 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
     }
     // Everything outside the binds is read-only: a write lands nowhere.
     args.extend(["--remount-ro".into(), "/".into()]);
-    for (key, value) in &spec.env {
-        args.extend(["--setenv".into(), key.clone(), value.clone()]);
-    }
     args.extend(["--chdir".into(), spec.workdir.clone()]);
     args
 }
@@ -121,7 +117,16 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
 /// killing the returned child's process kills everything inside.
 pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
     let mut command = Command::new("bwrap");
-    command.args(bwrap_args(spec)).arg("--").arg(program).args(args).env_clear().kill_on_drop(true);
+    // The environment reaches the sandbox as bwrap's own (which it passes on), never as
+    // arguments: a command line is world-readable in /proc, an environment is not.
+    command
+        .args(bwrap_args(spec))
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(key, value)| (key, value)))
+        .kill_on_drop(true);
     command
 }
 
