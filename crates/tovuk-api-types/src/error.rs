@@ -24,6 +24,12 @@ pub enum ErrorCode {
     TooLarge,
     InvalidName,
     InvalidRequest,
+    /// A config name or value is not one the platform accepts.
+    InvalidConfig,
+    /// An unset named a config name that is not set.
+    ConfigNotSet,
+    /// The secrets master key is missing or is not the one the values were sealed with.
+    SecretsUnavailable,
     StoreUnavailable,
     Internal,
     /// Client side only: the platform could not be reached.
@@ -46,7 +52,9 @@ impl ErrorCode {
             ErrorCode::AppExists | ErrorCode::InvalidState => 409,
             ErrorCode::CheckFailed | ErrorCode::BadArchive => 422,
             ErrorCode::TooLarge => 413,
-            ErrorCode::InvalidName | ErrorCode::InvalidRequest => 400,
+            ErrorCode::InvalidName | ErrorCode::InvalidRequest | ErrorCode::InvalidConfig => 400,
+            ErrorCode::ConfigNotSet => 404,
+            ErrorCode::SecretsUnavailable => 503,
             ErrorCode::StoreUnavailable => 503,
             ErrorCode::Internal => 500,
             ErrorCode::Unreachable | ErrorCode::BadResponse => 502,
@@ -70,6 +78,9 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::InvalidName => "invalid_name",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::ConfigNotSet => "config_not_set",
+            ErrorCode::SecretsUnavailable => "secrets_unavailable",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::Unreachable => "unreachable",

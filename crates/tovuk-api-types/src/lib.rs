@@ -5,8 +5,13 @@
 //! `tovuk-manifest`. Field names are `snake_case`; absent values are `null`, never
 //! omitted; lists are always arrays. Fields are only ever added within `/v1`.
 
+mod config;
 mod error;
 
+pub use config::{
+    ConfigBlocker, EnvChange, EnvChangeRequest, EnvChangeResult, EnvHistory, EnvList, EnvVar, MissingConfig,
+    SealedEnvVar, TokenMention,
+};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 
 use serde::{Deserialize, Serialize};
@@ -139,8 +144,22 @@ pub struct Deploy {
     pub failure: Option<DeployFailure>,
     /// The signed artifact, once the build produced one.
     pub artifact: Option<ArtifactSummary>,
+    /// `source` (built from a push or upload) or `config` (the current artifact restarted
+    /// with changed config: no build ran, `build_job` is the one that made the artifact).
+    #[serde(default = "source_kind")]
+    pub kind: String,
+    /// For a config release: the deploy whose artifact it restarts.
+    #[serde(default)]
+    pub base_deploy_id: Option<String>,
+    /// The config revision the release started with (`null` until it started).
+    #[serde(default)]
+    pub config_rev: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+fn source_kind() -> String {
+    "source".to_owned()
 }
 
 /// One build phase (`building`, `typechecking`, `testing`).
@@ -164,6 +183,9 @@ pub struct DeployFailure {
     pub phase: Option<String>,
     pub exit_code: Option<i64>,
     pub first_actionable_line: Option<String>,
+    /// For `missing_config`: each name that was not set, with the command that sets it.
+    #[serde(default)]
+    pub blockers: Vec<ConfigBlocker>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -378,6 +400,9 @@ pub struct ClaimedBuild {
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub source_kind: String,
+    /// The values of the names `[build] secrets` lists, sealed: the builder opens them.
+    #[serde(default)]
+    pub env: Vec<SealedEnvVar>,
 }
 
 /// `POST /internal/v1/builds/claim`.
@@ -489,6 +514,9 @@ pub struct ClaimedRelease {
     pub sha: String,
     /// `sha256:<hex>` of the signed artifact.
     pub digest: String,
+    /// The app's config at the release's revision, still sealed: the runner opens it.
+    #[serde(default)]
+    pub env: Vec<SealedEnvVar>,
 }
 
 /// `GET /internal/v1/releases/current`: what served before a restart.

@@ -28,7 +28,13 @@ enum Outcome {
 }
 
 fn failure(reason: &str, phase: Option<&str>, exit_code: Option<i64>, line: Option<String>) -> DeployFailure {
-    DeployFailure { reason: reason.to_owned(), phase: phase.map(str::to_owned), exit_code, first_actionable_line: line }
+    DeployFailure {
+        reason: reason.to_owned(),
+        phase: phase.map(str::to_owned),
+        exit_code,
+        first_actionable_line: line,
+        blockers: Vec::new(),
+    }
 }
 
 /// Builds one claimed deploy and reports how it ended.
@@ -113,7 +119,19 @@ async fn build_in(
             return Outcome::Failed(failure("contract_invalid", Some("building"), None, Some(error)));
         }
     };
-    let spec = sandbox_spec(config, build, workspace, &manifest);
+    // `[build] secrets` reach the phases' environment; their values are hidden in the log.
+    let secrets = match tovuk_secrets::open_env(&config.secrets_key, &build.app_id, &build.env) {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            let line = format!("{error}; then: tovuk deploy retry {}", build.deploy_id);
+            logs.line("building", "platform", line.clone());
+            return Outcome::Failed(failure("config_unreadable", Some("building"), None, Some(line)));
+        }
+    };
+    let masker = Arc::new(tovuk_secrets::Masker::new(secrets.iter().map(|(_, value)| value.as_str())));
+    logs.mask_with(masker.clone());
+    let mut spec = sandbox_spec(config, build, workspace, &manifest);
+    spec.env.extend(secrets.iter().map(|(name, value)| (name.clone(), value.as_str().to_owned())));
     let build_section = manifest.build();
     let phases = [
         ("building", build_section.build.as_deref()),
@@ -179,7 +197,7 @@ async fn build_in(
     if logs.flush().await {
         return Outcome::Cancelled;
     }
-    match seal(config, key, build, &source, &manifest).await {
+    match seal(config, key, build, &source, &manifest, masker).await {
         Ok(artifact) => Outcome::Ready(artifact),
         Err(error) => {
             logs.line("testing", "platform", error.clone());
@@ -317,7 +335,9 @@ async fn seal(
     build: &ClaimedBuild,
     source: &Path,
     manifest: &Manifest,
+    secrets: Arc<tovuk_secrets::Masker>,
 ) -> Result<ArtifactSummary, String> {
+    let secret_names = manifest.build().secrets.join(", ");
     let artifacts = config.data_dir.join("artifacts");
     let outputs = manifest.build().output.clone();
     let excludes = manifest.build().exclude.clone();
@@ -348,6 +368,22 @@ async fn seal(
                 return Err(format!("the build output cannot be packed: {error}"));
             }
         };
+        // A secret baked into the output would ship to every release: refuse the artifact.
+        if !secrets.is_empty() {
+            let holds_secret = std::fs::File::open(&temp)
+                .and_then(zstd::Decoder::new)
+                .and_then(|archive| secrets.find_in_reader(archive));
+            if !matches!(holds_secret, Ok(false)) {
+                let _ = std::fs::remove_file(&temp);
+                return Err(match holds_secret {
+                    Err(error) => format!("the packed output cannot be checked for secret values: {error}"),
+                    Ok(_) => format!(
+                        "the build output holds the value of one of [build] secrets ({secret_names}); \
+                         read secrets from the environment at run time instead of writing them into files"
+                    ),
+                });
+            }
+        }
         let manifest = ArtifactManifest { files: packed.files, ..artifact_manifest };
         let sealed = tovuk_artifact::seal(&artifacts, &temp, manifest, &key).map_err(|error| {
             let _ = std::fs::remove_file(&temp);

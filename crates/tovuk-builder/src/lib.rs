@@ -35,6 +35,8 @@ pub struct BuilderConfig {
     pub log_limit_bytes: usize,
     /// Host paths bound read-only at the same place in every build (toolchains).
     pub toolchains: Vec<PathBuf>,
+    /// Opens the values of `[build] secrets` for the phases.
+    pub secrets_key: std::sync::Arc<tovuk_secrets::MasterKey>,
 }
 
 /// Runs the builder until `shutdown` fires. Builds still running then are stopped and

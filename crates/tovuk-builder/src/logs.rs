@@ -1,26 +1,43 @@
 //! Turning a build's raw output into stored log lines: split, made safe to show,
 //! capped, and searched for the first line that says what went wrong.
 
+use std::sync::Arc;
+use tovuk_secrets::Masker;
+
 /// Longer lines are split: one line never holds more than this.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
-/// Splits a byte stream into lines without holding more than one line in memory.
+/// Splits a byte stream into lines without holding more than one line in memory, hiding
+/// secret values (as raw bytes, before anything is cut or escaped).
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     pending: Vec<u8>,
+    masker: Arc<Masker>,
 }
 
 impl LineSplitter {
+    /// A splitter that masks the values `masker` knows.
+    pub fn masking(masker: Arc<Masker>) -> Self {
+        LineSplitter { pending: Vec::new(), masker }
+    }
+
     /// Feeds bytes; returns the complete lines they finish.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        // A long line is cut only once it holds every byte of any value that starts
+        // before the cut, so a value is never split past masking.
+        let cut_at = MAX_LINE_BYTES + self.masker.longest().saturating_sub(1);
         let mut lines = Vec::new();
         for &byte in bytes {
             if byte == b'\n' {
-                lines.push(sanitize(&std::mem::take(&mut self.pending)));
+                let line = std::mem::take(&mut self.pending);
+                lines.push(sanitize(&self.masker.mask_bytes(&line)));
             } else {
                 self.pending.push(byte);
-                if self.pending.len() >= MAX_LINE_BYTES {
-                    lines.push(sanitize(&std::mem::take(&mut self.pending)));
+                if self.pending.len() >= cut_at {
+                    let masked = self.masker.mask_bytes(&self.pending).into_owned();
+                    let cut = MAX_LINE_BYTES.min(masked.len());
+                    self.pending = masked[cut..].to_vec();
+                    lines.push(sanitize(&masked[..cut]));
                 }
             }
         }
@@ -29,7 +46,8 @@ impl LineSplitter {
 
     /// The last line, when the stream did not end with a newline.
     pub fn finish(&mut self) -> Option<String> {
-        (!self.pending.is_empty()).then(|| sanitize(&std::mem::take(&mut self.pending)))
+        let line = std::mem::take(&mut self.pending);
+        (!line.is_empty()).then(|| sanitize(&self.masker.mask_bytes(&line)))
     }
 }
 

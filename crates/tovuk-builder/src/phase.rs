@@ -3,6 +3,7 @@
 
 use crate::logs::{ActionableLine, Admit, LineSplitter, LogBudget};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -10,6 +11,7 @@ use tovuk_api_types::{BuildLogLine, LogBatch};
 use tovuk_client::Client;
 use tovuk_daemon::Shutdown;
 use tovuk_sandbox::SandboxSpec;
+use tovuk_secrets::Masker;
 
 /// How often buffered lines are shipped; also how often the build learns of a cancel.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -22,15 +24,32 @@ pub(crate) struct LogShipper<'a> {
     deploy_id: String,
     budget: LogBudget,
     pending: Vec<BuildLogLine>,
+    /// Hides the build's secret values; phases split their output with it too.
+    masker: Arc<Masker>,
 }
 
 impl<'a> LogShipper<'a> {
     pub(crate) fn new(client: &'a Client, deploy_id: &str, limit: usize) -> Self {
-        LogShipper { client, deploy_id: deploy_id.to_owned(), budget: LogBudget::new(limit), pending: Vec::new() }
+        LogShipper {
+            client,
+            deploy_id: deploy_id.to_owned(),
+            budget: LogBudget::new(limit),
+            pending: Vec::new(),
+            masker: Arc::default(),
+        }
+    }
+
+    /// From now on, hide these values in every line.
+    pub(crate) fn mask_with(&mut self, masker: Arc<Masker>) {
+        self.masker = masker;
     }
 
     /// Queues a line of `phase` from `stream`.
     pub(crate) fn line(&mut self, phase: &str, stream: &str, line: String) {
+        let line = match self.masker.mask(&line) {
+            std::borrow::Cow::Borrowed(_) => line,
+            std::borrow::Cow::Owned(masked) => masked,
+        };
         let text = match self.budget.admit(line) {
             Admit::Store(text) => text,
             Admit::Marker(marker) => marker,
@@ -115,7 +134,7 @@ pub(crate) async fn run(
     }
     drop(tx);
 
-    let mut splitters = [LineSplitter::default(), LineSplitter::default()];
+    let mut splitters = [LineSplitter::masking(logs.masker.clone()), LineSplitter::masking(logs.masker.clone())];
     let mut actionable = ActionableLine::default();
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);

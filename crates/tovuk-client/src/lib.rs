@@ -393,6 +393,28 @@ impl Client {
         self.get(&format!("/v1/apps/{}/status", segment(app))).await
     }
 
+    /// Sets and unsets config names as one change. The values travel in this request only.
+    pub async fn change_env(
+        &self,
+        app: &str,
+        change: &tovuk_api_types::EnvChangeRequest,
+    ) -> Result<tovuk_api_types::EnvChangeResult, ClientError> {
+        self.send(self.request(Method::PUT, &format!("/v1/apps/{}/env", segment(app))).json(change)).await
+    }
+
+    pub async fn list_env(&self, app: &str) -> Result<tovuk_api_types::EnvList, ClientError> {
+        self.get(&format!("/v1/apps/{}/env", segment(app))).await
+    }
+
+    pub async fn env_history(&self, app: &str) -> Result<tovuk_api_types::EnvHistory, ClientError> {
+        self.get(&format!("/v1/apps/{}/env/history", segment(app))).await
+    }
+
+    /// Releases the app's current artifact again with its config as it is now.
+    pub async fn restart_app(&self, app: &str) -> Result<Deploy, ClientError> {
+        self.send(self.request(Method::POST, &format!("/v1/apps/{}/restart", segment(app)))).await
+    }
+
     /// Sends a request whose success has no body (204).
     async fn send_empty(&self, request: RequestBuilder) -> Result<(), ClientError> {
         let response = request

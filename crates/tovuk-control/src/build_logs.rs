@@ -125,7 +125,7 @@ async fn send_result(
         let result = BuildLogEvent::Result(BuildLogResult {
             deploy_id: deploy.id.to_string(),
             state: deploy.state.to_string(),
-            failure: deploy.failure.map(crate::views::failure_view),
+            failure: deploy.failure.map(|failure| crate::views::failure_view(failure, &deploy.app_name)),
         });
         let _ = tx.send(Ok(encode(&result))).await;
     }

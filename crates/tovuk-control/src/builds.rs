@@ -73,7 +73,21 @@ pub(crate) async fn claim(
             tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, node = %request.node, "build claimed");
             state.deploys_changed();
             state.log_channel(deploy.id.as_str());
+            // The build sees only the names its `[build] secrets` lists, sealed.
+            let build_names: Vec<&str> =
+                deploy.config_needs.iter().filter(|need| need.build).map(|need| need.name.as_str()).collect();
+            let env = if build_names.is_empty() {
+                Vec::new()
+            } else {
+                let values = state.store().config_values(&deploy.app_id, None).await?;
+                values
+                    .into_iter()
+                    .filter(|value| build_names.contains(&value.name.as_str()))
+                    .map(crate::env::sealed_view)
+                    .collect()
+            };
             return Ok(Json(ClaimedBuild {
+                env,
                 deploy_id: deploy.id.to_string(),
                 build_id: deploy.build_job_id.to_string(),
                 app: deploy.app_name,
@@ -235,7 +249,7 @@ impl ControlState {
             let _ = sender.send(BuildLogEvent::Result(BuildLogResult {
                 deploy_id: deploy.id.to_string(),
                 state: deploy.state.to_string(),
-                failure: deploy.failure.clone().map(crate::views::failure_view),
+                failure: deploy.failure.clone().map(|failure| crate::views::failure_view(failure, &deploy.app_name)),
             }));
         }
         self.inner.build_wakeup.notify_waiters();

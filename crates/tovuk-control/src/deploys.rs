@@ -104,6 +104,11 @@ pub(crate) async fn retry(
     Path(id): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<Deploy>), ApiFailure> {
     let deploy = deploy_for(&state, &caller, &id).await?;
+    let repo = state.repos().path(&deploy.app_name);
+    let manifest = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.sha)
+        .await
+        .ok()
+        .and_then(|check| check.manifest);
     let source = tovuk_store::NewSource {
         app_id: deploy.app_id.clone(),
         token_id: caller.token.id.to_string(),
@@ -113,6 +118,7 @@ pub(crate) async fn retry(
         sha: deploy.sha.clone(),
         forced: false,
         retry: true,
+        config_needs: crate::intake::config_needs(manifest.as_ref()),
     };
     let recorded = state.store().record_source(&source).await?;
     tracing::info!(deploy_id = %recorded.deploy.id, retry_of = %deploy.id, app = %deploy.app_name, "deploy retried");

@@ -48,7 +48,11 @@ fn progress(deploy: &DeployRecord, state: DeployState, at: &str, elapsed_ms: u64
         state: state.to_string(),
         at: at.to_owned(),
         elapsed_ms,
-        failure: if state == DeployState::Failed { deploy.failure.clone().map(failure_view) } else { None },
+        failure: if state == DeployState::Failed {
+            deploy.failure.clone().map(|failure| failure_view(failure, &deploy.app_name))
+        } else {
+            None
+        },
     }
 }
 

@@ -175,6 +175,11 @@ async fn post_receive(
         }
         let forced = old != ZERO_SHA
             && !tovuk_git::is_ancestor(&session.repo, &ObjectEnv::default(), old, new).await.unwrap_or(false);
+        // The pre-receive hook checked this commit; read its contract again for what it needs set.
+        let manifest = tovuk_git::check_commit(&session.repo, &ObjectEnv::default(), new)
+            .await
+            .ok()
+            .and_then(|check| check.manifest);
         let source = NewSource {
             app_id: session.app.id.clone(),
             token_id: session.token_id.clone(),
@@ -184,6 +189,7 @@ async fn post_receive(
             sha: new.clone(),
             forced,
             retry: false,
+            config_needs: crate::intake::config_needs(manifest.as_ref()),
         };
         let recorded = state.store().record_source(&source).await?;
         tracing::info!(

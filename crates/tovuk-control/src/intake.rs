@@ -14,7 +14,7 @@ use tovuk_api_types::{AcceptedSource, ErrorCode};
 use tovuk_git::ObjectEnv;
 use tovuk_git::archive::unpack;
 use tovuk_manifest::{CheckReport, Manifest};
-use tovuk_store::{NewSource, Recorded, SourceKind};
+use tovuk_store::{ConfigNeed, NewSource, Recorded, SourceKind};
 
 /// The ref uploaded archives are committed to, hidden from git clients.
 pub(crate) const UPLOADS_REF: &str = "refs/tovuk/uploads";
@@ -57,10 +57,31 @@ pub(crate) fn accepted_lines(recorded: &Recorded) -> Vec<String> {
             short(&deploy.sha),
             deploy.source_op_id
         ));
+        if let Some(failure) = deploy.failure.as_ref().filter(|failure| !failure.missing.is_empty()) {
+            lines.push(format!(
+                "deploy {} blocked before building: {}",
+                deploy.id,
+                failure.first_actionable_line.as_deref().unwrap_or("missing required config")
+            ));
+            for blocker in crate::views::blockers(&failure.missing, &deploy.app_name) {
+                lines.push(format!("  {} ({}): {}", blocker.name, blocker.needed_by, blocker.next));
+            }
+            lines.push(format!("then: tovuk deploy retry {} --follow", deploy.id));
+            return lines;
+        }
         lines.push(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job_id));
     }
     lines.push(format!("next: tovuk deploy follow {}", deploy.id));
     lines
+}
+
+/// What a commit's `tovuk.toml` needs set before it may build: `[config] required`, then
+/// `[build] secrets`.
+pub(crate) fn config_needs(manifest: Option<&Manifest>) -> Vec<ConfigNeed> {
+    let Some(manifest) = manifest else { return Vec::new() };
+    let runtime = manifest.required_config().iter().map(|name| ConfigNeed { name: name.clone(), build: false });
+    let build = manifest.build().secrets.iter().map(|name| ConfigNeed { name: name.clone(), build: true });
+    runtime.chain(build).collect()
 }
 
 fn bad_archive(message: String) -> ApiFailure {
@@ -166,6 +187,7 @@ pub(crate) async fn upload(
             sha: commit.sha.clone(),
             forced: false,
             retry: false,
+            config_needs: config_needs(check.manifest.as_ref()),
         })
         .await?;
     tracing::info!(app = %app.name, deploy_id = %recorded.deploy.id, files = unpacked.files, bytes = unpacked.bytes, duplicate = recorded.duplicate, "upload accepted");

@@ -12,6 +12,7 @@ mod auth;
 mod build_logs;
 mod builds;
 mod deploys;
+mod env;
 mod failure;
 mod follow;
 mod git_http;
@@ -62,6 +63,8 @@ pub struct ControlConfig {
     pub router_addr: String,
     /// Artifacts are kept for this many of each app's newest deploys; older ones are removed.
     pub keep_artifacts: usize,
+    /// Seals config values as they are set (`<data>/keys/secrets.key`).
+    pub secrets_key: Arc<tovuk_secrets::MasterKey>,
 }
 
 /// What the API needs to answer: the store, the repositories and facts about this platform.
@@ -136,6 +139,15 @@ impl ControlState {
         self.config().data_dir.join("artifacts")
     }
 
+    fn secrets_key(&self) -> &tovuk_secrets::MasterKey {
+        &self.config().secrets_key
+    }
+
+    /// A deploy became ready to go live: wake the runners waiting for one.
+    fn release_ready(&self) {
+        self.inner.release_wakeup.notify_waiters();
+    }
+
     fn keys_dir(&self) -> PathBuf {
         self.config().data_dir.join("keys")
     }
@@ -204,6 +216,9 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/status", get(apps::status))
         .route("/v1/apps/{app}/inspect", get(apps::inspect))
         .route("/v1/apps/{app}/logs", get(app_logs::stream))
+        .route("/v1/apps/{app}/env", get(env::list).put(env::change))
+        .route("/v1/apps/{app}/env/history", get(env::history))
+        .route("/v1/apps/{app}/restart", post(env::restart))
         .route("/internal/v1/app-logs", post(app_logs::append))
         .route("/internal/v1/releases/claim", post(releases::claim))
         .route("/internal/v1/releases/current", get(releases::current))

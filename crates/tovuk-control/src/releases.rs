@@ -17,15 +17,18 @@ use tovuk_store::{DeployRecord, InstanceRecord};
 
 const CLAIM_WAIT: Duration = Duration::from_secs(20);
 
-fn claimed(deploy: DeployRecord) -> Option<ClaimedRelease> {
-    let (digest, _) = deploy.artifact?;
-    Some(ClaimedRelease {
+/// What the runner needs to start a deploy: its artifact and its config, still sealed.
+async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<ClaimedRelease>, ApiFailure> {
+    let Some((digest, _)) = deploy.artifact else { return Ok(None) };
+    let env = state.store().config_values(&deploy.app_id, deploy.config_rev).await?;
+    Ok(Some(ClaimedRelease {
         deploy_id: deploy.id.to_string(),
         app: deploy.app_name,
         app_id: deploy.app_id.to_string(),
         sha: deploy.sha,
         digest,
-    })
+        env: env.into_iter().map(crate::env::sealed_view).collect(),
+    }))
 }
 
 async fn deploy_of(state: &ControlState, id: &str) -> Result<DeployRecord, ApiFailure> {
@@ -69,7 +72,7 @@ pub(crate) async fn claim(State(state): State<ControlState>, _node: Node) -> Res
             tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, "release claimed");
             state.deploys_changed();
             let id = deploy.id.to_string();
-            return match claimed(deploy) {
+            return match claimed(&state, deploy).await? {
                 Some(release) => Ok(Json(release).into_response()),
                 None => {
                     let failure = tovuk_store::Failure {
@@ -77,6 +80,7 @@ pub(crate) async fn claim(State(state): State<ControlState>, _node: Node) -> Res
                         phase: Some("deploying".into()),
                         exit_code: None,
                         first_actionable_line: Some("the deploy has no artifact".into()),
+                        missing: Vec::new(),
                     };
                     state.store().fail_release(&id, failure).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
@@ -93,7 +97,10 @@ pub(crate) async fn current(
     State(state): State<ControlState>,
     _node: Node,
 ) -> Result<Json<CurrentReleases>, ApiFailure> {
-    let releases = state.store().current_releases().await?.into_iter().filter_map(claimed).collect();
+    let mut releases = Vec::new();
+    for deploy in state.store().current_releases().await? {
+        releases.extend(claimed(&state, deploy).await?);
+    }
     Ok(Json(CurrentReleases { releases }))
 }
 

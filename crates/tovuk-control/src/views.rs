@@ -3,18 +3,44 @@
 use crate::ControlState;
 use axum::http::{HeaderMap, header};
 use tovuk_api_types::{
-    App, ArtifactSummary, BuildJob, BuildPhase, Deploy, DeployFailure, DeployOperations, DeploySource, FinalBuild,
-    Operation, OperationSource, StateChange,
+    App, ArtifactSummary, BuildJob, BuildPhase, ConfigBlocker, Deploy, DeployFailure, DeployOperations, DeploySource,
+    FinalBuild, Operation, OperationSource, StateChange,
 };
-use tovuk_store::{AppRecord, DeployRecord, Failure, OperationRecord};
+use tovuk_store::{AppRecord, ConfigNeed, DeployRecord, Failure, OperationRecord};
 
-pub(crate) fn failure_view(failure: Failure) -> DeployFailure {
+/// A deploy's failure as users see it; `app` names the app in blockers' commands.
+pub(crate) fn failure_view(failure: Failure, app: &str) -> DeployFailure {
     DeployFailure {
+        blockers: blockers(&failure.missing, app),
         reason: failure.reason,
         phase: failure.phase,
         exit_code: failure.exit_code,
         first_actionable_line: failure.first_actionable_line,
     }
+}
+
+/// Where in `tovuk.toml` a name is asked for.
+pub(crate) fn needed_by(need: &ConfigNeed) -> &'static str {
+    if need.build { "[build] secrets" } else { "[config] required" }
+}
+
+/// One blocker per missing name (a name asked for twice is one blocker).
+pub(crate) fn blockers(missing: &[ConfigNeed], app: &str) -> Vec<ConfigBlocker> {
+    let mut blockers: Vec<ConfigBlocker> = Vec::new();
+    for need in missing {
+        if blockers.iter().any(|blocker| blocker.name == need.name) {
+            continue;
+        }
+        blockers.push(ConfigBlocker {
+            kind: "config".into(),
+            name: need.name.clone(),
+            needed_by: needed_by(need).into(),
+            expected: "set".into(),
+            observed: "not set".into(),
+            next: format!("tovuk env set {app} {}", need.name),
+        });
+    }
+    blockers
 }
 
 pub(crate) fn failure_record(failure: DeployFailure) -> Failure {
@@ -23,6 +49,7 @@ pub(crate) fn failure_record(failure: DeployFailure) -> Failure {
         phase: failure.phase,
         exit_code: failure.exit_code,
         first_actionable_line: failure.first_actionable_line,
+        missing: Vec::new(),
     }
 }
 
@@ -55,6 +82,7 @@ pub(crate) fn app_view(app: AppRecord, base_url: &str) -> App {
 }
 
 pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
+    let failure = deploy.failure.map(|failure| failure_view(failure, &deploy.app_name));
     Deploy {
         id: deploy.id.to_string(),
         app: deploy.app_name,
@@ -90,8 +118,11 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
                 ended_at: phase.ended_at,
             })
             .collect(),
-        failure: deploy.failure.map(failure_view),
+        failure,
         artifact: deploy.artifact.map(|(digest, size_bytes)| ArtifactSummary { digest, size_bytes }),
+        kind: deploy.kind.as_str().to_owned(),
+        base_deploy_id: deploy.base_deploy_id,
+        config_rev: deploy.config_rev,
         created_at: deploy.created_at,
         updated_at: deploy.updated_at,
     }

@@ -55,6 +55,10 @@ pub(crate) struct Launch {
     pub port: u16,
     /// Where the instance's output lines go (to the app's log).
     pub logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
+    /// The app's config, opened: it reaches the process's environment and nothing else.
+    pub env: Arc<tovuk_secrets::OpenedEnv>,
+    /// Hides config values in what the instance prints, before a line is kept anywhere.
+    pub masker: Arc<tovuk_secrets::Masker>,
 }
 
 /// A handle on a supervised instance.
@@ -113,15 +117,20 @@ fn spec(launch: &Launch) -> SandboxSpec {
         workdir: "/app".into(),
         binds: vec![(launch.release_dir.clone(), "/app".into()), (launch.volume_dir.clone(), "/data".into())],
         ro_binds: Vec::new(),
-        env: vec![
-            ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
-            ("HOME".into(), "/data".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("PORT".into(), launch.port.to_string()),
-            ("HOST".into(), "127.0.0.1".into()),
-            ("TOVUK_APP".into(), launch.app.clone()),
-            ("TOVUK_DEPLOY_ID".into(), launch.deploy_id.clone()),
-        ],
+        env: launch
+            .env
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_str().to_owned()))
+            .chain([
+                ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+                ("HOME".into(), "/data".into()),
+                ("LANG".into(), "C.UTF-8".into()),
+                ("PORT".into(), launch.port.to_string()),
+                ("HOST".into(), "127.0.0.1".into()),
+                ("TOVUK_APP".into(), launch.app.clone()),
+                ("TOVUK_DEPLOY_ID".into(), launch.deploy_id.clone()),
+            ])
+            .collect(),
         // The app listens on the host's loopback, where the router reaches it.
         network: true,
     }
@@ -219,6 +228,10 @@ async fn pump(stream: impl tokio::io::AsyncRead + Unpin, name: &'static str, lab
             // Not UTF-8: keep going, the bytes are lost but the stream is not.
             Err(error) if error.kind() == std::io::ErrorKind::InvalidData => "\u{fffd}".to_owned(),
             Err(_) => return,
+        };
+        let line = match instance.launch.masker.mask(&line) {
+            std::borrow::Cow::Borrowed(_) => line,
+            std::borrow::Cow::Owned(masked) => masked,
         };
         push_tail(&instance.tail, line.clone());
         let log = tovuk_api_types::AppLogLine {

@@ -42,6 +42,8 @@ pub struct RunnerConfig {
     pub node_secret: String,
     /// How long a replaced instance may take to finish its in-flight requests.
     pub drain_timeout: Duration,
+    /// Opens the app's config values, just before an instance starts.
+    pub secrets_key: Arc<tovuk_secrets::MasterKey>,
 }
 
 struct Runner {
@@ -178,6 +180,10 @@ impl Runner {
             }
             return Ok(());
         }
+        let env =
+            tovuk_secrets::open_env(&self.config.secrets_key, &release.app_id, &release.env).map_err(|error| {
+                release::failure("config_unreadable", format!("{error}; then: tovuk app restart {}", release.app))
+            })?;
         let command = manifest.run_command().unwrap_or_default().to_owned();
         let port = instance::free_port()
             .map_err(|error| release::failure("release_failed", format!("no free port: {error}")))?;
@@ -189,6 +195,8 @@ impl Runner {
             command,
             port,
             logs: self.logs.clone(),
+            masker: Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str()))),
+            env: Arc::new(env),
         };
         let instance = instance::start(launch)
             .map_err(|error| release::failure("release_failed", format!("cannot start the app: {error}")))?;

@@ -16,6 +16,7 @@ pub(crate) fn failure(reason: &str, line: String) -> DeployFailure {
         phase: Some("deploying".into()),
         exit_code: None,
         first_actionable_line: Some(line),
+        blockers: Vec::new(),
     }
 }
 

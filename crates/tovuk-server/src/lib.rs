@@ -5,6 +5,7 @@
 
 mod data_dir;
 mod routes;
+mod secrets_key;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -86,6 +87,12 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         tracing::info!(path = %data_dir.admin_token_file().display(), "admin token written (mode 0600)");
     }
 
+    let secrets_key = std::sync::Arc::new(
+        secrets_key::prepare(&data_dir.root().join("keys"), &store)
+            .await
+            .context("cannot use the secrets master key")?,
+    );
+
     let (api_listener, api_addr) = bind("api", &config.listen, "--listen").await?;
     let (router_listener, router_addr) = bind("router", &config.router_listen, "--router-listen").await?;
 
@@ -121,6 +128,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             keep_artifacts: config.keep_artifacts,
             base_domain: config.base_domain.clone(),
             router_addr: router_addr.to_string(),
+            secrets_key: secrets_key.clone(),
         },
     );
     control.recover_interrupted_builds().await.context("cannot recover interrupted builds")?;
@@ -163,6 +171,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         concurrency: config.build_concurrency,
         log_limit_bytes: config.build_log_limit_bytes,
         toolchains: config.build_toolchains.clone(),
+        secrets_key: secrets_key.clone(),
     };
     let builder_node_secret = node_secret;
     let builder_shutdown = shutdown.clone();
@@ -181,6 +190,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         api_url: format!("http://{internal_addr}"),
         node_secret: builder_node_secret,
         drain_timeout: std::time::Duration::from_secs(30),
+        secrets_key,
     };
     let route_sink: std::sync::Arc<dyn tovuk_runner::RouteSink> = std::sync::Arc::new(routes::RouterSink::new(router));
     let runner_shutdown = shutdown.clone();

@@ -72,6 +72,7 @@ impl Store {
                     phase: Some(state.clone()),
                     exit_code: None,
                     first_actionable_line: Some("the platform stopped while this build was running".into()),
+                    missing: Vec::new(),
                 }),
                 final_build_status: Some("failed".into()),
                 artifact: None,

@@ -36,6 +36,56 @@ impl SourceKind {
     }
 }
 
+/// What made a deploy: new source to build, or new config for the current artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployKind {
+    Source,
+    /// A config release: the base deploy's artifact restarted with the current config.
+    Config,
+}
+
+impl DeployKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployKind::Source => "source",
+            DeployKind::Config => "config",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, sqlx::Error> {
+        match text {
+            "source" => Ok(DeployKind::Source),
+            "config" => Ok(DeployKind::Config),
+            other => Err(decode_error("deploy kind", other)),
+        }
+    }
+}
+
+/// A name a deploy's `tovuk.toml` needs set before it may build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigNeed {
+    pub name: String,
+    /// True for `[build] secrets` (the build reads it), false for `[config] required`.
+    pub build: bool,
+}
+
+/// Encodes needs as `NAME:config,NAME:build` (names never hold `:` or `,`).
+pub(crate) fn encode_needs(needs: &[ConfigNeed]) -> String {
+    let parts: Vec<String> =
+        needs.iter().map(|need| format!("{}:{}", need.name, if need.build { "build" } else { "config" })).collect();
+    parts.join(",")
+}
+
+fn decode_needs(text: &str) -> Vec<ConfigNeed> {
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, by) = part.rsplit_once(':').unwrap_or((part, "config"));
+            ConfigNeed { name: name.to_owned(), build: by == "build" }
+        })
+        .collect()
+}
+
 /// A source the intake accepted: what to record.
 #[derive(Debug, Clone)]
 pub struct NewSource {
@@ -49,6 +99,9 @@ pub struct NewSource {
     pub forced: bool,
     /// A retry: always a new deploy, whatever was accepted before.
     pub retry: bool,
+    /// What the commit's `tovuk.toml` needs set. Any of it unset blocks the deploy: it is
+    /// recorded `failed` (reason `missing_config`) in the same transaction, never built.
+    pub config_needs: Vec<ConfigNeed>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +130,13 @@ pub struct DeployRecord {
     pub artifact: Option<(String, u64)>,
     /// The build phases that ran, in order.
     pub phases: Vec<PhaseRecord>,
+    pub kind: DeployKind,
+    /// For a config release: the deploy whose artifact it restarts.
+    pub base_deploy_id: Option<String>,
+    /// The config revision the release started with, once the runner claimed it.
+    pub config_rev: Option<i64>,
+    /// What its `tovuk.toml` needs set.
+    pub config_needs: Vec<ConfigNeed>,
 }
 
 /// Why a deploy failed: the phase, the exit code, and the first line that says what went wrong.
@@ -87,6 +147,8 @@ pub struct Failure {
     pub phase: Option<String>,
     pub exit_code: Option<i64>,
     pub first_actionable_line: Option<String>,
+    /// For `missing_config`: the names that were not set.
+    pub missing: Vec<ConfigNeed>,
 }
 
 /// One build phase: what ran, how it ended, when.
@@ -162,14 +224,17 @@ fn op_id(row: &SqliteRow, column: &str) -> Result<OperationId, sqlx::Error> {
     parse_or(OperationId::parse(&text), "operation id", &text)
 }
 
-const SELECT_DEPLOY: &str = "SELECT d.*, a.name AS app_name FROM deploys d JOIN apps a ON a.id = d.app_id";
+// A config release shows its base's build job: it ran no build of its own.
+const SELECT_DEPLOY: &str =
+    "SELECT d.*, a.name AS app_name, coalesce(b.build_job_id, d.build_job_id) AS shown_build_job_id
+    FROM deploys d JOIN apps a ON a.id = d.app_id LEFT JOIN deploys b ON b.id = d.base_deploy_id";
 const SELECT_OPERATION: &str = "SELECT o.*, a.name AS app_name FROM operations o JOIN apps a ON a.id = o.app_id";
 
 fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
     let id: String = row.try_get("id")?;
     let app_id: String = row.try_get("app_id")?;
     let state: String = row.try_get("state")?;
-    let build_job_id: String = row.try_get("build_job_id")?;
+    let build_job_id: String = row.try_get("shown_build_job_id")?;
     let source_kind: String = row.try_get("source_kind")?;
     Ok(DeployRecord {
         id: parse_or(DeployId::parse(&id), "deploy id", &id)?,
@@ -194,12 +259,17 @@ fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
             phase: row.try_get("failure_phase").ok().flatten(),
             exit_code: row.try_get("failure_exit_code").ok().flatten(),
             first_actionable_line: row.try_get("failure_line").ok().flatten(),
+            missing: decode_needs(&row.try_get::<String, _>("failure_missing").unwrap_or_default()),
         }),
         artifact: match row.try_get::<Option<String>, _>("artifact_digest")? {
             Some(digest) => Some((digest, u64::try_from(row.try_get::<i64, _>("artifact_size")?).unwrap_or(0))),
             None => None,
         },
         phases: Vec::new(),
+        kind: DeployKind::parse(&row.try_get::<String, _>("kind")?)?,
+        base_deploy_id: row.try_get("base_deploy_id")?,
+        config_rev: row.try_get("config_rev")?,
+        config_needs: decode_needs(&row.try_get::<String, _>("config_needs")?),
     })
 }
 
@@ -264,8 +334,42 @@ pub(crate) async fn record_entry(
     Ok(())
 }
 
+/// Ends a just-recorded deploy `failed` (reason `missing_config`) when any name its
+/// `tovuk.toml` needs is unset, so no builder ever claims it.
+async fn block_on_missing_config(
+    tx: &mut Transaction<'_, Sqlite>,
+    deploy_id: &DeployId,
+    app_id: &AppId,
+    needs: &[ConfigNeed],
+    now: &str,
+) -> Result<(), StoreError> {
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let set: Vec<String> = sqlx::query_scalar("SELECT name FROM secret_values WHERE app_id = ? AND unset_rev IS NULL")
+        .bind(app_id.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+    let missing: Vec<ConfigNeed> = needs.iter().filter(|need| !set.contains(&need.name)).cloned().collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|need| need.name.as_str()).collect();
+    sqlx::query(
+        "UPDATE deploys SET state = 'failed', failure_reason = 'missing_config', failure_phase = 'queued',
+            failure_line = ?, failure_missing = ?, final_build_status = 'failed' WHERE id = ?",
+    )
+    .bind(format!("missing required config: {}", names.join(", ")))
+    .bind(encode_needs(&missing))
+    .bind(deploy_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    record_entry(tx, deploy_id.as_str(), DeployState::Failed, now).await?;
+    Ok(())
+}
+
 /// Inserts one operation row.
-async fn insert_operation(tx: &mut Transaction<'_, Sqlite>, op: &OperationRecord) -> Result<(), StoreError> {
+pub(crate) async fn insert_operation(tx: &mut Transaction<'_, Sqlite>, op: &OperationRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO operations (id, app_id, kind, parent_id, deploy_id, status, source_kind, ref, sha, old_sha, forced, token_id, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -361,8 +465,8 @@ impl Store {
         }
         let build_job_id = BuildId::new(ms, random_bytes()?);
         sqlx::query(
-            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at)
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at, config_needs)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(deploy_id.as_str())
         .bind(source.app_id.as_str())
@@ -377,6 +481,7 @@ impl Store {
         .bind(build_job_id.as_str())
         .bind(&now)
         .bind(&now)
+        .bind(encode_needs(&source.config_needs))
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO deploy_events (deploy_id, seq, state, at) VALUES (?, 1, 'queued', ?)")
@@ -384,6 +489,7 @@ impl Store {
             .bind(&now)
             .execute(&mut *tx)
             .await?;
+        block_on_missing_config(&mut tx, &deploy_id, &source.app_id, &source.config_needs, &now).await?;
         sqlx::query(
             // A retry keeps the first acceptance as the one a repeated push links back to.
             "INSERT INTO accepted_sources (app_id, token_id, ref, sha, source_op_id, deploy_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)

@@ -8,6 +8,7 @@
 mod app_logs;
 mod apps;
 mod builds;
+mod config;
 mod deploys;
 mod error;
 mod migrations;
@@ -19,9 +20,10 @@ mod tokens;
 pub use app_logs::AppLogLine;
 pub use apps::AppRecord;
 pub use builds::{LogLine, StoredLogLine};
+pub use config::{ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, SealedValue, Sealer, TokenRef};
 pub use deploys::{
-    DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded, SourceKind, TransitionError,
-    TransitionExtras,
+    ConfigNeed, DeployKind, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded, SourceKind,
+    TransitionError, TransitionExtras,
 };
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;

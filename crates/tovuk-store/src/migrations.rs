@@ -169,6 +169,53 @@ CREATE TABLE app_logs (
 ) STRICT;
 "#,
     ),
+    (
+        6,
+        r#"
+-- Secrets and config. Every change is one numbered revision of an app's config; a value
+-- lives from the revision that set it until the one that replaced or unset it, so a
+-- release pinned to a revision restarts with exactly the values it started with.
+-- Values are sealed (XChaCha20-Poly1305) before they reach this file.
+ALTER TABLE apps ADD COLUMN config_rev INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE config_changes (
+    app_id            TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    rev               INTEGER NOT NULL,
+    at                TEXT NOT NULL,
+    token_id          TEXT,
+    set_names         TEXT NOT NULL,
+    unset_names       TEXT NOT NULL,
+    release_deploy_id TEXT,
+    PRIMARY KEY (app_id, rev)
+) STRICT;
+
+CREATE TABLE secret_values (
+    app_id     TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    set_rev    INTEGER NOT NULL,
+    unset_rev  INTEGER,
+    key_id     TEXT NOT NULL,
+    nonce      BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    token_id   TEXT,
+    PRIMARY KEY (app_id, name, version)
+) STRICT;
+CREATE INDEX secret_values_live ON secret_values(app_id, unset_rev);
+
+-- A config release restarts the current artifact with new config: no source, no build.
+ALTER TABLE deploys ADD COLUMN kind TEXT NOT NULL DEFAULT 'source';
+ALTER TABLE deploys ADD COLUMN base_deploy_id TEXT;
+-- The config revision a release started with (set when the runner claims it).
+ALTER TABLE deploys ADD COLUMN config_rev INTEGER;
+-- What the deploy's tovuk.toml needs set (`NAME:config` / `NAME:build`, comma-separated),
+-- and, for a deploy blocked on them, the ones that were missing.
+ALTER TABLE deploys ADD COLUMN config_needs TEXT NOT NULL DEFAULT '';
+ALTER TABLE deploys ADD COLUMN failure_missing TEXT NOT NULL DEFAULT '';
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -1,6 +1,7 @@
 //! The runner's side of a deploy: claiming sealed artifacts, going live (and
 //! superseding what served before), instances, and recovery after a restart.
 
+use crate::config::prune_unused_values;
 use crate::deploys::{DeployRecord, Failure, TransitionExtras, record_entry};
 use crate::time::now_rfc3339;
 use crate::{Store, StoreError};
@@ -45,6 +46,26 @@ impl Store {
             return Ok(None);
         };
         record_entry(&mut tx, &id, DeployState::Deploying, &now).await?;
+        // A release starts with the config as it is now, and keeps that revision for life.
+        sqlx::query(
+            "UPDATE deploys SET config_rev = (SELECT config_rev FROM apps WHERE id = deploys.app_id) WHERE id = ?",
+        )
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        // A config release restarts whatever is current when it starts, so one recorded
+        // before another deploy went live never brings back the older artifact.
+        sqlx::query(
+            "UPDATE deploys SET (base_deploy_id, source_kind, ref, sha, source_op_id, build_op_id, artifact_digest, artifact_size, config_needs) =
+                (SELECT c.id, c.source_kind, c.ref, c.sha, c.source_op_id, c.build_op_id, c.artifact_digest, c.artifact_size, c.config_needs
+                 FROM apps a JOIN deploys c ON c.id = a.current_deploy_id WHERE a.id = deploys.app_id)
+             WHERE id = ?1 AND kind = 'config' AND EXISTS (
+                SELECT 1 FROM apps a JOIN deploys c ON c.id = a.current_deploy_id
+                WHERE a.id = deploys.app_id AND c.state = 'running' AND c.id != deploys.base_deploy_id)",
+        )
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.find_deploy(&id).await
     }
@@ -67,6 +88,10 @@ impl Store {
             .await?;
         let Some(previous) = previous.filter(|previous| previous != id) else { return Ok(None) };
         let superseded = self.transition_deploy(&previous, DeployState::Running, DeployState::Superseded).await.ok();
+        // Values only the superseded release used are gone with it.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        prune_unused_values(&mut tx, deploy.app_id.as_str()).await?;
+        tx.commit().await?;
         Ok(superseded)
     }
 
@@ -88,6 +113,7 @@ impl Store {
                 phase: Some("deploying".into()),
                 exit_code: None,
                 first_actionable_line: Some("the platform stopped while this deploy was going live".into()),
+                missing: Vec::new(),
             };
             if let Some(deploy) = self.fail_release(&id, failure).await? {
                 ended.push(deploy);
