@@ -55,6 +55,12 @@ pub(crate) enum Command {
     /// Show or verify a deploy's signed artifact.
     #[command(subcommand)]
     Artifact(ArtifactCommand),
+    /// Set, unset and list an app's secrets and config; values are never shown.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Fill in an app's config from a file: write a template, then apply it as one change.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
@@ -153,6 +159,82 @@ pub(crate) enum DeployCommand {
     Cancel {
         /// Deploy id (`dep_...`).
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnvCommand {
+    /// Set one or more names as one change; the app restarts with them (health-gated).
+    ///
+    /// `tovuk env set APP NAME=VALUE [NAME=VALUE...]` sets values given inline (they land in
+    /// your shell history); `tovuk env set APP NAME --from-file PATH` reads one value from a
+    /// file; `tovuk env set APP NAME` reads it from standard input (without echo on a
+    /// terminal). One trailing newline of a file or stdin is dropped. Values are one line,
+    /// at most 64 KiB, without NUL bytes; `PORT`, `HOST`, `HOME`, `PATH` and `TOVUK_*` are
+    /// the platform's.
+    Set {
+        /// App name or id.
+        app: String,
+        /// `NAME=VALUE` pairs, or one `NAME` whose value comes from --from-file or stdin.
+        #[arg(required = true, value_name = "NAME[=VALUE]")]
+        assignments: Vec<String>,
+        /// Read the value of the one NAME from this file.
+        #[arg(long, value_name = "PATH")]
+        from_file: Option<PathBuf>,
+        /// Store the change only; it reaches the app at its next deploy or `tovuk app restart`.
+        #[arg(long)]
+        no_restart: bool,
+    },
+    /// Remove names as one change; the app restarts without them (health-gated).
+    Unset {
+        /// App name or id.
+        app: String,
+        /// The names to remove.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Store the change only; it reaches the app at its next deploy or `tovuk app restart`.
+        #[arg(long)]
+        no_restart: bool,
+    },
+    /// The names set, each with its version, when it was set and by which token; and what the
+    /// latest deploy needs that is not set. Never a value, nor anything derived from one.
+    List {
+        /// App name or id.
+        app: String,
+    },
+    /// Who changed which names when, newest first, and the release each change started.
+    History {
+        /// App name or id.
+        app: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print an env file naming every required and known name with an empty value and a
+    /// comment saying what needs it: `tovuk config template APP > APP.env`.
+    Template {
+        /// App name or id.
+        app: String,
+        /// The project directory whose tovuk.toml says what is required (default: the current
+        /// directory if it has one, else what the app's latest deploy needed).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
+    },
+    /// Set every filled-in value of an env file as one change (one release). `NAME=` keeps
+    /// what is set; `NAME=""` sets an empty string. Refuses a required name left empty.
+    Apply {
+        /// App name or id.
+        app: String,
+        /// The env file (`tovuk config template` writes one).
+        #[arg(long, value_name = "PATH")]
+        file: PathBuf,
+        /// The project directory whose tovuk.toml says what is required (default: as for `template`).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
+        /// Store the change only; it reaches the app at its next deploy or `tovuk app restart`.
+        #[arg(long)]
+        no_restart: bool,
     },
 }
 
@@ -294,6 +376,15 @@ pub(crate) enum AppCommand {
     Inspect {
         /// App name or id.
         app: String,
+    },
+    /// Release the current artifact again with the config as it is now (health-gated, no
+    /// rebuild): how a change stored with --no-restart reaches the app.
+    Restart {
+        /// App name or id.
+        app: String,
+        /// Follow the release until it runs or fails (exit 1 if it fails).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
 }
 

@@ -12,6 +12,7 @@ mod connect;
 mod exit;
 mod output;
 mod project_files;
+mod prompt;
 
 pub use args::ServerArgs;
 pub use config::default_data_dir;

@@ -1,4 +1,4 @@
-//! `tovuk app create|list|show`.
+//! `tovuk app create|list|show|update|status|inspect|restart`.
 
 use super::CommandResult;
 use crate::args::{AppCommand, GlobalArgs};
@@ -81,6 +81,23 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 }
                 None => output::line("runtime evidence: - (nothing has gone live yet)"),
             }
+        }
+        AppCommand::Restart { app, follow } => {
+            let release = client.restart_app(&app).await?;
+            if global.json && !follow {
+                output::json(&release);
+                return Ok(ExitStatus::Success);
+            }
+            if !global.json {
+                output::line(format!(
+                    "releasing the current artifact of `{}` again as deploy {} (no rebuild)",
+                    release.app, release.id
+                ));
+            }
+            if follow {
+                return super::deploy::follow(&client, &release.id, global).await;
+            }
+            output::note(format!("next: tovuk deploy follow {}", release.id));
         }
         AppCommand::Status { app } => {
             let status = client.app_status(&app).await?;

@@ -7,7 +7,7 @@ use crate::exit::ExitStatus;
 use crate::project_files::{self, Declared};
 use crate::{archive, connect, output};
 use std::path::Path;
-use tovuk_api_types::{Deploy, DeployEvent, ErrorCode};
+use tovuk_api_types::{Deploy, DeployEvent, DeployFailure, ErrorCode};
 use tovuk_manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES};
 
 pub(crate) async fn run(args: DeployArgs, global: &GlobalArgs) -> CommandResult {
@@ -59,6 +59,11 @@ async fn manage(command: DeployCommand, global: &GlobalArgs) -> CommandResult {
             let deploy = client.retry_deploy(&id).await?;
             if global.json && !then_follow {
                 output::json(&deploy);
+            }
+            if report_blocked(&deploy, global) {
+                return Ok(ExitStatus::Failure);
+            }
+            if global.json && !then_follow {
                 return Ok(ExitStatus::Success);
             }
             if !global.json {
@@ -107,7 +112,10 @@ pub(crate) async fn follow(client: &tovuk_client::Client, id: &str, global: &Glo
                         summary.push_str(&format!("\n  {line}"));
                     }
                     // A release that failed to go live is explained by what the app printed.
-                    if failure.phase.as_deref() == Some("deploying") {
+                    if let Some(lines) = blocked_lines(&progress.deploy_id, failure) {
+                        summary.push('\n');
+                        summary.push_str(&lines.join("\n"));
+                    } else if failure.phase.as_deref() == Some("deploying") {
                         summary.push_str(&format!("\nnext: tovuk logs {}", progress.app));
                     } else {
                         summary.push_str(&format!("\nnext: tovuk logs --build {}", progress.deploy_id));
@@ -128,6 +136,38 @@ pub(crate) async fn follow(client: &tovuk_client::Client, id: &str, global: &Glo
         }
     }
     Ok(status)
+}
+
+/// For a deploy blocked on missing config: one line per name with the command that sets
+/// it, then the retry. `None` for any other failure.
+fn blocked_lines(deploy_id: &str, failure: &DeployFailure) -> Option<Vec<String>> {
+    if failure.blockers.is_empty() {
+        return None;
+    }
+    let mut lines: Vec<String> = failure
+        .blockers
+        .iter()
+        .map(|blocker| format!("  {} ({}): {}", blocker.name, blocker.needed_by, blocker.next))
+        .collect();
+    lines.push(format!("then: tovuk deploy retry {deploy_id} --follow"));
+    Some(lines)
+}
+
+/// Prints a just-created deploy that was blocked before building; true if it was.
+fn report_blocked(deploy: &Deploy, global: &GlobalArgs) -> bool {
+    let Some(failure) = &deploy.failure else { return false };
+    let Some(lines) = blocked_lines(&deploy.id, failure) else { return false };
+    if !global.json {
+        output::line(format!(
+            "deploy {} blocked before building: {}",
+            deploy.id,
+            failure.first_actionable_line.as_deref().unwrap_or("missing required config")
+        ));
+        for line in lines {
+            output::note(line);
+        }
+    }
+    true
 }
 
 fn source_text(deploy: &Deploy) -> String {
@@ -154,6 +194,9 @@ fn print_deploy(deploy: &Deploy) {
         if let Some(line) = &failure.first_actionable_line {
             output::line(format!("              {line}"));
         }
+        for line in blocked_lines(&deploy.id, failure).unwrap_or_default() {
+            output::line(format!("            {line}"));
+        }
     }
     if let Some(artifact) = &deploy.artifact {
         output::line(format!("artifact:     {} ({} bytes)", artifact.digest, artifact.size_bytes));
@@ -174,13 +217,15 @@ fn print_deploy(deploy: &Deploy) {
             ));
         }
     }
-    if deploy.failure.is_some() {
+    if deploy.failure.as_ref().is_some_and(|failure| failure.blockers.is_empty()) {
         output::note(format!("next: tovuk logs --build {}", deploy.id));
     }
 }
 
 /// Reads and checks the manifest as `tovuk check` would, without uploading anything.
-fn read_manifest(dir: &Path) -> Result<(Option<tovuk_manifest::Manifest>, tovuk_manifest::CheckReport), CliError> {
+pub(crate) fn read_manifest(
+    dir: &Path,
+) -> Result<(Option<tovuk_manifest::Manifest>, tovuk_manifest::CheckReport), CliError> {
     use std::io::Read;
     let path = dir.join(MANIFEST_FILE);
     let display = if dir == Path::new(".") { MANIFEST_FILE.to_owned() } else { path.display().to_string() };
@@ -238,6 +283,12 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
         ));
     }
     let accepted = client.upload(&app, archive).await?;
+    if global.json && !args.follow {
+        output::json(&accepted);
+    }
+    if report_blocked(&accepted.deploy, global) {
+        return Ok(ExitStatus::Failure);
+    }
     if args.follow {
         if !global.json {
             output::note(format!("deploy {} accepted; following it", accepted.deploy.id));
@@ -245,7 +296,6 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
         return follow(&client, &accepted.deploy.id, global).await;
     }
     if global.json {
-        output::json(&accepted);
         return Ok(ExitStatus::Success);
     }
     for warning in &accepted.warnings {

@@ -3,7 +3,9 @@
 mod app;
 mod artifact;
 mod check;
+mod config;
 mod deploy;
+mod env;
 mod hook;
 mod logs;
 mod ops;
@@ -80,6 +82,8 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Source(command) => block_on(source::run(command, &global)),
         Command::Logs(args) => block_on(logs::run(args, &global)),
         Command::Artifact(command) => block_on(artifact::run(command, &global)),
+        Command::Env(command) => block_on(env::run(command, &global)),
+        Command::Config(command) => block_on(config::run(command, &global)),
         Command::Hook { name } => return hook::run(&name),
     };
     match result {

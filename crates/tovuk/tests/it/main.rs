@@ -9,6 +9,7 @@ mod check;
 mod docs;
 mod push;
 mod release;
+mod secrets;
 mod server;
 mod source;
 mod targets;

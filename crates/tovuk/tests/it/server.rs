@@ -1,8 +1,7 @@
 //! `tovuk server`: first start, status, restarts, signals and refusals to start.
 
-use crate::support::{BIN, Platform, UserEnv, http};
+use crate::support::{Platform, UserEnv, http, start_failure};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 
 #[test]
 fn first_start_creates_the_data_dir_store_and_a_private_admin_token() {
@@ -75,18 +74,6 @@ fn sigterm_and_sigint_stop_the_server_cleanly_and_data_survives_a_restart() {
     assert_eq!(json["name"], "keeper");
     assert_eq!(platform.stop_with("INT"), 0, "{}", platform.log());
     assert!(platform.log().contains("shutdown complete"), "{}", platform.log());
-}
-
-fn start_failure(args: &[&str], data_dir: &std::path::Path) -> (i32, String) {
-    let output = Command::new(BIN)
-        .arg("server")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run server");
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]

@@ -537,3 +537,16 @@ impl Platform {
         (status, body)
     }
 }
+
+/// Runs `tovuk server` expecting it to refuse to start: its exit code and stderr.
+pub fn start_failure(args: &[&str], data_dir: &Path) -> (i32, String) {
+    let output = Command::new(BIN)
+        .arg("server")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run server");
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
