@@ -9,6 +9,8 @@ pub(crate) const MAX_APP_NAME_LEN: usize = 63;
 pub(crate) const MAX_ENV_NAME_LEN: usize = 64;
 /// Env-var names with this prefix are set by the platform itself.
 pub(crate) const RESERVED_ENV_PREFIX: &str = "TOVUK_";
+/// Variables the platform or the sandbox sets for every process: never settable by a user.
+const RESERVED_ENV_NAMES: &[&str] = &["PORT", "HOST", "HOME", "PATH"];
 
 /// An app name is one lowercase DNS label: `a-z`, `0-9` and `-`, 1 to 63
 /// characters, not starting or ending with `-`.
@@ -62,6 +64,9 @@ pub(crate) fn check_env_name(name: &str) -> Result<(), String> {
             "`{name}` starts with `{RESERVED_ENV_PREFIX}`, which is reserved for variables the platform sets"
         ));
     }
+    if RESERVED_ENV_NAMES.contains(&name) {
+        return Err(format!("`{name}` is set by the platform for every process, so it cannot be set here"));
+    }
     Ok(())
 }
 
@@ -71,6 +76,9 @@ pub(crate) fn suggest_env_name(name: &str) -> Option<String> {
         name.chars().map(|ch| if ch.is_ascii_alphanumeric() { ch.to_ascii_uppercase() } else { '_' }).collect();
     if suggestion.starts_with(RESERVED_ENV_PREFIX) {
         suggestion = format!("APP_{}", &suggestion[RESERVED_ENV_PREFIX.len()..]);
+    }
+    if RESERVED_ENV_NAMES.contains(&suggestion.as_str()) {
+        suggestion = format!("APP_{suggestion}");
     }
     if suggestion.chars().next().is_some_and(|ch| ch.is_ascii_digit()) {
         suggestion.insert(0, '_');

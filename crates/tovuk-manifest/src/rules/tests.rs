@@ -215,6 +215,8 @@ fn build_lists_are_checked() {
         "error invalid_value 11:10\nerror invalid_value 12:12\nerror invalid_value 13:12",
     );
     check(&web("\"http\"", "[config]\nrequired = [\"TOVUK_X\"]\n"), "error invalid_value 11:13");
+    check(&web("\"http\"", "[config]\nrequired = [\"DATABASE_URL\", \"PORT\"]\n"), "error invalid_value 11:29");
+    check(&web("\"http\"", "[build]\nsecrets = [\"HOME\"]\n"), "error invalid_value 11:12");
 }
 
 #[test]
