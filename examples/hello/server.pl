@@ -16,7 +16,8 @@ while (my $client = $server->accept) {
     next unless defined $request;
     while (my $line = <$client>) { last if $line =~ /^\r?\n$/ }
     my ($path) = $request =~ m{^\S+ (\S+)};
-    my $body = $path eq "/health" ? "ok\n" : "hello from tovuk\n";
+    # GREETING comes from `tovuk env set hello GREETING=...`: config, not code.
+    my $body = $path eq "/health" ? "ok\n" : ($ENV{GREETING} // "hello from tovuk") . "\n";
     print "served $path\n" unless $path eq "/health";
     print $client "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
         . length($body) . "\r\nConnection: close\r\n\r\n$body";

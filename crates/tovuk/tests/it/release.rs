@@ -461,4 +461,10 @@ fn the_readme_example_app_goes_live() {
     let run = platform.tovuk().args(["deploy", "follow", &id]).run().success();
     assert!(run.stdout.contains("running"), "{}", run.stdout);
     assert_eq!(platform.get_app("hello", "/"), (200, "hello from tovuk\n".to_owned()));
+
+    // The walkthrough's config step: a value set, the same artifact released with it.
+    let set = platform.tovuk().args(["env", "set", "hello", "GREETING=hi from config", "--json"]).run().success();
+    let release = set.json()["release"]["id"].as_str().expect("a release").to_owned();
+    platform.tovuk().args(["deploy", "follow", &release]).run().success();
+    assert_eq!(platform.get_app("hello", "/"), (200, "hi from config\n".to_owned()));
 }
