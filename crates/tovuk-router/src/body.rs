@@ -83,11 +83,19 @@ pub(crate) struct UpstreamBody {
     _in_flight: InFlightGuard,
     request_id: String,
     app: String,
+    /// Counts the bytes sent as the app's egress.
+    meter: Option<std::sync::Arc<tovuk_meter::AppMeter>>,
 }
 
 impl UpstreamBody {
-    pub(crate) fn new(inner: Incoming, in_flight: InFlightGuard, request_id: String, app: String) -> Self {
-        Self { inner, _in_flight: in_flight, request_id, app }
+    pub(crate) fn new(
+        inner: Incoming,
+        in_flight: InFlightGuard,
+        request_id: String,
+        app: String,
+        meter: Option<std::sync::Arc<tovuk_meter::AppMeter>>,
+    ) -> Self {
+        Self { inner, _in_flight: in_flight, request_id, app, meter }
     }
 }
 
@@ -102,6 +110,12 @@ impl Body for UpstreamBody {
                 // connection (hyper does that on this error); the log line says why.
                 tracing::warn!(%error, request_id = %self.request_id, app = %self.app, source = "upstream", "app response body failed");
                 Poll::Ready(Some(Err(Box::new(error))))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(meter), Some(data)) = (&self.meter, frame.data_ref()) {
+                    meter.add_egress(data.len() as u64);
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
             other => other.map_err(|error| -> BoxError { Box::new(error) }),
         }

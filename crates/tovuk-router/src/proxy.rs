@@ -97,6 +97,7 @@ impl Proxy {
                 in_flight,
                 request_id: ctx.request_id.clone(),
                 app: ctx.app.clone(),
+                meter: ctx.meter.clone(),
             };
             shutdown.spawn("router tunnel", tunnel.run(shutdown.clone()));
             return Ok(Response::from_parts(parts, empty()));
@@ -104,7 +105,7 @@ impl Proxy {
 
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers, false);
-        let body = UpstreamBody::new(body, in_flight, ctx.request_id.clone(), ctx.app.clone());
+        let body = UpstreamBody::new(body, in_flight, ctx.request_id.clone(), ctx.app.clone(), ctx.meter.clone());
         Ok(Response::from_parts(parts, body.boxed_unsync()))
     }
 }

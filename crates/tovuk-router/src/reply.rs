@@ -50,3 +50,16 @@ pub(crate) fn internal_error(request_id: &str) -> Response<RouterBody> {
         format!("tovuk: the router failed to handle this request (request id `{request_id}`)\n"),
     )
 }
+
+/// A cap stopped the app's usage for this period: 429, naming the cap and the command that raises it.
+pub(crate) fn cap_reached(app: &str, stop: &tovuk_meter::Stop) -> Response<RouterBody> {
+    let meter = &stop.meter;
+    let limit = stop.limit;
+    text(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "tovuk: app `{app}` reached its cap on `{meter}` for this billing period (limit {limit}); \
+             nothing more is served until the period ends or the cap is raised: tovuk caps set {app} {meter} <new limit>\n"
+        ),
+    )
+}

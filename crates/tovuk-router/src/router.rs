@@ -9,7 +9,7 @@ use crate::route_table::{RouteTable, Target};
 use crate::{reply, request_id, server, static_files};
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tovuk_daemon::Shutdown;
+use tovuk_meter::{AppMeter, Meters};
 
 /// Time limits that keep slow peers from holding the router's resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,8 @@ struct Shared {
     routes: ArcSwap<RouteTable>,
     proxy: Proxy,
     timeouts: Timeouts,
+    /// Counts each app's requests and egress and enforces its caps (off: counts nothing).
+    meters: Arc<Meters>,
 }
 
 /// What the log lines of one proxied request carry.
@@ -64,6 +67,8 @@ pub(crate) struct RequestContext {
     pub(crate) client_addr: SocketAddr,
     pub(crate) app: String,
     pub(crate) deploy_id: String,
+    /// Where the response's bytes are counted.
+    pub(crate) meter: Option<Arc<AppMeter>>,
 }
 
 impl Router {
@@ -73,11 +78,17 @@ impl Router {
     }
 
     pub fn with_timeouts(base_domain: &str, timeouts: Timeouts) -> Router {
+        Router::with_meters(base_domain, timeouts, Meters::new(false))
+    }
+
+    /// A router that counts every app's usage into `meters` and refuses what its caps stop.
+    pub fn with_meters(base_domain: &str, timeouts: Timeouts, meters: Arc<Meters>) -> Router {
         let shared = Shared {
             base_domain: host::normalize_base_domain(base_domain),
             routes: ArcSwap::from_pointee(RouteTable::new()),
             proxy: Proxy::new(timeouts),
             timeouts,
+            meters,
         };
         Router { shared: Arc::new(shared) }
     }
@@ -188,6 +199,15 @@ impl Router {
             tracing::debug!(request_id, host, "no app is served at this host");
             return (reply::unknown_host(&host), None);
         };
+        let meter = match &route.target {
+            Target::Down { .. } => None,
+            _ if self.shared.meters.enabled() => Some(self.shared.meters.app(&route.app)),
+            _ => None,
+        };
+        if let Some(Err(stop)) = meter.as_ref().map(|meter| meter.admit()) {
+            tracing::debug!(request_id, app = %route.app, meter = %stop.meter, "refused: cap reached");
+            return (reply::cap_reached(&route.app, &stop), Some(route.app.clone()));
+        }
         let response = match &route.target {
             Target::Proxy { upstream } => {
                 let ctx = RequestContext {
@@ -195,6 +215,7 @@ impl Router {
                     client_addr,
                     app: route.app.clone(),
                     deploy_id: route.deploy_id.clone(),
+                    meter,
                 };
                 match self.shared.proxy.forward(&ctx, *upstream, request, shutdown).await {
                     Ok(response) => response,
@@ -205,7 +226,11 @@ impl Router {
                 }
             }
             Target::Static { root } => {
-                static_files::serve(root, &route.app, request_id, request.method(), request.uri()).await
+                let response = static_files::serve(root, &route.app, request_id, request.method(), request.uri()).await;
+                if let Some(meter) = &meter {
+                    meter.add_egress(response.body().size_hint().exact().unwrap_or(0));
+                }
+                response
             }
             Target::Down { reason } => reply::app_down(&route.app, reason),
         };

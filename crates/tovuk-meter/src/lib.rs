@@ -1,0 +1,300 @@
+//! Live usage counters per app, shared in-process by the router (which counts requests and
+//! egress and refuses what a cap stops) and the control plane (which drains the counts into
+//! the store and sets each app's caps).
+//!
+//! Counting is a few relaxed atomic adds per request, so metering costs the router next to
+//! nothing. A request cap is exact: each request takes one unit of the period's count with
+//! one atomic add, and only those within the limit pass. Other caps stop an app's traffic
+//! through a flag the control plane sets once it sees the stored usage reach the limit.
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// No limit.
+const UNCAPPED: u64 = u64::MAX;
+
+/// Every app's meter. Readers look an app up without locking.
+#[derive(Debug)]
+pub struct Meters {
+    enabled: bool,
+    apps: ArcSwap<HashMap<String, Arc<AppMeter>>>,
+    /// Serialises adding apps (the map is copied on write; apps are added rarely).
+    adding: Mutex<()>,
+}
+
+/// Why an app's traffic is stopped: the meter whose cap it reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    pub meter: String,
+    pub limit: f64,
+    /// The usage this period when the stop was set.
+    pub used: f64,
+}
+
+/// What a drain took from an app's counters.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Drained {
+    pub requests: u64,
+    pub egress_bytes: u64,
+    /// Requests refused because of a cap.
+    pub refused: u64,
+    /// The caps that started refusing requests since the last drain, in order.
+    pub newly_stopped: Vec<Stop>,
+}
+
+/// One app's counters and caps.
+#[derive(Debug)]
+pub struct AppMeter {
+    /// Since the last drain.
+    requests: AtomicU64,
+    egress_bytes: AtomicU64,
+    refused: AtomicU64,
+    /// This period's totals, as far as the router knows: stored usage plus what it counted since.
+    period_requests: AtomicU64,
+    period_egress: AtomicU64,
+    request_limit: AtomicU64,
+    egress_limit: AtomicU64,
+    /// Set by the control plane when a cap on another meter stops the app.
+    stop: ArcSwapOption<Stop>,
+    /// Set by the first refusal after a drain, so each stop is reported once.
+    reported: AtomicBool,
+    newly_stopped: Mutex<Vec<Stop>>,
+}
+
+impl Default for AppMeter {
+    fn default() -> Self {
+        AppMeter {
+            requests: AtomicU64::new(0),
+            egress_bytes: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            period_requests: AtomicU64::new(0),
+            period_egress: AtomicU64::new(0),
+            request_limit: AtomicU64::new(UNCAPPED),
+            egress_limit: AtomicU64::new(UNCAPPED),
+            stop: ArcSwapOption::empty(),
+            reported: AtomicBool::new(false),
+            newly_stopped: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// The caps the router enforces itself, and the period's stored usage they count from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrafficCaps {
+    pub requests: Option<u64>,
+    pub egress_bytes: Option<u64>,
+    /// Stored usage this period (the undrained counts are added on top).
+    pub stored_requests: u64,
+    pub stored_egress_bytes: u64,
+}
+
+impl Meters {
+    /// `enabled: false` turns counting and caps off (benchmarks compare the two).
+    pub fn new(enabled: bool) -> Arc<Meters> {
+        Arc::new(Meters { enabled, apps: ArcSwap::default(), adding: Mutex::new(()) })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The meter of `app`, if it has counted anything or has caps.
+    pub fn get(&self, app: &str) -> Option<Arc<AppMeter>> {
+        if !self.enabled {
+            return None;
+        }
+        self.apps.load().get(app).cloned()
+    }
+
+    /// The meter of `app`, made on first use.
+    pub fn app(&self, app: &str) -> Arc<AppMeter> {
+        if let Some(meter) = self.apps.load().get(app) {
+            return meter.clone();
+        }
+        let _adding = self.adding.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.apps.load_full();
+        if let Some(meter) = current.get(app) {
+            return meter.clone();
+        }
+        let meter = Arc::new(AppMeter::default());
+        let mut apps = (*current).clone();
+        apps.insert(app.to_owned(), meter.clone());
+        self.apps.store(Arc::new(apps));
+        meter
+    }
+
+    /// Takes every app's counts since the last drain (apps with nothing to report are left out).
+    pub fn drain(&self) -> Vec<(String, Drained)> {
+        let apps = self.apps.load_full();
+        let mut drained = Vec::new();
+        for (app, meter) in apps.iter() {
+            let counts = meter.drain();
+            if counts != Drained::default() {
+                drained.push((app.clone(), counts));
+            }
+        }
+        drained.sort_by(|a, b| a.0.cmp(&b.0));
+        drained
+    }
+
+    /// Forgets an app (it was deleted).
+    pub fn remove(&self, app: &str) {
+        let _adding = self.adding.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut apps = (*self.apps.load_full()).clone();
+        apps.remove(app);
+        self.apps.store(Arc::new(apps));
+    }
+}
+
+impl AppMeter {
+    /// Admits one request, or says which cap stops it. An admitted request is counted.
+    pub fn admit(&self) -> Result<(), Stop> {
+        if let Some(stop) = self.stop.load().as_ref() {
+            return Err(self.refuse(Stop::clone(stop)));
+        }
+        let egress_limit = self.egress_limit.load(Ordering::Relaxed);
+        let egress = self.period_egress.load(Ordering::Relaxed);
+        if egress_limit != UNCAPPED && egress >= egress_limit {
+            return Err(self.refuse(Stop {
+                meter: "egress_bytes".into(),
+                limit: egress_limit as f64,
+                used: egress as f64,
+            }));
+        }
+        let limit = self.request_limit.load(Ordering::Relaxed);
+        if limit == UNCAPPED {
+            self.period_requests.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // One atomic add hands each request its place in the period: exactly `limit` pass.
+            let place = self.period_requests.fetch_add(1, Ordering::Relaxed) + 1;
+            if place > limit {
+                self.period_requests.fetch_sub(1, Ordering::Relaxed);
+                return Err(self.refuse(Stop { meter: "requests".into(), limit: limit as f64, used: limit as f64 }));
+            }
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn refuse(&self, stop: Stop) -> Stop {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        if !self.reported.swap(true, Ordering::Relaxed) {
+            let mut newly = self.newly_stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            newly.push(stop.clone());
+        }
+        stop
+    }
+
+    /// Counts response bytes sent for the app.
+    pub fn add_egress(&self, bytes: u64) {
+        self.egress_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.period_egress.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Sets the caps the router enforces and the stored usage they count from. Takes effect
+    /// for the next request, so a cap below current usage stops traffic at once.
+    pub fn set_traffic_caps(&self, caps: TrafficCaps) {
+        let pending_requests = self.requests.load(Ordering::Relaxed);
+        let pending_egress = self.egress_bytes.load(Ordering::Relaxed);
+        self.period_requests.store(caps.stored_requests.saturating_add(pending_requests), Ordering::Relaxed);
+        self.period_egress.store(caps.stored_egress_bytes.saturating_add(pending_egress), Ordering::Relaxed);
+        self.request_limit.store(caps.requests.unwrap_or(UNCAPPED), Ordering::Relaxed);
+        self.egress_limit.store(caps.egress_bytes.unwrap_or(UNCAPPED), Ordering::Relaxed);
+        // The next refusal under the new caps is a new stop, reported again.
+        self.reported.store(false, Ordering::Relaxed);
+    }
+
+    /// Stops (or, with `None`, resumes) the app's traffic because of a cap on another meter.
+    pub fn set_stop(&self, stop: Option<Stop>) {
+        if stop.is_none() {
+            self.reported.store(false, Ordering::Relaxed);
+        }
+        self.stop.store(stop.map(Arc::new));
+    }
+
+    /// The stop set with [`AppMeter::set_stop`], if any.
+    pub fn stopped(&self) -> Option<Stop> {
+        self.stop.load().as_deref().cloned()
+    }
+
+    fn drain(&self) -> Drained {
+        Drained {
+            requests: self.requests.swap(0, Ordering::Relaxed),
+            egress_bytes: self.egress_bytes.swap(0, Ordering::Relaxed),
+            refused: self.refused.swap(0, Ordering::Relaxed),
+            newly_stopped: std::mem::take(
+                &mut *self.newly_stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_cap_lets_exactly_the_limit_through_even_when_raced() {
+        let meters = Meters::new(true);
+        let meter = meters.app("app");
+        meter.set_traffic_caps(TrafficCaps { requests: Some(1000), stored_requests: 200, ..TrafficCaps::default() });
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let meter = meter.clone();
+                std::thread::spawn(move || (0..500).filter(|_| meter.admit().is_ok()).count())
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|thread| thread.join().unwrap_or(0)).sum();
+        assert_eq!(admitted, 800);
+        let drained = meters.drain();
+        let stop = Stop { meter: "requests".into(), limit: 1000.0, used: 1000.0 };
+        assert_eq!(
+            drained,
+            vec![(
+                "app".to_owned(),
+                Drained { requests: 800, egress_bytes: 0, refused: 1200, newly_stopped: vec![stop] }
+            )]
+        );
+        assert_eq!(meters.drain(), vec![], "a drain takes the counts");
+        let refused = meter.admit().expect_err("still capped");
+        assert_eq!(refused.meter, "requests");
+    }
+
+    #[test]
+    fn a_cap_below_usage_stops_at_once_and_raising_it_resumes() {
+        let meters = Meters::new(true);
+        let meter = meters.app("app");
+        for _ in 0..3 {
+            assert!(meter.admit().is_ok());
+        }
+        meter.set_traffic_caps(TrafficCaps { requests: Some(2), ..TrafficCaps::default() });
+        assert!(meter.admit().is_err(), "3 undrained requests are already past 2");
+        meter.set_traffic_caps(TrafficCaps { requests: Some(4), ..TrafficCaps::default() });
+        assert!(meter.admit().is_ok());
+        assert!(meter.admit().is_err());
+    }
+
+    #[test]
+    fn egress_and_other_caps_stop_traffic_with_their_meter() {
+        let meters = Meters::new(true);
+        let meter = meters.app("app");
+        meter.set_traffic_caps(TrafficCaps { egress_bytes: Some(100), ..TrafficCaps::default() });
+        assert!(meter.admit().is_ok());
+        meter.add_egress(150);
+        assert_eq!(meter.admit().map_err(|stop| stop.meter), Err("egress_bytes".to_owned()));
+        meter.set_traffic_caps(TrafficCaps::default());
+        meter.set_stop(Some(Stop { meter: "cpu_ms".into(), limit: 10.0, used: 12.0 }));
+        assert_eq!(meter.admit().map_err(|stop| stop.meter), Err("cpu_ms".to_owned()));
+        meter.set_stop(None);
+        assert!(meter.admit().is_ok());
+    }
+
+    #[test]
+    fn disabled_meters_count_nothing() {
+        let meters = Meters::new(false);
+        meters.app("app");
+        assert!(meters.get("app").is_none());
+    }
+}
