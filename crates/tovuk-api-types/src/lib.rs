@@ -7,12 +7,18 @@
 
 mod config;
 mod error;
+mod usage;
 
 pub use config::{
     ConfigBlocker, EnvChange, EnvChangeRequest, EnvChangeResult, EnvHistory, EnvList, EnvVar, MissingConfig,
     SealedEnvVar, TokenMention,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use usage::{
+    AccountUsage, AppLimits, AppUsage, BillingEstimate, Cap, CapEvent, CapList, DeployPlan, DeployShape, LineItem,
+    MeterPrice, MeterUsage, PlanCapabilities, PlanFix, PlanLimits, PlanRequest, PlannedMeter, PlatformLimits, Pricing,
+    SetCapRequest, UsageBatch, UsagePeriod, UsageReport, UsageSample,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -154,6 +160,9 @@ pub struct Deploy {
     /// The config revision the release started with (`null` until it started).
     #[serde(default)]
     pub config_rev: Option<i64>,
+    /// What the deploy enables, is billed on and is limited by, as planned when it was recorded.
+    #[serde(default)]
+    pub plan: Option<DeployShape>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -247,6 +256,18 @@ pub struct AcceptedSource {
     pub duplicate: bool,
     /// Contract warnings (the check passed).
     pub warnings: Vec<String>,
+    /// Where the app answers once the deploy runs.
+    #[serde(default)]
+    pub service_url: String,
+    /// Usage so far this period, the account's and this app's.
+    #[serde(rename = "accountUsage", default)]
+    pub account_usage: Option<AccountUsage>,
+    /// What a month of the contract's `[expected]` load would cost.
+    #[serde(rename = "billingEstimate", default)]
+    pub billing_estimate: Option<BillingEstimate>,
+    /// What to run next, in order.
+    #[serde(default)]
+    pub next: Vec<String>,
 }
 
 /// An operation record: one step (source, build or deploy) of an accepted source.

@@ -61,6 +61,16 @@ pub(crate) enum Command {
     /// Fill in an app's config from a file: write a template, then apply it as one change.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The operator's price table: every meter, its unit price and what incurs it.
+    Pricing,
+    /// Usage this billing period (`accountUsage`): the account's and each app's, per meter.
+    Usage {
+        /// Only this app (and its cap events).
+        app: Option<String>,
+    },
+    /// Hard caps: a meter at its cap stops that usage until the period ends or the cap is raised.
+    #[command(subcommand)]
+    Caps(CapsCommand),
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
@@ -124,6 +134,14 @@ pub(crate) struct DeployArgs {
     /// After uploading, follow the deploy until it runs or fails (exit 1 if it fails).
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// Check the contract and ask the server what a deploy would do, changing nothing:
+    /// missingConfig, requiredFixes, capabilities, meterPlan, limits, usage, billingEstimate.
+    /// Exit 1 when something blocks the deploy.
+    #[arg(long, conflicts_with_all = ["list_files", "follow"])]
+    pub dry_run: bool,
+    /// With --dry-run: the expected monthly quantity of a meter, over `[expected]` (repeatable).
+    #[arg(long = "expect", value_name = "METER=QTY", requires = "dry_run")]
+    pub expect: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +177,33 @@ pub(crate) enum DeployCommand {
     Cancel {
         /// Deploy id (`dep_...`).
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CapsCommand {
+    /// Cap one meter of an app per billing period; takes effect at once, even below current
+    /// usage, and may be set before the first deploy. At the cap the router answers 429
+    /// (requests, egress, CPU, memory) or builds are refused (build minutes, storage).
+    Set {
+        /// App name or id.
+        app: String,
+        /// A meter from `tovuk pricing`, e.g. `requests`.
+        meter: String,
+        /// The most the app may use per period, in the meter's unit.
+        limit: f64,
+    },
+    /// Each cap with this period's usage against it, and the stops caps caused.
+    List {
+        /// App name or id.
+        app: String,
+    },
+    /// Remove a cap; usage it stopped resumes.
+    Unset {
+        /// App name or id.
+        app: String,
+        /// The meter whose cap to remove.
+        meter: String,
     },
 }
 
@@ -333,6 +378,13 @@ pub struct ServerArgs {
     /// Apps answer at `http://<app>.<DOMAIN>` on the router (every `*.localhost` is loopback).
     #[arg(long, default_value = "localhost", value_name = "DOMAIN")]
     pub base_domain: String,
+    /// The server config file (TOML). Its `[pricing]` table is the price table `tovuk pricing`
+    /// shows and usage is billed by; without one, the built-in default prices apply.
+    #[arg(long, env = "TOVUK_SERVER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Count no usage and enforce no caps (for comparing the router's speed with metering off).
+    #[arg(long)]
+    pub no_metering: bool,
 }
 
 #[derive(Debug, Args)]

@@ -431,6 +431,47 @@ impl Client {
 /// App logs.
 impl Client {
     /// The runner ships what instances print.
+    pub async fn pricing(&self) -> Result<tovuk_api_types::Pricing, ClientError> {
+        self.get("/v1/pricing").await
+    }
+
+    /// This period's usage: the account's, or one app's.
+    pub async fn usage(&self, app: Option<&str>) -> Result<tovuk_api_types::UsageReport, ClientError> {
+        match app {
+            Some(app) => self.get(&format!("/v1/usage?app={}", segment(app))).await,
+            None => self.get("/v1/usage").await,
+        }
+    }
+
+    pub async fn list_caps(&self, app: &str) -> Result<tovuk_api_types::CapList, ClientError> {
+        self.get(&format!("/v1/apps/{}/caps", segment(app))).await
+    }
+
+    pub async fn set_cap(&self, app: &str, meter: &str, limit: f64) -> Result<tovuk_api_types::CapList, ClientError> {
+        let request = tovuk_api_types::SetCapRequest { limit };
+        self.send(
+            self.request(Method::PUT, &format!("/v1/apps/{}/caps/{}", segment(app), segment(meter))).json(&request),
+        )
+        .await
+    }
+
+    pub async fn unset_cap(&self, app: &str, meter: &str) -> Result<tovuk_api_types::CapList, ClientError> {
+        self.send(self.request(Method::DELETE, &format!("/v1/apps/{}/caps/{}", segment(app), segment(meter)))).await
+    }
+
+    /// What a deploy of this contract would do; changes nothing.
+    pub async fn plan(
+        &self,
+        request: &tovuk_api_types::PlanRequest,
+    ) -> Result<tovuk_api_types::DeployPlan, ClientError> {
+        self.post("/v1/plan", request).await
+    }
+
+    /// Usage a role measured (the runner's CPU and memory samples).
+    pub async fn send_usage(&self, batch: &tovuk_api_types::UsageBatch) -> Result<(), ClientError> {
+        self.send_empty(self.request(Method::POST, "/internal/v1/usage").json(batch)).await
+    }
+
     pub async fn send_app_logs(&self, batch: &tovuk_api_types::AppLogBatch) -> Result<(), ClientError> {
         self.send_empty(self.request(Method::POST, "/internal/v1/app-logs").json(batch)).await
     }

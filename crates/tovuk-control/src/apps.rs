@@ -179,11 +179,16 @@ async fn app_status(
         Some(deploy) => state.store().find_instance(deploy.id.as_str()).await?.map(crate::releases::instance_view),
         None => None,
     };
-    let port = state.config().router_addr.rsplit(':').next().unwrap_or("8080").to_owned();
     Ok(tovuk_api_types::AppStatus {
-        service_url: format!("http://{}.{}:{port}/", app.name, state.config().base_domain),
+        service_url: service_url(state, &app.name),
         app: app.name,
         current_deploy: current.map(crate::views::deploy_view),
         instance,
     })
+}
+
+/// Where an app answers through the router.
+pub(crate) fn service_url(state: &ControlState, app: &str) -> String {
+    let port = state.config().router_addr.rsplit(':').next().unwrap_or("8080");
+    format!("http://{app}.{}:{port}/", state.config().base_domain)
 }

@@ -87,6 +87,14 @@ impl Caller {
     }
 
     /// Whether this caller may act on `app`.
+    /// The app a deploy token is scoped to (its id); `None` for an admin token.
+    pub fn own_app(&self) -> Option<&str> {
+        match &self.token.scope {
+            TokenScope::Admin => None,
+            TokenScope::Deploy { app_id, .. } => Some(app_id.as_str()),
+        }
+    }
+
     pub fn may_act_on(&self, app_id: &str) -> bool {
         match &self.token.scope {
             TokenScope::Admin => true,

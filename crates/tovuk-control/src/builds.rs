@@ -206,7 +206,11 @@ pub(crate) async fn finish(
             return Err(ApiFailure::new(ErrorCode::InvalidRequest, format!("`{other}` is not a build outcome")));
         }
     };
-    let result = if is_build_state(deploy.state) {
+    let was_building = is_build_state(deploy.state);
+    if was_building {
+        crate::usage::record_build_minutes(&state, &deploy.app_id, build_minutes(&deploy)).await;
+    }
+    let result = if was_building {
         state.store().transition_deploy_with(&id, deploy.state, to, &extras).await
     } else {
         Ok(deploy)
@@ -282,4 +286,12 @@ async fn collect_artifacts(state: &ControlState, app_id: &str) -> Result<(), tov
         }
     }
     Ok(())
+}
+
+/// How long a build has run, in minutes: from entering `building` until now.
+fn build_minutes(deploy: &DeployRecord) -> f64 {
+    let started = deploy.events.iter().find(|(state, _)| *state == DeployState::Building).map(|(_, at)| at);
+    let Some(started) = started.and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok()) else { return 0.0 };
+    let elapsed = chrono::Utc::now().signed_duration_since(started);
+    elapsed.num_milliseconds().max(0) as f64 / 60_000.0
 }

@@ -109,6 +109,8 @@ pub(crate) async fn retry(
         .await
         .ok()
         .and_then(|check| check.manifest);
+    let app = crate::auth::app_for(&state, &caller, deploy.app_id.as_str()).await?;
+    let checks = crate::plan::source_checks(&state, &app, manifest.as_ref()).await?;
     let source = tovuk_store::NewSource {
         app_id: deploy.app_id.clone(),
         token_id: caller.token.id.to_string(),
@@ -118,7 +120,9 @@ pub(crate) async fn retry(
         sha: deploy.sha.clone(),
         forced: false,
         retry: true,
-        config_needs: crate::intake::config_needs(manifest.as_ref()),
+        config_needs: checks.config_needs,
+        refused: checks.refused,
+        plan: checks.plan,
     };
     let recorded = state.store().record_source(&source).await?;
     tracing::info!(deploy_id = %recorded.deploy.id, retry_of = %deploy.id, app = %deploy.app_name, "deploy retried");

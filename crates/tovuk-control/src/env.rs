@@ -178,9 +178,24 @@ async fn next_after_change(
 
 /// The names `deploy` needs that are not set now.
 async fn missing_now(state: &ControlState, deploy: &DeployRecord) -> Result<Vec<MissingConfig>, ApiFailure> {
-    let set: Vec<String> = state.store().list_config(&deploy.app_id).await?.into_iter().map(|var| var.name).collect();
-    let missing: Vec<_> = deploy.config_needs.iter().filter(|need| !set.contains(&need.name)).cloned().collect();
-    Ok(blockers(&missing, &deploy.app_name)
+    let app = state.store().find_app(deploy.app_id.as_str()).await?;
+    missing_config(state, app.as_ref(), &deploy.app_name, &deploy.config_needs).await
+}
+
+/// Which of `needs` are not set on `app` (all of them when the app does not exist yet),
+/// each with the command that sets it: `missingConfig`.
+pub(crate) async fn missing_config(
+    state: &ControlState,
+    app: Option<&AppRecord>,
+    app_name: &str,
+    needs: &[tovuk_store::ConfigNeed],
+) -> Result<Vec<MissingConfig>, ApiFailure> {
+    let set: Vec<String> = match app {
+        Some(app) => state.store().list_config(&app.id).await?.into_iter().map(|var| var.name).collect(),
+        None => Vec::new(),
+    };
+    let missing: Vec<_> = needs.iter().filter(|need| !set.contains(&need.name)).cloned().collect();
+    Ok(blockers(&missing, app_name)
         .into_iter()
         .map(|blocker| MissingConfig { name: blocker.name, needed_by: blocker.needed_by, next: blocker.next })
         .collect())

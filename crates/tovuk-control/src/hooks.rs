@@ -180,6 +180,7 @@ async fn post_receive(
             .await
             .ok()
             .and_then(|check| check.manifest);
+        let checks = crate::plan::source_checks(state, &session.app, manifest.as_ref()).await?;
         let source = NewSource {
             app_id: session.app.id.clone(),
             token_id: session.token_id.clone(),
@@ -189,7 +190,9 @@ async fn post_receive(
             sha: new.clone(),
             forced,
             retry: false,
-            config_needs: crate::intake::config_needs(manifest.as_ref()),
+            config_needs: checks.config_needs,
+            refused: checks.refused,
+            plan: checks.plan,
         };
         let recorded = state.store().record_source(&source).await?;
         tracing::info!(
@@ -203,7 +206,13 @@ async fn post_receive(
         if !recorded.duplicate {
             state.deploy_queued();
         }
-        lines.extend(accepted_lines(&recorded));
+        let mut accepted = accepted_lines(&recorded);
+        // The answer goes before the last line, so the push still ends with what to run next.
+        let last = accepted.pop();
+        let answer = crate::plan::deploy_answer(state, &session.app, manifest.as_ref(), &recorded.deploy).await?;
+        accepted.extend(answer.lines());
+        accepted.extend(last);
+        lines.extend(accepted);
     }
     Ok(HookResponse { accept: true, lines })
 }

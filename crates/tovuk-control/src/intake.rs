@@ -14,7 +14,7 @@ use tovuk_api_types::{AcceptedSource, ErrorCode};
 use tovuk_git::ObjectEnv;
 use tovuk_git::archive::unpack;
 use tovuk_manifest::{CheckReport, Manifest};
-use tovuk_store::{ConfigNeed, NewSource, Recorded, SourceKind};
+use tovuk_store::{NewSource, Recorded, SourceKind};
 
 /// The ref uploaded archives are committed to, hidden from git clients.
 pub(crate) const UPLOADS_REF: &str = "refs/tovuk/uploads";
@@ -73,15 +73,6 @@ pub(crate) fn accepted_lines(recorded: &Recorded) -> Vec<String> {
     }
     lines.push(format!("next: tovuk deploy follow {}", deploy.id));
     lines
-}
-
-/// What a commit's `tovuk.toml` needs set before it may build: `[config] required`, then
-/// `[build] secrets`.
-pub(crate) fn config_needs(manifest: Option<&Manifest>) -> Vec<ConfigNeed> {
-    let Some(manifest) = manifest else { return Vec::new() };
-    let runtime = manifest.required_config().iter().map(|name| ConfigNeed { name: name.clone(), build: false });
-    let build = manifest.build().secrets.iter().map(|name| ConfigNeed { name: name.clone(), build: true });
-    runtime.chain(build).collect()
 }
 
 fn bad_archive(message: String) -> ApiFailure {
@@ -176,6 +167,7 @@ pub(crate) async fn upload(
     tovuk_git::move_ref(&repo, UPLOADS_REF, &commit, &message)
         .await
         .map_err(|error| internal("cannot record the upload in the repository", &error))?;
+    let checks = crate::plan::source_checks(&state, &app, check.manifest.as_ref()).await?;
     let recorded = state
         .store()
         .record_source(&NewSource {
@@ -187,12 +179,15 @@ pub(crate) async fn upload(
             sha: commit.sha.clone(),
             forced: false,
             retry: false,
-            config_needs: config_needs(check.manifest.as_ref()),
+            config_needs: checks.config_needs,
+            refused: checks.refused,
+            plan: checks.plan,
         })
         .await?;
     tracing::info!(app = %app.name, deploy_id = %recorded.deploy.id, files = unpacked.files, bytes = unpacked.bytes, duplicate = recorded.duplicate, "upload accepted");
     let mut warnings: Vec<String> = check.report.warnings().iter().map(|warning| warning.message.clone()).collect();
     warnings.extend(lines.into_iter().filter(|line| line.starts_with("warning: tovuk.toml names app")));
+    let answer = crate::plan::deploy_answer(&state, &app, check.manifest.as_ref(), &recorded.deploy).await?;
     let status = if recorded.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((
         status,
@@ -201,6 +196,10 @@ pub(crate) async fn upload(
             duplicate: recorded.duplicate,
             deploy: deploy_view(recorded.deploy),
             warnings,
+            service_url: answer.service_url,
+            account_usage: Some(answer.account_usage),
+            billing_estimate: answer.billing_estimate,
+            next: answer.next,
         }),
     ))
 }

@@ -19,13 +19,16 @@ mod git_http;
 mod hooks;
 mod intake;
 mod operations;
+mod plan;
 mod releases;
 mod source;
 mod status;
 mod tokens;
+mod usage;
 mod views;
 
 pub use failure::ApiFailure;
+pub use usage::run_metering;
 
 use axum::Router;
 use axum::routing::{any, delete, get, post};
@@ -65,6 +68,10 @@ pub struct ControlConfig {
     pub keep_artifacts: usize,
     /// Seals config values as they are set (`<data>/keys/secrets.key`).
     pub secrets_key: Arc<tovuk_secrets::MasterKey>,
+    /// The operator's price table.
+    pub pricing: Arc<tovuk_pricing::PriceTable>,
+    /// The live counts the router keeps, and the caps it enforces.
+    pub meters: Arc<tovuk_meter::Meters>,
 }
 
 /// What the API needs to answer: the store, the repositories and facts about this platform.
@@ -143,6 +150,14 @@ impl ControlState {
         &self.config().secrets_key
     }
 
+    fn pricing(&self) -> &tovuk_pricing::PriceTable {
+        &self.config().pricing
+    }
+
+    fn meters(&self) -> &tovuk_meter::Meters {
+        &self.config().meters
+    }
+
     /// A deploy became ready to go live: wake the runners waiting for one.
     fn release_ready(&self) {
         self.inner.release_wakeup.notify_waiters();
@@ -219,6 +234,12 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/env", get(env::list).put(env::change))
         .route("/v1/apps/{app}/env/history", get(env::history))
         .route("/v1/apps/{app}/restart", post(env::restart))
+        .route("/v1/apps/{app}/caps", get(usage::list_caps))
+        .route("/v1/apps/{app}/caps/{meter}", axum::routing::put(usage::set_cap).delete(usage::unset_cap))
+        .route("/v1/pricing", get(usage::pricing))
+        .route("/v1/usage", get(usage::usage))
+        .route("/v1/plan", post(plan::plan))
+        .route("/internal/v1/usage", post(usage::record))
         .route("/internal/v1/app-logs", post(app_logs::append))
         .route("/internal/v1/releases/claim", post(releases::claim))
         .route("/internal/v1/releases/current", get(releases::current))

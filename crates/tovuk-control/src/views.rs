@@ -123,6 +123,7 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
         kind: deploy.kind.as_str().to_owned(),
         base_deploy_id: deploy.base_deploy_id,
         config_rev: deploy.config_rev,
+        plan: deploy.plan.as_deref().and_then(|plan| serde_json::from_str(plan).ok()),
         created_at: deploy.created_at,
         updated_at: deploy.updated_at,
     }

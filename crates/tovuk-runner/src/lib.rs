@@ -8,6 +8,7 @@
 mod instance;
 mod release;
 mod signal;
+mod usage;
 
 use instance::{Instance, Launch, Life};
 use std::collections::HashMap;
@@ -62,6 +63,7 @@ pub async fn run(config: RunnerConfig, routes: Arc<dyn RouteSink>, shutdown: Shu
     let (logs, log_rx) = tokio::sync::mpsc::channel(10_000);
     shutdown.spawn("app-logs", ship_logs(client.clone(), log_rx, shutdown.clone()));
     let runner = Arc::new(Runner { client, logs, config, routes, serving: Mutex::default() });
+    shutdown.spawn("instance-usage", runner.clone().measure_usage(shutdown.clone()));
     runner.restore().await;
     let mut errors: u32 = 0;
     loop {
@@ -256,6 +258,44 @@ impl Runner {
         }
         previous.stop().await;
         let _ = self.client.report_instance(&report(&previous, "stopped", &Life::Stopped)).await;
+    }
+
+    /// Measures the serving instances' CPU and memory every few seconds and reports it as usage.
+    async fn measure_usage(self: Arc<Self>, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut sampler = usage::Sampler::default();
+        let mut tick = tokio::time::interval(usage::SAMPLE_EVERY);
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            let instances: Vec<(String, u32)> = self
+                .serving
+                .lock()
+                .map(|serving| {
+                    serving
+                        .iter()
+                        .filter_map(|(app, instance)| match instance.life() {
+                            Life::Running { pid, .. } => Some((app.clone(), pid)),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            // It reads /proc: off the async threads, handing the sampler back.
+            let sampled = tokio::task::spawn_blocking(move || {
+                let batch = sampler.sample(&instances, usage::SAMPLE_EVERY);
+                (sampler, batch)
+            })
+            .await;
+            let Ok((returned, batch)) = sampled else { return Ok(()) };
+            sampler = returned;
+            if !batch.entries.is_empty()
+                && let Err(error) = self.client.send_usage(&batch).await
+            {
+                tracing::warn!(%error, "cannot report instance usage");
+            }
+        }
     }
 
     /// Follows an instance's life after it went live: crash loops take its route down

@@ -46,6 +46,10 @@ pub struct ServerConfig {
     pub keep_artifacts: usize,
     /// Apps answer at `<app>.<base_domain>` on the router.
     pub base_domain: String,
+    /// The server config file: its `[pricing]` table (default prices without one).
+    pub config_file: Option<PathBuf>,
+    /// Count usage and enforce caps.
+    pub metering: bool,
 }
 
 /// Runs the platform and maps the outcome to an exit code: 0 after a clean stop, 1 when
@@ -80,6 +84,7 @@ async fn bind(role: &str, address: &str, flag: &str) -> anyhow::Result<(TcpListe
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let started_at = chrono_now();
     raise_open_files_limit();
+    let pricing = std::sync::Arc::new(read_pricing(config.config_file.as_deref())?);
     let data_dir = data_dir::prepare(&config.data_dir)?;
     let store = Store::open(&data_dir.state_file()).await?;
     tracing::info!(path = %data_dir.state_file().display(), "state store open");
@@ -108,6 +113,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let node_secret = random_hex()?;
     tovuk_artifact::BuildKey::load_or_create(&data_dir.root().join("keys"))
         .context("cannot prepare the build signing key")?;
+    let meters = tovuk_meter::Meters::new(config.metering);
     let control = ControlState::new(
         store.clone(),
         roles.clone(),
@@ -129,6 +135,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             base_domain: config.base_domain.clone(),
             router_addr: router_addr.to_string(),
             secrets_key: secrets_key.clone(),
+            pricing,
+            meters: meters.clone(),
         },
     );
     control.recover_interrupted_builds().await.context("cannot recover interrupted builds")?;
@@ -138,6 +146,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     tracing::info!(role = "api", address = %api_addr, url = %api_url, "listening");
     let api_shutdown = shutdown.clone();
     let api_roles = roles.clone();
+    shutdown.spawn("metering", tovuk_control::run_metering(control.clone(), shutdown.clone()));
     shutdown.spawn("api", async move {
         let result = tovuk_control::serve(api_listener, control, api_shutdown.clone()).await;
         api_roles.set("api", false, None);
@@ -147,7 +156,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
 
     roles.set("router", true, Some(router_addr.to_string()));
     tracing::info!(role = "router", address = %router_addr, "listening");
-    let router = tovuk_router::Router::new(&config.base_domain);
+    let router = tovuk_router::Router::with_meters(&config.base_domain, tovuk_router::Timeouts::default(), meters);
     let router_shutdown = shutdown.clone();
     let router_roles = roles.clone();
     let serving_router = router.clone();
@@ -250,4 +259,15 @@ fn raise_open_files_limit() {
             Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
         }
     }
+}
+
+/// The price table from the config file's `[pricing]`, or the default one. A bad price
+/// stops the start, naming the file and line.
+fn read_pricing(file: Option<&std::path::Path>) -> anyhow::Result<tovuk_pricing::PriceTable> {
+    let Some(file) = file else { return Ok(tovuk_pricing::PriceTable::default_table()) };
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!("cannot read the server config `{}`; pass --config with a readable file", file.display())
+    })?;
+    tovuk_pricing::PriceTable::parse(&text, &file.display().to_string())
+        .map_err(|error| anyhow::anyhow!("the server config is refused: {error}; nothing was started"))
 }

@@ -102,6 +102,11 @@ pub struct NewSource {
     /// What the commit's `tovuk.toml` needs set. Any of it unset blocks the deploy: it is
     /// recorded `failed` (reason `missing_config`) in the same transaction, never built.
     pub config_needs: Vec<ConfigNeed>,
+    /// Set when something else stops the deploy before it builds (a cap reached): it is
+    /// recorded `failed` with this failure in the same transaction.
+    pub refused: Option<Failure>,
+    /// What the deploy was planned to enable, bill and limit (JSON).
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +142,8 @@ pub struct DeployRecord {
     pub config_rev: Option<i64>,
     /// What its `tovuk.toml` needs set.
     pub config_needs: Vec<ConfigNeed>,
+    /// The plan recorded with it (JSON), when there is one.
+    pub plan: Option<String>,
 }
 
 /// Why a deploy failed: the phase, the exit code, and the first line that says what went wrong.
@@ -270,6 +277,7 @@ fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
         base_deploy_id: row.try_get("base_deploy_id")?,
         config_rev: row.try_get("config_rev")?,
         config_needs: decode_needs(&row.try_get::<String, _>("config_needs")?),
+        plan: row.try_get("plan")?,
     })
 }
 
@@ -334,17 +342,38 @@ pub(crate) async fn record_entry(
     Ok(())
 }
 
+/// Ends a just-recorded deploy `failed` with `failure` before any builder can claim it.
+async fn fail_before_build(
+    tx: &mut Transaction<'_, Sqlite>,
+    deploy_id: &DeployId,
+    failure: &Failure,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE deploys SET state = 'failed', failure_reason = ?, failure_phase = ?, failure_line = ?,
+            final_build_status = 'failed' WHERE id = ?",
+    )
+    .bind(&failure.reason)
+    .bind(failure.phase.as_deref().unwrap_or("queued"))
+    .bind(&failure.first_actionable_line)
+    .bind(deploy_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    record_entry(tx, deploy_id.as_str(), DeployState::Failed, now).await?;
+    Ok(())
+}
+
 /// Ends a just-recorded deploy `failed` (reason `missing_config`) when any name its
-/// `tovuk.toml` needs is unset, so no builder ever claims it.
+/// `tovuk.toml` needs is unset, so no builder ever claims it. True when it did.
 async fn block_on_missing_config(
     tx: &mut Transaction<'_, Sqlite>,
     deploy_id: &DeployId,
     app_id: &AppId,
     needs: &[ConfigNeed],
     now: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     if needs.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let set: Vec<String> = sqlx::query_scalar("SELECT name FROM secret_values WHERE app_id = ? AND unset_rev IS NULL")
         .bind(app_id.as_str())
@@ -352,7 +381,7 @@ async fn block_on_missing_config(
         .await?;
     let missing: Vec<ConfigNeed> = needs.iter().filter(|need| !set.contains(&need.name)).cloned().collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let names: Vec<&str> = missing.iter().map(|need| need.name.as_str()).collect();
     sqlx::query(
@@ -365,7 +394,7 @@ async fn block_on_missing_config(
     .execute(&mut **tx)
     .await?;
     record_entry(tx, deploy_id.as_str(), DeployState::Failed, now).await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Inserts one operation row.
@@ -465,8 +494,8 @@ impl Store {
         }
         let build_job_id = BuildId::new(ms, random_bytes()?);
         sqlx::query(
-            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at, config_needs)
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at, config_needs, plan)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(deploy_id.as_str())
         .bind(source.app_id.as_str())
@@ -482,6 +511,7 @@ impl Store {
         .bind(&now)
         .bind(&now)
         .bind(encode_needs(&source.config_needs))
+        .bind(&source.plan)
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO deploy_events (deploy_id, seq, state, at) VALUES (?, 1, 'queued', ?)")
@@ -489,7 +519,10 @@ impl Store {
             .bind(&now)
             .execute(&mut *tx)
             .await?;
-        block_on_missing_config(&mut tx, &deploy_id, &source.app_id, &source.config_needs, &now).await?;
+        let blocked = block_on_missing_config(&mut tx, &deploy_id, &source.app_id, &source.config_needs, &now).await?;
+        if let (false, Some(failure)) = (blocked, &source.refused) {
+            fail_before_build(&mut tx, &deploy_id, failure, &now).await?;
+        }
         sqlx::query(
             // A retry keeps the first acceptance as the one a repeated push links back to.
             "INSERT INTO accepted_sources (app_id, token_id, ref, sha, source_op_id, deploy_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)

@@ -16,6 +16,7 @@ mod open;
 mod releases;
 mod time;
 mod tokens;
+mod usage;
 
 pub use app_logs::AppLogLine;
 pub use apps::AppRecord;
@@ -29,6 +30,7 @@ pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use releases::InstanceRecord;
 pub use tokens::{TokenRecord, TokenScope};
+pub use usage::{CapRecord, UsageEntry, UsageEvent, UsageTotal};
 
 use sqlx::SqlitePool;
 use std::time::{Duration, Instant};

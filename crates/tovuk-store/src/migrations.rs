@@ -216,6 +216,45 @@ ALTER TABLE deploys ADD COLUMN config_needs TEXT NOT NULL DEFAULT '';
 ALTER TABLE deploys ADD COLUMN failure_missing TEXT NOT NULL DEFAULT '';
 "#,
     ),
+    (
+        7,
+        r#"
+-- Metering: measured usage per app, per meter, per UTC hour (`YYYY-MM-DDTHH`).
+CREATE TABLE usage (
+    app_id   TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    hour     TEXT NOT NULL,
+    meter    TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    PRIMARY KEY (app_id, hour, meter)
+) STRICT;
+
+-- Hard caps per app and meter, per billing period.
+CREATE TABLE caps (
+    app_id     TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    meter      TEXT NOT NULL,
+    cap        REAL NOT NULL,
+    token_id   TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (app_id, meter)
+) STRICT;
+
+-- Every time a cap stopped usage.
+CREATE TABLE usage_events (
+    id      INTEGER PRIMARY KEY,
+    app_id  TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    at      TEXT NOT NULL,
+    meter   TEXT NOT NULL,
+    cap     REAL NOT NULL,
+    used    REAL NOT NULL,
+    stopped TEXT NOT NULL
+) STRICT;
+CREATE INDEX usage_events_app ON usage_events(app_id, id);
+
+-- What a deploy was planned to enable, bill and limit (JSON, as the dry-run shows it).
+ALTER TABLE deploys ADD COLUMN plan TEXT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
             build_toolchains: args.build_toolchains,
             keep_artifacts: args.keep_artifacts,
             base_domain: args.base_domain,
+            config_file: args.config,
+            metering: !args.no_metering,
         })
     })
 }

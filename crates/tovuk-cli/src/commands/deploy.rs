@@ -271,6 +271,9 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
         return Err(check_failed(&report, global));
     }
     let app = args.app.clone().unwrap_or_else(|| manifest.name().to_owned());
+    if args.dry_run {
+        return super::plan::dry_run(&dir, &app, &args.expect, global).await;
+    }
     let mut archive = Vec::new();
     let packed = archive::pack(&dir, &files, &mut archive).map_err(CliError::usage)?;
     let client = connect::client(global.target.as_deref())?;
@@ -312,7 +315,20 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
         output::line(format!("accepted as source operation {}", accepted.source_operation_id));
         output::line(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job.id));
     }
-    output::note(format!("next: tovuk deploy follow {}", deploy.id));
+    output::line(format!("service URL: {}", accepted.service_url));
+    if let Some(usage) = &accepted.account_usage {
+        let app_total = usage.apps.first().map(|app| app.total).unwrap_or(0.0);
+        output::line(format!("usage this period ({}): {app_total} {}", usage.period.name, usage.currency));
+    }
+    if let Some(estimate) = &accepted.billing_estimate {
+        output::line(format!(
+            "billing estimate for a {} of [expected] load: {} {}",
+            estimate.period, estimate.total, estimate.currency
+        ));
+    }
+    for next in &accepted.next {
+        output::note(format!("next: {next}"));
+    }
     Ok(ExitStatus::Success)
 }
 

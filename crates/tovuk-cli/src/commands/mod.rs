@@ -2,6 +2,7 @@
 
 mod app;
 mod artifact;
+mod caps;
 mod check;
 mod config;
 mod deploy;
@@ -9,6 +10,8 @@ mod env;
 mod hook;
 mod logs;
 mod ops;
+mod plan;
+mod pricing;
 mod source;
 mod status;
 pub(crate) mod target;
@@ -84,6 +87,9 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Artifact(command) => block_on(artifact::run(command, &global)),
         Command::Env(command) => block_on(env::run(command, &global)),
         Command::Config(command) => block_on(config::run(command, &global)),
+        Command::Pricing => block_on(pricing::pricing(&global)),
+        Command::Usage { app } => block_on(pricing::usage(app.as_deref(), &global)),
+        Command::Caps(command) => block_on(caps::run(command, &global)),
         Command::Hook { name } => return hook::run(&name),
     };
     match result {

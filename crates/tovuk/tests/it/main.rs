@@ -15,3 +15,4 @@ mod source;
 mod targets;
 mod tidy;
 mod upload;
+mod usage;

@@ -1,0 +1,89 @@
+//! `tovuk deploy --dry-run`: the contract checked here, then the server's plan of what a
+//! deploy would do. Nothing is uploaded or changed.
+
+use super::{CliError, CommandResult};
+use crate::args::GlobalArgs;
+use crate::exit::ExitStatus;
+use crate::{connect, output};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tovuk_api_types::{DeployPlan, PlanRequest};
+use tovuk_manifest::MANIFEST_FILE;
+
+/// `--expect METER=QTY` flags as quantities by meter name (the server knows the meters).
+fn expectations(flags: &[String]) -> Result<BTreeMap<String, f64>, CliError> {
+    let mut expected = BTreeMap::new();
+    for flag in flags {
+        let parsed =
+            flag.split_once('=').and_then(|(meter, quantity)| Some((meter, quantity.trim().parse::<f64>().ok()?)));
+        let Some((meter, quantity)) = parsed else {
+            return Err(CliError::usage(format!("`--expect {flag}` is not METER=QUANTITY"))
+                .next("tovuk deploy --dry-run --expect requests=1000000"));
+        };
+        expected.insert(meter.trim().to_owned(), quantity);
+    }
+    Ok(expected)
+}
+
+pub(crate) async fn dry_run(dir: &Path, app: &str, expect: &[String], global: &GlobalArgs) -> CommandResult {
+    let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE))
+        .map_err(|error| CliError::usage(format!("cannot read `{}`: {error}", dir.join(MANIFEST_FILE).display())))?;
+    let request = PlanRequest { app: app.to_owned(), manifest, expected: expectations(expect)? };
+    let client = connect::client(global.target.as_deref())?;
+    let plan = client.plan(&request).await?;
+    let status = if plan.ok { ExitStatus::Success } else { ExitStatus::Failure };
+    if global.json {
+        output::json(&plan);
+    } else {
+        print_plan(&plan);
+    }
+    Ok(status)
+}
+
+fn print_plan(plan: &DeployPlan) {
+    let exists = if plan.app_exists { "" } else { " (does not exist yet)" };
+    output::line(format!("deploy plan for `{}`{exists}: nothing was changed", plan.app));
+    output::line(format!("service URL:   {}", plan.service_url));
+    output::line(format!("capabilities:  enabled {}", plan.capabilities.enabled.join(", ")));
+    output::line(format!("               disabled {}", plan.capabilities.disabled.join(", ")));
+    let limits = &plan.limits;
+    output::line(format!(
+        "limits:        memory {} MB, {} cpu, {} instance(s), {} s per request, build phase {} s",
+        limits.app.memory_mb,
+        limits.app.cpu_cores,
+        limits.app.instances,
+        limits.app.request_timeout_secs,
+        limits.platform.build_timeout_secs
+    ));
+    for (meter, cap) in &limits.caps {
+        output::line(format!("cap:           {meter} {cap} per period"));
+    }
+    let estimate = &plan.billing_estimate;
+    output::line(format!("billing estimate per {} ({}):", estimate.period, estimate.currency));
+    let rows: Vec<Vec<String>> = estimate
+        .line_items
+        .iter()
+        .map(|item| {
+            vec![
+                item.meter.clone(),
+                item.unit_price.to_string(),
+                format!("{} {}", item.expected_quantity, item.unit),
+                item.amount.to_string(),
+            ]
+        })
+        .collect();
+    output::line(output::table(&["METER", "UNIT PRICE", "EXPECTED", "AMOUNT"], &rows));
+    output::line(format!("total: {} {}", estimate.total, estimate.currency));
+    output::line(format!("used this period: {} {}", plan.usage.total, estimate.currency));
+    if plan.required_fixes.is_empty() {
+        output::line("nothing blocks this deploy");
+    } else {
+        output::line("blocked until:");
+        for fix in &plan.required_fixes {
+            output::line(format!("  {}: {}", fix.kind, fix.message));
+        }
+    }
+    for next in &plan.next {
+        output::note(format!("next: {next}"));
+    }
+}

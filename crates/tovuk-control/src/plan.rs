@@ -1,0 +1,302 @@
+//! The deploy plan: what a deploy of a contract enables, is billed on and is limited by,
+//! what blocks it, and what it would cost. `tovuk deploy --dry-run` asks for it without
+//! changing anything; every real deploy records the same shape, so the two can be compared.
+
+use crate::auth::Caller;
+use crate::env::missing_config;
+use crate::usage::{app_totals, app_usage, build_refusal};
+use crate::{ApiFailure, ControlState};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tovuk_api_types::{
+    AppLimits, AppUsage, BillingEstimate, DeployPlan, DeployShape, ErrorCode, LineItem, PlanCapabilities, PlanFix,
+    PlanLimits, PlanRequest, PlannedMeter, PlatformLimits,
+};
+use tovuk_manifest::{Capability, Manifest};
+use tovuk_pricing::Meter;
+use tovuk_store::{AppRecord, ConfigNeed, Failure};
+
+/// What an app runs with when its `[limits]` leaves a value out.
+const DEFAULT_CPU_CORES: f64 = 1.0;
+const DEFAULT_INSTANCES: u32 = 1;
+/// The router's upstream response timeout, the default request timeout.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a deploy of `manifest` enables, is billed on and is limited by, with the app's caps now.
+pub(crate) async fn shape(
+    state: &ControlState,
+    app: Option<&AppRecord>,
+    manifest: &Manifest,
+) -> Result<DeployShape, ApiFailure> {
+    let caps = match app {
+        Some(app) => state.store().caps(Some(&app.id)).await?,
+        None => Vec::new(),
+    };
+    let enabled: Vec<String> =
+        manifest.capabilities().iter().map(|capability| capability.as_str().to_owned()).collect();
+    let disabled = Capability::ALL
+        .iter()
+        .filter(|capability| !manifest.has_capability(**capability))
+        .map(|capability| capability.as_str().to_owned())
+        .collect();
+    let pricing = state.pricing();
+    let meter_plan = tovuk_pricing::meter_plan(manifest)
+        .into_iter()
+        .map(|meter| PlannedMeter {
+            meter: meter.as_str().to_owned(),
+            unit: meter.unit().to_owned(),
+            unit_price: pricing.price(meter),
+            incurred_by: meter.incurred_by_text(),
+        })
+        .collect();
+    let config = state.config();
+    let limits = manifest.limits();
+    Ok(DeployShape {
+        capabilities: PlanCapabilities { enabled, disabled },
+        meter_plan,
+        limits: PlanLimits {
+            platform: PlatformLimits {
+                max_push_bytes: config.max_push_bytes,
+                max_upload_bytes: config.max_upload_bytes,
+                max_unpacked_bytes: config.archive_limits.max_unpacked_bytes,
+                max_upload_files: config.archive_limits.max_files,
+                build_timeout_secs: manifest.build().timeout.as_secs(),
+            },
+            app: AppLimits {
+                memory_mb: limits.memory_mb.unwrap_or(tovuk_pricing::DEFAULT_MEMORY_MB),
+                cpu_cores: limits.cpu_cores.unwrap_or(DEFAULT_CPU_CORES),
+                instances: limits.instances.unwrap_or(DEFAULT_INSTANCES),
+                request_timeout_secs: limits.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT).as_secs(),
+            },
+            caps: caps.into_iter().map(|cap| (cap.meter, cap.cap)).collect(),
+        },
+    })
+}
+
+/// What a month of the expected load costs: `[expected]`, overridden per meter.
+pub(crate) fn estimate(state: &ControlState, manifest: &Manifest, overrides: &BTreeMap<Meter, f64>) -> BillingEstimate {
+    let pricing = state.pricing();
+    let plan = tovuk_pricing::meter_plan(manifest);
+    let quantities = tovuk_pricing::expected_quantities(manifest, overrides);
+    let estimate = tovuk_pricing::estimate(pricing, &plan, &quantities);
+    BillingEstimate {
+        line_items: estimate
+            .line_items
+            .into_iter()
+            .map(|item| LineItem {
+                meter: item.meter.as_str().to_owned(),
+                unit: item.unit.to_owned(),
+                unit_price: item.unit_price,
+                expected_quantity: item.expected_quantity,
+                amount: item.amount,
+            })
+            .collect(),
+        total: estimate.total,
+        currency: estimate.currency,
+        period: estimate.period,
+    }
+}
+
+/// What a commit's `tovuk.toml` needs set before it may build: `[config] required`, then
+/// `[build] secrets`.
+pub(crate) fn config_needs(manifest: Option<&Manifest>) -> Vec<ConfigNeed> {
+    let Some(manifest) = manifest else { return Vec::new() };
+    let runtime = manifest.required_config().iter().map(|name| ConfigNeed { name: name.clone(), build: false });
+    let build = manifest.build().secrets.iter().map(|name| ConfigNeed { name: name.clone(), build: true });
+    runtime.chain(build).collect()
+}
+
+/// What is recorded with a new deploy besides its source: what it needs set, its plan, and
+/// a refusal when a cap stops new builds.
+pub(crate) struct SourceChecks {
+    pub config_needs: Vec<ConfigNeed>,
+    pub plan: Option<String>,
+    pub refused: Option<Failure>,
+}
+
+pub(crate) async fn source_checks(
+    state: &ControlState,
+    app: &AppRecord,
+    manifest: Option<&Manifest>,
+) -> Result<SourceChecks, ApiFailure> {
+    let plan = match manifest {
+        Some(manifest) => serde_json::to_string(&shape(state, Some(app), manifest).await?).ok(),
+        None => None,
+    };
+    Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused: build_refusal(state, app).await? })
+}
+
+/// `POST /v1/plan`: the dry-run. Changes nothing; an app that does not exist yet is planned
+/// as created (admin tokens only: a deploy token plans its own app).
+pub(crate) async fn plan(
+    State(state): State<ControlState>,
+    caller: Caller,
+    body: Result<Json<PlanRequest>, JsonRejection>,
+) -> Result<Json<DeployPlan>, ApiFailure> {
+    let Json(request) = body.map_err(crate::apps::invalid_json)?;
+    let app = match state.store().find_app(&request.app).await? {
+        None if caller.own_app().is_none() => None,
+        _ => Some(crate::auth::app_for(&state, &caller, &request.app).await?),
+    };
+    let name = app.as_ref().map(|app| app.name.clone()).unwrap_or_else(|| request.app.clone());
+    let (manifest, report) = tovuk_manifest::check_bytes(tovuk_manifest::MANIFEST_FILE, request.manifest.as_bytes());
+    let Some(manifest) = manifest.filter(|_| report.ok()) else {
+        let mut failure = ApiFailure::new(ErrorCode::CheckFailed, "the contract check failed: nothing to plan")
+            .next("fix tovuk.toml, run `tovuk check`, then plan again");
+        failure.0.detail = serde_json::to_value(&report).ok();
+        return Err(failure);
+    };
+    let mut overrides = BTreeMap::new();
+    for (meter, quantity) in &request.expected {
+        let Some(known) = Meter::from_name(meter) else {
+            return Err(ApiFailure::new(
+                ErrorCode::InvalidRequest,
+                format!("there is no meter `{}`; the meters are: {}", meter.escape_debug(), Meter::names().join(", ")),
+            )
+            .next("tovuk deploy --dry-run --expect requests=1000000"));
+        };
+        if !quantity.is_finite() || *quantity < 0.0 {
+            return Err(ApiFailure::new(ErrorCode::InvalidRequest, format!("expected `{meter}` must be a number ≥ 0"))
+                .next("tovuk deploy --dry-run --expect requests=1000000"));
+        }
+        overrides.insert(known, *quantity);
+    }
+
+    let mut required_fixes: Vec<PlanFix> = report
+        .required_fixes()
+        .iter()
+        .map(|fix| PlanFix {
+            kind: "contract".into(),
+            message: fix.message.clone(),
+            line: fix.line.map(u64::from),
+            next: fix.next.clone(),
+        })
+        .collect();
+    if app.is_none() {
+        required_fixes.push(PlanFix {
+            kind: "app".into(),
+            message: format!("app `{name}` does not exist yet; the deploy creates nothing by itself"),
+            line: None,
+            next: format!("tovuk app create {name}"),
+        });
+    }
+    let needs = config_needs(Some(&manifest));
+    let missing = missing_config(&state, app.as_ref(), &name, &needs).await?;
+    required_fixes.extend(missing.iter().map(|missing| PlanFix {
+        kind: "config".into(),
+        message: format!("`{}` ({}) is not set", missing.name, missing.needed_by),
+        line: None,
+        next: missing.next.clone(),
+    }));
+    let usage = match &app {
+        Some(app) => {
+            // A dry-run records nothing, including the cap event a real deploy would.
+            let totals = app_totals(&state, &app.id).await?;
+            if let Some(fix) = cap_fix(&state, app, &totals).await? {
+                required_fixes.push(fix);
+            }
+            app_usage(&state, &app.name, &totals)
+        }
+        None => AppUsage { app: name.clone(), meters: Vec::new(), total: 0.0 },
+    };
+    let shape = shape(&state, app.as_ref(), &manifest).await?;
+    let billing_estimate = estimate(&state, &manifest, &overrides);
+    let ok = required_fixes.is_empty();
+    let mut next: Vec<String> = required_fixes.iter().map(|fix| fix.next.clone()).collect();
+    if ok {
+        next.push(format!("tovuk deploy --app {name}   (or git push to the app's remote)"));
+    }
+    Ok(Json(DeployPlan {
+        service_url: crate::apps::service_url(&state, &name),
+        app: name,
+        app_exists: app.is_some(),
+        ok,
+        missing_config: missing,
+        required_fixes,
+        capabilities: shape.capabilities,
+        meter_plan: shape.meter_plan,
+        limits: shape.limits,
+        usage,
+        billing_estimate,
+        next,
+    }))
+}
+
+/// A build-stopping cap already reached, as a fix (without recording an event).
+async fn cap_fix(
+    state: &ControlState,
+    app: &AppRecord,
+    totals: &BTreeMap<String, f64>,
+) -> Result<Option<PlanFix>, ApiFailure> {
+    for cap in state.store().caps(Some(&app.id)).await? {
+        let stops_builds = [Meter::BuildMinutes, Meter::StorageGbMonth].iter().any(|meter| meter.as_str() == cap.meter);
+        let used = totals.get(&cap.meter).copied().unwrap_or(0.0);
+        if stops_builds && used >= cap.cap {
+            return Ok(Some(PlanFix {
+                kind: "cap".into(),
+                message: format!("the `{}` cap ({}) is reached: {used} used this period", cap.meter, cap.cap),
+                line: None,
+                next: format!("tovuk caps set {} {} <new limit>", app.name, cap.meter),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// What a deploy's answer carries besides the deploy: where it will answer, usage so far,
+/// the estimate of its expected load, and what to run next.
+pub(crate) struct DeployAnswer {
+    pub service_url: String,
+    pub account_usage: tovuk_api_types::AccountUsage,
+    pub billing_estimate: Option<BillingEstimate>,
+    pub next: Vec<String>,
+}
+
+pub(crate) async fn deploy_answer(
+    state: &ControlState,
+    app: &AppRecord,
+    manifest: Option<&Manifest>,
+    deploy: &tovuk_store::DeployRecord,
+) -> Result<DeployAnswer, ApiFailure> {
+    let mut next = Vec::new();
+    match &deploy.failure {
+        Some(failure) if !failure.missing.is_empty() => {
+            next.extend(crate::views::blockers(&failure.missing, &app.name).into_iter().map(|blocker| blocker.next));
+            next.push(format!("tovuk deploy retry {} --follow", deploy.id));
+        }
+        Some(failure) if failure.reason == "cap_reached" => {
+            next.push(format!("tovuk caps list {}", app.name));
+        }
+        _ => next.push(format!("tovuk deploy follow {}", deploy.id)),
+    }
+    next.push(format!("tovuk usage {}", app.name));
+    Ok(DeployAnswer {
+        service_url: crate::apps::service_url(state, &app.name),
+        account_usage: crate::usage::account_usage(state, Some(app)).await?,
+        billing_estimate: manifest.map(|manifest| estimate(state, manifest, &BTreeMap::new())),
+        next,
+    })
+}
+
+impl DeployAnswer {
+    /// The answer as lines a `git push` prints.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let mut lines = vec![format!("service URL: {}", self.service_url)];
+        let usage = &self.account_usage;
+        let app_total = usage.apps.first().map(|app| app.total).unwrap_or(0.0);
+        lines.push(format!(
+            "usage this period ({}): {app_total} {} (account: {} {})",
+            usage.period.name, usage.currency, usage.total, usage.currency
+        ));
+        if let Some(estimate) = &self.billing_estimate {
+            lines.push(format!(
+                "billing estimate for a {} of [expected] load: {} {} (tovuk deploy --dry-run shows each line)",
+                estimate.period, estimate.total, estimate.currency
+            ));
+        }
+        lines
+    }
+}

@@ -1,0 +1,490 @@
+//! Metering and cost guardrails: the price table, usage per period, caps, and the loop that
+//! moves the router's live counts into hourly buckets and enforces caps.
+//!
+//! Caps are enforced where the usage happens: the router refuses requests past a request or
+//! egress cap by itself (exactly, from its own counters); a cap on CPU or memory stops the
+//! app's traffic once stored usage reaches it; a build-minutes or storage cap refuses new
+//! builds. Each stop is recorded as an event.
+
+use crate::auth::{Caller, app_for};
+use crate::{ApiFailure, ControlState};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{Datelike, TimeZone, Utc};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tovuk_api_types::{
+    AccountUsage, AppUsage, Cap, CapEvent, CapList, ErrorCode, MeterPrice, MeterUsage, Pricing, SetCapRequest,
+    UsageBatch, UsagePeriod, UsageReport,
+};
+use tovuk_daemon::Shutdown;
+use tovuk_meter::{Stop, TrafficCaps};
+use tovuk_pricing::Meter;
+use tovuk_store::{AppRecord, CapRecord, Failure, UsageEntry, UsageEvent, UsageTotal};
+use tovuk_types::AppId;
+
+/// How often the router's counts are stored and caps on stored usage are checked.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often each app's storage is measured.
+const STORAGE_EVERY: Duration = Duration::from_secs(60);
+/// Seconds in the month storage is billed per (the price table's `HOURS_PER_MONTH`).
+const MONTH_SECS: f64 = tovuk_pricing::HOURS_PER_MONTH * 3600.0;
+
+/// The billing period now: a calendar month, UTC.
+pub(crate) struct Period {
+    pub name: String,
+    /// The first hour bucket of the period (`YYYY-MM-01T00`).
+    pub first_hour: String,
+    pub start: String,
+    pub end: String,
+}
+
+pub(crate) fn current_period() -> Period {
+    let now = Utc::now();
+    let start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
+    let (next_year, next_month) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+    let end = Utc.with_ymd_and_hms(next_year, next_month, 1, 0, 0, 0).single().unwrap_or(now);
+    Period {
+        name: start.format("%Y-%m").to_string(),
+        first_hour: start.format("%Y-%m-%dT%H").to_string(),
+        start: start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        end: end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }
+}
+
+fn hour_now() -> String {
+    Utc::now().format("%Y-%m-%dT%H").to_string()
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn unit_of(meter: &str) -> String {
+    Meter::from_name(meter).map(Meter::unit).unwrap_or("unit").to_owned()
+}
+
+fn round6(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
+}
+
+fn meter_usage(state: &ControlState, meter: &str, quantity: f64) -> MeterUsage {
+    let price = Meter::from_name(meter).map(|meter| state.pricing().price(meter)).unwrap_or(0.0);
+    MeterUsage { meter: meter.to_owned(), unit: unit_of(meter), quantity, amount: round6(price * quantity) }
+}
+
+/// What an app's usage of each meter is this period, from the store.
+pub(crate) async fn app_totals(state: &ControlState, app_id: &AppId) -> Result<BTreeMap<String, f64>, ApiFailure> {
+    let period = current_period();
+    let totals = state.store().usage_totals(Some(app_id), &period.first_hour).await?;
+    Ok(totals.into_iter().map(|total| (total.meter, total.quantity)).collect())
+}
+
+/// One app's usage this period, every meter it used, priced.
+pub(crate) fn app_usage(state: &ControlState, app: &str, totals: &BTreeMap<String, f64>) -> AppUsage {
+    let meters: Vec<MeterUsage> = totals.iter().map(|(meter, quantity)| meter_usage(state, meter, *quantity)).collect();
+    let total = round6(meters.iter().map(|meter| meter.amount).sum());
+    AppUsage { app: app.to_owned(), meters, total }
+}
+
+/// `accountUsage`: this period's totals for the account and per app (only `only` when given).
+pub(crate) async fn account_usage(state: &ControlState, only: Option<&AppRecord>) -> Result<AccountUsage, ApiFailure> {
+    let period = current_period();
+    let totals = state.store().usage_totals(only.map(|app| &app.id), &period.first_hour).await?;
+    let mut by_app: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut account: BTreeMap<String, f64> = BTreeMap::new();
+    for UsageTotal { app_name, meter, quantity, .. } in totals {
+        *account.entry(meter.clone()).or_default() += quantity;
+        by_app.entry(app_name).or_default().insert(meter, quantity);
+    }
+    if let Some(app) = only {
+        by_app.entry(app.name.clone()).or_default();
+    }
+    let apps: Vec<AppUsage> = by_app.iter().map(|(app, totals)| app_usage(state, app, totals)).collect();
+    let meters: Vec<MeterUsage> =
+        account.iter().map(|(meter, quantity)| meter_usage(state, meter, *quantity)).collect();
+    Ok(AccountUsage {
+        period: UsagePeriod { name: period.name, start: period.start, end: period.end },
+        currency: state.pricing().currency().to_owned(),
+        total: round6(meters.iter().map(|meter| meter.amount).sum()),
+        meters,
+        apps,
+    })
+}
+
+/// `GET /v1/pricing`.
+pub(crate) async fn pricing(State(state): State<ControlState>, _caller: Caller) -> Json<Pricing> {
+    let table = state.pricing();
+    Json(Pricing {
+        currency: table.currency().to_owned(),
+        period: table.period().to_owned(),
+        meters: Meter::ALL
+            .iter()
+            .map(|meter| MeterPrice {
+                meter: meter.as_str().to_owned(),
+                unit: meter.unit().to_owned(),
+                unit_price: table.price(*meter),
+                incurred_by: meter.incurred_by_text(),
+                description: meter.description().to_owned(),
+            })
+            .collect(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UsageQuery {
+    app: Option<String>,
+}
+
+/// `GET /v1/usage[?app=APP]`: this period's usage; a deploy token sees its own app only.
+pub(crate) async fn usage(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Query(query): Query<UsageQuery>,
+) -> Result<Json<UsageReport>, ApiFailure> {
+    let app = match (&query.app, caller.own_app()) {
+        (Some(name), _) => Some(app_for(&state, &caller, name).await?),
+        (None, Some(own)) => Some(app_for(&state, &caller, own).await?),
+        (None, None) => None,
+    };
+    let account_usage = account_usage(&state, app.as_ref()).await?;
+    let events = match &app {
+        Some(app) => state.store().usage_events(&app.id, 50).await?.into_iter().map(event_view).collect(),
+        None => Vec::new(),
+    };
+    Ok(Json(UsageReport { account_usage, events }))
+}
+
+fn event_view(event: UsageEvent) -> CapEvent {
+    CapEvent { at: event.at, meter: event.meter, limit: event.cap, used: event.used, stopped: event.stopped }
+}
+
+fn meter_named(name: &str, app: &str) -> Result<Meter, ApiFailure> {
+    Meter::from_name(name).ok_or_else(|| {
+        ApiFailure::new(
+            ErrorCode::InvalidRequest,
+            format!("there is no meter `{}`; the meters are: {}", name.escape_debug(), Meter::names().join(", ")),
+        )
+        .next(format!("tovuk caps set {app} requests 100000   (tovuk pricing lists every meter)"))
+    })
+}
+
+/// `GET /v1/apps/{app}/caps`: each cap with this period's usage against it.
+pub(crate) async fn list_caps(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(name_or_id): Path<String>,
+) -> Result<Json<CapList>, ApiFailure> {
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    Ok(Json(cap_list(&state, &app).await?))
+}
+
+async fn cap_list(state: &ControlState, app: &AppRecord) -> Result<CapList, ApiFailure> {
+    let totals = app_totals(state, &app.id).await?;
+    let caps = state
+        .store()
+        .caps(Some(&app.id))
+        .await?
+        .into_iter()
+        .map(|cap| {
+            let used = totals.get(&cap.meter).copied().unwrap_or(0.0);
+            Cap {
+                app: app.name.clone(),
+                unit: unit_of(&cap.meter),
+                state: if used >= cap.cap { "reached" } else { "ok" }.to_owned(),
+                meter: cap.meter,
+                limit: cap.cap,
+                used,
+                created_at: cap.created_at,
+                updated_at: cap.updated_at,
+            }
+        })
+        .collect();
+    let events = state.store().usage_events(&app.id, 50).await?.into_iter().map(event_view).collect();
+    Ok(CapList { app: app.name.clone(), caps, events })
+}
+
+/// `PUT /v1/apps/{app}/caps/{meter}`: sets a cap; it takes effect at once, even below usage.
+pub(crate) async fn set_cap(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path((name_or_id, meter)): Path<(String, String)>,
+    body: Result<Json<SetCapRequest>, JsonRejection>,
+) -> Result<Json<CapList>, ApiFailure> {
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    let meter = meter_named(&meter, &app.name)?;
+    let Json(request) = body.map_err(crate::apps::invalid_json)?;
+    if !request.limit.is_finite() || request.limit < 0.0 {
+        return Err(ApiFailure::new(
+            ErrorCode::InvalidRequest,
+            format!("a cap is a number ≥ 0 of {}s per period, not {}", meter.unit(), request.limit),
+        )
+        .next(format!("tovuk caps set {} {meter} 100000", app.name)));
+    }
+    state.store().set_cap(&app.id, meter.as_str(), request.limit, caller.token.id.as_str()).await?;
+    tracing::info!(app = %app.name, %meter, limit = request.limit, "cap set");
+    enforce_caps(&state, &app).await?;
+    Ok(Json(cap_list(&state, &app).await?))
+}
+
+/// `DELETE /v1/apps/{app}/caps/{meter}`.
+pub(crate) async fn unset_cap(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path((name_or_id, meter)): Path<(String, String)>,
+) -> Result<Json<CapList>, ApiFailure> {
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    let meter = meter_named(&meter, &app.name)?;
+    if !state.store().remove_cap(&app.id, meter.as_str()).await? {
+        return Err(ApiFailure::new(ErrorCode::NotFound, format!("`{}` has no cap on `{meter}`", app.name))
+            .next(format!("tovuk caps list {}", app.name)));
+    }
+    tracing::info!(app = %app.name, %meter, "cap removed");
+    enforce_caps(&state, &app).await?;
+    Ok(Json(cap_list(&state, &app).await?))
+}
+
+/// `POST /internal/v1/usage`: usage a role measured (the runner's CPU and memory samples).
+pub(crate) async fn record(
+    State(state): State<ControlState>,
+    _node: crate::builds::Node,
+    body: Result<Json<UsageBatch>, JsonRejection>,
+) -> Result<StatusCode, ApiFailure> {
+    let Json(batch) = body.map_err(crate::apps::invalid_json)?;
+    let hour = hour_now();
+    let mut entries = Vec::new();
+    let mut apps: HashMap<String, AppRecord> = HashMap::new();
+    for sample in batch.entries {
+        if Meter::from_name(&sample.meter).is_none() || !sample.quantity.is_finite() || sample.quantity <= 0.0 {
+            continue;
+        }
+        if !apps.contains_key(&sample.app)
+            && let Some(app) = state.store().find_app(&sample.app).await?
+        {
+            apps.insert(sample.app.clone(), app);
+        }
+        if let Some(app) = apps.get(&sample.app) {
+            entries.push(UsageEntry {
+                app_id: app.id.to_string(),
+                hour: hour.clone(),
+                meter: sample.meter,
+                quantity: sample.quantity,
+            });
+        }
+    }
+    state.store().add_usage(&entries).await?;
+    for app in apps.values() {
+        enforce_caps(&state, app).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The meters whose cap stops the app's traffic once stored usage reaches it.
+const TRAFFIC_STOPPING: [Meter; 2] = [Meter::CpuMs, Meter::MemoryGbS];
+/// The meters whose cap refuses new builds.
+const BUILD_STOPPING: [Meter; 2] = [Meter::BuildMinutes, Meter::StorageGbMonth];
+
+/// Hands the router an app's caps and stored usage, and stops or resumes its traffic for
+/// caps on other meters. Records an event when a stop starts.
+pub(crate) async fn enforce_caps(state: &ControlState, app: &AppRecord) -> Result<(), ApiFailure> {
+    let meters = state.meters();
+    if !meters.enabled() {
+        return Ok(());
+    }
+    let caps = state.store().caps(Some(&app.id)).await?;
+    let totals = app_totals(state, &app.id).await?;
+    let meter = meters.app(&app.name);
+    let cap_of = |name: Meter| caps.iter().find(|cap| cap.meter == name.as_str()).map(|cap| cap.cap);
+    let used = |name: Meter| totals.get(name.as_str()).copied().unwrap_or(0.0);
+    meter.set_traffic_caps(TrafficCaps {
+        requests: cap_of(Meter::Requests).map(|cap| cap.floor() as u64),
+        egress_bytes: cap_of(Meter::EgressBytes).map(|cap| cap.floor() as u64),
+        stored_requests: used(Meter::Requests) as u64,
+        stored_egress_bytes: used(Meter::EgressBytes) as u64,
+    });
+    let stop = TRAFFIC_STOPPING.iter().find_map(|name| {
+        let cap = cap_of(*name)?;
+        (used(*name) >= cap).then(|| Stop { meter: name.as_str().to_owned(), limit: cap, used: used(*name) })
+    });
+    let was = meter.stopped();
+    if let (Some(stop), None) = (&stop, &was) {
+        record_stop(state, &app.id, stop, "traffic").await?;
+    }
+    meter.set_stop(stop);
+    Ok(())
+}
+
+async fn record_stop(state: &ControlState, app_id: &AppId, stop: &Stop, stopped: &str) -> Result<(), ApiFailure> {
+    tracing::info!(app_id = %app_id, meter = %stop.meter, limit = stop.limit, stopped, "cap reached: usage stopped");
+    let event = UsageEvent {
+        at: now(),
+        meter: stop.meter.clone(),
+        cap: stop.limit,
+        used: stop.used,
+        stopped: stopped.to_owned(),
+    };
+    state.store().record_usage_event(app_id.as_str(), &event).await?;
+    Ok(())
+}
+
+/// Why a new build of `app` is refused, if a build-minutes or storage cap is reached; the
+/// refusal is recorded as a cap event.
+pub(crate) async fn build_refusal(state: &ControlState, app: &AppRecord) -> Result<Option<Failure>, ApiFailure> {
+    let caps: Vec<CapRecord> = state.store().caps(Some(&app.id)).await?;
+    if caps.is_empty() {
+        return Ok(None);
+    }
+    let totals = app_totals(state, &app.id).await?;
+    for name in BUILD_STOPPING {
+        let Some(cap) = caps.iter().find(|cap| cap.meter == name.as_str()) else { continue };
+        let used = totals.get(name.as_str()).copied().unwrap_or(0.0);
+        if used >= cap.cap {
+            let stop = Stop { meter: name.as_str().to_owned(), limit: cap.cap, used };
+            record_stop(state, &app.id, &stop, "build").await?;
+            return Ok(Some(Failure {
+                reason: "cap_reached".into(),
+                phase: Some("queued".into()),
+                exit_code: None,
+                first_actionable_line: Some(format!(
+                    "the `{name}` cap of `{}` is reached ({} of {} {}s this period): raise it with tovuk caps set {} {name} <new limit>",
+                    app.name,
+                    round6(used),
+                    cap.cap,
+                    name.unit(),
+                    app.name
+                )),
+                missing: Vec::new(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Records the minutes a build took.
+pub(crate) async fn record_build_minutes(state: &ControlState, app_id: &AppId, minutes: f64) {
+    if minutes <= 0.0 || !state.meters().enabled() {
+        return;
+    }
+    let entry = UsageEntry {
+        app_id: app_id.to_string(),
+        hour: hour_now(),
+        meter: Meter::BuildMinutes.as_str().into(),
+        quantity: minutes,
+    };
+    if let Err(error) = state.store().add_usage(&[entry]).await {
+        tracing::warn!(%error, "cannot record build minutes");
+    }
+}
+
+/// Stores the router's counts every second and measures storage every minute, until shutdown.
+pub async fn run_metering(state: ControlState, shutdown: Shutdown) -> anyhow::Result<()> {
+    if !state.meters().enabled() {
+        return Ok(());
+    }
+    for app in state.store().list_apps().await? {
+        if let Err(error) = enforce_caps(&state, &app).await {
+            tracing::warn!(app = %app.name, error = %error.0.message, "cannot load the app's caps");
+        }
+    }
+    let mut period = current_period().name;
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    let mut storage = tokio::time::interval(STORAGE_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => {
+                flush_counts(&state).await;
+                return Ok(());
+            }
+            _ = flush.tick() => {
+                flush_counts(&state).await;
+                // A new period starts every cap from zero.
+                let now = current_period().name;
+                if now != period {
+                    period = now;
+                    for app in state.store().list_apps().await.unwrap_or_default() {
+                        let _ = enforce_caps(&state, &app).await;
+                    }
+                }
+            }
+            _ = storage.tick() => measure_storage(&state).await,
+        }
+    }
+}
+
+async fn flush_counts(state: &ControlState) {
+    let drained = state.meters().drain();
+    if drained.is_empty() {
+        return;
+    }
+    let hour = hour_now();
+    let mut entries = Vec::new();
+    for (name, counts) in drained {
+        let Ok(Some(app)) = state.store().find_app(&name).await else { continue };
+        for (meter, quantity) in [(Meter::Requests, counts.requests), (Meter::EgressBytes, counts.egress_bytes)] {
+            if quantity > 0 {
+                entries.push(UsageEntry {
+                    app_id: app.id.to_string(),
+                    hour: hour.clone(),
+                    meter: meter.as_str().into(),
+                    quantity: quantity as f64,
+                });
+            }
+        }
+        for stop in counts.newly_stopped {
+            let stopped = if stop.meter == Meter::Requests.as_str() { "requests" } else { "traffic" };
+            if let Err(error) = record_stop(state, &app.id, &stop, stopped).await {
+                tracing::warn!(app = %app.name, error = %error.0.message, "cannot record a cap stop");
+            }
+        }
+    }
+    if let Err(error) = state.store().add_usage(&entries).await {
+        // The counts are lost for billing, never double-counted; the router keeps enforcing.
+        tracing::warn!(%error, "cannot store metered usage");
+    }
+}
+
+/// Adds each app's storage (its volume and its kept artifacts) for the minute just past.
+async fn measure_storage(state: &ControlState) {
+    let Ok(apps) = state.store().list_apps().await else { return };
+    let hour = hour_now();
+    let mut entries = Vec::new();
+    for app in apps {
+        let volume = state.config().data_dir.join("volumes").join(&app.name);
+        let mut bytes = tokio::task::spawn_blocking(move || dir_size(&volume)).await.unwrap_or(0);
+        if let Ok(artifacts) = state.store().artifact_digests(app.id.as_str()).await {
+            // Config releases share their base's artifact: count each file once.
+            let digests: std::collections::BTreeSet<String> = artifacts.into_iter().map(|(_, digest)| digest).collect();
+            for digest in digests {
+                let file = state.artifacts_dir().join(format!("{}.tar.zst", digest.trim_start_matches("sha256:")));
+                bytes += std::fs::metadata(file).map(|meta| meta.len()).unwrap_or(0);
+            }
+        }
+        if bytes > 0 {
+            let gb = bytes as f64 / 1e9;
+            entries.push(UsageEntry {
+                app_id: app.id.to_string(),
+                hour: hour.clone(),
+                meter: Meter::StorageGbMonth.as_str().into(),
+                quantity: gb * STORAGE_EVERY.as_secs_f64() / MONTH_SECS,
+            });
+        }
+    }
+    if let Err(error) = state.store().add_usage(&entries).await {
+        tracing::warn!(%error, "cannot store storage usage");
+    }
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_size(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map(|meta| meta.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
