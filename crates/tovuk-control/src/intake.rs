@@ -69,6 +69,15 @@ pub(crate) fn accepted_lines(recorded: &Recorded) -> Vec<String> {
             lines.push(format!("then: tovuk deploy retry {} --follow", deploy.id));
             return lines;
         }
+        if let Some(failure) = deploy.failure.as_ref().filter(|failure| failure.reason == "cap_reached") {
+            lines.push(format!(
+                "deploy {} refused before building: {}",
+                deploy.id,
+                failure.first_actionable_line.as_deref().unwrap_or("a cap is reached")
+            ));
+            lines.push(format!("next: tovuk caps list {}", deploy.app_name));
+            return lines;
+        }
         lines.push(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job_id));
     }
     lines.push(format!("next: tovuk deploy follow {}", deploy.id));

@@ -153,10 +153,24 @@ fn blocked_lines(deploy_id: &str, failure: &DeployFailure) -> Option<Vec<String>
     Some(lines)
 }
 
-/// Prints a just-created deploy that was blocked before building; true if it was.
+/// Prints a just-created deploy that was stopped before building (missing config, a cap
+/// reached); true if it was.
 fn report_blocked(deploy: &Deploy, global: &GlobalArgs) -> bool {
     let Some(failure) = &deploy.failure else { return false };
-    let Some(lines) = blocked_lines(&deploy.id, failure) else { return false };
+    let Some(lines) = blocked_lines(&deploy.id, failure) else {
+        if failure.reason != "cap_reached" {
+            return false;
+        }
+        if !global.json {
+            output::line(format!(
+                "deploy {} refused before building: {}",
+                deploy.id,
+                failure.first_actionable_line.as_deref().unwrap_or("a cap is reached")
+            ));
+            output::note(format!("next: tovuk caps list {}", deploy.app));
+        }
+        return true;
+    };
     if !global.json {
         output::line(format!(
             "deploy {} blocked before building: {}",

@@ -126,6 +126,13 @@ fn a_new_user_reads_prices_plans_deploys_caps_requests_and_sees_them_counted() {
 
     let usage = wait_for_usage(&platform, "shop", "5 requests", |report| used(report, "shop", "requests") >= 5.0);
     assert_eq!(used(&usage, "shop", "requests"), 5.0, "refused requests are not billed: {usage}");
+    let account = platform.tovuk().args(["usage", "--json"]).run().success().json();
+    assert_eq!(used(&account, "shop", "requests"), 5.0, "{account}");
+    let account_requests = account["accountUsage"]["meters"]
+        .as_array()
+        .and_then(|meters| meters.iter().find(|meter| meter["meter"] == "requests"))
+        .and_then(|meter| meter["quantity"].as_f64());
+    assert_eq!(account_requests, Some(5.0), "{account}");
     let events = usage["events"].as_array().expect("events");
     assert!(events.iter().any(|event| event["meter"] == "requests" && event["stopped"] == "requests"), "{usage}");
     let caps = platform.tovuk().args(["caps", "list", "shop", "--json"]).run().success().json();
@@ -210,6 +217,15 @@ fn caps_refuse_unknown_meters_take_effect_below_usage_and_stop_builds() {
     ]);
     let push = repo.push(&platform.remote("capped", &token), &["--force", "main"]);
     assert!(push.ok, "{}", push.output);
+    // The push answers like `tovuk deploy`: service URL, usage, estimate, next.
+    assert!(push.output.contains("remote: service URL: http://capped.localhost:"), "{}", push.output);
+    assert!(push.output.contains("remote: usage this period ("), "{}", push.output);
+    assert!(push.output.contains("remote: billing estimate for a month"), "{}", push.output);
+    assert!(
+        push.output.contains("refused before building") && push.output.contains("next: tovuk caps list capped"),
+        "{}",
+        push.output
+    );
     let refused = crate::support::deploy_ids(&push.output).pop().expect("deploy id");
     let deploy = platform.deploy(&refused);
     assert_eq!(deploy["state"], "failed");
