@@ -47,6 +47,7 @@ pub use manifest::{
 };
 pub use render::render_human;
 pub use report::{CapabilitySummary, CheckReport, Diagnostic, RequiredFix};
+pub use suggest::edit_distance;
 
 use position::position_of_byte;
 use report::Snippet;

@@ -49,7 +49,7 @@ fn normalize(text: &str) -> String {
 
 /// Optimal string alignment distance: Levenshtein plus adjacent
 /// transpositions, so `nmae` is one edit from `name`.
-pub(crate) fn edit_distance(left: &str, right: &str) -> usize {
+pub fn edit_distance(left: &str, right: &str) -> usize {
     let left: Vec<char> = left.chars().collect();
     let right: Vec<char> = right.chars().collect();
     let width = right.len() + 1;
