@@ -183,6 +183,18 @@ pub(crate) async fn plan(
             next: format!("tovuk app create {name}"),
         });
     }
+    let planned = tovuk_pricing::meter_plan(&manifest);
+    if let Some(meter) = overrides.keys().find(|meter| !planned.contains(meter)) {
+        return Err(ApiFailure::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "`{meter}` is not billed for this service (it is incurred by {}); its meters are: {}",
+                meter.incurred_by_text(),
+                planned.iter().map(|meter| meter.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .next("tovuk deploy --dry-run --expect requests=1000000"));
+    }
     let needs = config_needs(Some(&manifest));
     let missing = missing_config(&state, app.as_ref(), &name, &needs).await?;
     required_fixes.extend(missing.iter().map(|missing| PlanFix {

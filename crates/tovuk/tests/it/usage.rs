@@ -262,6 +262,14 @@ fn a_dry_run_with_a_broken_manifest_fails_like_check() {
     let unknown =
         platform.tovuk().args(["deploy", "--dry-run", "--expect", "reqs=5"]).current_dir(dir.path()).run().code(1);
     assert!(unknown.stderr.contains("there is no meter `reqs`"), "{}", unknown.stderr);
+    let unplanned =
+        platform.tovuk().args(["deploy", "--dry-run", "--expect", "kv_reads=5"]).current_dir(dir.path()).run().code(1);
+    assert!(
+        unplanned.stderr.contains("`kv_reads` is not billed for this service")
+            && unplanned.stderr.contains("capability `kv`"),
+        "{}",
+        unplanned.stderr
+    );
 }
 
 #[test]
