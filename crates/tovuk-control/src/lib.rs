@@ -94,6 +94,9 @@ struct Inner {
     build_wakeup: tokio::sync::Notify,
     /// Wakes runners waiting for work when an artifact is sealed or a release settles.
     release_wakeup: tokio::sync::Notify,
+    /// Held while counts move from the router's meters to the store, and while caps are
+    /// handed to the router from stored usage, so no count is in neither place then.
+    metering: tokio::sync::Mutex<()>,
     /// Live fan-out of app log lines, by app name.
     app_log_channels: Mutex<HashMap<String, tokio::sync::broadcast::Sender<tovuk_api_types::AppLogLine>>>,
     /// Bumped whenever any deploy changes state: followers re-read theirs.
@@ -118,6 +121,7 @@ impl ControlState {
                 app_locks: Mutex::default(),
                 build_wakeup: tokio::sync::Notify::new(),
                 release_wakeup: tokio::sync::Notify::new(),
+                metering: tokio::sync::Mutex::new(()),
                 log_channels: Mutex::default(),
                 deploy_changes: tokio::sync::watch::channel(0).0,
                 app_log_channels: Mutex::default(),

@@ -294,6 +294,7 @@ pub(crate) async fn enforce_caps(state: &ControlState, app: &AppRecord) -> Resul
     if !meters.enabled() {
         return Ok(());
     }
+    let _moving = state.inner.metering.lock().await;
     let caps = state.store().caps(Some(&app.id)).await?;
     let totals = app_totals(state, &app.id).await?;
     let meter = meters.app(&app.name);
@@ -415,6 +416,7 @@ pub async fn run_metering(state: ControlState, shutdown: Shutdown) -> anyhow::Re
 }
 
 async fn flush_counts(state: &ControlState) {
+    let moving = state.inner.metering.lock().await;
     let drained = state.meters().drain();
     if drained.is_empty() {
         return;
@@ -444,6 +446,7 @@ async fn flush_counts(state: &ControlState) {
         // The counts are lost for billing, never double-counted; the router keeps enforcing.
         tracing::warn!(%error, "cannot store metered usage");
     }
+    drop(moving);
 }
 
 /// Adds each app's storage (its volume and its kept artifacts) for the minute just past.
