@@ -1,6 +1,7 @@
 //! Body types: what the router answers with, and the two proxied streams it wraps.
 
 use crate::in_flight::InFlightGuard;
+use crate::pool::Checkout;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
@@ -77,9 +78,12 @@ impl Body for DownstreamBody {
 }
 
 /// The app's response body on its way to the client. It holds the in-flight guard, so the
-/// upstream counts as busy until the last byte is sent or the client goes away.
+/// upstream counts as busy until the last byte is sent or the client goes away, and the
+/// connection it arrives on, which goes back to the pool once the body has ended.
 pub(crate) struct UpstreamBody {
     inner: Incoming,
+    /// Taken when the body ends; a body dropped before its end takes its connection down.
+    connection: Option<Checkout>,
     _in_flight: InFlightGuard,
     request_id: String,
     app: String,
@@ -90,12 +94,29 @@ pub(crate) struct UpstreamBody {
 impl UpstreamBody {
     pub(crate) fn new(
         inner: Incoming,
+        connection: Checkout,
         in_flight: InFlightGuard,
         request_id: String,
         app: String,
         meter: Option<std::sync::Arc<tovuk_meter::AppMeter>>,
     ) -> Self {
-        Self { inner, _in_flight: in_flight, request_id, app, meter }
+        Self { inner, connection: Some(connection), _in_flight: in_flight, request_id, app, meter }
+    }
+
+    /// The whole response has been read, so the connection can carry the next exchange.
+    fn release_connection(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            connection.release();
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // hyper stops polling a body whose length is used up, so the end is often seen here.
+        if self.inner.is_end_stream() {
+            self.release_connection();
+        }
     }
 }
 
@@ -117,7 +138,11 @@ impl Body for UpstreamBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            other => other.map_err(|error| -> BoxError { Box::new(error) }),
+            Poll::Ready(None) => {
+                self.release_connection();
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Proxy failures, classified by who caused them: that decides the status and the log level.
 
 use crate::body::DownstreamBodyError;
+use crate::pool::ExchangeError;
 use hyper::StatusCode;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,15 +28,13 @@ impl ErrorSource {
     }
 }
 
-type ClientError = hyper_util::client::legacy::Error;
-
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProxyError {
     #[error("failed to connect to upstream `{upstream}`")]
     UpstreamRefused {
         upstream: SocketAddr,
         #[source]
-        source: ClientError,
+        source: std::io::Error,
     },
     #[error("upstream `{upstream}` did not answer within {timeout:?}")]
     UpstreamTimeout { upstream: SocketAddr, timeout: Duration },
@@ -43,14 +42,14 @@ pub(crate) enum ProxyError {
     UpstreamFailed {
         upstream: SocketAddr,
         #[source]
-        source: ClientError,
+        source: hyper::Error,
     },
     #[error("upstream `{upstream}` switched protocols on a request that asked for no upgrade")]
     UnexpectedUpgrade { upstream: SocketAddr },
     #[error("client request body failed while it was sent upstream")]
     DownstreamBody {
         #[source]
-        source: ClientError,
+        source: hyper::Error,
     },
     #[error("failed to build the upstream request")]
     UpstreamRequest {
@@ -60,22 +59,20 @@ pub(crate) enum ProxyError {
 }
 
 impl ProxyError {
-    /// Sorts a client error: the client's own body failing is the client's fault, a connect
+    /// Sorts a failed exchange: the client's own body failing is the client's fault, a connect
     /// timeout is a timeout, any other connect failure is a refusal.
-    pub(crate) fn from_client(upstream: SocketAddr, connect_timeout: Duration, error: ClientError) -> ProxyError {
-        if error_chain(&error).any(|cause| cause.is::<DownstreamBodyError>()) {
-            return ProxyError::DownstreamBody { source: error };
-        }
-        if error.is_connect() {
-            let timed_out = error_chain(&error)
-                .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-                .any(|io_error| io_error.kind() == std::io::ErrorKind::TimedOut);
-            if timed_out {
-                return ProxyError::UpstreamTimeout { upstream, timeout: connect_timeout };
+    pub(crate) fn from_exchange(upstream: SocketAddr, connect_timeout: Duration, error: ExchangeError) -> ProxyError {
+        match error {
+            ExchangeError::ConnectTimedOut => ProxyError::UpstreamTimeout { upstream, timeout: connect_timeout },
+            ExchangeError::Connect(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                ProxyError::UpstreamTimeout { upstream, timeout: connect_timeout }
             }
-            return ProxyError::UpstreamRefused { upstream, source: error };
+            ExchangeError::Connect(source) => ProxyError::UpstreamRefused { upstream, source },
+            ExchangeError::Http(source) if error_chain(&source).any(|cause| cause.is::<DownstreamBodyError>()) => {
+                ProxyError::DownstreamBody { source }
+            }
+            ExchangeError::Http(source) => ProxyError::UpstreamFailed { upstream, source },
         }
-        ProxyError::UpstreamFailed { upstream, source: error }
     }
 
     pub(crate) fn error_source(&self) -> ErrorSource {

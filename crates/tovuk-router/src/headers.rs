@@ -1,6 +1,8 @@
 //! Header rewriting between client and app: hop-by-hop removal and the `X-Forwarded-*` set.
 
+use hyper::body::Bytes;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) that describe one connection and must not be forwarded.
@@ -43,6 +45,10 @@ pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
 /// With `keep_upgrade`, `Upgrade` and `Connection: upgrade` survive, because an upgrade
 /// handshake must reach the other side to happen at all.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none: one pass over the names then saves a lookup per header below.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let upgrade = keep_upgrade.then(|| headers.get_all(header::UPGRADE).iter().cloned().collect::<Vec<_>>());
     let listed: Vec<HeaderName> =
         connection_tokens(headers).filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()).collect();
@@ -69,6 +75,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// A header that `strip_hop_by_hop` may remove, before looking at what `Connection` lists
+/// (which needs a `Connection` header, itself hop-by-hop).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name == header::UPGRADE || name.as_str().starts_with("proxy-")
+}
+
 /// Tells the app who asked and how: `X-Forwarded-For` gains the client's address,
 /// `X-Forwarded-Proto` and `X-Forwarded-Host` are set (never trusted from the client),
 /// and `X-Request-Id` carries the id the router logs.
@@ -78,19 +90,22 @@ pub(crate) fn set_forwarded(
     original_host: Option<HeaderValue>,
     request_id: &str,
 ) {
-    let earlier_hops: Vec<String> = headers
+    // Earlier hops, trimmed and comma-separated, then the client: built in one buffer that
+    // becomes the header value without a copy.
+    let mut forwarded_for = String::new();
+    for earlier_hop in headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .map(|value| value.trim().to_owned())
+        .map(str::trim)
         .filter(|value| !value.is_empty())
-        .collect();
-    let mut forwarded_for = earlier_hops.join(", ");
-    if !forwarded_for.is_empty() {
+    {
+        forwarded_for.push_str(earlier_hop);
         forwarded_for.push_str(", ");
     }
-    forwarded_for.push_str(&client_ip.to_string());
-    match HeaderValue::from_str(&forwarded_for) {
+    // Writing to a String cannot fail.
+    let _ = write!(forwarded_for, "{client_ip}");
+    match HeaderValue::from_maybe_shared(Bytes::from(forwarded_for)) {
         Ok(value) => {
             headers.insert(X_FORWARDED_FOR, value);
         }

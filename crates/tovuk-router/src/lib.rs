@@ -12,6 +12,7 @@ mod error;
 mod headers;
 mod host;
 mod in_flight;
+mod pool;
 mod proxy;
 mod reply;
 mod request_id;

@@ -4,42 +4,29 @@ use crate::body::{DownstreamBody, RouterBody, UpstreamBody, empty};
 use crate::error::ProxyError;
 use crate::headers;
 use crate::in_flight::InFlight;
+use crate::pool::Pool;
 use crate::router::{RequestContext, Timeouts};
 use crate::tunnel;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
-use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::http::uri;
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tovuk_daemon::Shutdown;
 
-/// How long an idle pooled connection to an app is kept; apps commonly close theirs after 60 s+.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The pooled HTTP/1.1 client to app instances and the in-flight counts per instance.
+/// The keep-alive HTTP/1.1 connections to app instances and the in-flight counts per instance.
 pub(crate) struct Proxy {
-    client: Client<HttpConnector, DownstreamBody>,
+    pool: Arc<Pool>,
     in_flight: Arc<InFlight>,
     timeouts: Timeouts,
 }
 
 impl Proxy {
     pub(crate) fn new(timeouts: Timeouts) -> Self {
-        let mut connector = HttpConnector::new();
-        // Same reason as on accepted sockets: small writes must not wait for delayed ACKs.
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeouts.upstream_connect));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(connector);
-        Self { client, in_flight: Arc::default(), timeouts }
+        Self { pool: Pool::new(timeouts.upstream_connect), in_flight: Arc::default(), timeouts }
     }
 
     pub(crate) fn in_flight(&self, upstream: SocketAddr) -> usize {
@@ -61,20 +48,20 @@ impl Proxy {
         let downstream_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut request));
         let (parts, body) = request.into_parts();
         let activity = crate::body::Activity::new();
-        let upstream_request = upstream_request(parts, body, activity.clone(), upstream, ctx, wants_upgrade)?;
+        let upstream_request = upstream_request(parts, body, activity.clone(), ctx, wants_upgrade)?;
 
         let in_flight = self.in_flight.enter(upstream);
-        let exchange = self.client.request(upstream_request);
+        let exchange = self.pool.send(upstream, upstream_request);
         tokio::pin!(exchange);
         // The timeout is for an app that stops answering: it runs while nothing moves, so an
         // upload that keeps flowing is never cut off however long it takes.
         let timeout = self.timeouts.upstream_response;
-        let mut response = loop {
+        let (mut response, connection) = loop {
             let wait = timeout.saturating_sub(activity.idle());
             tokio::select! {
                 result = &mut exchange => match result {
-                    Err(error) => return Err(ProxyError::from_client(upstream, self.timeouts.upstream_connect, error)),
-                    Ok(response) => break response,
+                    Err(error) => return Err(ProxyError::from_exchange(upstream, self.timeouts.upstream_connect, error)),
+                    Ok(answered) => break answered,
                 },
                 () = tokio::time::sleep(wait) => {
                     if activity.idle() >= timeout {
@@ -99,34 +86,32 @@ impl Proxy {
                 app: ctx.app.clone(),
                 meter: ctx.meter.clone(),
             };
+            // An upgraded connection carries no more requests, so it never goes back to the pool;
+            // its socket reaches the tunnel through `upstream_upgrade`.
+            drop(connection);
             shutdown.spawn("router tunnel", tunnel.run(shutdown.clone()));
             return Ok(Response::from_parts(parts, empty()));
         }
 
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers, false);
-        let body = UpstreamBody::new(body, in_flight, ctx.request_id.clone(), ctx.app.clone(), ctx.meter.clone());
+        let body =
+            UpstreamBody::new(body, connection, in_flight, ctx.request_id.clone(), ctx.app.clone(), ctx.meter.clone());
         Ok(Response::from_parts(parts, body.boxed_unsync()))
     }
 }
 
-/// The client's request rewritten for the app: absolute URI for the pool, HTTP/1.1,
+/// The client's request rewritten for the app: origin-form URI, HTTP/1.1,
 /// hop-by-hop headers dropped, the original `Host` kept, forwarding headers set.
 fn upstream_request(
     parts: Parts,
     body: Incoming,
     activity: Arc<crate::body::Activity>,
-    upstream: SocketAddr,
     ctx: &RequestContext,
     wants_upgrade: bool,
 ) -> Result<Request<DownstreamBody>, ProxyError> {
-    let path_and_query = parts.uri.path_and_query().map_or("/", |path_and_query| path_and_query.as_str());
-    let uri = Uri::builder()
-        .scheme("http")
-        .authority(upstream.to_string())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|source| ProxyError::UpstreamRequest { source })?;
+    // CONNECT names its target in authority-form, which is what the app must see too.
+    let uri = if parts.method == Method::CONNECT { parts.uri.clone() } else { origin_form(&parts.uri)? };
     let original_host = match parts.uri.authority() {
         Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
         None => parts.headers.get(header::HOST).cloned(),
@@ -147,4 +132,16 @@ fn upstream_request(
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = headers;
     Ok(request)
+}
+
+/// The request target as the app reads it: `/path?query`. A client's absolute-form target
+/// (`http://host/path`) is cut to its path; the usual origin-form one is kept as it is.
+fn origin_form(client_uri: &Uri) -> Result<Uri, ProxyError> {
+    if client_uri.scheme().is_none() && client_uri.authority().is_none() && client_uri.path_and_query().is_some() {
+        return Ok(client_uri.clone());
+    }
+    let mut parts = uri::Parts::default();
+    parts.path_and_query =
+        Some(client_uri.path_and_query().cloned().unwrap_or_else(|| uri::PathAndQuery::from_static("/")));
+    Uri::from_parts(parts).map_err(|source| ProxyError::UpstreamRequest { source: source.into() })
 }

@@ -133,7 +133,8 @@ impl Router {
         let started = Instant::now();
         let request_id = request_id::from_client_or_new(request.headers().get(X_REQUEST_ID));
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // Copied only for the log line below, so only when it is written.
+        let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_owned());
         let dispatched =
             AssertUnwindSafe(self.dispatch(request, &request_id, client_addr, shutdown)).catch_unwind().await;
         let (mut response, app) = match dispatched {
@@ -161,7 +162,7 @@ impl Router {
             request_id,
             app = app.as_deref().unwrap_or(""),
             %method,
-            path,
+            path = path.as_deref().unwrap_or(""),
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "request handled"

@@ -9,6 +9,8 @@ use hyper::body::{Bytes, Frame, Incoming};
 use hyper::header::HOST;
 use hyper::{Request, Response, StatusCode};
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tovuk_router::Timeouts;
@@ -203,4 +205,56 @@ async fn an_upload_slower_than_the_response_timeout_is_not_cut_off_while_it_flow
     let response = send(stack.addr, request).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(read_text(response.into_body()).await, "received 10240");
+}
+
+/// A backend on its own accept loop that counts connections; each answers `n <connection>`
+/// and, with `one_request_each`, closes right after its first response.
+async fn spawn_counting_backend(one_request_each: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind counting backend");
+    let addr = listener.local_addr().expect("counting backend address");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let connection_idx = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let service = hyper::service::service_fn(move |_request: Request<Incoming>| async move {
+                Ok::<_, Infallible>(Response::new(text_body(format!("n {connection_idx}"))))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .keep_alive(!one_request_each)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_app_connection() {
+    let stack = TestRouter::start().await;
+    let (backend, accepted) = spawn_counting_backend(false).await;
+    stack.publish(&[("app", proxy(backend))]);
+
+    for _ in 0..5 {
+        let (status, _, body) = stack.get(&stack.host("app"), "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "n 1");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(stack.router.in_flight(backend), 0);
+}
+
+#[tokio::test]
+async fn an_app_closing_its_connections_costs_no_failed_request() {
+    let stack = TestRouter::start().await;
+    let (backend, accepted) = spawn_counting_backend(true).await;
+    stack.publish(&[("app", proxy(backend))]);
+
+    for request_idx in 1..=5 {
+        let (status, _, body) = stack.get(&stack.host("app"), "/").await;
+        assert_eq!(status, StatusCode::OK, "request {request_idx}: {body}");
+        assert_eq!(body, format!("n {request_idx}"));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 5);
 }
