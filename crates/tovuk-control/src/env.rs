@@ -100,11 +100,15 @@ pub(crate) async fn change(
             ciphertext: sealed.ciphertext,
         })
     };
+    // A name unset twice in one change is unset once.
+    let mut unset = request.unset.clone();
+    unset.sort();
+    unset.dedup();
     let change = ChangeRequest {
         app_id: app.id.clone(),
         token_id: caller.token.id.to_string(),
         set: request.set.keys().cloned().collect(),
-        unset: request.unset.clone(),
+        unset,
         release: request.restart,
     };
     let outcome = state.store().apply_config_change(&change, &mut seal).await.map_err(|error| match error {
