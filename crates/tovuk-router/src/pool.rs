@@ -1,4 +1,5 @@
-//! Keep-alive HTTP/1.1 connections to app instances, kept per upstream address.
+//! Keep-alive HTTP/1.1 connections to app instances, kept per upstream address. Each serving
+//! thread has its own pool, so the connection tasks it spawns run on that thread.
 //!
 //! A request takes an idle connection that is ready for another exchange, or opens one; the
 //! connection goes back when the response body has been read to its end. No task, timer or

@@ -4,8 +4,8 @@ use crate::body::{DownstreamBody, RouterBody, UpstreamBody, empty};
 use crate::error::ProxyError;
 use crate::headers;
 use crate::in_flight::InFlight;
-use crate::pool::Pool;
 use crate::router::{RequestContext, Timeouts};
+use crate::server::Worker;
 use crate::tunnel;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -17,16 +17,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tovuk_daemon::Shutdown;
 
-/// The keep-alive HTTP/1.1 connections to app instances and the in-flight counts per instance.
+/// The in-flight counts per app instance, shared by every serving thread; each thread has its
+/// own pool of keep-alive connections to the instances (`Worker::pool`).
 pub(crate) struct Proxy {
-    pool: Arc<Pool>,
     in_flight: Arc<InFlight>,
     timeouts: Timeouts,
 }
 
 impl Proxy {
     pub(crate) fn new(timeouts: Timeouts) -> Self {
-        Self { pool: Pool::new(timeouts.upstream_connect), in_flight: Arc::default(), timeouts }
+        Self { in_flight: Arc::default(), timeouts }
     }
 
     pub(crate) fn in_flight(&self, upstream: SocketAddr) -> usize {
@@ -34,12 +34,13 @@ impl Proxy {
     }
 
     /// Sends `request` to `upstream` and returns its answer with the body still streaming.
-    /// An upgrade the app accepts (101) becomes a tunnel spawned under `shutdown`.
+    /// An upgrade the app accepts (101) becomes a tunnel spawned under `shutdown`, on this thread.
     pub(crate) async fn forward(
         &self,
         ctx: &RequestContext,
         upstream: SocketAddr,
         mut request: Request<Incoming>,
+        worker: &Worker,
         shutdown: &Shutdown,
     ) -> Result<Response<RouterBody>, ProxyError> {
         let wants_upgrade = headers::is_upgrade(request.headers());
@@ -51,7 +52,7 @@ impl Proxy {
         let upstream_request = upstream_request(parts, body, activity.clone(), ctx, wants_upgrade)?;
 
         let in_flight = self.in_flight.enter(upstream);
-        let exchange = self.pool.send(upstream, upstream_request);
+        let exchange = worker.pool.send(upstream, upstream_request);
         tokio::pin!(exchange);
         // The timeout is for an app that stops answering: it runs while nothing moves, so an
         // upload that keeps flowing is never cut off however long it takes.
@@ -89,7 +90,7 @@ impl Proxy {
             // An upgraded connection carries no more requests, so it never goes back to the pool;
             // its socket reaches the tunnel through `upstream_upgrade`.
             drop(connection);
-            shutdown.spawn("router tunnel", tunnel.run(shutdown.clone()));
+            shutdown.spawn("router tunnel", worker.tasks.track_future(tunnel.run(shutdown.clone())));
             return Ok(Response::from_parts(parts, empty()));
         }
 

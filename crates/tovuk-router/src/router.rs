@@ -6,6 +6,7 @@ use crate::headers::X_REQUEST_ID;
 use crate::host::{self, HostError};
 use crate::proxy::Proxy;
 use crate::route_table::{RouteTable, Target};
+use crate::server::Worker;
 use crate::{reply, request_id, server, static_files};
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
@@ -128,6 +129,7 @@ impl Router {
         &self,
         request: Request<Incoming>,
         client_addr: SocketAddr,
+        worker: &Worker,
         shutdown: &Shutdown,
     ) -> Response<RouterBody> {
         let started = Instant::now();
@@ -136,7 +138,7 @@ impl Router {
         // Copied only for the log line below, so only when it is written.
         let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_owned());
         let dispatched =
-            AssertUnwindSafe(self.dispatch(request, &request_id, client_addr, shutdown)).catch_unwind().await;
+            AssertUnwindSafe(self.dispatch(request, &request_id, client_addr, worker, shutdown)).catch_unwind().await;
         let (mut response, app) = match dispatched {
             Ok(answered) => answered,
             Err(panic) => {
@@ -176,6 +178,7 @@ impl Router {
         request: Request<Incoming>,
         request_id: &str,
         client_addr: SocketAddr,
+        worker: &Worker,
         shutdown: &Shutdown,
     ) -> (Response<RouterBody>, Option<String>) {
         let host = match host::request_host(request.uri(), request.headers()) {
@@ -218,7 +221,7 @@ impl Router {
                     deploy_id: route.deploy_id.clone(),
                     meter,
                 };
-                match self.shared.proxy.forward(&ctx, *upstream, request, shutdown).await {
+                match self.shared.proxy.forward(&ctx, *upstream, request, worker, shutdown).await {
                     Ok(response) => response,
                     Err(error) => {
                         log_proxy_error(&ctx, &error);
