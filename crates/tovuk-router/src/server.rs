@@ -32,6 +32,8 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// 2 cores (bench/router.sh) 1 per core gave about 23k req/s and a 5.5 ms p99, 2 per core
 /// 32-35k and 4.3-4.7 ms, 4 per core 32.6k and 3.8 ms.
 const THREADS_PER_CORE: usize = 4;
+/// However many cores there are: past this, more threads only add memory and hand-offs.
+const MAX_THREADS: usize = 64;
 
 type Accepted = (std::net::TcpStream, SocketAddr);
 
@@ -54,7 +56,8 @@ struct Thread {
 /// Accepts on `listener` until `shutdown`, then waits for the serving threads to drain.
 pub(crate) async fn serve(router: Router, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
-    let count = THREADS_PER_CORE * std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let count = (THREADS_PER_CORE * cores).min(MAX_THREADS);
     let mut threads = Vec::with_capacity(count);
     for index in 0..count {
         let (connections, incoming) = mpsc::unbounded_channel();
