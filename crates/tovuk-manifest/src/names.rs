@@ -7,10 +7,7 @@ mod tests;
 pub(crate) const MAX_APP_NAME_LEN: usize = 63;
 /// Longest binding, secret or config name.
 pub(crate) const MAX_ENV_NAME_LEN: usize = 64;
-/// Env-var names with this prefix are set by the platform itself.
-pub(crate) const RESERVED_ENV_PREFIX: &str = "TOVUK_";
-/// Variables the platform or the sandbox sets for every process: never settable by a user.
-const RESERVED_ENV_NAMES: &[&str] = &["PORT", "HOST", "HOME", "PATH"];
+pub(crate) use tovuk_types::{RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX};
 
 /// An app name is one lowercase DNS label: `a-z`, `0-9` and `-`, 1 to 63
 /// characters, not starting or ending with `-`.

@@ -6,17 +6,13 @@
 #[cfg(test)]
 mod tests;
 
+use tovuk_types::{RESERVED_ENV_NAMES as RESERVED_NAMES, RESERVED_ENV_PREFIX as RESERVED_PREFIX};
+
 /// The largest value, in bytes, one variable may hold (64 KiB).
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// The longest name, in bytes.
 const MAX_NAME_BYTES: usize = 256;
-
-/// A name the platform or the sandbox sets for every app, so a stored one would be shadowed or would shadow it.
-const RESERVED_NAMES: &[&str] = &["PORT", "HOST", "HOME", "PATH"];
-
-/// Prefix of the platform's own variables.
-const RESERVED_PREFIX: &str = "TOVUK_";
 
 /// Why a name is refused. Each message names the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
