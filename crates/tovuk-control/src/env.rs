@@ -167,7 +167,7 @@ async fn next_after_change(
     }
     let latest = state.store().list_deploys(&app.id, 1).await?.into_iter().next();
     if let Some(blocked) = latest.filter(|deploy| deploy.failure.as_ref().is_some_and(|f| !f.missing.is_empty())) {
-        let missing = missing_now(state, &blocked).await?;
+        let missing = missing_config(state, Some(app), &app.name, &blocked.config_needs).await?;
         if missing.is_empty() {
             next.push(format!("tovuk deploy retry {} --follow", blocked.id));
         } else {
@@ -178,12 +178,6 @@ async fn next_after_change(
         next.push(format!("tovuk app restart {}", app.name));
     }
     Ok(next)
-}
-
-/// The names `deploy` needs that are not set now.
-async fn missing_now(state: &ControlState, deploy: &DeployRecord) -> Result<Vec<MissingConfig>, ApiFailure> {
-    let app = state.store().find_app(deploy.app_id.as_str()).await?;
-    missing_config(state, app.as_ref(), &deploy.app_name, &deploy.config_needs).await
 }
 
 /// Which of `needs` are not set on `app` (all of them when the app does not exist yet),
@@ -225,14 +219,10 @@ pub(crate) async fn list(
             updated_by: var.updated_by.map(token_view),
         })
         .collect();
-    let latest = state
-        .store()
-        .list_deploys(&app.id, 20)
-        .await?
-        .into_iter()
-        .find(|deploy| deploy.kind == tovuk_store::DeployKind::Source);
+    // A config release carries its base's needs, so the newest deploy of any kind says them.
+    let latest = state.store().list_deploys(&app.id, 1).await?.into_iter().next();
     let missing = match &latest {
-        Some(deploy) => missing_now(&state, deploy).await?,
+        Some(deploy) => missing_config(&state, Some(&app), &app.name, &deploy.config_needs).await?,
         None => Vec::new(),
     };
     let config_rev = state.store().config_rev(&app.id).await?;
