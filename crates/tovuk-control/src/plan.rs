@@ -4,7 +4,7 @@
 
 use crate::auth::Caller;
 use crate::env::missing_config;
-use crate::usage::{app_totals, app_usage, build_refusal};
+use crate::usage::{app_totals, app_usage, build_cap_reached, build_refusal};
 use crate::{ApiFailure, ControlState};
 use axum::Json;
 use axum::extract::State;
@@ -17,7 +17,7 @@ use tovuk_api_types::{
 };
 use tovuk_manifest::{Capability, Manifest};
 use tovuk_pricing::Meter;
-use tovuk_store::{AppRecord, ConfigNeed, Failure};
+use tovuk_store::{AppRecord, CapRecord, ConfigNeed, Failure};
 
 /// What an app runs with when its `[limits]` leaves a value out.
 const DEFAULT_CPU_CORES: f64 = 1.0;
@@ -26,15 +26,7 @@ const DEFAULT_INSTANCES: u32 = 1;
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a deploy of `manifest` enables, is billed on and is limited by, with the app's caps now.
-pub(crate) async fn shape(
-    state: &ControlState,
-    app: Option<&AppRecord>,
-    manifest: &Manifest,
-) -> Result<DeployShape, ApiFailure> {
-    let caps = match app {
-        Some(app) => state.store().caps(Some(&app.id)).await?,
-        None => Vec::new(),
-    };
+pub(crate) fn shape(state: &ControlState, caps: &[CapRecord], manifest: &Manifest) -> DeployShape {
     let enabled: Vec<String> =
         manifest.capabilities().iter().map(|capability| capability.as_str().to_owned()).collect();
     let disabled = Capability::ALL
@@ -54,7 +46,7 @@ pub(crate) async fn shape(
         .collect();
     let config = state.config();
     let limits = manifest.limits();
-    Ok(DeployShape {
+    DeployShape {
         capabilities: PlanCapabilities { enabled, disabled },
         meter_plan,
         limits: PlanLimits {
@@ -71,9 +63,9 @@ pub(crate) async fn shape(
                 instances: limits.instances.unwrap_or(DEFAULT_INSTANCES),
                 request_timeout_secs: limits.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT).as_secs(),
             },
-            caps: caps.into_iter().map(|cap| (cap.meter, cap.cap)).collect(),
+            caps: caps.iter().map(|cap| (cap.meter.clone(), cap.cap)).collect(),
         },
-    })
+    }
 }
 
 /// What a month of the expected load costs: `[expected]`, overridden per meter.
@@ -122,11 +114,9 @@ pub(crate) async fn source_checks(
     app: &AppRecord,
     manifest: Option<&Manifest>,
 ) -> Result<SourceChecks, ApiFailure> {
-    let plan = match manifest {
-        Some(manifest) => serde_json::to_string(&shape(state, Some(app), manifest).await?).ok(),
-        None => None,
-    };
-    Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused: build_refusal(state, app).await? })
+    let caps = state.store().caps(Some(&app.id)).await?;
+    let plan = manifest.and_then(|manifest| serde_json::to_string(&shape(state, &caps, manifest)).ok());
+    Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused: build_refusal(state, app, &caps).await? })
 }
 
 /// `POST /v1/plan`: the dry-run. Changes nothing; an app that does not exist yet is planned
@@ -203,18 +193,30 @@ pub(crate) async fn plan(
         line: None,
         next: missing.next.clone(),
     }));
+    let caps = match &app {
+        Some(app) => state.store().caps(Some(&app.id)).await?,
+        None => Vec::new(),
+    };
     let usage = match &app {
         Some(app) => {
-            // A dry-run records nothing, including the cap event a real deploy would.
             let totals = app_totals(&state, &app.id).await?;
-            if let Some(fix) = cap_fix(&state, app, &totals).await? {
-                required_fixes.push(fix);
+            // A dry-run records nothing, including the cap event a real deploy would.
+            if let Some(stop) = build_cap_reached(&caps, &totals) {
+                required_fixes.push(PlanFix {
+                    kind: "cap".into(),
+                    message: format!(
+                        "the `{}` cap ({}) is reached: {} used this period",
+                        stop.meter, stop.limit, stop.used
+                    ),
+                    line: None,
+                    next: format!("tovuk caps set {} {} <new limit>", app.name, stop.meter),
+                });
             }
             app_usage(&state, &app.name, &totals)
         }
         None => AppUsage { app: name.clone(), meters: Vec::new(), total: 0.0 },
     };
-    let shape = shape(&state, app.as_ref(), &manifest).await?;
+    let shape = shape(&state, &caps, &manifest);
     let billing_estimate = estimate(&state, &manifest, &overrides);
     let ok = required_fixes.is_empty();
     let mut next: Vec<String> = required_fixes.iter().map(|fix| fix.next.clone()).collect();
@@ -235,27 +237,6 @@ pub(crate) async fn plan(
         billing_estimate,
         next,
     }))
-}
-
-/// A build-stopping cap already reached, as a fix (without recording an event).
-async fn cap_fix(
-    state: &ControlState,
-    app: &AppRecord,
-    totals: &BTreeMap<String, f64>,
-) -> Result<Option<PlanFix>, ApiFailure> {
-    for cap in state.store().caps(Some(&app.id)).await? {
-        let stops_builds = [Meter::BuildMinutes, Meter::StorageGbMonth].iter().any(|meter| meter.as_str() == cap.meter);
-        let used = totals.get(&cap.meter).copied().unwrap_or(0.0);
-        if stops_builds && used >= cap.cap {
-            return Ok(Some(PlanFix {
-                kind: "cap".into(),
-                message: format!("the `{}` cap ({}) is reached: {used} used this period", cap.meter, cap.cap),
-                line: None,
-                next: format!("tovuk caps set {} {} <new limit>", app.name, cap.meter),
-            }));
-        }
-    }
-    Ok(None)
 }
 
 /// What a deploy's answer carries besides the deploy: where it will answer, usage so far,

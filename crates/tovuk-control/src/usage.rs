@@ -331,37 +331,42 @@ async fn record_stop(state: &ControlState, app_id: &AppId, stop: &Stop, stopped:
     Ok(())
 }
 
+/// The build-minutes or storage cap `app` has reached this period, if any: new builds stop.
+pub(crate) fn build_cap_reached(caps: &[CapRecord], totals: &BTreeMap<String, f64>) -> Option<Stop> {
+    BUILD_STOPPING.iter().find_map(|name| {
+        let cap = caps.iter().find(|cap| cap.meter == name.as_str())?;
+        let used = totals.get(name.as_str()).copied().unwrap_or(0.0);
+        (used >= cap.cap).then(|| Stop { meter: name.as_str().to_owned(), limit: cap.cap, used })
+    })
+}
+
 /// Why a new build of `app` is refused, if a build-minutes or storage cap is reached; the
 /// refusal is recorded as a cap event.
-pub(crate) async fn build_refusal(state: &ControlState, app: &AppRecord) -> Result<Option<Failure>, ApiFailure> {
-    let caps: Vec<CapRecord> = state.store().caps(Some(&app.id)).await?;
+pub(crate) async fn build_refusal(
+    state: &ControlState,
+    app: &AppRecord,
+    caps: &[CapRecord],
+) -> Result<Option<Failure>, ApiFailure> {
     if caps.is_empty() {
         return Ok(None);
     }
     let totals = app_totals(state, &app.id).await?;
-    for name in BUILD_STOPPING {
-        let Some(cap) = caps.iter().find(|cap| cap.meter == name.as_str()) else { continue };
-        let used = totals.get(name.as_str()).copied().unwrap_or(0.0);
-        if used >= cap.cap {
-            let stop = Stop { meter: name.as_str().to_owned(), limit: cap.cap, used };
-            record_stop(state, &app.id, &stop, "build").await?;
-            return Ok(Some(Failure {
-                reason: "cap_reached".into(),
-                phase: Some("queued".into()),
-                exit_code: None,
-                first_actionable_line: Some(format!(
-                    "the `{name}` cap of `{}` is reached ({} of {} {}s this period): raise it with tovuk caps set {} {name} <new limit>",
-                    app.name,
-                    round6(used),
-                    cap.cap,
-                    name.unit(),
-                    app.name
-                )),
-                missing: Vec::new(),
-            }));
-        }
-    }
-    Ok(None)
+    let Some(stop) = build_cap_reached(caps, &totals) else { return Ok(None) };
+    record_stop(state, &app.id, &stop, "build").await?;
+    let unit = Meter::from_name(&stop.meter).map(Meter::unit).unwrap_or("unit");
+    Ok(Some(Failure {
+        reason: "cap_reached".into(),
+        phase: Some("queued".into()),
+        exit_code: None,
+        first_actionable_line: Some(format!(
+            "the `{meter}` cap of `{app}` is reached ({used} of {limit} {unit}s this period): raise it with tovuk caps set {app} {meter} <new limit>",
+            meter = stop.meter,
+            app = app.name,
+            used = round6(stop.used),
+            limit = stop.limit,
+        )),
+        missing: Vec::new(),
+    }))
 }
 
 /// Records the minutes a build took.
