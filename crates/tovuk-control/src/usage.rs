@@ -68,7 +68,8 @@ fn unit_of(meter: &str) -> String {
 }
 
 fn round6(value: f64) -> f64 {
-    (value * 1e6).round() / 1e6
+    // `+ 0.0` turns the -0.0 an empty float sum gives into 0.
+    (value * 1e6).round() / 1e6 + 0.0
 }
 
 fn meter_usage(state: &ControlState, meter: &str, quantity: f64) -> MeterUsage {
