@@ -98,11 +98,14 @@ pub struct ApiError {
     /// Structured detail for some codes (the check report for `check_failed`).
     #[serde(default)]
     pub detail: Option<serde_json::Value>,
+    /// The id of the request that failed, as in its `x-request-id` header and the server log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), next: None, detail: None }
+        ApiError { code, message: message.into(), next: None, detail: None, request_id: None }
     }
 
     pub fn with_next(mut self, next: impl Into<String>) -> Self {

@@ -5,8 +5,10 @@
 //! `tovuk-manifest`. Field names are `snake_case`; absent values are `null`, never
 //! omitted; lists are always arrays. Fields are only ever added within `/v1`.
 
+mod accepted;
 mod config;
 mod error;
+mod routes;
 mod usage;
 
 pub use config::{
@@ -14,6 +16,7 @@ pub use config::{
     SealedEnvVar, TokenMention,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use routes::{RouteEntry, RouteTable, RouteTarget};
 pub use usage::{
     AccountUsage, AppLimits, AppUsage, BillingEstimate, Cap, CapEvent, CapList, DeployPlan, DeployShape, LineItem,
     MeterPrice, MeterUsage, PlanCapabilities, PlanFix, PlanLimits, PlanRequest, PlannedMeter, PlatformLimits, Pricing,
@@ -555,7 +558,13 @@ pub struct ReleaseLive {
 /// The answer to going live: the deploy that served before, now `superseded`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseOutcome {
+    /// False when the deploy could not go live any more (a restart ended it meanwhile):
+    /// the runner stops the instance it started and leaves the current one serving.
+    pub live: bool,
     pub superseded: Option<String>,
+    /// The route table version that sends the app's traffic to the new instance; the
+    /// replaced instance drains once the router serves by it.
+    pub route_version: u64,
 }
 
 /// `POST /internal/v1/releases/{id}/failed`.
@@ -576,6 +585,15 @@ pub struct InstanceReport {
     pub restarts: i64,
     pub last_exit_code: Option<i64>,
     pub last_exit_at: Option<String>,
+    /// Where the router reaches a web instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<std::net::SocketAddr>,
+    /// The directory a static app's files are served from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_root: Option<std::path::PathBuf>,
+    /// Why the instance is not serving, in one line (when it could not start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `tovuk app status`: what serves the app right now.

@@ -385,6 +385,17 @@ pub struct ServerArgs {
     /// Count no usage and enforce no caps (for comparing the router's speed with metering off).
     #[arg(long)]
     pub no_metering: bool,
+    /// Run only this role, following another server's control plane. Only `router` can run
+    /// apart yet: it serves the apps of the server at --control-plane from an empty table,
+    /// and needs --node-secret-file and --no-metering (its counts and caps stay local).
+    #[arg(long, value_name = "ROLE", requires_all = ["control_plane", "node_secret_file"])]
+    pub role: Option<String>,
+    /// The API of the server whose control plane --role follows (`http://HOST:7700`).
+    #[arg(long, value_name = "URL", requires = "role")]
+    pub control_plane: Option<String>,
+    /// That server's node credential: its `<data-dir>/keys/node.secret`.
+    #[arg(long, value_name = "FILE", requires = "role")]
+    pub node_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

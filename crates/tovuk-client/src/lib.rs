@@ -239,7 +239,7 @@ impl Client {
     /// What a managed git hook sends: git's input, authenticated by the push secret.
     pub async fn run_hook(&self, hook: &str, secret: &str, request: &HookRequest) -> Result<HookResponse, ClientError> {
         let request = self
-            .request(Method::POST, &format!("/internal/v1/git/hooks/{}", segment(hook)))
+            .request(Method::POST, &format!("/git-hooks/v1/{}", segment(hook)))
             .header(tovuk_api_types::hook_env::PUSH_SECRET_HEADER, secret)
             .json(request);
         self.send(request).await
@@ -379,6 +379,12 @@ impl Client {
         let body = ReleaseFailed { failure: failure.clone() };
         let path = format!("/internal/v1/releases/{}/failed", segment(deploy_id));
         self.send_empty(self.request(Method::POST, &path).json(&body)).await
+    }
+
+    /// Waits (long poll) for the route table once its version differs from `version`;
+    /// `None` when it did not change in time.
+    pub async fn route_table(&self, version: u64) -> Result<Option<tovuk_api_types::RouteTable>, ClientError> {
+        self.long_poll(self.request(Method::GET, &format!("/internal/v1/routes?after={version}"))).await
     }
 
     pub async fn report_instance(&self, instance: &InstanceReport) -> Result<(), ClientError> {

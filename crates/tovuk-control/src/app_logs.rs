@@ -3,11 +3,9 @@
 //! open and pushes each line as it is stored.
 
 use crate::auth::{Caller, app_for};
-use crate::builds::Node;
+use crate::http::ApiJson;
 use crate::{ApiFailure, ControlState};
-use axum::Json;
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -43,10 +41,8 @@ impl ControlState {
 
 pub(crate) async fn append(
     State(state): State<ControlState>,
-    _node: Node,
-    body: Result<Json<AppLogBatch>, JsonRejection>,
+    ApiJson(batch): ApiJson<AppLogBatch>,
 ) -> Result<StatusCode, ApiFailure> {
-    let Json(batch) = body.map_err(crate::apps::invalid_json)?;
     let mut by_app: HashMap<String, Vec<tovuk_store::AppLogLine>> = HashMap::new();
     for line in batch.lines {
         by_app.entry(line.app.clone()).or_default().push(tovuk_store::AppLogLine {
@@ -99,7 +95,7 @@ pub(crate) async fn stream(
     let stored = state.store().app_logs(app.id.as_str(), 0, query.tail.clamp(1, 20_000)).await?;
     let (tx, rx) = mpsc::channel(64);
     let app_name = app.name.clone();
-    tokio::spawn(async move {
+    state.clone().spawn_stream("app-log-follow", async move {
         let mut last = 0;
         for line in stored {
             last = line.seq;

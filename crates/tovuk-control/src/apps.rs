@@ -1,22 +1,15 @@
 //! Apps: create (with a repository and a deploy token shown once), list, show, update.
 
 use crate::auth::{Caller, app_for};
+use crate::http::ApiJson;
 use crate::tokens::token_view;
 use crate::views::{app_view, base_url};
 use crate::{ApiFailure, ControlState};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use tovuk_api_types::{App, AppList, CreateAppRequest, CreatedApp, CreatedToken, ErrorCode, UpdateAppRequest};
 use tovuk_types::{AppName, validate_branch_name};
-
-pub(crate) fn invalid_json(rejection: JsonRejection) -> ApiFailure {
-    ApiFailure::new(
-        ErrorCode::InvalidRequest,
-        format!("the request body is not what this route takes: {}", rejection.body_text()),
-    )
-}
 
 fn check_branch(branch: &str) -> Result<(), ApiFailure> {
     validate_branch_name(branch)
@@ -27,10 +20,9 @@ pub(crate) async fn create(
     State(state): State<ControlState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Result<Json<CreateAppRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<CreateAppRequest>,
 ) -> Result<(StatusCode, Json<CreatedApp>), ApiFailure> {
     caller.require_admin("creating an app")?;
-    let Json(request) = body.map_err(invalid_json)?;
     let name = AppName::parse(&request.name).map_err(|error| {
         ApiFailure::new(
             ErrorCode::InvalidName,
@@ -92,11 +84,10 @@ pub(crate) async fn update(
     caller: Caller,
     headers: HeaderMap,
     Path(name_or_id): Path<String>,
-    body: Result<Json<UpdateAppRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<UpdateAppRequest>,
 ) -> Result<Json<App>, ApiFailure> {
     caller.require_admin("changing an app's settings")?;
     let app = app_for(&state, &caller, &name_or_id).await?;
-    let Json(request) = body.map_err(invalid_json)?;
     let mut app = app;
     if let Some(branch) = &request.deploy_branch {
         check_branch(branch)?;

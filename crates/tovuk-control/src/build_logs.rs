@@ -50,7 +50,7 @@ pub(crate) async fn stream(
     let live = (query.follow && building).then(|| state.log_channel(deploy.id.as_str()).subscribe());
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let deploy_id = deploy.id.to_string();
-    tokio::spawn(async move {
+    state.clone().spawn_stream("build-log-follow", async move {
         let mut last = query.after;
         if !send_stored(&state, &deploy_id, &mut last, &tx).await {
             return;

@@ -5,45 +5,24 @@
 //! cancelled meanwhile, which is how a cancel reaches a running build. Log lines are
 //! stored and fanned out to followers as they arrive (server push).
 
+use crate::http::ApiJson;
 use crate::views::failure_record;
 use crate::{ApiFailure, ControlState};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tovuk_api_types::{
     BuildControl, BuildFinish, BuildLogEvent, BuildLogLine, BuildLogResult, BuildStateRequest, ClaimRequest,
-    ClaimedBuild, ErrorCode, LogBatch, NODE_SECRET_HEADER, PhaseReport,
+    ClaimedBuild, ErrorCode, LogBatch, PhaseReport,
 };
 use tovuk_store::{DeployRecord, LogLine, TransitionError, TransitionExtras};
 use tovuk_types::DeployState;
 
 /// How long a claim waits for work before answering "nothing yet".
 const CLAIM_WAIT: Duration = Duration::from_secs(20);
-
-/// A caller holding this process's node secret: an in-process role.
-pub(crate) struct Node;
-
-impl FromRequestParts<ControlState> for Node {
-    type Rejection = ApiFailure;
-
-    async fn from_request_parts(parts: &mut Parts, state: &ControlState) -> Result<Self, Self::Rejection> {
-        let given = parts.headers.get(NODE_SECRET_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
-        let expected = state.config().node_secret.as_bytes();
-        // Constant time: the comparison does not reveal how much of the secret matched.
-        let same =
-            given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if same {
-            Ok(Node)
-        } else {
-            Err(ApiFailure::new(ErrorCode::Unauthorized, "this route is for the platform's own roles"))
-        }
-    }
-}
 
 fn is_build_state(state: DeployState) -> bool {
     matches!(state, DeployState::Building | DeployState::Typechecking | DeployState::Testing)
@@ -61,10 +40,8 @@ fn control(deploy: &DeployRecord) -> Json<BuildControl> {
 
 pub(crate) async fn claim(
     State(state): State<ControlState>,
-    _node: Node,
-    body: Result<Json<ClaimRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<ClaimRequest>,
 ) -> Result<Response, ApiFailure> {
-    let Json(request) = body.map_err(crate::apps::invalid_json)?;
     let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
     loop {
         // Ask to be woken before looking, so a deploy queued in between is not missed.
@@ -98,7 +75,11 @@ pub(crate) async fn claim(
             })
             .into_response());
         }
-        if tokio::time::timeout_at(deadline, wakeup).await.is_err() {
+        let woken = tokio::select! {
+            woken = tokio::time::timeout_at(deadline, wakeup) => woken.is_ok(),
+            () = state.stopping() => false,
+        };
+        if !woken {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
     }
@@ -106,11 +87,9 @@ pub(crate) async fn claim(
 
 pub(crate) async fn advance(
     State(state): State<ControlState>,
-    _node: Node,
     Path(id): Path<String>,
-    body: Result<Json<BuildStateRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<BuildStateRequest>,
 ) -> Result<Json<BuildControl>, ApiFailure> {
-    let Json(request) = body.map_err(crate::apps::invalid_json)?;
     let to = DeployState::parse(&request.state).filter(|to| is_build_state(*to)).ok_or_else(|| {
         ApiFailure::new(ErrorCode::InvalidRequest, format!("`{}` is not a build state", request.state))
     })?;
@@ -130,11 +109,9 @@ pub(crate) async fn advance(
 
 pub(crate) async fn phase(
     State(state): State<ControlState>,
-    _node: Node,
     Path(id): Path<String>,
-    body: Result<Json<PhaseReport>, JsonRejection>,
+    ApiJson(report): ApiJson<PhaseReport>,
 ) -> Result<Json<BuildControl>, ApiFailure> {
-    let Json(report) = body.map_err(crate::apps::invalid_json)?;
     state
         .store()
         .record_phase(&id, &report.phase, &report.status, report.command.as_deref(), report.exit_code, report.ended)
@@ -144,11 +121,9 @@ pub(crate) async fn phase(
 
 pub(crate) async fn logs(
     State(state): State<ControlState>,
-    _node: Node,
     Path(id): Path<String>,
-    body: Result<Json<LogBatch>, JsonRejection>,
+    ApiJson(batch): ApiJson<LogBatch>,
 ) -> Result<Json<BuildControl>, ApiFailure> {
-    let Json(batch) = body.map_err(crate::apps::invalid_json)?;
     let lines: Vec<LogLine> = batch
         .lines
         .into_iter()
@@ -175,11 +150,9 @@ pub(crate) fn log_view(stored: tovuk_store::StoredLogLine) -> BuildLogLine {
 
 pub(crate) async fn finish(
     State(state): State<ControlState>,
-    _node: Node,
     Path(id): Path<String>,
-    body: Result<Json<BuildFinish>, JsonRejection>,
+    ApiJson(finish): ApiJson<BuildFinish>,
 ) -> Result<Json<BuildControl>, ApiFailure> {
-    let Json(finish) = body.map_err(crate::apps::invalid_json)?;
     let deploy = running_build(&state, &id).await?;
     let (to, extras) = match finish.outcome.as_str() {
         "artifact_ready" => (
@@ -224,10 +197,10 @@ pub(crate) async fn finish(
     state.build_over(&deploy);
     if deploy.state == DeployState::ArtifactReady {
         state.inner.release_wakeup.notify_waiters();
-        let state = state.clone();
+        let collector = state.clone();
         let app_id = deploy.app_id.to_string();
-        tokio::spawn(async move {
-            if let Err(error) = collect_artifacts(&state, &app_id).await {
+        state.spawn_task("artifact-collection", async move {
+            if let Err(error) = collect_artifacts(&collector, &app_id).await {
                 tracing::warn!(%error, app_id, "cannot collect old artifacts");
             }
         });

@@ -110,22 +110,22 @@ pub(crate) async fn retry(
         .ok()
         .and_then(|check| check.manifest);
     let app = crate::auth::app_for(&state, &caller, deploy.app_id.as_str()).await?;
-    let checks = crate::plan::source_checks(&state, &app, manifest.as_ref()).await?;
-    let source = tovuk_store::NewSource {
-        app_id: deploy.app_id.clone(),
-        token_id: caller.token.id.to_string(),
-        kind: deploy.source_kind,
-        ref_name: deploy.ref_name.clone(),
-        old_sha: None,
-        sha: deploy.sha.clone(),
-        forced: false,
-        retry: true,
-        config_needs: checks.config_needs,
-        refused: checks.refused,
-        plan: checks.plan,
-    };
-    let recorded = state.store().record_source(&source).await?;
-    tracing::info!(deploy_id = %recorded.deploy.id, retry_of = %deploy.id, app = %deploy.app_name, "deploy retried");
-    state.deploy_queued();
-    Ok((axum::http::StatusCode::CREATED, Json(deploy_view(recorded.deploy))))
+    let accepted = crate::accept::accept_source(
+        &state,
+        crate::accept::Source {
+            app: &app,
+            token_id: caller.token.id.to_string(),
+            kind: deploy.source_kind,
+            ref_name: deploy.ref_name.clone(),
+            old_sha: None,
+            sha: deploy.sha.clone(),
+            forced: false,
+            retry: true,
+            manifest: manifest.as_ref(),
+            warnings: Vec::new(),
+        },
+    )
+    .await?;
+    tracing::info!(deploy_id = %accepted.deploy.id, retry_of = %deploy.id, "deploy retried");
+    Ok((axum::http::StatusCode::CREATED, Json(accepted.deploy)))
 }

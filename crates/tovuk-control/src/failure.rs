@@ -39,8 +39,9 @@ impl From<StoreError> for ApiFailure {
 }
 
 impl IntoResponse for ApiFailure {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let code = self.0.code;
+        self.0.request_id = crate::http::current_request_id();
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_client_error() {
             tracing::info!(code = code.as_str(), message = %self.0.message, "request refused");

@@ -72,7 +72,7 @@ pub(crate) async fn events(
     // Subscribe before the first read, so a change in between is not missed.
     let mut changes = state.inner.deploy_changes.subscribe();
     let (tx, rx) = mpsc::channel(32);
-    tokio::spawn(async move {
+    state.clone().spawn_stream("deploy-follow", async move {
         let mut sent = 0;
         let mut deploy = deploy;
         loop {

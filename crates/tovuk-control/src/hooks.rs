@@ -7,16 +7,17 @@
 //! post-receive side runs once the refs have moved and records the accepted source and
 //! its queued deploy, so a deploy never names a commit that was not kept.
 
-use crate::intake::{accepted_lines, check_lines, short};
+use crate::http::ApiJson;
+use crate::intake::{check_lines, short, source_warnings};
 use crate::{ApiFailure, ControlState};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use std::path::{Path as FsPath, PathBuf};
 use tovuk_api_types::{ErrorCode, HookRequest, HookResponse, RefUpdate, hook_env};
 use tovuk_git::{ObjectEnv, ZERO_SHA};
-use tovuk_store::{AppRecord, NewSource, SourceKind, TokenRecord};
+use tovuk_store::{AppRecord, SourceKind, TokenRecord};
 
 /// What the hooks of one push may act on.
 #[derive(Debug, Clone)]
@@ -88,22 +89,31 @@ fn inside_repo(repo: &FsPath, dirs: Option<&str>) -> Result<Option<String>, ApiF
     Ok(Some(resolved.join(":")))
 }
 
+/// The push a hook call belongs to, found by its one-push secret. Extracted before the
+/// body is read, so a stranger learns nothing from how a body is refused.
+pub(crate) struct Pushing(PushSession);
+
+impl FromRequestParts<ControlState> for Pushing {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ControlState) -> Result<Self, Self::Rejection> {
+        let secret =
+            parts.headers.get(hook_env::PUSH_SECRET_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("");
+        let sessions = state.inner.push_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match sessions.get(secret) {
+            Some(session) => Ok(Pushing(session.clone())),
+            None => Err(ApiFailure::new(ErrorCode::Unauthorized, "this hook call belongs to no push in progress")
+                .next("this route is for the platform's own git hooks; push with `git push` instead")),
+        }
+    }
+}
+
 pub(crate) async fn run_hook(
     State(state): State<ControlState>,
+    Pushing(session): Pushing,
     Path(hook): Path<String>,
-    headers: HeaderMap,
-    body: Result<Json<HookRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<HookRequest>,
 ) -> Result<Json<HookResponse>, ApiFailure> {
-    let secret = headers.get(hook_env::PUSH_SECRET_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("");
-    let session = {
-        let sessions = state.inner.push_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        sessions.get(secret).cloned()
-    };
-    let Some(session) = session else {
-        return Err(ApiFailure::new(ErrorCode::Unauthorized, "this hook call belongs to no push in progress")
-            .next("this route is for the platform's own git hooks; push with `git push` instead"));
-    };
-    let Json(request) = body.map_err(crate::apps::invalid_json)?;
     let response = match hook.as_str() {
         "pre-receive" => pre_receive(&session, &request).await?,
         "post-receive" => post_receive(&state, &session, &request).await?,
@@ -176,43 +186,27 @@ async fn post_receive(
         let forced = old != ZERO_SHA
             && !tovuk_git::is_ancestor(&session.repo, &ObjectEnv::default(), old, new).await.unwrap_or(false);
         // The pre-receive hook checked this commit; read its contract again for what it needs set.
-        let manifest = tovuk_git::check_commit(&session.repo, &ObjectEnv::default(), new)
-            .await
-            .ok()
-            .and_then(|check| check.manifest);
-        let checks = crate::plan::source_checks(state, &session.app, manifest.as_ref()).await?;
-        let source = NewSource {
-            app_id: session.app.id.clone(),
-            token_id: session.token_id.clone(),
-            kind: SourceKind::Git,
-            ref_name: ref_name.clone(),
-            old_sha: (old != ZERO_SHA).then(|| old.clone()),
-            sha: new.clone(),
-            forced,
-            retry: false,
-            config_needs: checks.config_needs,
-            refused: checks.refused,
-            plan: checks.plan,
+        let (warnings, manifest) = match tovuk_git::check_commit(&session.repo, &ObjectEnv::default(), new).await {
+            Ok(check) => (source_warnings(&check.report, &session.app.name, check.manifest.as_ref()), check.manifest),
+            Err(_) => (Vec::new(), None),
         };
-        let recorded = state.store().record_source(&source).await?;
-        tracing::info!(
-            app = %session.app.name,
-            deploy_id = %recorded.deploy.id,
-            sha = %new,
-            forced,
-            duplicate = recorded.duplicate,
-            "push accepted"
-        );
-        if !recorded.duplicate {
-            state.deploy_queued();
-        }
-        let mut accepted = accepted_lines(&recorded);
-        // The answer goes before the last line, so the push still ends with what to run next.
-        let last = accepted.pop();
-        let answer = crate::plan::deploy_answer(state, &session.app, manifest.as_ref(), &recorded.deploy).await?;
-        accepted.extend(answer.lines());
-        accepted.extend(last);
-        lines.extend(accepted);
+        let accepted = crate::accept::accept_source(
+            state,
+            crate::accept::Source {
+                app: &session.app,
+                token_id: session.token_id.clone(),
+                kind: SourceKind::Git,
+                ref_name: ref_name.clone(),
+                old_sha: (old != ZERO_SHA).then(|| old.clone()),
+                sha: new.clone(),
+                forced,
+                retry: false,
+                manifest: manifest.as_ref(),
+                warnings,
+            },
+        )
+        .await?;
+        lines.extend(accepted.render());
     }
     Ok(HookResponse { accept: true, lines })
 }

@@ -1,8 +1,7 @@
-//! Source intake shared by pushes and uploads: what the user is told, and the
-//! `tovuk deploy` archive upload itself.
+//! The `tovuk deploy` archive upload: spooled, unpacked safely, imported as a commit and
+//! checked, then accepted like a push (see `accept`).
 
 use crate::auth::{Caller, app_for};
-use crate::views::deploy_view;
 use crate::{ApiFailure, ControlState};
 use axum::Json;
 use axum::body::Body;
@@ -14,7 +13,7 @@ use tovuk_api_types::{AcceptedSource, ErrorCode};
 use tovuk_git::ObjectEnv;
 use tovuk_git::archive::unpack;
 use tovuk_manifest::{CheckReport, Manifest};
-use tovuk_store::{NewSource, Recorded, SourceKind};
+use tovuk_store::SourceKind;
 
 /// The ref uploaded archives are committed to, hidden from git clients.
 pub(crate) const UPLOADS_REF: &str = "refs/tovuk/uploads";
@@ -26,62 +25,24 @@ pub(crate) fn short(sha: &str) -> &str {
 /// The check report as lines for the user, plus whether it passed.
 pub(crate) fn check_lines(report: &CheckReport, app: &str, manifest: Option<&Manifest>) -> (bool, Vec<String>) {
     let mut lines: Vec<String> = tovuk_manifest::render_human(report).lines().map(str::to_owned).collect();
-    if let Some(manifest) = manifest
-        && manifest.name() != app
-    {
-        lines.push(format!(
-            "warning: tovuk.toml names app `{}`, and this deploys app `{app}` (fine for one repo deployed as several apps)",
-            manifest.name()
-        ));
-    }
+    lines.extend(name_mismatch(app, manifest).map(|warning| format!("warning: {warning}")));
     (report.ok(), lines)
 }
 
-/// What an accepted source tells the user: the deploy id and the command that follows.
-pub(crate) fn accepted_lines(recorded: &Recorded) -> Vec<String> {
-    let deploy = &recorded.deploy;
-    let branch = deploy.ref_name.strip_prefix("refs/heads/").unwrap_or(&deploy.ref_name);
-    let mut lines = Vec::new();
-    if recorded.duplicate {
-        lines.push(format!(
-            "{branch} at {} was already accepted as source operation {}: no new deploy",
-            short(&deploy.sha),
-            deploy.source_op_id
-        ));
-        lines.push(format!("deploy {} is {}", deploy.id, deploy.state));
-        lines.push(format!("to build it again: tovuk deploy retry {} --follow", deploy.id));
-    } else {
-        let forced = if deploy.forced { " (force-push)" } else { "" };
-        lines.push(format!(
-            "accepted {branch} at {}{forced} as source operation {}",
-            short(&deploy.sha),
-            deploy.source_op_id
-        ));
-        if let Some(failure) = deploy.failure.as_ref().filter(|failure| !failure.missing.is_empty()) {
-            lines.push(format!(
-                "deploy {} blocked before building: {}",
-                deploy.id,
-                failure.first_actionable_line.as_deref().unwrap_or("missing required config")
-            ));
-            for blocker in crate::views::blockers(&failure.missing, &deploy.app_name) {
-                lines.push(format!("  {} ({}): {}", blocker.name, blocker.needed_by, blocker.next));
-            }
-            lines.push(format!("then: tovuk deploy retry {} --follow", deploy.id));
-            return lines;
-        }
-        if let Some(failure) = deploy.failure.as_ref().filter(|failure| failure.reason == "cap_reached") {
-            lines.push(format!(
-                "deploy {} refused before building: {}",
-                deploy.id,
-                failure.first_actionable_line.as_deref().unwrap_or("a cap is reached")
-            ));
-            lines.push(format!("next: tovuk caps list {}", deploy.app_name));
-            return lines;
-        }
-        lines.push(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job_id));
-    }
-    lines.push(format!("next: tovuk deploy follow {}", deploy.id));
-    lines
+/// The warnings an accepted source is answered with: the contract's, and a differing app name.
+pub(crate) fn source_warnings(report: &CheckReport, app: &str, manifest: Option<&Manifest>) -> Vec<String> {
+    let mut warnings: Vec<String> = report.warnings().iter().map(|warning| warning.message.clone()).collect();
+    warnings.extend(name_mismatch(app, manifest));
+    warnings
+}
+
+fn name_mismatch(app: &str, manifest: Option<&Manifest>) -> Option<String> {
+    let named = manifest?.name();
+    (named != app).then(|| {
+        format!(
+            "tovuk.toml names app `{named}`, and this deploys app `{app}` (fine for one repo deployed as several apps)"
+        )
+    })
 }
 
 fn bad_archive(message: String) -> ApiFailure {
@@ -166,8 +127,7 @@ pub(crate) async fn upload(
     let check = tovuk_git::check_commit(&repo, &ObjectEnv::default(), &commit.sha)
         .await
         .map_err(|error| internal("cannot read the imported upload", &error))?;
-    let (passed, lines) = check_lines(&check.report, &app.name, check.manifest.as_ref());
-    if !passed {
+    if !check.report.ok() {
         let mut failure = ApiFailure::new(ErrorCode::CheckFailed, "the upload was refused: the contract check failed")
             .next("fix tovuk.toml, run `tovuk check`, then `tovuk deploy` again");
         failure.0.detail = serde_json::to_value(&check.report).ok();
@@ -176,11 +136,10 @@ pub(crate) async fn upload(
     tovuk_git::move_ref(&repo, UPLOADS_REF, &commit, &message)
         .await
         .map_err(|error| internal("cannot record the upload in the repository", &error))?;
-    let checks = crate::plan::source_checks(&state, &app, check.manifest.as_ref()).await?;
-    let recorded = state
-        .store()
-        .record_source(&NewSource {
-            app_id: app.id.clone(),
+    let accepted = crate::accept::accept_source(
+        &state,
+        crate::accept::Source {
+            app: &app,
             token_id: caller.token.id.to_string(),
             kind: SourceKind::Archive,
             ref_name: UPLOADS_REF.to_owned(),
@@ -188,29 +147,14 @@ pub(crate) async fn upload(
             sha: commit.sha.clone(),
             forced: false,
             retry: false,
-            config_needs: checks.config_needs,
-            refused: checks.refused,
-            plan: checks.plan,
-        })
-        .await?;
-    tracing::info!(app = %app.name, deploy_id = %recorded.deploy.id, files = unpacked.files, bytes = unpacked.bytes, duplicate = recorded.duplicate, "upload accepted");
-    let mut warnings: Vec<String> = check.report.warnings().iter().map(|warning| warning.message.clone()).collect();
-    warnings.extend(lines.into_iter().filter(|line| line.starts_with("warning: tovuk.toml names app")));
-    let answer = crate::plan::deploy_answer(&state, &app, check.manifest.as_ref(), &recorded.deploy).await?;
-    let status = if recorded.duplicate { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((
-        status,
-        Json(AcceptedSource {
-            source_operation_id: recorded.deploy.source_op_id.to_string(),
-            duplicate: recorded.duplicate,
-            deploy: deploy_view(recorded.deploy),
-            warnings,
-            service_url: answer.service_url,
-            account_usage: Some(answer.account_usage),
-            billing_estimate: answer.billing_estimate,
-            next: answer.next,
-        }),
-    ))
+            manifest: check.manifest.as_ref(),
+            warnings: source_warnings(&check.report, &app.name, check.manifest.as_ref()),
+        },
+    )
+    .await?;
+    tracing::debug!(files = unpacked.files, bytes = unpacked.bytes, "upload unpacked");
+    let status = if accepted.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(accepted)))
 }
 
 fn internal(what: &str, error: &dyn std::fmt::Display) -> ApiFailure {

@@ -5,10 +5,12 @@
 //! and the CLI reach state through this API. Handlers return [`ApiFailure`] so every
 //! error leaves in the one `{"error": {...}}` shape.
 
+mod accept;
 mod app_logs;
 mod apps;
 mod artifacts;
 mod auth;
+mod boot;
 mod build_logs;
 mod builds;
 mod deploys;
@@ -17,17 +19,21 @@ mod failure;
 mod follow;
 mod git_http;
 mod hooks;
+mod http;
 mod intake;
 mod operations;
 mod plan;
 mod releases;
+mod routes;
 mod source;
 mod status;
 mod tokens;
 mod usage;
 mod views;
 
+pub use boot::ControlStore;
 pub use failure::ApiFailure;
+pub use routes::run_route_table;
 pub use usage::run_metering;
 
 use axum::Router;
@@ -99,6 +105,10 @@ struct Inner {
     metering: tokio::sync::Mutex<()>,
     /// Live fan-out of app log lines, by app name.
     app_log_channels: Mutex<HashMap<String, tokio::sync::broadcast::Sender<tovuk_api_types::AppLogLine>>>,
+    /// Stops streams and long polls with the server; every task the API spawns runs under it.
+    shutdown: Shutdown,
+    /// The route table routers follow.
+    routes: routes::RouteBook,
     /// Bumped whenever any deploy changes state: followers re-read theirs.
     deploy_changes: tokio::sync::watch::Sender<u64>,
     /// Live log fan-out of running builds, by deploy id.
@@ -106,7 +116,8 @@ struct Inner {
 }
 
 impl ControlState {
-    pub fn new(store: Store, roles: RoleBoard, config: ControlConfig) -> Self {
+    pub fn new(store: ControlStore, roles: RoleBoard, config: ControlConfig, shutdown: Shutdown) -> Self {
+        let store = store.store;
         let repos = Repos::new(&config.data_dir, config.tovuk_exe.clone());
         let mut config = config;
         config.public_url = config.public_url.map(|url| url.trim_end_matches('/').to_owned());
@@ -125,6 +136,8 @@ impl ControlState {
                 log_channels: Mutex::default(),
                 deploy_changes: tokio::sync::watch::channel(0).0,
                 app_log_channels: Mutex::default(),
+                shutdown,
+                routes: routes::RouteBook::new(),
             }),
         }
     }
@@ -139,6 +152,29 @@ impl ControlState {
 
     fn config(&self) -> &ControlConfig {
         &self.inner.config
+    }
+
+    /// Runs the producer of a streamed answer as a task shutdown waits for, ending it
+    /// when the server stops so a follower never holds a shutdown up.
+    fn spawn_stream(self, name: &'static str, producer: impl std::future::Future<Output = ()> + Send + 'static) {
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.shutdown.spawn(name, async move {
+            tokio::select! {
+                () = shutdown.wait() => {}
+                () = producer => {}
+            }
+            Ok(())
+        });
+    }
+
+    /// Spawns background work (no answer waits for it) under shutdown.
+    fn spawn_task(&self, name: &'static str, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.clone().spawn_stream(name, task);
+    }
+
+    /// Resolves when the server stops: long polls answer "nothing yet" then.
+    async fn stopping(&self) {
+        self.inner.shutdown.wait().await;
     }
 
     /// Some deploy changed state: wake whoever follows one.
@@ -186,6 +222,12 @@ impl ControlState {
         for deploy in self.store().fail_interrupted_releases().await? {
             tracing::warn!(deploy_id = %deploy.id, app = %deploy.app_name, "release interrupted by a restart: failed");
         }
+        // The instances died with the previous run; routes say "starting" until the runner
+        // reports each one again.
+        self.store().forget_instances().await?;
+        self.republish_routes()
+            .await
+            .map_err(|failure| anyhow::anyhow!("cannot build the route table: {}", failure.0))?;
         let work = self.config().data_dir.join("work");
         if work.exists() {
             std::fs::remove_dir_all(&work)?;
@@ -210,9 +252,10 @@ impl ControlState {
     }
 }
 
-/// The API's routes. `/health`, `/healthz` and `/v1/status` need no token; everything else does.
+/// The API's routes. `/health`, `/healthz` and `/v1/status` need no token; every other
+/// public route extracts a [`auth::Caller`]; the internal routes sit behind the node credential.
 pub fn router(state: ControlState) -> Router {
-    Router::new()
+    let public = Router::new()
         .route("/health", get(status::ok))
         .route("/healthz", get(status::ok))
         .route("/v1/status", get(status::platform_status))
@@ -243,24 +286,31 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/pricing", get(usage::pricing))
         .route("/v1/usage", get(usage::usage))
         .route("/v1/plan", post(plan::plan))
-        .route("/internal/v1/usage", post(usage::record))
-        .route("/internal/v1/app-logs", post(app_logs::append))
-        .route("/internal/v1/releases/claim", post(releases::claim))
-        .route("/internal/v1/releases/current", get(releases::current))
-        .route("/internal/v1/releases/{id}/live", post(releases::live))
-        .route("/internal/v1/releases/{id}/failed", post(releases::failed))
-        .route("/internal/v1/instances", post(releases::instance))
-        .route("/internal/v1/builds/claim", post(builds::claim))
-        .route("/internal/v1/builds/{id}/state", post(builds::advance))
-        .route("/internal/v1/builds/{id}/phases", post(builds::phase))
-        .route("/internal/v1/builds/{id}/logs", post(builds::logs))
-        .route("/internal/v1/builds/{id}/finish", post(builds::finish))
         .route("/v1/operations/{id}", get(operations::show))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/internal/v1/git/hooks/{hook}", post(hooks::run_hook))
-        .route("/git/{*path}", any(git_http::serve))
+        // The hooks of a push authenticate with that push's one-time secret, not a token.
+        .route("/git-hooks/v1/{hook}", post(hooks::run_hook))
+        .route("/git/{*path}", any(git_http::serve));
+    let internal = Router::new()
+        .route("/usage", post(usage::record))
+        .route("/app-logs", post(app_logs::append))
+        .route("/releases/claim", post(releases::claim))
+        .route("/releases/current", get(releases::current))
+        .route("/releases/{id}/live", post(releases::live))
+        .route("/releases/{id}/failed", post(releases::failed))
+        .route("/instances", post(releases::instance))
+        .route("/routes", get(routes::follow))
+        .route("/builds/claim", post(builds::claim))
+        .route("/builds/{id}/state", post(builds::advance))
+        .route("/builds/{id}/phases", post(builds::phase))
+        .route("/builds/{id}/logs", post(builds::logs))
+        .route("/builds/{id}/finish", post(builds::finish))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), http::require_node));
+    public
+        .nest("/internal/v1", internal)
         .fallback(auth::unknown_route)
+        .layer(axum::middleware::from_fn(http::request_span))
         .with_state(state)
 }
 

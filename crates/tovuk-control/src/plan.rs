@@ -4,11 +4,11 @@
 
 use crate::auth::Caller;
 use crate::env::missing_config;
+use crate::http::ApiJson;
 use crate::usage::{app_totals, app_usage, build_cap_reached, build_refusal};
 use crate::{ApiFailure, ControlState};
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tovuk_api_types::{
@@ -124,9 +124,8 @@ pub(crate) async fn source_checks(
 pub(crate) async fn plan(
     State(state): State<ControlState>,
     caller: Caller,
-    body: Result<Json<PlanRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<PlanRequest>,
 ) -> Result<Json<DeployPlan>, ApiFailure> {
-    let Json(request) = body.map_err(crate::apps::invalid_json)?;
     let app = match state.store().find_app(&request.app).await? {
         None if caller.own_app().is_none() => None,
         _ => Some(crate::auth::app_for(&state, &caller, &request.app).await?),
@@ -272,24 +271,4 @@ pub(crate) async fn deploy_answer(
         billing_estimate: manifest.map(|manifest| estimate(state, manifest, &BTreeMap::new())),
         next,
     })
-}
-
-impl DeployAnswer {
-    /// The answer as lines a `git push` prints.
-    pub(crate) fn lines(&self) -> Vec<String> {
-        let mut lines = vec![format!("service URL: {}", self.service_url)];
-        let usage = &self.account_usage;
-        let app_total = usage.apps.first().map(|app| app.total).unwrap_or(0.0);
-        lines.push(format!(
-            "usage this period ({}): {app_total} {} (account: {} {})",
-            usage.period.name, usage.currency, usage.total, usage.currency
-        ));
-        if let Some(estimate) = &self.billing_estimate {
-            lines.push(format!(
-                "billing estimate for a {} of [expected] load: {} {} (tovuk deploy --dry-run shows each line)",
-                estimate.period, estimate.total, estimate.currency
-            ));
-        }
-        lines
-    }
 }

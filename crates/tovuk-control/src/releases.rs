@@ -1,11 +1,10 @@
 //! The runner's internal API: claim sealed artifacts, go live, fail, report instances,
 //! and list what served before a restart. Authenticated with the node secret.
 
-use crate::builds::Node;
+use crate::http::ApiJson;
 use crate::views::failure_record;
 use crate::{ApiFailure, ControlState};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -47,6 +46,9 @@ pub(crate) fn instance_record(report: &InstanceReport) -> InstanceRecord {
         restarts: report.restarts,
         last_exit_code: report.last_exit_code,
         last_exit_at: report.last_exit_at.clone(),
+        upstream: report.upstream.map(|upstream| upstream.to_string()),
+        static_root: report.static_root.as_ref().map(|root| root.display().to_string()),
+        reason: report.reason.clone(),
         updated_at: String::new(),
     }
 }
@@ -61,10 +63,13 @@ pub(crate) fn instance_view(record: InstanceRecord) -> InstanceReport {
         restarts: record.restarts,
         last_exit_code: record.last_exit_code,
         last_exit_at: record.last_exit_at,
+        upstream: record.upstream.and_then(|upstream| upstream.parse().ok()),
+        static_root: record.static_root.map(Into::into),
+        reason: record.reason,
     }
 }
 
-pub(crate) async fn claim(State(state): State<ControlState>, _node: Node) -> Result<Response, ApiFailure> {
+pub(crate) async fn claim(State(state): State<ControlState>) -> Result<Response, ApiFailure> {
     let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
     loop {
         let wakeup = state.inner.release_wakeup.notified();
@@ -87,16 +92,17 @@ pub(crate) async fn claim(State(state): State<ControlState>, _node: Node) -> Res
                 }
             };
         }
-        if tokio::time::timeout_at(deadline, wakeup).await.is_err() {
+        let woken = tokio::select! {
+            woken = tokio::time::timeout_at(deadline, wakeup) => woken.is_ok(),
+            () = state.stopping() => false,
+        };
+        if !woken {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
     }
 }
 
-pub(crate) async fn current(
-    State(state): State<ControlState>,
-    _node: Node,
-) -> Result<Json<CurrentReleases>, ApiFailure> {
+pub(crate) async fn current(State(state): State<ControlState>) -> Result<Json<CurrentReleases>, ApiFailure> {
     let mut releases = Vec::new();
     for deploy in state.store().current_releases().await? {
         releases.extend(claimed(&state, deploy).await?);
@@ -106,27 +112,28 @@ pub(crate) async fn current(
 
 pub(crate) async fn live(
     State(state): State<ControlState>,
-    _node: Node,
     Path(id): Path<String>,
-    body: Result<Json<ReleaseLive>, JsonRejection>,
+    ApiJson(request): ApiJson<ReleaseLive>,
 ) -> Result<Json<ReleaseOutcome>, ApiFailure> {
-    let Json(request) = body.map_err(crate::apps::invalid_json)?;
     let deploy = deploy_of(&state, &id).await?;
-    state.store().record_instance(&deploy, &instance_record(&request.instance)).await?;
-    let superseded = state.store().go_live(&id).await?;
-    tracing::info!(deploy_id = %id, app = %deploy.app_name, superseded = ?superseded.as_ref().map(|d| d.id.to_string()), "deploy running");
+    let went = state.store().go_live(&id, &instance_record(&request.instance)).await?;
+    let superseded = went.superseded.map(|deploy| deploy.id.to_string());
+    if went.live {
+        tracing::info!(deploy_id = %id, app = %deploy.app_name, superseded = ?superseded, "deploy running");
+    } else {
+        tracing::warn!(deploy_id = %id, app = %deploy.app_name, "deploy ended before it could go live");
+    }
+    let route_version = state.republish_routes().await?;
     state.inner.release_wakeup.notify_waiters();
     state.deploys_changed();
-    Ok(Json(ReleaseOutcome { superseded: superseded.map(|deploy| deploy.id.to_string()) }))
+    Ok(Json(ReleaseOutcome { live: went.live, superseded, route_version }))
 }
 
 pub(crate) async fn failed(
     State(state): State<ControlState>,
-    _node: Node,
     Path(id): Path<String>,
-    body: Result<Json<ReleaseFailed>, JsonRejection>,
+    ApiJson(request): ApiJson<ReleaseFailed>,
 ) -> Result<StatusCode, ApiFailure> {
-    let Json(request) = body.map_err(crate::apps::invalid_json)?;
     state.store().fail_release(&id, failure_record(request.failure)).await?;
     tracing::info!(deploy_id = %id, "deploy failed to go live; the current deploy keeps serving");
     state.inner.release_wakeup.notify_waiters();
@@ -136,11 +143,10 @@ pub(crate) async fn failed(
 
 pub(crate) async fn instance(
     State(state): State<ControlState>,
-    _node: Node,
-    body: Result<Json<InstanceReport>, JsonRejection>,
+    ApiJson(report): ApiJson<InstanceReport>,
 ) -> Result<StatusCode, ApiFailure> {
-    let Json(report) = body.map_err(crate::apps::invalid_json)?;
     let deploy = deploy_of(&state, &report.deploy_id).await?;
     state.store().record_instance(&deploy, &instance_record(&report)).await?;
+    state.republish_routes().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,10 +1,9 @@
 //! API tokens: create (secret shown once), list (metadata only), revoke.
 
-use crate::apps::invalid_json;
 use crate::auth::{Caller, app_for};
+use crate::http::ApiJson;
 use crate::{ApiFailure, ControlState};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use tovuk_api_types::{CreateTokenRequest, CreatedToken, ErrorCode, Token, TokenList};
@@ -31,10 +30,9 @@ pub(crate) fn token_view(token: TokenRecord) -> Token {
 pub(crate) async fn create(
     State(state): State<ControlState>,
     caller: Caller,
-    body: Result<Json<CreateTokenRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiFailure> {
     caller.require_admin("creating a token")?;
-    let Json(request) = body.map_err(invalid_json)?;
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
         return Err(ApiFailure::new(

@@ -7,9 +7,9 @@
 //! builds. Each stop is recorded as an event.
 
 use crate::auth::{Caller, app_for};
+use crate::http::ApiJson;
 use crate::{ApiFailure, ControlState};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{Datelike, TimeZone, Utc};
@@ -213,11 +213,10 @@ pub(crate) async fn set_cap(
     State(state): State<ControlState>,
     caller: Caller,
     Path((name_or_id, meter)): Path<(String, String)>,
-    body: Result<Json<SetCapRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<SetCapRequest>,
 ) -> Result<Json<CapList>, ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
     let meter = meter_named(&meter, &app.name)?;
-    let Json(request) = body.map_err(crate::apps::invalid_json)?;
     if !request.limit.is_finite() || request.limit < 0.0 {
         return Err(ApiFailure::new(
             ErrorCode::InvalidRequest,
@@ -251,10 +250,8 @@ pub(crate) async fn unset_cap(
 /// `POST /internal/v1/usage`: usage a role measured (the runner's CPU and memory samples).
 pub(crate) async fn record(
     State(state): State<ControlState>,
-    _node: crate::builds::Node,
-    body: Result<Json<UsageBatch>, JsonRejection>,
+    ApiJson(batch): ApiJson<UsageBatch>,
 ) -> Result<StatusCode, ApiFailure> {
-    let Json(batch) = body.map_err(crate::apps::invalid_json)?;
     let hour = hour_now();
     let mut entries = Vec::new();
     let mut apps: HashMap<String, AppRecord> = HashMap::new();

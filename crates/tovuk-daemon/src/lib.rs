@@ -3,6 +3,8 @@
 //! Every long-lived task is spawned through [`Shutdown::spawn`], so stopping the
 //! platform can wait for all of them with a deadline instead of abandoning work.
 
+pub mod request_id;
+
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

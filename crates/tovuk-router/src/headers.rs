@@ -19,7 +19,7 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static(crate::request_id::HEADER);
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static(tovuk_daemon::request_id::HEADER);
 
 /// True when `Connection` lists `token` (case-insensitive, comma-separated, possibly repeated).
 fn connection_lists(headers: &HeaderMap, token: &str) -> bool {

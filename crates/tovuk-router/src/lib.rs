@@ -1,6 +1,7 @@
 //! The router role: maps a request's `Host` to the app that serves it, and serves it.
 //!
-//! The router owns the route table (swapped whole and atomically by [`Router::publish`]),
+//! The router holds the route table (swapped whole and atomically by [`Router::publish`],
+//! following the control plane's table through a [`RouteFeed`]),
 //! the reverse proxy to app instances on loopback, the tunnel for upgraded connections,
 //! static files of static apps, and the platform's own answers (unknown host, app down,
 //! upstream errors). It must not decide where apps run or whether they are healthy: the
@@ -9,13 +10,13 @@
 mod body;
 mod content_type;
 mod error;
+mod feed;
 mod headers;
 mod host;
 mod in_flight;
 mod pool;
 mod proxy;
 mod reply;
-mod request_id;
 mod route_table;
 mod router;
 mod server;
@@ -23,6 +24,7 @@ mod static_files;
 mod tunnel;
 
 pub use error::ErrorSource;
+pub use feed::{RouteFeed, follow_routes};
 pub use route_table::{Route, RouteTable, Target};
 pub use router::{Router, Timeouts};
 

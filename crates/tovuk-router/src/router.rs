@@ -7,7 +7,7 @@ use crate::host::{self, HostError};
 use crate::proxy::Proxy;
 use crate::route_table::{RouteTable, Target};
 use crate::server::Worker;
-use crate::{reply, request_id, server, static_files};
+use crate::{reply, server, static_files};
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
 use hyper::body::{Body, Incoming};
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tovuk_daemon::Shutdown;
+use tovuk_daemon::request_id;
 use tovuk_meter::{AppMeter, Meters};
 
 /// Time limits that keep slow peers from holding the router's resources.
@@ -56,6 +57,8 @@ struct Shared {
     base_domain: String,
     /// Readers take the current table without locking; `publish` replaces it in one store.
     routes: ArcSwap<RouteTable>,
+    /// The version of the control plane's table `routes` was built from (0: none yet).
+    routed_version: std::sync::atomic::AtomicU64,
     proxy: Proxy,
     timeouts: Timeouts,
     /// Counts each app's requests and egress and enforces its caps (off: counts nothing).
@@ -87,6 +90,7 @@ impl Router {
         let shared = Shared {
             base_domain: host::normalize_base_domain(base_domain),
             routes: ArcSwap::from_pointee(RouteTable::new()),
+            routed_version: std::sync::atomic::AtomicU64::new(0),
             proxy: Proxy::new(timeouts),
             timeouts,
             meters,
@@ -105,6 +109,18 @@ impl Router {
     /// Swaps the whole table atomically; requests already routed finish against their old target.
     pub fn publish(&self, route_table: RouteTable) {
         self.shared.routes.store(Arc::new(route_table));
+    }
+
+    /// Swaps the table, built from version `version` of the control plane's, atomically.
+    pub(crate) fn publish_version(&self, route_table: RouteTable, version: u64) {
+        self.shared.routes.store(Arc::new(route_table));
+        self.shared.routed_version.store(version, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The version of the control plane's table that requests are routed by (0: none yet),
+    /// so a runner knows when a replaced instance gets no new requests.
+    pub fn routed_version(&self) -> u64 {
+        self.shared.routed_version.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The table requests are routed by right now.
@@ -133,7 +149,8 @@ impl Router {
         shutdown: &Shutdown,
     ) -> Response<RouterBody> {
         let started = Instant::now();
-        let request_id = request_id::from_client_or_new(request.headers().get(X_REQUEST_ID));
+        let request_id =
+            request_id::from_client_or_new(request.headers().get(X_REQUEST_ID).and_then(|value| value.to_str().ok()));
         let method = request.method().clone();
         // Copied only for the log line below, so only when it is written.
         let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_owned());

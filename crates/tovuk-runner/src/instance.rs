@@ -48,6 +48,8 @@ pub(crate) enum Life {
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
     pub app: String,
+    /// Web instances are routed to; workers are not.
+    pub kind: tovuk_manifest::AppKind,
     pub deploy_id: String,
     pub release_dir: PathBuf,
     pub volume_dir: PathBuf,
@@ -136,8 +138,9 @@ fn spec(launch: &Launch) -> SandboxSpec {
     }
 }
 
-/// Starts the instance under a supervisor.
-pub(crate) fn start(launch: Launch) -> std::io::Result<Instance> {
+/// Starts the instance under a supervisor, a task `shutdown` waits for (it ends when the
+/// instance is stopped).
+pub(crate) fn start(launch: Launch, shutdown: &tovuk_daemon::Shutdown) -> std::io::Result<Instance> {
     std::fs::create_dir_all(&launch.volume_dir)?;
     let (life_tx, life_rx) = watch::channel(Life::Starting);
     let instance = Instance {
@@ -148,7 +151,10 @@ pub(crate) fn start(launch: Launch) -> std::io::Result<Instance> {
         tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
     };
     let supervised = instance.clone();
-    tokio::spawn(async move { supervise(supervised, life_tx).await });
+    shutdown.spawn("instance", async move {
+        supervise(supervised, life_tx).await;
+        Ok(())
+    });
     Ok(instance)
 }
 

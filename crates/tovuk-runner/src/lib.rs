@@ -2,8 +2,10 @@
 //! starts the app in the sandbox, waits for its health path, and only then moves the
 //! app's traffic to it; the instance it replaces drains, then stops.
 //!
-//! It reaches state through the control-plane API. Traffic goes through a [`RouteSink`]
-//! the server wires to the router in the same process.
+//! It reaches state through the control-plane API and owns no routes: it reports each
+//! instance (healthy at an address, crashing, failed) and the control plane routes by
+//! that. Through [`Traffic`] it sees when the routers stopped sending a replaced
+//! instance new requests, and drains it before stopping it.
 
 mod instance;
 mod release;
@@ -21,20 +23,17 @@ use tovuk_client::Client;
 use tovuk_daemon::Shutdown;
 use tovuk_manifest::AppKind;
 
-/// Where an app's traffic goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteTarget {
-    Proxy(SocketAddr),
-    Static(PathBuf),
-    /// Nothing healthy to serve, and why.
-    Down(String),
-}
-
-/// The runner's view of the router: set an app's route, and see what is in flight.
-pub trait RouteSink: Send + Sync + 'static {
-    fn set_route(&self, app: &str, deploy_id: &str, target: RouteTarget);
+/// What the runner sees of the routers' traffic, to drain a replaced instance.
+pub trait Traffic: Send + Sync + 'static {
+    /// The version of the control plane's route table the routers serve by.
+    fn routed_version(&self) -> u64;
+    /// Requests (and tunnels) in flight to `upstream`.
     fn in_flight(&self, upstream: SocketAddr) -> usize;
 }
+
+/// How long a replaced instance waits for the routers to serve by the table that
+/// no longer sends it requests, before draining regardless.
+const ROUTE_SWITCH_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -52,19 +51,22 @@ struct Runner {
     /// Instances' output on its way to the app logs.
     logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
     config: RunnerConfig,
-    routes: Arc<dyn RouteSink>,
+    traffic: Arc<dyn Traffic>,
     /// The instance serving each app.
     serving: Mutex<HashMap<String, Instance>>,
+    /// Every task the runner starts runs under it.
+    shutdown: Shutdown,
 }
 
 /// Runs the runner until `shutdown` fires; the apps it started are stopped then.
-pub async fn run(config: RunnerConfig, routes: Arc<dyn RouteSink>, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(config: RunnerConfig, traffic: Arc<dyn Traffic>, shutdown: Shutdown) -> anyhow::Result<()> {
     let client = Client::for_node(&config.api_url, &config.node_secret)?;
     let (logs, log_rx) = tokio::sync::mpsc::channel(10_000);
     shutdown.spawn("app-logs", ship_logs(client.clone(), log_rx, shutdown.clone()));
-    let runner = Arc::new(Runner { client, logs, config, routes, serving: Mutex::default() });
+    let runner =
+        Arc::new(Runner { client, logs, config, traffic, serving: Mutex::default(), shutdown: shutdown.clone() });
     shutdown.spawn("instance-usage", runner.clone().measure_usage(shutdown.clone()));
-    runner.restore().await;
+    runner.restore();
     let mut errors: u32 = 0;
     loop {
         let claimed = tokio::select! {
@@ -100,6 +102,7 @@ pub async fn run(config: RunnerConfig, routes: Arc<dyn RouteSink>, shutdown: Shu
 }
 
 fn report(instance: &Instance, status: &str, life: &Life) -> InstanceReport {
+    let serves = matches!(life, Life::Running { .. } | Life::Restarting { .. });
     let (pid, started_at, restarts, last_exit) = match life {
         Life::Running { pid, started_at } => (Some(i64::from(*pid)), Some(started_at.clone()), 0, None),
         Life::Restarting { restarts, last_exit } | Life::CrashLooping { restarts, last_exit } => {
@@ -116,12 +119,40 @@ fn report(instance: &Instance, status: &str, life: &Life) -> InstanceReport {
         restarts,
         last_exit_code: last_exit,
         last_exit_at: last_exit.map(|_| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        upstream: (serves && instance.launch.kind == AppKind::Web).then(|| instance.addr()),
+        static_root: None,
+        reason: None,
+    }
+}
+
+/// A report of an instance that serves nothing: a static release, or one that could not start.
+fn bare_report(deploy_id: &str, status: &str) -> InstanceReport {
+    InstanceReport {
+        deploy_id: deploy_id.to_owned(),
+        status: status.to_owned(),
+        pid: None,
+        port: None,
+        started_at: None,
+        restarts: 0,
+        last_exit_code: None,
+        last_exit_at: None,
+        upstream: None,
+        static_root: None,
+        reason: None,
     }
 }
 
 impl Runner {
     /// After a restart, starts every app whose current deploy was running, from its release.
-    async fn restore(self: &Arc<Self>) {
+    fn restore(self: &Arc<Self>) {
+        let runner = self.clone();
+        self.shutdown.spawn("restore", async move {
+            runner.restore_all().await;
+            Ok(())
+        });
+    }
+
+    async fn restore_all(self: &Arc<Self>) {
         let releases = match self.client.current_releases().await {
             Ok(current) => current.releases,
             Err(error) => {
@@ -131,12 +162,16 @@ impl Runner {
         };
         for release in releases {
             let runner = self.clone();
-            tokio::spawn(async move {
+            self.shutdown.spawn("restore-app", async move {
                 if let Err(failure) = runner.start_serving(&release, true).await {
                     let reason = failure.first_actionable_line.unwrap_or(failure.reason);
                     tracing::error!(app = %release.app, deploy_id = %release.deploy_id, %reason, "cannot restore the app");
-                    runner.routes.set_route(&release.app, &release.deploy_id, RouteTarget::Down(reason));
+                    let report = InstanceReport { reason: Some(reason), ..bare_report(&release.deploy_id, "failed") };
+                    if let Err(error) = runner.client.report_instance(&report).await {
+                        tracing::warn!(%error, "cannot report the app that could not be restored");
+                    }
                 }
+                Ok(())
             });
         }
     }
@@ -162,23 +197,20 @@ impl Runner {
         let manifest = &prepared.manifest;
         if manifest.kind() == AppKind::Static {
             let root = instance::static_root(&prepared.dir, manifest.static_root().unwrap_or("."));
-            self.routes.set_route(&release.app, &release.deploy_id, RouteTarget::Static(root));
-            let instance_report = InstanceReport {
-                deploy_id: release.deploy_id.clone(),
-                status: "healthy".into(),
-                pid: None,
-                port: None,
-                started_at: None,
-                restarts: 0,
-                last_exit_code: None,
-                last_exit_at: None,
+            let instance_report =
+                InstanceReport { static_root: Some(root), ..bare_report(&release.deploy_id, "healthy") };
+            let route_version = if restoring {
+                self.report_restored(&instance_report).await;
+                None
+            } else {
+                match self.go_live(release, &instance_report).await {
+                    Some(route_version) => Some(route_version),
+                    None => return Ok(()),
+                }
             };
-            if !restoring {
-                self.go_live(release, &instance_report).await;
-            }
             let previous = self.serving.lock().ok().and_then(|mut serving| serving.remove(&release.app));
             if let Some(previous) = previous {
-                self.retire(previous).await;
+                self.retire(previous, route_version).await;
             }
             return Ok(());
         }
@@ -191,6 +223,7 @@ impl Runner {
             .map_err(|error| release::failure("release_failed", format!("no free port: {error}")))?;
         let launch = Launch {
             app: release.app.clone(),
+            kind: manifest.kind(),
             deploy_id: release.deploy_id.clone(),
             release_dir: prepared.dir.clone(),
             volume_dir: self.config.data_dir.join("volumes").join(&release.app),
@@ -200,7 +233,7 @@ impl Runner {
             masker: Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str()))),
             env: Arc::new(env),
         };
-        let instance = instance::start(launch)
+        let instance = instance::start(launch, &self.shutdown)
             .map_err(|error| release::failure("release_failed", format!("cannot start the app: {error}")))?;
         let gate = match manifest.health() {
             Some(health) => instance::wait_healthy(&instance, &health.path, health.timeout, health.interval).await,
@@ -222,38 +255,68 @@ impl Runner {
             return Err(failure);
         }
         instance.pass_gate();
-        if manifest.kind() == AppKind::Web {
-            self.routes.set_route(&release.app, &release.deploy_id, RouteTarget::Proxy(instance.addr()));
-        }
+        let healthy = report(&instance, "healthy", &instance.life());
+        // Going live switches the app's route to this instance, in the control plane.
+        let route_version = if restoring {
+            self.report_restored(&healthy).await;
+            None
+        } else {
+            match self.go_live(release, &healthy).await {
+                Some(route_version) => Some(route_version),
+                None => {
+                    instance.stop().await;
+                    return Ok(());
+                }
+            }
+        };
         let previous =
             self.serving.lock().ok().and_then(|mut serving| serving.insert(release.app.clone(), instance.clone()));
-        if !restoring {
-            self.go_live(release, &report(&instance, "healthy", &instance.life())).await;
-        } else if let Err(error) = self.client.report_instance(&report(&instance, "healthy", &instance.life())).await {
-            tracing::warn!(%error, "cannot report the restored instance");
-        }
         self.watch(instance);
         if let Some(previous) = previous {
-            self.retire(previous).await;
+            self.retire(previous, route_version).await;
         }
         Ok(())
     }
 
-    async fn go_live(&self, release: &ClaimedRelease, instance: &InstanceReport) {
+    /// Reports the release live, which routes the app to it. Returns the route table
+    /// version that does; `None` when it did not go live (the previous one keeps serving).
+    async fn go_live(&self, release: &ClaimedRelease, instance: &InstanceReport) -> Option<u64> {
         match self.client.release_live(&release.deploy_id, instance).await {
-            Ok(outcome) => {
+            Ok(outcome) if outcome.live => {
                 if let Some(superseded) = outcome.superseded {
                     tracing::info!(app = %release.app, superseded, "previous deploy superseded");
                 }
+                Some(outcome.route_version)
             }
-            Err(error) => tracing::warn!(%error, "cannot report the release live"),
+            Ok(_) => {
+                tracing::warn!(app = %release.app, deploy_id = %release.deploy_id, "the deploy ended before going live; stopping its instance");
+                None
+            }
+            Err(error) => {
+                tracing::error!(%error, app = %release.app, deploy_id = %release.deploy_id, "cannot report the release live; the previous instance keeps serving");
+                None
+            }
         }
     }
 
-    /// Lets a replaced instance finish its in-flight requests, then stops it.
-    async fn retire(&self, previous: Instance) {
+    /// An instance started again after a platform restart: the control plane routes to it.
+    async fn report_restored(&self, instance: &InstanceReport) {
+        if let Err(error) = self.client.report_instance(instance).await {
+            tracing::warn!(%error, "cannot report the restored instance");
+        }
+    }
+
+    /// Lets a replaced instance finish its in-flight requests, then stops it: first the
+    /// routers must serve by the table that no longer sends it requests (`route_version`).
+    async fn retire(&self, previous: Instance, route_version: Option<u64>) {
+        let switch_deadline = tokio::time::Instant::now() + ROUTE_SWITCH_WAIT;
+        while route_version.is_some_and(|version| self.traffic.routed_version() < version)
+            && tokio::time::Instant::now() < switch_deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
-        while self.routes.in_flight(previous.addr()) > 0 && tokio::time::Instant::now() < deadline {
+        while self.traffic.in_flight(previous.addr()) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         previous.stop().await;
@@ -302,7 +365,7 @@ impl Runner {
     /// (503), a recovery brings it back, and the control plane hears of each change.
     fn watch(self: &Arc<Self>, instance: Instance) {
         let runner = self.clone();
-        tokio::spawn(async move {
+        self.shutdown.spawn("instance-watch", async move {
             let mut life = instance.watch();
             while life.changed().await.is_ok() {
                 let now = life.borrow().clone();
@@ -316,7 +379,7 @@ impl Runner {
                     })
                     .unwrap_or(false);
                 if !still_serving || matches!(now, Life::Stopped | Life::ExitedEarly { .. }) {
-                    return;
+                    return Ok(());
                 }
                 let status = match &now {
                     Life::Running { .. } => "healthy",
@@ -324,21 +387,13 @@ impl Runner {
                     Life::CrashLooping { .. } => "crashing",
                     _ => continue,
                 };
-                let app = &instance.launch.app;
-                let deploy_id = &instance.launch.deploy_id;
-                match &now {
-                    Life::CrashLooping { last_exit, .. } => runner.routes.set_route(
-                        app,
-                        deploy_id,
-                        RouteTarget::Down(format!("crash-looping (last exit code {last_exit})")),
-                    ),
-                    Life::Running { .. } => {
-                        runner.routes.set_route(app, deploy_id, RouteTarget::Proxy(instance.addr()))
-                    }
-                    _ => {}
+                // A crash loop takes the route down (503) and a recovery brings it back:
+                // the control plane routes by what is reported here.
+                if let Err(error) = runner.client.report_instance(&report(&instance, status, &now)).await {
+                    tracing::warn!(%error, app = %instance.launch.app, status, "cannot report the instance");
                 }
-                let _ = runner.client.report_instance(&report(&instance, status, &now)).await;
             }
+            Ok(())
         });
     }
 }

@@ -4,12 +4,14 @@ use anyhow::Context;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use tovuk_store::{Store, TokenScope};
+use tovuk_control::ControlStore;
 
 pub const STATE_FILE: &str = "state.db";
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// Where a running server says where it listens, for local tools and tests.
 pub const SERVER_FILE: &str = "server.json";
+/// Under `keys/`: the credential of the platform's own roles on the internal API.
+pub const NODE_SECRET_FILE: &str = "node.secret";
 
 pub(crate) struct DataDir {
     root: PathBuf,
@@ -57,16 +59,37 @@ impl DataDir {
 
     /// Writes a new admin token to `admin.token` when the file is absent: on first
     /// start, and again if an operator deleted it to rotate it. Returns whether it wrote.
-    pub(crate) async fn ensure_admin_token(&self, store: &Store) -> anyhow::Result<bool> {
+    pub(crate) async fn ensure_admin_token(&self, store: &ControlStore) -> anyhow::Result<bool> {
         let path = self.admin_token_file();
         if path.exists() {
             return Ok(false);
         }
-        let (token, secret) = store.create_token("admin (admin.token)", TokenScope::Admin).await?;
+        let secret = store.create_admin_token("admin (admin.token)").await?;
         write_private(&path, format!("{secret}\n").as_bytes())
             .with_context(|| format!("cannot write the admin token to `{}`", path.display()))?;
-        tracing::debug!(token_id = %token.id, "admin token created");
         Ok(true)
+    }
+
+    /// The credential the platform's own roles present on the internal API: read from
+    /// `keys/node.secret`, or written there (0600) on first start, so a role started apart
+    /// (`--role router`) can be given the same file.
+    pub(crate) fn node_secret(&self) -> anyhow::Result<String> {
+        let path = self.root.join("keys").join(NODE_SECRET_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_owned()),
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error).with_context(|| format!("cannot read `{}`", path.display())),
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("the system random source failed: {error}"))?;
+        let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        if let Some(keys) = path.parent() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(keys)?;
+        }
+        write_private(&path, format!("{secret}\n").as_bytes())
+            .with_context(|| format!("cannot write the node credential to `{}`", path.display()))?;
+        Ok(secret)
     }
 
     pub(crate) fn write_server_file(&self, api_url: &str, router_url: &str, started_at: &str) -> anyhow::Result<()> {

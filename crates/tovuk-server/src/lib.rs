@@ -5,18 +5,16 @@
 
 mod data_dir;
 mod routes;
-mod secrets_key;
 
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
-use tovuk_control::{ControlConfig, ControlState};
+use tovuk_control::{ControlConfig, ControlState, ControlStore};
 use tovuk_daemon::{RoleBoard, SHUTDOWN_DEADLINE, Shutdown};
-use tovuk_store::Store;
 
-pub use data_dir::{ADMIN_TOKEN_FILE, SERVER_FILE, STATE_FILE};
+pub use data_dir::{ADMIN_TOKEN_FILE, NODE_SECRET_FILE, SERVER_FILE, STATE_FILE};
 
 /// Everything `tovuk server` needs to start, already parsed by the CLI.
 #[derive(Debug, Clone)]
@@ -50,6 +48,18 @@ pub struct ServerConfig {
     pub config_file: Option<PathBuf>,
     /// Count usage and enforce caps.
     pub metering: bool,
+    /// Run one role apart, following another server's control plane (`--role`).
+    pub split_role: Option<SplitRole>,
+}
+
+/// A role run apart from the control plane (`tovuk server --role ROLE --control-plane URL`).
+#[derive(Debug, Clone)]
+pub struct SplitRole {
+    pub role: String,
+    /// The API of the server whose control plane the role follows.
+    pub control_plane: String,
+    /// That server's `keys/node.secret`.
+    pub node_secret_file: PathBuf,
 }
 
 /// Runs the platform and maps the outcome to an exit code: 0 after a clean stop, 1 when
@@ -82,20 +92,21 @@ async fn bind(role: &str, address: &str, flag: &str) -> anyhow::Result<(TcpListe
 
 /// Boots every role, serves until a signal, then shuts down in reverse order.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
-    let started_at = chrono_now();
     raise_open_files_limit();
+    if let Some(split) = &config.split_role {
+        return run_split_role(&config, split).await;
+    }
+    let started_at = chrono_now();
     let pricing = std::sync::Arc::new(read_pricing(config.config_file.as_deref())?);
     let data_dir = data_dir::prepare(&config.data_dir)?;
-    let store = Store::open(&data_dir.state_file()).await?;
+    let store = ControlStore::open(&data_dir.state_file()).await?;
     tracing::info!(path = %data_dir.state_file().display(), "state store open");
     if data_dir.ensure_admin_token(&store).await? {
         tracing::info!(path = %data_dir.admin_token_file().display(), "admin token written (mode 0600)");
     }
 
     let secrets_key = std::sync::Arc::new(
-        secrets_key::prepare(&data_dir.root().join("keys"), &store)
-            .await
-            .context("cannot use the secrets master key")?,
+        store.secrets_key(&data_dir.root().join("keys")).await.context("cannot use the secrets master key")?,
     );
 
     let (api_listener, api_addr) = bind("api", &config.listen, "--listen").await?;
@@ -109,8 +120,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if internal_addr.ip().is_unspecified() {
         internal_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    // A fresh secret each start: only roles in this process can use the internal build API.
-    let node_secret = random_hex()?;
+    // Only the platform's own roles hold it: in this process, or started apart with the file.
+    let node_secret = data_dir.node_secret()?;
     tovuk_artifact::BuildKey::load_or_create(&data_dir.root().join("keys"))
         .context("cannot prepare the build signing key")?;
     let meters = tovuk_meter::Meters::new(config.metering);
@@ -138,6 +149,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             pricing,
             meters: meters.clone(),
         },
+        shutdown.clone(),
     );
     control.recover_interrupted_builds().await.context("cannot recover interrupted builds")?;
     control.prepare_repositories().await.context("cannot prepare the git repositories")?;
@@ -147,6 +159,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let api_shutdown = shutdown.clone();
     let api_roles = roles.clone();
     shutdown.spawn("metering", tovuk_control::run_metering(control.clone(), shutdown.clone()));
+    shutdown.spawn("route-table", tovuk_control::run_route_table(control.clone(), shutdown.clone()));
+    let route_feed = control.route_feed();
     shutdown.spawn("api", async move {
         let result = tovuk_control::serve(api_listener, control, api_shutdown.clone()).await;
         api_roles.set("api", false, None);
@@ -157,6 +171,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     roles.set("router", true, Some(router_addr.to_string()));
     tracing::info!(role = "router", address = %router_addr, "listening");
     let router = tovuk_router::Router::with_meters(&config.base_domain, tovuk_router::Timeouts::default(), meters);
+    shutdown.spawn("route-follow", tovuk_router::follow_routes(router.clone(), route_feed, shutdown.clone()));
     let router_shutdown = shutdown.clone();
     let router_roles = roles.clone();
     let serving_router = router.clone();
@@ -201,11 +216,11 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         drain_timeout: std::time::Duration::from_secs(30),
         secrets_key,
     };
-    let route_sink: std::sync::Arc<dyn tovuk_runner::RouteSink> = std::sync::Arc::new(routes::RouterSink::new(router));
+    let traffic: std::sync::Arc<dyn tovuk_runner::Traffic> = std::sync::Arc::new(routes::RouterTraffic(router));
     let runner_shutdown = shutdown.clone();
     let runner_roles = roles.clone();
     shutdown.spawn("runner", async move {
-        let result = tovuk_runner::run(runner_config, route_sink, runner_shutdown.clone()).await;
+        let result = tovuk_runner::run(runner_config, traffic, runner_shutdown.clone()).await;
         runner_roles.set("runner", false, None);
         runner_shutdown.trigger();
         result
@@ -220,6 +235,15 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     }
     shutdown.trigger();
     // A second signal stops waiting for in-flight work.
+    drain(&shutdown).await;
+    data_dir.remove_server_file();
+    store.close().await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Waits for every task to finish, up to the deadline; a second signal stops waiting.
+async fn drain(shutdown: &Shutdown) {
     let drained = tokio::select! {
         drained = shutdown.join(SHUTDOWN_DEADLINE) => drained,
         signal = tovuk_daemon::shutdown_signal() => {
@@ -230,21 +254,60 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if !drained {
         tracing::warn!("some work did not finish before the shutdown deadline");
     }
-    data_dir.remove_server_file();
-    store.close().await;
+}
+
+/// One role apart from the control plane. Only the router can run apart yet: it starts
+/// with an empty table and serves what the control plane's table says.
+async fn run_split_role(config: &ServerConfig, split: &SplitRole) -> anyhow::Result<()> {
+    if split.role != "router" {
+        anyhow::bail!(
+            "`--role {}` cannot run apart yet: only `--role router` can; run the other roles with `tovuk server`",
+            split.role
+        );
+    }
+    if config.metering {
+        anyhow::bail!(
+            "a router apart from the control plane cannot count usage or enforce caps yet; \
+             start it with --no-metering (caps stay enforced by the server's own router only)"
+        );
+    }
+    let secret = std::fs::read_to_string(&split.node_secret_file).with_context(|| {
+        format!(
+            "cannot read the node credential `{}`; copy the control plane's <data-dir>/keys/{NODE_SECRET_FILE} and pass it with --node-secret-file",
+            split.node_secret_file.display()
+        )
+    })?;
+    let client = tovuk_client::Client::for_node(&split.control_plane, secret.trim()).with_context(|| {
+        format!("`{}` is not a control-plane URL; pass --control-plane http://HOST:PORT", split.control_plane)
+    })?;
+    let (router_listener, router_addr) = bind("router", &config.router_listen, "--router-listen").await?;
+    let shutdown = Shutdown::new();
+    let router = tovuk_router::Router::with_meters(
+        &config.base_domain,
+        tovuk_router::Timeouts::default(),
+        tovuk_meter::Meters::new(false),
+    );
+    tracing::info!(role = "router", address = %router_addr, control_plane = %split.control_plane, "listening");
+    let feed = routes::RemoteFeed(client);
+    shutdown.spawn("route-follow", tovuk_router::follow_routes(router.clone(), feed, shutdown.clone()));
+    let serving_shutdown = shutdown.clone();
+    shutdown.spawn("router", async move {
+        let result = router.serve(router_listener, serving_shutdown.clone()).await;
+        serving_shutdown.trigger();
+        result
+    });
+    tokio::select! {
+        signal = tovuk_daemon::shutdown_signal() => tracing::info!(signal, "shutting down"),
+        () = shutdown.wait() => tracing::warn!("the router stopped; shutting down"),
+    }
+    shutdown.trigger();
+    drain(&shutdown).await;
     tracing::info!("shutdown complete");
     Ok(())
 }
 
 fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// 32 random bytes as hex.
-fn random_hex() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("the system random source failed: {error}"))?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// Every proxied connection holds two descriptors; the common soft limit of 1024 would cap

@@ -1,37 +1,32 @@
-//! Wiring the runner to the router in this process: the runner sets one app's route at a
-//! time, the router wants whole tables, so the current set is kept here and republished.
+//! The router's two ends in this process: it follows the control plane's route table (in
+//! the same process, or over the API for a router started apart), and the runner sees its
+//! traffic to drain replaced instances.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use tovuk_router::{Route, RouteTable, Router, Target};
-use tovuk_runner::{RouteSink, RouteTarget};
+use std::sync::Arc;
+use tovuk_api_types::RouteTable;
+use tovuk_client::Client;
+use tovuk_router::{RouteFeed, Router};
+use tovuk_runner::Traffic;
 
-pub(crate) struct RouterSink {
-    router: Router,
-    routes: Mutex<HashMap<String, Route>>,
-}
+/// The runner's view of the router in this process.
+pub(crate) struct RouterTraffic(pub(crate) Router);
 
-impl RouterSink {
-    pub(crate) fn new(router: Router) -> Self {
-        RouterSink { router, routes: Mutex::default() }
-    }
-}
-
-impl RouteSink for RouterSink {
-    fn set_route(&self, app: &str, deploy_id: &str, target: RouteTarget) {
-        let target = match target {
-            RouteTarget::Proxy(upstream) => Target::Proxy { upstream },
-            RouteTarget::Static(root) => Target::Static { root },
-            RouteTarget::Down(reason) => Target::Down { reason },
-        };
-        let mut routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        routes.insert(app.to_owned(), Route { app: app.to_owned(), deploy_id: deploy_id.to_owned(), target });
-        // Published while the lock is held, so two changes cannot publish out of order.
-        self.router.publish(routes.values().cloned().collect::<RouteTable>());
+impl Traffic for RouterTraffic {
+    fn routed_version(&self) -> u64 {
+        self.0.routed_version()
     }
 
     fn in_flight(&self, upstream: SocketAddr) -> usize {
-        self.router.in_flight(upstream)
+        self.0.in_flight(upstream)
+    }
+}
+
+/// The route table over the API (`GET /internal/v1/routes`), for a router on another machine.
+pub(crate) struct RemoteFeed(pub(crate) Client);
+
+impl RouteFeed for RemoteFeed {
+    async fn changed(&mut self, version: u64) -> anyhow::Result<Option<Arc<RouteTable>>> {
+        Ok(self.0.route_table(version).await?.map(Arc::new))
     }
 }

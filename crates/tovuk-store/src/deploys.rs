@@ -305,6 +305,52 @@ fn operation_from_row(row: &SqliteRow) -> Result<OperationRecord, sqlx::Error> {
     })
 }
 
+/// Moves a deploy from `from` to `to` inside `tx` if it is still in `from`, with what the
+/// move carries, and records the event. The caller has checked the move is legal.
+/// Returns whether it moved.
+pub(crate) async fn transition_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    from: DeployState,
+    to: DeployState,
+    extras: &TransitionExtras,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query("UPDATE deploys SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
+        .bind(to.as_str())
+        .bind(now)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?;
+    if changed.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE deploys SET
+            failure_reason = coalesce(?, failure_reason),
+            failure_phase = coalesce(?, failure_phase),
+            failure_exit_code = coalesce(?, failure_exit_code),
+            failure_line = coalesce(?, failure_line),
+            final_build_status = coalesce(?, final_build_status),
+            artifact_digest = coalesce(?, artifact_digest),
+            artifact_size = coalesce(?, artifact_size)
+         WHERE id = ?",
+    )
+    .bind(extras.failure.as_ref().map(|failure| failure.reason.as_str()))
+    .bind(extras.failure.as_ref().and_then(|failure| failure.phase.as_deref()))
+    .bind(extras.failure.as_ref().and_then(|failure| failure.exit_code))
+    .bind(extras.failure.as_ref().and_then(|failure| failure.first_actionable_line.as_deref()))
+    .bind(extras.final_build_status.as_deref())
+    .bind(extras.artifact.as_ref().map(|(digest, _)| digest.as_str()))
+    .bind(extras.artifact.as_ref().map(|(_, size)| i64::try_from(*size).unwrap_or(i64::MAX)))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    record_entry(tx, id, to, now).await?;
+    Ok(true)
+}
+
 /// Records inside `tx` that deploy `id` entered `to` at `now`: the event, and the status
 /// of its operations, which follow the deploy: the build operation through the build
 /// states, the deploy operation through going live, both when it ends.
@@ -618,42 +664,10 @@ impl Store {
         from.transition(to)?;
         let now = now_rfc3339();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::from)?;
-        let changed = sqlx::query("UPDATE deploys SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
-            .bind(to.as_str())
-            .bind(&now)
-            .bind(id)
-            .bind(from.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        if changed.rows_affected() == 1 {
-            sqlx::query(
-                "UPDATE deploys SET
-                    failure_reason = coalesce(?, failure_reason),
-                    failure_phase = coalesce(?, failure_phase),
-                    failure_exit_code = coalesce(?, failure_exit_code),
-                    failure_line = coalesce(?, failure_line),
-                    final_build_status = coalesce(?, final_build_status),
-                    artifact_digest = coalesce(?, artifact_digest),
-                    artifact_size = coalesce(?, artifact_size)
-                 WHERE id = ?",
-            )
-            .bind(extras.failure.as_ref().map(|failure| failure.reason.as_str()))
-            .bind(extras.failure.as_ref().and_then(|failure| failure.phase.as_deref()))
-            .bind(extras.failure.as_ref().and_then(|failure| failure.exit_code))
-            .bind(extras.failure.as_ref().and_then(|failure| failure.first_actionable_line.as_deref()))
-            .bind(extras.final_build_status.as_deref())
-            .bind(extras.artifact.as_ref().map(|(digest, _)| digest.as_str()))
-            .bind(extras.artifact.as_ref().map(|(_, size)| i64::try_from(*size).unwrap_or(i64::MAX)))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-            record_entry(&mut tx, id, to, &now).await.map_err(StoreError::from)?;
-        }
+        let moved = transition_in(&mut tx, id, from, to, extras, &now).await.map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
         let deploy = self.find_deploy(id).await?.ok_or_else(|| TransitionError::NotFound(id.to_owned()))?;
-        if changed.rows_affected() == 1 {
+        if moved {
             Ok(deploy)
         } else {
             // It was not in `from` (any more): report the move from where it really is.

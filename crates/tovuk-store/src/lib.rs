@@ -28,7 +28,7 @@ pub use deploys::{
 };
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
-pub use releases::InstanceRecord;
+pub use releases::{InstanceRecord, RouteRow, WentLive};
 pub use tokens::{TokenRecord, TokenScope};
 pub use usage::{CapRecord, UsageEntry, UsageEvent, UsageTotal};
 

@@ -255,6 +255,27 @@ CREATE INDEX usage_events_app ON usage_events(app_id, id);
 ALTER TABLE deploys ADD COLUMN plan TEXT;
 "#,
     ),
+    (
+        8,
+        r#"
+-- Desired routing, owned by the control plane: which deploy serves each app's host.
+-- Changed in the same transaction as the deploy going live.
+CREATE TABLE routes (
+    app_id     TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    deploy_id  TEXT NOT NULL REFERENCES deploys(id) ON DELETE CASCADE,
+    updated_at TEXT NOT NULL
+) STRICT;
+INSERT INTO routes (app_id, deploy_id, updated_at)
+    SELECT a.id, a.current_deploy_id, d.updated_at
+    FROM apps a JOIN deploys d ON d.id = a.current_deploy_id
+    WHERE d.state = 'running';
+
+-- Where the router reaches an instance, as the runner reports it.
+ALTER TABLE instances ADD COLUMN upstream TEXT;
+ALTER TABLE instances ADD COLUMN static_root TEXT;
+ALTER TABLE instances ADD COLUMN reason TEXT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -2,17 +2,17 @@
 //! superseding what served before), instances, and recovery after a restart.
 
 use crate::config::prune_unused_values;
-use crate::deploys::{DeployRecord, Failure, TransitionExtras, record_entry};
+use crate::deploys::{DeployRecord, Failure, TransitionExtras, record_entry, transition_in};
 use crate::time::now_rfc3339;
 use crate::{Store, StoreError};
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 use tovuk_types::DeployState;
 
 /// An app instance as last reported by the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRecord {
     pub deploy_id: String,
-    /// `starting`, `healthy`, `restarting`, `crashing`, `stopped`.
+    /// `starting`, `healthy`, `restarting`, `crashing`, `failed`, `stopped`.
     pub status: String,
     pub pid: Option<i64>,
     pub port: Option<i64>,
@@ -20,7 +20,30 @@ pub struct InstanceRecord {
     pub restarts: i64,
     pub last_exit_code: Option<i64>,
     pub last_exit_at: Option<String>,
+    /// `ip:port` the router reaches a web instance at.
+    pub upstream: Option<String>,
+    /// The directory a static release is served from.
+    pub static_root: Option<String>,
+    /// Why it is not serving, when it could not start.
+    pub reason: Option<String>,
     pub updated_at: String,
+}
+
+/// What going live did.
+#[derive(Debug, Clone, Default)]
+pub struct WentLive {
+    /// False when the deploy was no longer `deploying` (a restart ended it meanwhile).
+    pub live: bool,
+    /// The deploy that served before, now `superseded`.
+    pub superseded: Option<DeployRecord>,
+}
+
+/// One app's desired route with what its serving instance last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRow {
+    pub app_name: String,
+    pub deploy_id: String,
+    pub instance: Option<InstanceRecord>,
 }
 
 impl Store {
@@ -70,29 +93,52 @@ impl Store {
         self.find_deploy(&id).await
     }
 
-    /// The deploy is healthy and serving: it becomes `running` and the app's current
-    /// deploy, and the deploy that served before becomes `superseded`. Returns that one.
-    pub async fn go_live(&self, id: &str) -> Result<Option<DeployRecord>, StoreError> {
+    /// The deploy is healthy and serving: in one transaction it becomes `running`, the
+    /// app's current deploy and the target of the app's route, its instance is recorded,
+    /// and the deploy that served before becomes `superseded`.
+    pub async fn go_live(&self, id: &str, instance: &InstanceRecord) -> Result<WentLive, StoreError> {
         let deploy = self.find_deploy(id).await?.ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))?;
-        let previous: Option<String> = sqlx::query_scalar("SELECT current_deploy_id FROM apps WHERE id = ?")
-            .bind(deploy.app_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        if self.transition_deploy(id, DeployState::Deploying, DeployState::Running).await.is_err() {
-            return Ok(None);
+        let app_id = deploy.app_id.as_str();
+        let now = now_rfc3339();
+        let extras = TransitionExtras::default();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if !transition_in(&mut tx, id, DeployState::Deploying, DeployState::Running, &extras, &now).await? {
+            tx.rollback().await?;
+            return Ok(WentLive::default());
         }
+        let previous: Option<String> = sqlx::query_scalar("SELECT current_deploy_id FROM apps WHERE id = ?")
+            .bind(app_id)
+            .fetch_one(&mut *tx)
+            .await?;
         sqlx::query("UPDATE apps SET current_deploy_id = ? WHERE id = ?")
             .bind(id)
-            .bind(deploy.app_id.as_str())
-            .execute(&self.pool)
+            .bind(app_id)
+            .execute(&mut *tx)
             .await?;
-        let Some(previous) = previous.filter(|previous| previous != id) else { return Ok(None) };
-        let superseded = self.transition_deploy(&previous, DeployState::Running, DeployState::Superseded).await.ok();
+        sqlx::query(
+            "INSERT INTO routes (app_id, deploy_id, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (app_id) DO UPDATE SET deploy_id = excluded.deploy_id, updated_at = excluded.updated_at",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        upsert_instance(&mut tx, &deploy, instance, &now).await?;
+        let previous = previous.filter(|previous| previous != id);
+        let mut superseded = false;
+        if let Some(previous) = &previous {
+            superseded =
+                transition_in(&mut tx, previous, DeployState::Running, DeployState::Superseded, &extras, &now).await?;
+        }
         // Values only the superseded release used are gone with it.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        prune_unused_values(&mut tx, deploy.app_id.as_str()).await?;
+        prune_unused_values(&mut tx, app_id).await?;
         tx.commit().await?;
-        Ok(superseded)
+        let superseded = match previous.filter(|_| superseded) {
+            Some(previous) => self.find_deploy(&previous).await?,
+            None => None,
+        };
+        Ok(WentLive { live: true, superseded })
     }
 
     /// A deploy that could not go live ends `failed`; the app keeps its current deploy.
@@ -140,27 +186,45 @@ impl Store {
 
     /// Records what the runner knows of an instance.
     pub async fn record_instance(&self, deploy: &DeployRecord, instance: &InstanceRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        upsert_instance(&mut tx, deploy, instance, &now_rfc3339()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Instances a previous run of this platform started died with it: none of them
+    /// serves until the runner reports it again.
+    pub async fn forget_instances(&self) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO instances (deploy_id, app_id, status, pid, port, started_at, restarts, last_exit_code, last_exit_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (deploy_id) DO UPDATE SET
-                status = excluded.status, pid = excluded.pid, port = excluded.port, started_at = excluded.started_at,
-                restarts = excluded.restarts, last_exit_code = excluded.last_exit_code,
-                last_exit_at = excluded.last_exit_at, updated_at = excluded.updated_at",
+            "UPDATE instances SET status = 'stopped', pid = NULL, upstream = NULL, updated_at = ?
+             WHERE status != 'stopped'",
         )
-        .bind(deploy.id.as_str())
-        .bind(deploy.app_id.as_str())
-        .bind(&instance.status)
-        .bind(instance.pid)
-        .bind(instance.port)
-        .bind(&instance.started_at)
-        .bind(instance.restarts)
-        .bind(instance.last_exit_code)
-        .bind(&instance.last_exit_at)
         .bind(now_rfc3339())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Every app's desired route, with its deploy's instance as last reported, by app name.
+    pub async fn route_rows(&self) -> Result<Vec<RouteRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.name AS app_name, r.deploy_id AS route_deploy_id, i.*
+             FROM routes r JOIN apps a ON a.id = r.app_id
+             LEFT JOIN instances i ON i.deploy_id = r.deploy_id
+             ORDER BY a.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut routes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let has_instance = row.try_get::<Option<String>, _>("deploy_id")?.is_some();
+            routes.push(RouteRow {
+                app_name: row.try_get("app_name")?,
+                deploy_id: row.try_get("route_deploy_id")?,
+                instance: if has_instance { Some(instance_from_row(&row)?) } else { None },
+            });
+        }
+        Ok(routes)
     }
 
     pub async fn find_instance(&self, deploy_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
@@ -168,18 +232,7 @@ impl Store {
             .bind(deploy_id)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(InstanceRecord {
-            deploy_id: row.try_get("deploy_id")?,
-            status: row.try_get("status")?,
-            pid: row.try_get("pid")?,
-            port: row.try_get("port")?,
-            started_at: row.try_get("started_at")?,
-            restarts: row.try_get("restarts")?,
-            last_exit_code: row.try_get("last_exit_code")?,
-            last_exit_at: row.try_get("last_exit_at")?,
-            updated_at: row.try_get("updated_at")?,
-        }))
+        row.map(|row| instance_from_row(&row)).transpose().map_err(StoreError::from)
     }
 
     /// The app's current deploy id, if it has one.
@@ -191,4 +244,55 @@ impl Store {
             .flatten();
         Ok(id)
     }
+}
+
+fn instance_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRecord, sqlx::Error> {
+    Ok(InstanceRecord {
+        deploy_id: row.try_get("deploy_id")?,
+        status: row.try_get("status")?,
+        pid: row.try_get("pid")?,
+        port: row.try_get("port")?,
+        started_at: row.try_get("started_at")?,
+        restarts: row.try_get("restarts")?,
+        last_exit_code: row.try_get("last_exit_code")?,
+        last_exit_at: row.try_get("last_exit_at")?,
+        upstream: row.try_get("upstream")?,
+        static_root: row.try_get("static_root")?,
+        reason: row.try_get("reason")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn upsert_instance(
+    tx: &mut Transaction<'_, Sqlite>,
+    deploy: &DeployRecord,
+    instance: &InstanceRecord,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO instances (deploy_id, app_id, status, pid, port, started_at, restarts, last_exit_code, last_exit_at,
+                                upstream, static_root, reason, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (deploy_id) DO UPDATE SET
+            status = excluded.status, pid = excluded.pid, port = excluded.port, started_at = excluded.started_at,
+            restarts = excluded.restarts, last_exit_code = excluded.last_exit_code,
+            last_exit_at = excluded.last_exit_at, upstream = excluded.upstream,
+            static_root = excluded.static_root, reason = excluded.reason, updated_at = excluded.updated_at",
+    )
+    .bind(deploy.id.as_str())
+    .bind(deploy.app_id.as_str())
+    .bind(&instance.status)
+    .bind(instance.pid)
+    .bind(instance.port)
+    .bind(&instance.started_at)
+    .bind(instance.restarts)
+    .bind(instance.last_exit_code)
+    .bind(&instance.last_exit_at)
+    .bind(&instance.upstream)
+    .bind(&instance.static_root)
+    .bind(&instance.reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -69,7 +69,7 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
     let first = built(&store, &app.id, "1111", "sha256:aa").await;
     let claimed = store.claim_release().await.expect("claim").expect("a release");
     assert_eq!((claimed.id.clone(), claimed.config_rev), (first.id.clone(), Some(1)));
-    store.go_live(first.id.as_str()).await.expect("live");
+    store.go_live(first.id.as_str(), &healthy(&first)).await.expect("live");
 
     // A change while `first` runs: a config release of its artifact, no build.
     let release = change(&store, &app.id, &["A"], &["B"], true).await.expect("a config release");
@@ -90,21 +90,21 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
     let claimed = store.claim_release().await.expect("claim").expect("release");
     assert_eq!(claimed.id, release.id);
     assert_eq!(claimed.config_rev, Some(2));
-    store.go_live(release.id.as_str()).await.expect("live");
+    store.go_live(release.id.as_str(), &healthy(&release)).await.expect("live");
     // While the code deploy is going live, another change records a release of what is
     // current now: the config release.
     let claimed = store.claim_release().await.expect("claim").expect("second");
     assert_eq!(claimed.id, second.id);
     let late = change(&store, &app.id, &["C"], &[], true).await.expect("late release");
     assert_eq!(late.base_deploy_id.as_deref(), Some(release.id.as_str()));
-    store.go_live(second.id.as_str()).await.expect("second live");
+    store.go_live(second.id.as_str(), &healthy(&second)).await.expect("second live");
     let claimed = store.claim_release().await.expect("claim").expect("late");
     assert_eq!(claimed.id, late.id);
     assert_eq!(claimed.base_deploy_id.as_deref(), Some(second.id.as_str()), "rebased onto what is current");
     assert_eq!(claimed.artifact.as_ref().map(|(digest, _)| digest.as_str()), Some("sha256:bb"));
     assert_eq!(claimed.sha, "2222");
     assert_eq!(claimed.config_rev, Some(3));
-    store.go_live(late.id.as_str()).await.expect("late live");
+    store.go_live(late.id.as_str(), &healthy(&late)).await.expect("late live");
 
     // Only revision 3 is in use now: the values that ended before it are gone.
     assert_eq!(store.config_values(&app.id, Some(1)).await.expect("rev 1"), [], "revision 1 is pruned");
@@ -115,4 +115,22 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
     let history = store.config_history(&app.id, 10).await.expect("history");
     assert_eq!(history.iter().map(|change| change.rev).collect::<Vec<_>>(), [3, 2, 1]);
     assert_eq!(history[1].unset, ["B"]);
+}
+
+/// The instance the runner reports when a release passed its health check.
+fn healthy(deploy: &tovuk_store::DeployRecord) -> tovuk_store::InstanceRecord {
+    tovuk_store::InstanceRecord {
+        deploy_id: deploy.id.to_string(),
+        status: "healthy".into(),
+        pid: Some(1),
+        port: Some(8000),
+        started_at: None,
+        restarts: 0,
+        last_exit_code: None,
+        last_exit_at: None,
+        upstream: Some("127.0.0.1:8000".into()),
+        static_root: None,
+        reason: None,
+        updated_at: String::new(),
+    }
 }

@@ -23,6 +23,11 @@ fn main() -> ExitCode {
             base_domain: args.base_domain,
             config_file: args.config,
             metering: !args.no_metering,
+            split_role: args.role.map(|role| tovuk_server::SplitRole {
+                role,
+                control_plane: args.control_plane.unwrap_or_default(),
+                node_secret_file: args.node_secret_file.unwrap_or_default(),
+            }),
         })
     })
 }

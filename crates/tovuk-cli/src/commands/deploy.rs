@@ -300,10 +300,19 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
         ));
     }
     let accepted = client.upload(&app, archive).await?;
-    if global.json && !args.follow {
-        output::json(&accepted);
+    // Stopped before building (missing config, a cap reached): the answer says what to do.
+    let stopped = accepted.deploy.failure.is_some();
+    if global.json {
+        if !args.follow || stopped {
+            output::json(&accepted);
+        }
+    } else if !args.follow || stopped {
+        // The same lines a `git push` of this source prints after `remote:`.
+        for line in accepted.render() {
+            output::line(line);
+        }
     }
-    if report_blocked(&accepted.deploy, global) {
+    if stopped {
         return Ok(ExitStatus::Failure);
     }
     if args.follow {
@@ -311,37 +320,6 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
             output::note(format!("deploy {} accepted; following it", accepted.deploy.id));
         }
         return follow(&client, &accepted.deploy.id, global).await;
-    }
-    if global.json {
-        return Ok(ExitStatus::Success);
-    }
-    for warning in &accepted.warnings {
-        output::note(format!("warning: {warning}"));
-    }
-    let deploy = &accepted.deploy;
-    if accepted.duplicate {
-        output::line(format!(
-            "these files were already accepted as source operation {}: no new deploy",
-            accepted.source_operation_id
-        ));
-        output::line(format!("deploy {} is {}", deploy.id, deploy.state));
-    } else {
-        output::line(format!("accepted as source operation {}", accepted.source_operation_id));
-        output::line(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job.id));
-    }
-    output::line(format!("service URL: {}", accepted.service_url));
-    if let Some(usage) = &accepted.account_usage {
-        let app_total = usage.apps.first().map(|app| app.total).unwrap_or(0.0);
-        output::line(format!("usage this period ({}): {app_total} {}", usage.period.name, usage.currency));
-    }
-    if let Some(estimate) = &accepted.billing_estimate {
-        output::line(format!(
-            "billing estimate for a {} of [expected] load: {} {}",
-            estimate.period, estimate.total, estimate.currency
-        ));
-    }
-    for next in &accepted.next {
-        output::note(format!("next: {next}"));
     }
     Ok(ExitStatus::Success)
 }

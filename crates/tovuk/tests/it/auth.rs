@@ -17,6 +17,9 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/v1/operations/op_x"),
     ("GET", "/v1/apps/anything/source"),
     ("POST", "/internal/v1/git/hooks/pre-receive"),
+    ("POST", "/git-hooks/v1/pre-receive"),
+    ("POST", "/internal/v1/releases/claim"),
+    ("GET", "/internal/v1/routes"),
 ];
 
 #[test]

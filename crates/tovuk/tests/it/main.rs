@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod build;
 mod check;
+mod control;
 mod docs;
 mod push;
 mod release;

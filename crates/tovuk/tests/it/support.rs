@@ -524,8 +524,15 @@ impl Platform {
 
     /// A GET through the router to `app`.
     pub fn get_app(&self, app: &str, path: &str) -> (u16, String) {
+        get_through(&self.router_addr(), app, path)
+    }
+}
+
+/// A GET to `app` through the router listening at `router_addr`.
+pub fn get_through(router_addr: &str, app: &str, path: &str) -> (u16, String) {
+    {
         let host = format!("{app}.localhost");
-        let mut stream = TcpStream::connect(self.router_addr()).expect("connect router");
+        let mut stream = TcpStream::connect(router_addr).expect("connect router");
         stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
         let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).expect("send");
@@ -549,4 +556,15 @@ pub fn start_failure(args: &[&str], data_dir: &Path) -> (i32, String) {
         .output()
         .expect("run server");
     (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// A project directory holding `files` (not a git repository): what `tovuk deploy` uploads.
+pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, contents) in files {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, contents).expect("write");
+    }
+    dir
 }

@@ -1,16 +1,6 @@
 //! `tovuk deploy [DIR]`: archive uploads without git, and what the server refuses.
 
-use crate::support::{Platform, UserEnv, bearer, git_output, http_bytes, web_manifest};
-
-fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (path, contents) in files {
-        let file = dir.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-        std::fs::write(file, contents).expect("write");
-    }
-    dir
-}
+use crate::support::{Platform, UserEnv, bearer, git_output, http_bytes, project, web_manifest};
 
 /// The files of the last upload, read from the server's repository with git.
 fn uploaded_tree(platform: &Platform, app: &str) -> Vec<String> {

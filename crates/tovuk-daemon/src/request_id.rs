@@ -1,10 +1,9 @@
 //! Request ids: keep a client's sane `X-Request-Id`, otherwise mint `req_<26 base32 chars>`.
 
-use hyper::header::HeaderValue;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The header that carries the id both ways.
-pub(crate) const HEADER: &str = "x-request-id";
+pub const HEADER: &str = "x-request-id";
 
 /// Longer ids are replaced: they bloat every log line and are usually not ids.
 const MAX_LEN: usize = 128;
@@ -13,15 +12,15 @@ const MAX_LEN: usize = 128;
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// The client's id when it is a sane token, else a fresh one.
-pub(crate) fn from_client_or_new(client_value: Option<&HeaderValue>) -> String {
-    match client_value.and_then(|value| value.to_str().ok()) {
+pub fn from_client_or_new(client_value: Option<&str>) -> String {
+    match client_value {
         Some(client_id) if is_sane(client_id) => client_id.to_owned(),
         _ => generate(),
     }
 }
 
 /// A token of letters, digits and `-_.:`, at most 128 bytes: safe to log and to echo back.
-pub(crate) fn is_sane(id: &str) -> bool {
+pub fn is_sane(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_LEN
         && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
@@ -30,7 +29,7 @@ pub(crate) fn is_sane(id: &str) -> bool {
 /// `req_` and 128 bits as 26 base32 characters: 64 random bits drawn once per process,
 /// then a counter, so minting an id costs no system call on the request path. Ids only
 /// correlate log lines: unique is what they must be, not unguessable.
-pub(crate) fn generate() -> String {
+pub fn generate() -> String {
     static PREFIX: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| {

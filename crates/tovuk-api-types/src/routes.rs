@@ -1,0 +1,35 @@
+//! The route table the control plane owns and the routers follow
+//! (`GET /internal/v1/routes?after=VERSION`, or in-process).
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Every routed app and where its traffic goes. Replaced whole; `version` changes with
+/// every change, so a follower asks for "anything other than what I have".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTable {
+    pub version: u64,
+    /// One entry per app with a current deploy, by app name.
+    pub routes: Vec<RouteEntry>,
+}
+
+/// One app's route: `<app>.<base domain>` goes to `target`, served by `deploy_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub app: String,
+    pub deploy_id: String,
+    pub target: RouteTarget,
+}
+
+/// Where a route's requests go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RouteTarget {
+    /// Proxied to a healthy instance.
+    Proxy { upstream: SocketAddr },
+    /// Files served by the router from a static release.
+    Static { root: PathBuf },
+    /// Nothing healthy serves the app: 503 with this reason.
+    Down { reason: String },
+}

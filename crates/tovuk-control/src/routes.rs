@@ -1,0 +1,128 @@
+//! The route table: the control plane owns it, routers follow it.
+//!
+//! Desired routing (which deploy serves each app) is the store's `routes` table, changed
+//! in the transaction that takes a deploy live; where that deploy is reached is what the
+//! runner last reported of its instance. Every change that touches either republishes
+//! the whole table with a new version. Routers follow it in-process through
+//! [`ControlState::route_feed`] or over `GET /internal/v1/routes?after=VERSION`.
+
+use crate::{ApiFailure, ControlState};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tovuk_api_types::{RouteEntry, RouteTable, RouteTarget};
+use tovuk_store::{InstanceRecord, RouteRow};
+
+/// How long a follower's request waits for a change before answering "no change".
+const FOLLOW_WAIT: Duration = Duration::from_secs(20);
+
+/// How often the table is rebuilt from the store even without a change, so a publish
+/// that failed (a busy store) heals by itself.
+const REBUILD_EVERY: Duration = Duration::from_secs(5);
+
+/// The published table and the lock that keeps rebuilds in order.
+pub(crate) struct RouteBook {
+    published: watch::Sender<Arc<RouteTable>>,
+    /// Held from reading the store to publishing, so an older read never replaces a newer one.
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl RouteBook {
+    pub(crate) fn new() -> Self {
+        RouteBook { published: watch::channel(Arc::new(RouteTable::default())).0, rebuilding: Default::default() }
+    }
+}
+
+impl ControlState {
+    /// Follows the route table in-process: the receiver always holds the newest one.
+    pub fn route_feed(&self) -> watch::Receiver<Arc<RouteTable>> {
+        self.inner.routes.published.subscribe()
+    }
+
+    /// Rebuilds the table from the store and publishes it when it changed. Returns the
+    /// version that holds every change committed before this call.
+    pub(crate) async fn republish_routes(&self) -> Result<u64, ApiFailure> {
+        let book = &self.inner.routes;
+        let _rebuilding = book.rebuilding.lock().await;
+        let rows = self.store().route_rows().await?;
+        let routes: Vec<RouteEntry> = rows.into_iter().filter_map(route_entry).collect();
+        let current = book.published.borrow().clone();
+        if current.routes == routes && current.version > 0 {
+            return Ok(current.version);
+        }
+        let version = current.version + 1;
+        tracing::debug!(version, routes = routes.len(), "route table published");
+        book.published.send_replace(Arc::new(RouteTable { version, routes }));
+        Ok(version)
+    }
+}
+
+/// Keeps the published table true to the store: rebuilt at start, then every few seconds.
+pub async fn run_route_table(state: ControlState, shutdown: tovuk_daemon::Shutdown) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(REBUILD_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        // A failure is logged where it happened; the next tick tries again.
+        let _ = state.republish_routes().await;
+    }
+}
+
+/// Where an app's traffic goes, from its deploy's instance. Apps with nothing to route
+/// (a worker) have no entry.
+fn route_entry(row: RouteRow) -> Option<RouteEntry> {
+    let target = match &row.instance {
+        None => down("the app is starting"),
+        Some(instance) => instance_target(instance)?,
+    };
+    Some(RouteEntry { app: row.app_name, deploy_id: row.deploy_id, target })
+}
+
+fn instance_target(instance: &InstanceRecord) -> Option<RouteTarget> {
+    if let Some(root) = &instance.static_root {
+        return Some(RouteTarget::Static { root: root.into() });
+    }
+    let upstream = instance.upstream.as_deref().and_then(|upstream| upstream.parse().ok());
+    Some(match instance.status.as_str() {
+        "crashing" => down(&format!(
+            "crash-looping (last exit code {})",
+            instance.last_exit_code.map_or_else(|| "unknown".to_owned(), |code| code.to_string())
+        )),
+        "failed" => down(instance.reason.as_deref().unwrap_or("the app could not start")),
+        "stopped" | "starting" => down("the app is starting"),
+        // Healthy or restarting on its port: the router's own errors cover a moment's gap.
+        _ => RouteTarget::Proxy { upstream: upstream? },
+    })
+}
+
+fn down(reason: &str) -> RouteTarget {
+    RouteTarget::Down { reason: reason.to_owned() }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FollowQuery {
+    /// The version the follower has; 0 (or absent) for none.
+    #[serde(default)]
+    after: u64,
+}
+
+/// `GET /internal/v1/routes?after=VERSION`: the table as soon as its version differs from
+/// the follower's (at once after a control-plane restart), or 204 after a while.
+pub(crate) async fn follow(State(state): State<ControlState>, Query(query): Query<FollowQuery>) -> Response {
+    let mut feed = state.route_feed();
+    let changed = tokio::select! {
+        changed = tokio::time::timeout(FOLLOW_WAIT, feed.wait_for(|table| table.version != query.after)) => changed,
+        () = state.stopping() => return StatusCode::NO_CONTENT.into_response(),
+    };
+    match changed {
+        Ok(Ok(table)) => Json(RouteTable::clone(&table)).into_response(),
+        Ok(Err(_)) | Err(_) => StatusCode::NO_CONTENT.into_response(),
+    }
+}

@@ -1,0 +1,77 @@
+//! Following the control plane's route table: one interface, fed in-process (a watch
+//! channel the control plane publishes to) or over the API by a router on another machine.
+
+use crate::route_table::{Route, RouteTable, Target};
+use crate::router::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tovuk_api_types::{RouteTable as DesiredRoutes, RouteTarget};
+use tovuk_daemon::Shutdown;
+
+/// Where a router learns the desired routes.
+pub trait RouteFeed: Send + 'static {
+    /// The table once its version differs from `version` (the one the router has; 0 for
+    /// none). `Ok(None)`: nothing new yet, ask again. An error is retried after a pause.
+    fn changed(&mut self, version: u64) -> impl Future<Output = anyhow::Result<Option<Arc<DesiredRoutes>>>> + Send;
+}
+
+/// The in-process feed: the control plane's own channel.
+impl RouteFeed for watch::Receiver<Arc<DesiredRoutes>> {
+    async fn changed(&mut self, version: u64) -> anyhow::Result<Option<Arc<DesiredRoutes>>> {
+        match self.wait_for(|table| table.version != version).await {
+            Ok(table) => Ok(Some(table.clone())),
+            Err(_) => anyhow::bail!("the control plane stopped publishing routes"),
+        }
+    }
+}
+
+/// Applies every table `feed` yields until `shutdown` fires. A router that starts empty
+/// serves every running app as soon as the first table arrives.
+pub async fn follow_routes(router: Router, mut feed: impl RouteFeed, shutdown: Shutdown) -> anyhow::Result<()> {
+    let mut failures: u32 = 0;
+    loop {
+        let next = tokio::select! {
+            () = shutdown.wait() => return Ok(()),
+            next = feed.changed(router.routed_version()) => next,
+        };
+        match next {
+            Ok(Some(table)) => {
+                failures = 0;
+                router.apply(&table);
+                tracing::debug!(version = table.version, routes = table.routes.len(), "route table applied");
+            }
+            Ok(None) => failures = 0,
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(%error, failures, "cannot follow the route table; retrying");
+                let pause = Duration::from_millis(100 * u64::from(failures.min(20)));
+                tokio::select! {
+                    () = shutdown.wait() => return Ok(()),
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+}
+
+impl Router {
+    /// Replaces the table with `desired` and records its version.
+    pub fn apply(&self, desired: &DesiredRoutes) {
+        let table: RouteTable = desired
+            .routes
+            .iter()
+            .map(|entry| Route {
+                app: entry.app.clone(),
+                deploy_id: entry.deploy_id.clone(),
+                target: match &entry.target {
+                    RouteTarget::Proxy { upstream } => Target::Proxy { upstream: *upstream },
+                    RouteTarget::Static { root } => Target::Static { root: root.clone() },
+                    RouteTarget::Down { reason } => Target::Down { reason: reason.clone() },
+                },
+            })
+            .collect();
+        self.publish_version(table, desired.version);
+    }
+}
