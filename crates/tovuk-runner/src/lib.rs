@@ -8,6 +8,7 @@
 //! instance new requests, and drains it before stopping it.
 
 mod instance;
+mod reconcile;
 mod release;
 mod signal;
 mod usage;
@@ -56,6 +57,12 @@ struct Runner {
     serving: Mutex<HashMap<String, Instance>>,
     /// Every task the runner starts runs under it.
     shutdown: Shutdown,
+    /// The deploy each static app serves (the router serves its files; no process runs).
+    serving_static: Mutex<HashMap<String, String>>,
+    /// Apps a task is starting or stopping right now: reconciling leaves them alone.
+    busy: Mutex<std::collections::HashSet<String>>,
+    /// Current deploys that could not be started here; not tried again while current.
+    failed_starts: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Runs the runner until `shutdown` fires; the apps it started are stopped then.
@@ -63,10 +70,20 @@ pub async fn run(config: RunnerConfig, traffic: Arc<dyn Traffic>, shutdown: Shut
     let client = Client::for_node(&config.api_url, &config.node_secret)?;
     let (logs, log_rx) = tokio::sync::mpsc::channel(10_000);
     shutdown.spawn("app-logs", ship_logs(client.clone(), log_rx, shutdown.clone()));
-    let runner =
-        Arc::new(Runner { client, logs, config, traffic, serving: Mutex::default(), shutdown: shutdown.clone() });
+    let runner = Arc::new(Runner {
+        client,
+        logs,
+        config,
+        traffic,
+        serving: Mutex::default(),
+        shutdown: shutdown.clone(),
+        serving_static: Mutex::default(),
+        busy: Mutex::default(),
+        failed_starts: Mutex::default(),
+    });
     shutdown.spawn("instance-usage", runner.clone().measure_usage(shutdown.clone()));
-    runner.restore();
+    // Its first pass restores what a restart stopped.
+    shutdown.spawn("reconcile", runner.clone().reconcile(shutdown.clone()));
     let mut errors: u32 = 0;
     loop {
         let claimed = tokio::select! {
@@ -143,42 +160,15 @@ fn bare_report(deploy_id: &str, status: &str) -> InstanceReport {
 }
 
 impl Runner {
-    /// After a restart, starts every app whose current deploy was running, from its release.
-    fn restore(self: &Arc<Self>) {
-        let runner = self.clone();
-        self.shutdown.spawn("restore", async move {
-            runner.restore_all().await;
-            Ok(())
-        });
-    }
-
-    async fn restore_all(self: &Arc<Self>) {
-        let releases = match self.client.current_releases().await {
-            Ok(current) => current.releases,
-            Err(error) => {
-                tracing::error!(%error, "cannot list the releases to restore");
-                return;
-            }
-        };
-        for release in releases {
-            let runner = self.clone();
-            self.shutdown.spawn("restore-app", async move {
-                if let Err(failure) = runner.start_serving(&release, true).await {
-                    let reason = failure.first_actionable_line.unwrap_or(failure.reason);
-                    tracing::error!(app = %release.app, deploy_id = %release.deploy_id, %reason, "cannot restore the app");
-                    let report = InstanceReport { reason: Some(reason), ..bare_report(&release.deploy_id, "failed") };
-                    if let Err(error) = runner.client.report_instance(&report).await {
-                        tracing::warn!(%error, "cannot report the app that could not be restored");
-                    }
-                }
-                Ok(())
-            });
-        }
-    }
-
     /// Takes a claimed deploy live, or fails it and leaves the current one serving.
     async fn take_live(self: &Arc<Self>, release: ClaimedRelease) {
-        match self.start_serving(&release, false).await {
+        // Reconciling waits while the app changes hands; the claim is one per app at a time.
+        while !self.claim_app(&release.app) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let outcome = self.start_serving(&release, false).await;
+        self.release_app(&release.app);
+        match outcome {
             Ok(()) => tracing::info!(app = %release.app, deploy_id = %release.deploy_id, "running"),
             Err(failure) => {
                 tracing::warn!(app = %release.app, deploy_id = %release.deploy_id, reason = %failure.reason, "deploy failed to go live");
@@ -208,6 +198,9 @@ impl Runner {
                     None => return Ok(()),
                 }
             };
+            if let Ok(mut statics) = self.serving_static.lock() {
+                statics.insert(release.app.clone(), release.deploy_id.clone());
+            }
             let previous = self.serving.lock().ok().and_then(|mut serving| serving.remove(&release.app));
             if let Some(previous) = previous {
                 self.retire(previous, route_version).await;
@@ -269,6 +262,9 @@ impl Runner {
                 }
             }
         };
+        if let Ok(mut statics) = self.serving_static.lock() {
+            statics.remove(&release.app);
+        }
         let previous =
             self.serving.lock().ok().and_then(|mut serving| serving.insert(release.app.clone(), instance.clone()));
         self.watch(instance);
