@@ -13,6 +13,7 @@ mod auth;
 mod boot;
 mod build_logs;
 mod builds;
+mod config_release;
 mod deploys;
 mod env;
 mod failure;
