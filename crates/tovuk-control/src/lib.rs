@@ -214,9 +214,10 @@ impl ControlState {
         locks.entry(app_id.to_owned()).or_default().clone()
     }
 
-    /// Ends the builds a previous run left behind (their builder died with it) and
-    /// removes their workspaces. Called at start, before any builder runs.
-    pub async fn recover_interrupted_builds(&self) -> anyhow::Result<()> {
+    /// Ends the builds and releases a previous run left behind (their roles died with it),
+    /// removes their workspaces, forgets its instances and publishes the first route table.
+    /// Called at start, before any role runs.
+    pub async fn recover_after_restart(&self) -> anyhow::Result<()> {
         for deploy in self.store().fail_interrupted_builds().await? {
             tracing::warn!(deploy_id = %deploy.id, app = %deploy.app_name, "build interrupted by a restart: failed");
         }

@@ -151,7 +151,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         },
         shutdown.clone(),
     );
-    control.recover_interrupted_builds().await.context("cannot recover interrupted builds")?;
+    control.recover_after_restart().await.context("cannot recover what the previous run left")?;
     control.prepare_repositories().await.context("cannot prepare the git repositories")?;
 
     roles.set("api", true, Some(api_addr.to_string()));
