@@ -116,8 +116,8 @@ pub(crate) async fn live(
     ApiJson(request): ApiJson<ReleaseLive>,
 ) -> Result<Json<ReleaseOutcome>, ApiFailure> {
     let deploy = deploy_of(&state, &id).await?;
-    let went = state.store().go_live(&id, &instance_record(&request.instance)).await?;
-    let superseded = went.superseded.map(|deploy| deploy.id.to_string());
+    let went = state.store().go_live(&deploy, &instance_record(&request.instance)).await?;
+    let superseded = went.superseded;
     if went.live {
         tracing::info!(deploy_id = %id, app = %deploy.app_name, superseded = ?superseded, "deploy running");
     } else {

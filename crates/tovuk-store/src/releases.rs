@@ -35,7 +35,7 @@ pub struct WentLive {
     /// False when the deploy was no longer `deploying` (a restart ended it meanwhile).
     pub live: bool,
     /// The deploy that served before, now `superseded`.
-    pub superseded: Option<DeployRecord>,
+    pub superseded: Option<String>,
 }
 
 /// One app's desired route with what its serving instance last reported.
@@ -96,9 +96,8 @@ impl Store {
     /// The deploy is healthy and serving: in one transaction it becomes `running`, the
     /// app's current deploy and the target of the app's route, its instance is recorded,
     /// and the deploy that served before becomes `superseded`.
-    pub async fn go_live(&self, id: &str, instance: &InstanceRecord) -> Result<WentLive, StoreError> {
-        let deploy = self.find_deploy(id).await?.ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))?;
-        let app_id = deploy.app_id.as_str();
+    pub async fn go_live(&self, deploy: &DeployRecord, instance: &InstanceRecord) -> Result<WentLive, StoreError> {
+        let (id, app_id) = (deploy.id.as_str(), deploy.app_id.as_str());
         let now = now_rfc3339();
         let extras = TransitionExtras::default();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -124,7 +123,7 @@ impl Store {
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-        upsert_instance(&mut tx, &deploy, instance, &now).await?;
+        upsert_instance(&mut tx, deploy, instance, &now).await?;
         let previous = previous.filter(|previous| previous != id);
         let mut superseded = false;
         if let Some(previous) = &previous {
@@ -134,11 +133,7 @@ impl Store {
         // Values only the superseded release used are gone with it.
         prune_unused_values(&mut tx, app_id).await?;
         tx.commit().await?;
-        let superseded = match previous.filter(|_| superseded) {
-            Some(previous) => self.find_deploy(&previous).await?,
-            None => None,
-        };
-        Ok(WentLive { live: true, superseded })
+        Ok(WentLive { live: true, superseded: previous.filter(|_| superseded) })
     }
 
     /// A deploy that could not go live ends `failed`; the app keeps its current deploy.

@@ -69,7 +69,7 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
     let first = built(&store, &app.id, "1111", "sha256:aa").await;
     let claimed = store.claim_release().await.expect("claim").expect("a release");
     assert_eq!((claimed.id.clone(), claimed.config_rev), (first.id.clone(), Some(1)));
-    store.go_live(first.id.as_str(), &healthy(&first)).await.expect("live");
+    store.go_live(&first, &healthy(&first)).await.expect("live");
 
     // A change while `first` runs: a config release of its artifact, no build.
     let release = change(&store, &app.id, &["A"], &["B"], true).await.expect("a config release");
@@ -90,21 +90,21 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
     let claimed = store.claim_release().await.expect("claim").expect("release");
     assert_eq!(claimed.id, release.id);
     assert_eq!(claimed.config_rev, Some(2));
-    store.go_live(release.id.as_str(), &healthy(&release)).await.expect("live");
+    store.go_live(&release, &healthy(&release)).await.expect("live");
     // While the code deploy is going live, another change records a release of what is
     // current now: the config release.
     let claimed = store.claim_release().await.expect("claim").expect("second");
     assert_eq!(claimed.id, second.id);
     let late = change(&store, &app.id, &["C"], &[], true).await.expect("late release");
     assert_eq!(late.base_deploy_id.as_deref(), Some(release.id.as_str()));
-    store.go_live(second.id.as_str(), &healthy(&second)).await.expect("second live");
+    store.go_live(&second, &healthy(&second)).await.expect("second live");
     let claimed = store.claim_release().await.expect("claim").expect("late");
     assert_eq!(claimed.id, late.id);
     assert_eq!(claimed.base_deploy_id.as_deref(), Some(second.id.as_str()), "rebased onto what is current");
     assert_eq!(claimed.artifact.as_ref().map(|(digest, _)| digest.as_str()), Some("sha256:bb"));
     assert_eq!(claimed.sha, "2222");
     assert_eq!(claimed.config_rev, Some(3));
-    store.go_live(late.id.as_str(), &healthy(&late)).await.expect("late live");
+    store.go_live(&late, &healthy(&late)).await.expect("late live");
 
     // Only revision 3 is in use now: the values that ended before it are gone.
     assert_eq!(store.config_values(&app.id, Some(1)).await.expect("rev 1"), [], "revision 1 is pruned");
