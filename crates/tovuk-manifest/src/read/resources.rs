@@ -4,7 +4,7 @@ use toml::de::DeTable;
 
 use super::Reader;
 use crate::ResourceKind;
-use crate::cron::check_schedule;
+use crate::cron::Schedule;
 use crate::draft::{DraftBinding, DraftResource, Field};
 use crate::names::{check_app_name, check_env_name, suggest_app_name, suggest_env_name};
 use crate::schema::{BINDING, RESOURCE, TableSpec};
@@ -15,8 +15,8 @@ pub(super) fn read_resource(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) ->
     let kind = reader.choice(kind_text, &RESOURCE, "kind", &ResourceKind::names(), ResourceKind::from_name);
     let binding = binding_name(reader, table, &RESOURCE);
     let schedule =
-        reader.string(table, &RESOURCE, "schedule").and_then(|schedule, span| match check_schedule(schedule) {
-            Ok(()) => Some(schedule.clone()),
+        reader.string(table, &RESOURCE, "schedule").and_then(|schedule, span| match Schedule::parse(schedule) {
+            Ok(_) => Some(schedule.clone()),
             Err(problem) => {
                 reader.invalid(
                     span,

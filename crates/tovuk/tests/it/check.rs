@@ -134,3 +134,23 @@ fn tracked_secrets_fail_the_check_but_untracked_ones_do_not() {
     std::fs::write(plain.path().join("target/debug/app"), "bin").expect("write");
     user.tovuk().args(["check", "--json"]).arg(plain.path()).run().success();
 }
+
+#[test]
+fn check_refuses_cron_schedules_no_scheduler_can_run() {
+    let user = UserEnv::new();
+    for (fixture, says) in [
+        ("cron_schedule_not_cron", "the minute field `a` has `a`"),
+        ("cron_schedule_step_zero", "is not a cron schedule"),
+        ("cron_schedule_name_in_minute", "the minute field `MON` has `M`"),
+        ("cron_schedule_never_fires", "never fires"),
+    ] {
+        let bytes = std::fs::read(fixtures_dir().join(format!("{fixture}.toml"))).expect("fixture");
+        let dir = project(&bytes, None);
+        let run = user.tovuk().args(["check"]).arg(dir.path()).run().code(1);
+        assert!(run.stdout.contains(says) || run.stderr.contains(says), "{fixture}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("tovuk.toml:19:12") || run.stderr.contains("tovuk.toml:19:12"), "{fixture}");
+    }
+    let bytes = std::fs::read(fixtures_dir().join("cron_complete.toml")).expect("fixture");
+    let dir = project(&bytes, None);
+    user.tovuk().args(["check"]).arg(dir.path()).run().success();
+}
