@@ -355,10 +355,12 @@ async fn seal(
     let key = key.clone();
     tokio::task::spawn_blocking(move || {
         // Default output: the checkout minus `[build] exclude` and the cache dirs (build scratch).
-        let is_excluded = |path: &str| {
-            excludes.iter().any(|pattern| tovuk_manifest::pattern_matches(pattern, path))
-                || (outputs.is_empty() && caches.iter().any(|cache| tovuk_manifest::pattern_matches(cache, path)))
-        };
+        let mut patterns = excludes;
+        if outputs.is_empty() {
+            patterns.extend(caches);
+        }
+        let excluded = tovuk_manifest::PathPatterns::new(&patterns)?;
+        let is_excluded = |path: &str| excluded.matches(path);
         let (temp, file) = tovuk_artifact::create_temp_archive(&artifacts).map_err(|error| error.to_string())?;
         let packed = tovuk_artifact::pack(&source, &outputs, &is_excluded, std::io::BufWriter::new(file));
         let packed = match packed {

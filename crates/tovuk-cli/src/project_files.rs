@@ -10,7 +10,9 @@ pub(crate) mod tests;
 use std::path::Path;
 use std::process::Command;
 
-use tovuk_manifest::{MANIFEST_FILE, is_default_excluded, pattern_matches};
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use tovuk_manifest::{MANIFEST_FILE, PathPatterns, is_default_excluded};
 
 /// The project's ignore file: gitignore syntax, read from the project root only.
 pub(crate) const IGNORE_FILE: &str = ".tovukignore";
@@ -55,12 +57,17 @@ pub(crate) fn list(dir: &Path, declared: &Declared) -> Result<Vec<String>, Strin
 /// skipped: they cannot be uploaded, and git would not track them either.
 pub(crate) fn upload_files(dir: &Path, declared: &Declared) -> Result<Vec<String>, String> {
     let ignore_path = dir.join(IGNORE_FILE);
-    let ignore_rules = match std::fs::read_to_string(&ignore_path) {
-        Ok(text) => parse_ignore(&text),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    let ignore_file = match std::fs::read_to_string(&ignore_path) {
+        Ok(text) => IgnoreFile::parse(&text)?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => IgnoreFile::parse("")?,
         Err(error) => return Err(format!("cannot read `{}`: {error}", ignore_path.display())),
     };
-    let selection = Selection { ignore_rules, declared };
+    let invalid = |error: String| format!("tovuk.toml: {error}; fix `[build] include`/`exclude`");
+    let selection = Selection {
+        ignore_file,
+        includes: PathPatterns::new(&declared.includes).map_err(invalid)?,
+        excludes: PathPatterns::new(&declared.excludes).map_err(invalid)?,
+    };
     let mut files = Vec::new();
     walk(dir, "", &selection, &mut files)?;
     files.sort();
@@ -91,12 +98,15 @@ fn git_tracked(dir: &Path) -> Option<Vec<String>> {
 }
 
 /// Decides, path by path, what is uploaded.
-struct Selection<'a> {
-    ignore_rules: Vec<IgnoreRule>,
-    declared: &'a Declared,
+struct Selection {
+    ignore_file: IgnoreFile,
+    /// `[build] include` and a static root.
+    includes: PathPatterns,
+    /// `[build] exclude`.
+    excludes: PathPatterns,
 }
 
-impl Selection<'_> {
+impl Selection {
     fn is_uploaded(&self, path: &str, is_dir: bool) -> bool {
         // The server needs the manifest, and the ignore file explains what is missing.
         if !is_dir && (path == MANIFEST_FILE || path == IGNORE_FILE) {
@@ -105,18 +115,16 @@ impl Selection<'_> {
         // The built-in excludes act as the first lines of `.tovukignore`, so a `!` line
         // can ship, say, a prebuilt `dist/` on purpose (secrets that slip through are
         // still refused by the contract check).
-        let declared_included = self.declared.includes.iter().any(|pattern| pattern_matches(pattern, path));
-        let mut excluded = is_default_excluded(path, is_dir) && !declared_included;
-        for rule in &self.ignore_rules {
-            if rule.matches(path, is_dir) {
-                excluded = !rule.negated;
-            }
-        }
-        !excluded && !self.declared.excludes.iter().any(|pattern| pattern_matches(pattern, path))
+        let declared_included = self.includes.matches(path);
+        let excluded = self
+            .ignore_file
+            .verdict(path, is_dir)
+            .unwrap_or_else(|| is_default_excluded(path, is_dir) && !declared_included);
+        !excluded && !self.excludes.matches(path)
     }
 }
 
-fn walk(root: &Path, relative: &str, selection: &Selection<'_>, files: &mut Vec<String>) -> Result<(), String> {
+fn walk(root: &Path, relative: &str, selection: &Selection, files: &mut Vec<String>) -> Result<(), String> {
     let dir = root.join(relative);
     let cannot_list = |error: std::io::Error| format!("cannot list the files of `{}`: {error}", dir.display());
     for entry in std::fs::read_dir(&dir).map_err(cannot_list)? {
@@ -152,86 +160,32 @@ fn walk(root: &Path, relative: &str, selection: &Selection<'_>, files: &mut Vec<
     Ok(())
 }
 
-/// One line of `.tovukignore`.
-#[derive(Debug, PartialEq, Eq)]
-struct IgnoreRule {
-    /// `!pattern`: re-includes what an earlier line excluded.
-    negated: bool,
-    /// `pattern/`: matches directories only (and so everything under them).
-    dir_only: bool,
-    /// A leading or inner `/`: matched against the whole path from the root;
-    /// otherwise against the last component, at any depth.
-    anchored: bool,
-    parts: Vec<String>,
-}
+/// The rules of `.tovukignore`, read with git's own semantics by the `ignore` crate: blank
+/// lines, `#` comments, `\#`/`\!` escapes, `!`, leading and trailing `/`, `*`, `?`, `**`
+/// and character classes.
+pub(crate) struct IgnoreFile(Gitignore);
 
-/// Parses gitignore syntax: blank lines, `#` comments, `\#`/`\!` escapes, `!`, leading
-/// and trailing `/`, `*`, `?` and `**`. Character classes are not supported.
-fn parse_ignore(text: &str) -> Vec<IgnoreRule> {
-    let mut rules = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+impl IgnoreFile {
+    pub(crate) fn parse(text: &str) -> Result<IgnoreFile, String> {
+        // Paths are matched relative to the project root.
+        let mut builder = GitignoreBuilder::new("");
+        for (line_idx, line) in text.lines().enumerate() {
+            builder
+                .add_line(None, line)
+                .map_err(|error| format!("{IGNORE_FILE}:{}: {error}; fix or remove the line", line_idx + 1))?;
         }
-        let (negated, line) = match line.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, line.strip_prefix('\\').unwrap_or(line)),
-        };
-        let dir_only = line.ends_with('/');
-        let line = line.trim_end_matches('/');
-        let anchored = line.contains('/');
-        let parts: Vec<String> =
-            line.split('/').filter(|part| !part.is_empty() && *part != ".").map(str::to_owned).collect();
-        if parts.is_empty() {
-            continue;
-        }
-        rules.push(IgnoreRule { negated, dir_only, anchored, parts });
+        builder.build().map(IgnoreFile).map_err(|error| format!("{IGNORE_FILE}: {error}"))
     }
-    rules
-}
 
-impl IgnoreRule {
-    /// Whether the rule matches `path` itself. Its contents need no check: an excluded
-    /// directory is not descended into, and a match on an ancestor must not make a
-    /// `!` line re-include the files below it.
-    fn matches(&self, path: &str, is_dir: bool) -> bool {
-        if self.dir_only && !is_dir {
-            return false;
-        }
-        let path_parts: Vec<&str> = path.split('/').collect();
-        if self.anchored {
-            return match_parts(&self.parts, &path_parts);
-        }
-        path_parts.last().is_some_and(|name| match_component(&self.parts[0], name))
-    }
-}
-
-/// Whole-component matching with `**`, by dynamic programming so a pattern like
-/// `**/**/**/x` cannot cost exponential time.
-fn match_parts(pattern: &[String], path: &[&str]) -> bool {
-    let width = path.len() + 1;
-    // matches[i * width + j]: pattern[i..] matches path[j..].
-    let mut matches = vec![false; (pattern.len() + 1) * width];
-    matches[pattern.len() * width + path.len()] = true;
-    for i in (0..pattern.len()).rev() {
-        for j in (0..=path.len()).rev() {
-            matches[i * width + j] = if pattern[i] == "**" && i + 1 == pattern.len() {
-                // A trailing `/**` matches what is inside, not the directory itself.
-                j < path.len()
-            } else if pattern[i] == "**" {
-                matches[(i + 1) * width + j] || (j < path.len() && matches[i * width + j + 1])
-            } else {
-                j < path.len() && match_component(&pattern[i], path[j]) && matches[(i + 1) * width + j + 1]
-            };
+    /// What the last line matching `path` itself says: `Some(true)` excluded, `Some(false)`
+    /// re-included by a `!` line, `None` no line matches. Its contents need no check: an
+    /// excluded directory is not descended into, and a match on an ancestor must not make
+    /// a `!` line re-include the files below it.
+    pub(crate) fn verdict(&self, path: &str, is_dir: bool) -> Option<bool> {
+        match self.0.matched(path, is_dir) {
+            Match::Ignore(_) => Some(true),
+            Match::Whitelist(_) => Some(false),
+            Match::None => None,
         }
     }
-    matches[0]
-}
-
-/// `*` and `?` within one component, exactly as `[build] exclude` matches them.
-fn match_component(pattern: &str, name: &str) -> bool {
-    // Neither side contains `/`, and `parse_ignore` drops `.` parts, so the manifest's
-    // matcher compares exactly these two components.
-    pattern_matches(pattern, name)
 }

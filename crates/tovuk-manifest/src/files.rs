@@ -5,7 +5,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::glob::pattern_matches;
+use crate::glob::PathPatterns;
 use crate::report::{CheckReport, Diagnostic};
 use crate::{Code, Manifest};
 
@@ -26,8 +26,10 @@ const ENV_TEMPLATES: [&str; 3] = [".env.example", ".env.sample", ".env.template"
 pub fn check_files(report: &mut CheckReport, manifest: &Manifest, file: &str, tracked_files: &[String]) {
     let build = manifest.build();
     let static_root = manifest.static_root().filter(|root| !matches!(*root, "." | "./" | ""));
-    let declared =
-        |path: &str| build.include.iter().chain(&build.exclude).any(|pattern| pattern_matches(pattern, path));
+    let patterns: Vec<&String> = build.include.iter().chain(&build.exclude).collect();
+    // The manifest's patterns were checked when it was read; one that is not is ignored here.
+    let declared_patterns = PathPatterns::new(&patterns).ok();
+    let declared = |path: &str| declared_patterns.as_ref().is_some_and(|patterns| patterns.matches(path));
     // A static app's root is shipped on purpose even when it is called `dist`;
     // secrets inside it are still reported, since the router would serve them.
     let in_static_root = |path: &str| {

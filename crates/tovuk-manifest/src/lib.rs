@@ -13,7 +13,7 @@
 
 mod capability;
 mod code;
-mod cron;
+pub mod cron;
 mod draft;
 mod duration;
 mod files;
@@ -39,7 +39,7 @@ use toml::de::DeTable;
 pub use capability::Capability;
 pub use code::Code;
 pub use files::{check_files, is_default_excluded};
-pub use glob::pattern_matches;
+pub use glob::{PathPatterns, check_pattern, pattern_matches};
 pub use kinds::{AppKind, ResourceKind, RouteAuth};
 pub use manifest::{
     Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, DEFAULT_STATIC_ROOT, Domain,
@@ -47,7 +47,7 @@ pub use manifest::{
 };
 pub use render::render_human;
 pub use report::{CapabilitySummary, CheckReport, Diagnostic, RequiredFix};
-pub use suggest::edit_distance;
+pub use suggest::did_you_mean;
 
 use position::position_of_byte;
 use report::Snippet;

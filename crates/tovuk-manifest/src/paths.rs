@@ -21,6 +21,12 @@ pub(crate) fn check_relative_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A `[build] include`/`exclude` entry: a relative path that is also a valid glob.
+pub(crate) fn check_path_pattern(pattern: &str) -> Result<(), String> {
+    check_relative_path(pattern)?;
+    crate::glob::check_pattern(pattern).map_err(|error| format!("`{pattern}` is not a valid pattern: {error}"))
+}
+
 fn looks_like_drive(path: &str) -> bool {
     let mut chars = path.chars();
     matches!((chars.next(), chars.next()), (Some(letter), Some(':')) if letter.is_ascii_alphabetic())

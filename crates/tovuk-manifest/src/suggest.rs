@@ -1,4 +1,5 @@
-//! "Did you mean" suggestions for misspelled keys and values.
+//! "Did you mean" suggestions for misspelled keys, values and names: the one rule every
+//! part of tovuk suggests by (the manifest check, the price table, the CLI).
 
 #[cfg(test)]
 mod tests;
@@ -6,7 +7,7 @@ mod tests;
 /// The candidate closest to `input`, when it is close enough to be a likely
 /// typo. Comparison ignores ASCII case and treats `_` and `-` alike, because
 /// `Object_Storage` for `object-storage` is a spelling slip, not a new word.
-pub(crate) fn did_you_mean<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str> {
+pub fn did_you_mean<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let input_norm = normalize(input);
     // rustc's rule of thumb: a third of the length, but at least one edit.
     let max_distance = (input_norm.chars().count() / 3).max(1);
@@ -47,30 +48,8 @@ fn normalize(text: &str) -> String {
     text.chars().map(|ch| if ch == '_' { '-' } else { ch.to_ascii_lowercase() }).collect()
 }
 
-/// Optimal string alignment distance: Levenshtein plus adjacent
-/// transpositions, so `nmae` is one edit from `name`.
-pub fn edit_distance(left: &str, right: &str) -> usize {
-    let left: Vec<char> = left.chars().collect();
-    let right: Vec<char> = right.chars().collect();
-    let width = right.len() + 1;
-    let mut table = vec![0usize; (left.len() + 1) * width];
-    for (i, cell) in table.iter_mut().step_by(width).enumerate() {
-        *cell = i;
-    }
-    for (j, cell) in table.iter_mut().take(width).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=left.len() {
-        for j in 1..=right.len() {
-            let cost = usize::from(left[i - 1] != right[j - 1]);
-            let mut best = (table[(i - 1) * width + j] + 1)
-                .min(table[i * width + j - 1] + 1)
-                .min(table[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && left[i - 1] == right[j - 2] && left[i - 2] == right[j - 1] {
-                best = best.min(table[(i - 2) * width + j - 2] + 1);
-            }
-            table[i * width + j] = best;
-        }
-    }
-    table[left.len() * width + right.len()]
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions, so `nmae`
+/// is one edit from `name`), from `strsim`.
+fn edit_distance(left: &str, right: &str) -> usize {
+    strsim::osa_distance(left, right)
 }

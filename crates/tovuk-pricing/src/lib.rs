@@ -14,7 +14,6 @@ mod error;
 mod estimate;
 mod meter;
 mod read;
-mod suggest;
 mod table;
 
 pub use error::PricingError;

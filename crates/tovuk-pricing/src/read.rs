@@ -6,9 +6,9 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::suggest::closest;
 use crate::table::DEFAULT_CURRENCY;
 use crate::{Meter, PriceTable, PricingError};
+use tovuk_manifest::did_you_mean;
 
 /// The only top-level key the server config knows.
 const PRICING: &str = "pricing";
@@ -177,7 +177,7 @@ fn unknown_meter(name: &str) -> String {
     let known = Meter::names();
     let mut candidates = known.clone();
     candidates.push(CURRENCY);
-    let hint = match closest(name, &candidates) {
+    let hint = match did_you_mean(name, &candidates) {
         Some(close) => format!("did you mean `{close}`? "),
         None => String::new(),
     };

@@ -42,18 +42,13 @@ impl Drop for TestDir {
 /// Which of `paths` (`name/` for directories) the ignore file `rules` excludes, evaluated
 /// like the walk does: last match wins, and nothing below an excluded directory survives.
 fn excluded_by(rules: &str, paths: &[&str]) -> Vec<String> {
-    let rules = parse_ignore(rules);
+    let rules = IgnoreFile::parse(rules).expect("valid ignore file");
     let mut excluded: Vec<String> = Vec::new();
     for path in paths {
         let is_dir = path.ends_with('/');
         let path = path.trim_end_matches('/');
         let under_excluded = excluded.iter().any(|dir| path.starts_with(&format!("{dir}/")));
-        let mut is_excluded = false;
-        for rule in &rules {
-            if rule.matches(path, is_dir) {
-                is_excluded = !rule.negated;
-            }
-        }
+        let is_excluded = rules.verdict(path, is_dir).unwrap_or(false);
         if is_excluded || under_excluded {
             excluded.push(path.to_owned());
         }
@@ -93,19 +88,15 @@ fn ignore_patterns() {
 
 #[test]
 fn ignore_lines_are_parsed() {
-    let rules = parse_ignore("!/build/\ndocs/*.md  \n");
-    assert_eq!(
-        rules,
-        [
-            IgnoreRule { negated: true, dir_only: true, anchored: true, parts: vec!["build".to_owned()] },
-            IgnoreRule {
-                negated: false,
-                dir_only: false,
-                anchored: true,
-                parts: vec!["docs".to_owned(), "*.md".to_owned()]
-            },
-        ]
-    );
+    // A negated, anchored, directory-only line, and trailing spaces trimmed.
+    let tree = ["build/", "build/app", "docs/", "docs/a.md", "docs/a.md.bak", "x/build/"];
+    // As in git: `*` still matches the files inside the re-included directory.
+    check("*\n!/build/\n", &tree, &["build/app", "docs", "docs/a.md", "docs/a.md.bak", "x/build"]);
+    check("docs/*.md  \n", &tree, &["docs/a.md"]);
+    // Character classes, which the hand-written parser did not support.
+    check("docs/[ab].md", &tree, &["docs/a.md"]);
+    // An unclosed class is a literal name, as in git.
+    check("[unclosed", &["[unclosed", "u"], &["[unclosed"]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::Reader;
 use super::reader::no_suggestion;
 use crate::draft::{DraftBuild, Located};
 use crate::names::{check_env_name, suggest_env_name};
-use crate::paths::check_relative_path;
+use crate::paths::{check_path_pattern, check_relative_path};
 use crate::schema::BUILD;
 
 /// Longest per-phase build timeout: a build stuck for longer is not coming back.
@@ -21,8 +21,11 @@ pub(super) fn read_build(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> Dr
     };
     let output = paths(reader, "output");
     let cache = paths(reader, "cache");
-    let exclude = paths(reader, "exclude");
-    let include = paths(reader, "include");
+    let patterns = |reader: &mut Reader<'_, '_>, key: &str| {
+        values(reader.checked_strings(table, &BUILD, key, check_path_pattern, no_suggestion))
+    };
+    let exclude = patterns(reader, "exclude");
+    let include = patterns(reader, "include");
     DraftBuild {
         build: reader.non_empty_string(table, &BUILD, "build"),
         typecheck: reader.non_empty_string(table, &BUILD, "typecheck"),

@@ -45,3 +45,13 @@ fn a_word_missing_its_qualifier_is_suggested() {
     // Ambiguous qualifiers suggest nothing rather than guess.
     assert_eq!(did_you_mean("month", &["requests_per_month", "cron_runs_per_month"]), None);
 }
+
+#[test]
+fn meter_names_are_suggested_by_the_same_rule() {
+    let names = ["requests", "kv_reads", "kv_writes", "state_reads"];
+    assert_eq!(did_you_mean("reqests", &names), Some("requests"));
+    assert_eq!(did_you_mean("KV-Reads", &names), Some("kv_reads"));
+    assert_eq!(did_you_mean("kv_read", &names), Some("kv_reads"));
+    assert_eq!(did_you_mean("bandwidth", &names), None);
+    assert_eq!(edit_distance("reqeusts", "requests"), 1);
+}
