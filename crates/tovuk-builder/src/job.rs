@@ -46,7 +46,7 @@ pub(crate) async fn run(
     shutdown: &Shutdown,
 ) {
     let started = Instant::now();
-    let workspace = config.data_dir.join("work").join(&build.build_id);
+    let workspace = config.layout.build_workspace(&build.build_id);
     let mut logs = LogShipper::new(client, &build.deploy_id, config.log_limit_bytes);
     tracing::info!(deploy_id = %build.deploy_id, app = %build.app, sha = %build.sha, "build started");
     let outcome = build_in(client, config, key, &build, &workspace, &mut logs, shutdown).await;
@@ -107,7 +107,7 @@ async fn build_in(
         ));
     }
     logs.line("building", "platform", format!("checking out {} at {}", build.ref_name, build.sha));
-    let repo = config.data_dir.join("repos").join(format!("{}.git", build.app));
+    let repo = config.layout.repo(&build.app);
     if let Err(error) = checkout(&repo, &build.sha, &source).await {
         logs.line("building", "platform", error.clone());
         return Outcome::Failed(failure("source_unavailable", Some("building"), None, Some(error)));
@@ -281,7 +281,7 @@ fn read_manifest(source: &Path) -> Result<Manifest, String> {
 fn cache_dir(config: &BuilderConfig, app: &str, dir: &str) -> PathBuf {
     let name: String =
         dir.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
-    config.data_dir.join("cache").join(app).join(name)
+    config.layout.cache_dir(app, &name)
 }
 
 fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, manifest: &Manifest) -> SandboxSpec {
@@ -338,7 +338,7 @@ async fn seal(
     secrets: Arc<tovuk_secrets::Masker>,
 ) -> Result<ArtifactSummary, String> {
     let secret_names = manifest.build().secrets.join(", ");
-    let artifacts = config.data_dir.join("artifacts");
+    let artifacts = config.layout.artifacts_dir();
     let outputs = manifest.build().output.clone();
     let excludes = manifest.build().exclude.clone();
     let caches: Vec<String> = manifest.build().cache.iter().map(|dir| dir.trim_matches('/').to_owned()).collect();

@@ -21,8 +21,9 @@ use tovuk_daemon::Shutdown;
 /// What the builder is configured with.
 #[derive(Debug, Clone)]
 pub struct BuilderConfig {
-    /// The platform's data dir: repositories, keys, workspaces, caches, artifacts.
-    pub data_dir: PathBuf,
+    /// The data directory; the builder reads repositories and its signing key, and
+    /// writes workspaces, caches and artifacts (see `DataLayout`).
+    pub layout: tovuk_types::DataLayout,
     /// The control-plane API.
     pub api_url: String,
     /// The secret that authenticates this role on the internal API.
@@ -43,7 +44,7 @@ pub struct BuilderConfig {
 /// reported failed.
 pub async fn run(config: BuilderConfig, shutdown: Shutdown) -> anyhow::Result<()> {
     let client = Client::for_node(&config.api_url, &config.node_secret)?;
-    let key = Arc::new(tovuk_artifact::BuildKey::load_or_create(&config.data_dir.join("keys"))?);
+    let key = Arc::new(tovuk_artifact::BuildKey::load_or_create(&config.layout.keys_dir())?);
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut consecutive_errors: u32 = 0;

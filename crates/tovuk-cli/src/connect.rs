@@ -21,7 +21,7 @@ fn read_token(path: &std::path::Path) -> Option<String> {
 
 /// The local server's API URL from its `server.json`, when it is running.
 fn local_url(data_dir: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(data_dir.join("server.json")).ok()?;
+    let text = std::fs::read_to_string(data_dir.join(tovuk_types::layout::SERVER_FILE)).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value.get("api_url")?.as_str().map(str::to_owned)
 }
@@ -44,7 +44,7 @@ pub(crate) fn client(target: Option<&str>) -> Result<Client, CliError> {
                 None => {
                     let data_dir = config::default_data_dir();
                     let url = local_url(&data_dir).unwrap_or_else(|| LOCAL_URL.to_owned());
-                    (url, read_token(&data_dir.join("admin.token")))
+                    (url, read_token(&data_dir.join(tovuk_types::layout::ADMIN_TOKEN_FILE)))
                 }
             };
             (env_url.unwrap_or(url), env_token.or(token))

@@ -71,7 +71,7 @@ pub(crate) async fn upload(
         return Err(too_large());
     }
 
-    let work = state.config().data_dir.join("work");
+    let work = state.config().layout.work_dir();
     std::fs::create_dir_all(&work).map_err(|error| internal("cannot create the work dir", &error))?;
     let scratch = tempfile::Builder::new()
         .prefix("upload-")

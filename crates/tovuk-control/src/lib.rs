@@ -54,7 +54,8 @@ pub struct ControlConfig {
     /// The URL users reach the API at, when configured; otherwise taken from each request's `Host`.
     pub public_url: Option<String>,
     pub started_at: String,
-    pub data_dir: PathBuf,
+    /// The data directory's paths.
+    pub layout: tovuk_types::DataLayout,
     /// The binary the git hooks run (`tovuk hook ...`).
     pub tovuk_exe: PathBuf,
     /// The API's own address, for the hooks to report to.
@@ -119,7 +120,7 @@ struct Inner {
 impl ControlState {
     pub fn new(store: ControlStore, roles: RoleBoard, config: ControlConfig, shutdown: Shutdown) -> Self {
         let store = store.store;
-        let repos = Repos::new(&config.data_dir, config.tovuk_exe.clone());
+        let repos = Repos::new(&config.layout, config.tovuk_exe.clone());
         let mut config = config;
         config.public_url = config.public_url.map(|url| url.trim_end_matches('/').to_owned());
         ControlState {
@@ -184,7 +185,7 @@ impl ControlState {
     }
 
     fn artifacts_dir(&self) -> PathBuf {
-        self.config().data_dir.join("artifacts")
+        self.config().layout.artifacts_dir()
     }
 
     fn secrets_key(&self) -> &tovuk_secrets::MasterKey {
@@ -205,7 +206,7 @@ impl ControlState {
     }
 
     fn keys_dir(&self) -> PathBuf {
-        self.config().data_dir.join("keys")
+        self.config().layout.keys_dir()
     }
 
     /// The lock that serialises intake for one app.
@@ -230,7 +231,7 @@ impl ControlState {
         self.republish_routes()
             .await
             .map_err(|failure| anyhow::anyhow!("cannot build the route table: {}", failure.0))?;
-        let work = self.config().data_dir.join("work");
+        let work = self.config().layout.work_dir();
         if work.exists() {
             std::fs::remove_dir_all(&work)?;
         }

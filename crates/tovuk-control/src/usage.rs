@@ -458,7 +458,7 @@ async fn measure_storage(state: &ControlState) {
     let hour = hour_now();
     let mut entries = Vec::new();
     for app in apps {
-        let volume = state.config().data_dir.join("volumes").join(&app.name);
+        let volume = state.config().layout.volume_dir(&app.name);
         let mut bytes = tokio::task::spawn_blocking(move || dir_size(&volume)).await.unwrap_or(0);
         if let Ok(artifacts) = state.store().artifact_digests(app.id.as_str()).await {
             // Config releases share their base's artifact: count each file once.

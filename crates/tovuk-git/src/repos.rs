@@ -9,6 +9,7 @@
 use crate::git::{self, GitError};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use tovuk_types::DataLayout;
 
 /// The hooks the platform installs.
 pub const HOOK_NAMES: [&str; 2] = ["pre-receive", "post-receive"];
@@ -16,14 +17,15 @@ pub const HOOK_NAMES: [&str; 2] = ["pre-receive", "post-receive"];
 /// Where the repositories and hooks live, and which binary the hooks run.
 #[derive(Debug, Clone)]
 pub struct Repos {
+    layout: DataLayout,
     root: PathBuf,
     hooks_dir: PathBuf,
     tovuk_exe: PathBuf,
 }
 
 impl Repos {
-    pub fn new(data_dir: &Path, tovuk_exe: PathBuf) -> Repos {
-        Repos { root: data_dir.join("repos"), hooks_dir: data_dir.join("hooks"), tovuk_exe }
+    pub fn new(layout: &DataLayout, tovuk_exe: PathBuf) -> Repos {
+        Repos { layout: layout.clone(), root: layout.repos_dir(), hooks_dir: layout.hooks_dir(), tovuk_exe }
     }
 
     pub fn root(&self) -> &Path {
@@ -36,7 +38,7 @@ impl Repos {
 
     /// The bare repository of an app. `app` must already be a validated app name.
     pub fn path(&self, app: &str) -> PathBuf {
-        self.root.join(format!("{app}.git"))
+        self.layout.repo(app)
     }
 
     fn hook_script(&self, name: &str) -> String {

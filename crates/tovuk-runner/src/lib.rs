@@ -16,7 +16,6 @@ mod usage;
 use instance::{Instance, Launch, Life};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tovuk_api_types::{ClaimedRelease, DeployFailure, InstanceReport};
@@ -38,7 +37,9 @@ const ROUTE_SWITCH_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
-    pub data_dir: PathBuf,
+    /// The data directory; the runner reads repositories, artifacts and the build public
+    /// key, and writes releases and volumes (see `DataLayout`).
+    pub layout: tovuk_types::DataLayout,
     pub api_url: String,
     pub node_secret: String,
     /// How long a replaced instance may take to finish its in-flight requests.
@@ -183,7 +184,7 @@ impl Runner {
     /// what served before. `restoring` reuses the unpacked release and re-routes an app
     /// that was already live.
     async fn start_serving(self: &Arc<Self>, release: &ClaimedRelease, restoring: bool) -> Result<(), DeployFailure> {
-        let prepared = release::prepare(&self.config.data_dir, release, restoring).await?;
+        let prepared = release::prepare(&self.config.layout, release, restoring).await?;
         let manifest = &prepared.manifest;
         if manifest.kind() == AppKind::Static {
             let root = instance::static_root(&prepared.dir, manifest.static_root().unwrap_or("."));
@@ -219,7 +220,7 @@ impl Runner {
             kind: manifest.kind(),
             deploy_id: release.deploy_id.clone(),
             release_dir: prepared.dir.clone(),
-            volume_dir: self.config.data_dir.join("volumes").join(&release.app),
+            volume_dir: self.config.layout.volume_dir(&release.app),
             command,
             port,
             logs: self.logs.clone(),

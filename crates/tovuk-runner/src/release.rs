@@ -1,8 +1,9 @@
 //! Preparing a release: verify the signed artifact, unpack it, read its contract.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tovuk_api_types::{ClaimedRelease, DeployFailure};
 use tovuk_manifest::{MANIFEST_FILE, Manifest};
+use tovuk_types::DataLayout;
 
 /// A verified, unpacked release and the contract it runs under.
 pub(crate) struct Release {
@@ -23,17 +24,21 @@ pub(crate) fn failure(reason: &str, line: String) -> DeployFailure {
 /// Verifies the artifact (signature and digest) before anything of it is used, then
 /// unpacks it into `<data>/releases/<app>/<deploy_id>/` (kept when already there and
 /// `reuse` is set, as after a restart).
-pub(crate) async fn prepare(data_dir: &Path, release: &ClaimedRelease, reuse: bool) -> Result<Release, DeployFailure> {
-    let data_dir = data_dir.to_owned();
+pub(crate) async fn prepare(
+    layout: &DataLayout,
+    release: &ClaimedRelease,
+    reuse: bool,
+) -> Result<Release, DeployFailure> {
+    let layout = layout.clone();
     let release = release.clone();
-    tokio::task::spawn_blocking(move || prepare_blocking(&data_dir, &release, reuse))
+    tokio::task::spawn_blocking(move || prepare_blocking(&layout, &release, reuse))
         .await
         .map_err(|error| failure("release_failed", format!("preparing the release stopped: {error}")))?
 }
 
-fn prepare_blocking(data_dir: &Path, release: &ClaimedRelease, reuse: bool) -> Result<Release, DeployFailure> {
-    let artifacts = data_dir.join("artifacts");
-    let key = tovuk_artifact::load_public_key(&data_dir.join("keys"))
+fn prepare_blocking(layout: &DataLayout, release: &ClaimedRelease, reuse: bool) -> Result<Release, DeployFailure> {
+    let artifacts = layout.artifacts_dir();
+    let key = tovuk_artifact::load_public_key(&layout.keys_dir())
         .map_err(|error| failure("artifact_signature_invalid", format!("the build key cannot be read: {error}")))?;
     let verification = tovuk_artifact::verify(&artifacts, &release.digest, &key)
         .map_err(|error| failure("artifact_signature_invalid", error.to_string()))?;
@@ -44,7 +49,7 @@ fn prepare_blocking(data_dir: &Path, release: &ClaimedRelease, reuse: bool) -> R
             format!("the artifact failed verification and was not started: {problem}"),
         ));
     }
-    let dir = data_dir.join("releases").join(&release.app).join(&release.deploy_id);
+    let dir = layout.release_dir(&release.app, &release.deploy_id);
     if !(reuse && dir.is_dir()) {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
@@ -58,14 +63,14 @@ fn prepare_blocking(data_dir: &Path, release: &ClaimedRelease, reuse: bool) -> R
             .unpack(&dir)
             .map_err(|error| failure("release_failed", format!("cannot unpack the artifact: {error}")))?;
     }
-    let manifest = read_manifest(data_dir, release)?;
+    let manifest = read_manifest(layout, release)?;
     Ok(Release { dir, manifest })
 }
 
 /// The contract of the deployed commit, read from the app's repository (the artifact
 /// holds only the build output).
-fn read_manifest(data_dir: &Path, release: &ClaimedRelease) -> Result<Manifest, DeployFailure> {
-    let repo = data_dir.join("repos").join(format!("{}.git", release.app));
+fn read_manifest(layout: &DataLayout, release: &ClaimedRelease) -> Result<Manifest, DeployFailure> {
+    let repo = layout.repo(&release.app);
     let output = std::process::Command::new("git")
         .arg("--git-dir")
         .arg(&repo)

@@ -5,16 +5,12 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use tovuk_control::ControlStore;
+use tovuk_types::DataLayout;
 
-pub const STATE_FILE: &str = "state.db";
-pub const ADMIN_TOKEN_FILE: &str = "admin.token";
-/// Where a running server says where it listens, for local tools and tests.
-pub const SERVER_FILE: &str = "server.json";
-/// Under `keys/`: the credential of the platform's own roles on the internal API.
-pub const NODE_SECRET_FILE: &str = "node.secret";
+pub use tovuk_types::layout::{ADMIN_TOKEN_FILE, NODE_SECRET_FILE, SERVER_FILE, STATE_FILE};
 
 pub(crate) struct DataDir {
-    root: PathBuf,
+    layout: DataLayout,
 }
 
 /// Creates the data directory (mode 0700) when absent and proves it is writable.
@@ -30,31 +26,32 @@ pub(crate) fn prepare(root: &Path) -> anyhow::Result<DataDir> {
         .and_then(|()| std::fs::remove_file(&probe))
         .with_context(|| format!("the data dir `{}` is not writable; {hint}", root.display()))?;
     // A previous run killed with -9 left its address behind; it is not true any more.
-    let _ = std::fs::remove_file(root.join(SERVER_FILE));
+    let _ = std::fs::remove_file(DataLayout::new(root).server_file());
     // Absolute from here on: git and its hooks run in other directories.
     let root = &root.canonicalize().with_context(|| format!("cannot resolve the data dir `{}`", root.display()))?;
     // The store holds token hashes: owner-only from its first byte, before SQLite creates it.
-    let state_file = root.join(STATE_FILE);
+    let layout = DataLayout::new(root);
+    let state_file = layout.state_file();
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         .open(&state_file)
         .with_context(|| format!("cannot create `{}`; {hint}", state_file.display()))?;
-    Ok(DataDir { root: root.to_owned() })
+    Ok(DataDir { layout })
 }
 
 impl DataDir {
-    pub(crate) fn root(&self) -> &Path {
-        &self.root
+    pub(crate) fn layout(&self) -> &DataLayout {
+        &self.layout
     }
 
     pub(crate) fn state_file(&self) -> PathBuf {
-        self.root.join(STATE_FILE)
+        self.layout.state_file()
     }
 
     pub(crate) fn admin_token_file(&self) -> PathBuf {
-        self.root.join(ADMIN_TOKEN_FILE)
+        self.layout.admin_token_file()
     }
 
     /// Writes a new admin token to `admin.token` when the file is absent: on first
@@ -74,7 +71,7 @@ impl DataDir {
     /// `keys/node.secret`, or written there (0600) on first start, so a role started apart
     /// (`--role router`) can be given the same file.
     pub(crate) fn node_secret(&self) -> anyhow::Result<String> {
-        let path = self.root.join("keys").join(NODE_SECRET_FILE);
+        let path = self.layout.node_secret_file();
         match std::fs::read_to_string(&path) {
             Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_owned()),
             Ok(_) => {}
@@ -99,13 +96,13 @@ impl DataDir {
             "router_url": router_url,
             "started_at": started_at,
         });
-        let path = self.root.join(SERVER_FILE);
+        let path = self.layout.server_file();
         write_private(&path, format!("{body}\n").as_bytes())
             .with_context(|| format!("cannot write `{}`", path.display()))
     }
 
     pub(crate) fn remove_server_file(&self) {
-        let _ = std::fs::remove_file(self.root.join(SERVER_FILE));
+        let _ = std::fs::remove_file(self.layout.server_file());
     }
 }
 

@@ -106,7 +106,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     }
 
     let secrets_key = std::sync::Arc::new(
-        store.secrets_key(&data_dir.root().join("keys")).await.context("cannot use the secrets master key")?,
+        store.secrets_key(&data_dir.layout().keys_dir()).await.context("cannot use the secrets master key")?,
     );
 
     let (api_listener, api_addr) = bind("api", &config.listen, "--listen").await?;
@@ -122,7 +122,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     }
     // Only the platform's own roles hold it: in this process, or started apart with the file.
     let node_secret = data_dir.node_secret()?;
-    tovuk_artifact::BuildKey::load_or_create(&data_dir.root().join("keys"))
+    tovuk_artifact::BuildKey::load_or_create(&data_dir.layout().keys_dir())
         .context("cannot prepare the build signing key")?;
     let meters = tovuk_meter::Meters::new(config.metering);
     let control = ControlState::new(
@@ -131,7 +131,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         ControlConfig {
             public_url: config.public_url.clone(),
             started_at: started_at.clone(),
-            data_dir: data_dir.root().to_owned(),
+            layout: data_dir.layout().clone(),
             tovuk_exe: std::env::current_exe().context("cannot find the tovuk binary the git hooks should run")?,
             internal_url: format!("http://{internal_addr}"),
             max_push_bytes: config.max_push_bytes,
@@ -188,7 +188,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     roles.set("builder", true, None);
     tracing::info!(role = "builder", concurrency = config.build_concurrency, "running");
     let builder_config = tovuk_builder::BuilderConfig {
-        data_dir: data_dir.root().to_owned(),
+        layout: data_dir.layout().clone(),
         api_url: format!("http://{internal_addr}"),
         node_secret: node_secret.clone(),
         node_name: format!("local-{}", std::process::id()),
@@ -210,7 +210,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     roles.set("runner", true, None);
     tracing::info!(role = "runner", "running");
     let runner_config = tovuk_runner::RunnerConfig {
-        data_dir: data_dir.root().to_owned(),
+        layout: data_dir.layout().clone(),
         api_url: format!("http://{internal_addr}"),
         node_secret: builder_node_secret,
         drain_timeout: std::time::Duration::from_secs(30),

@@ -7,10 +7,12 @@ mod branch;
 mod deploy_state;
 mod env_names;
 mod id;
+pub mod layout;
 mod name;
 
 pub use branch::validate_branch_name;
 pub use deploy_state::{DeployState, IllegalTransition};
 pub use env_names::{RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX};
 pub use id::{AppId, BuildId, DeployId, IdKind, OperationId, TokenId, parse_id};
+pub use layout::DataLayout;
 pub use name::{AppName, NameError, validate_dns_label};

@@ -197,3 +197,37 @@ fn each_rule_catches_the_edge_it_forbids() {
     let expected = [("tovuk-a", "tovuk-c"), ("tovuk-b", "tovuk-c"), ("tovuk-c", "tovuk-d"), ("tovuk-f", "tovuk-g")];
     assert_eq!(pairs, expected.map(|(from, to)| (from.to_owned(), to.to_owned())));
 }
+
+#[test]
+fn the_documented_data_directory_is_the_layout_the_code_uses() {
+    let text = architecture();
+    let start = text.find("## Data directory").expect("a Data directory section");
+    let block = &text[start..];
+    let open = block.find("```\n").expect("a code block") + 4;
+    let close = open + block[open..].find("```").expect("the block's end");
+    let documented: BTreeSet<String> =
+        block[open..close].lines().filter_map(|line| line.split_whitespace().next()).map(str::to_owned).collect();
+
+    let layout = tovuk_types::DataLayout::new("<data>");
+    let path = |path: PathBuf| path.display().to_string();
+    let dir = |path: PathBuf| format!("{}/", path.display());
+    let keys = layout.keys_dir();
+    let used: BTreeSet<String> = [
+        path(layout.state_file()),
+        path(layout.admin_token_file()),
+        path(layout.server_file()),
+        path(layout.repo("<app>")),
+        dir(layout.hooks_dir()),
+        path(keys.join(tovuk_artifact::KEY_FILE_NAME)),
+        path(keys.join(tovuk_secrets::MASTER_KEY_FILE)),
+        path(layout.node_secret_file()),
+        dir(layout.work_dir()),
+        dir(layout.cache_dir("<app>", "")).trim_end_matches('/').to_owned() + "/",
+        format!("{}/<sha256>.*", layout.artifacts_dir().display()),
+        dir(layout.release_dir("<app>", "<deploy>")),
+        dir(layout.volume_dir("<app>")),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(documented, used, "ARCHITECTURE.md's data directory and DataLayout differ");
+}

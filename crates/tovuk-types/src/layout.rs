@@ -1,0 +1,115 @@
+//! The data directory's layout: every path under it, joined in one place, with the role
+//! that reads or writes it. Pure path arithmetic; nothing here touches the disk.
+//!
+//! What each role needs, so a role can move to another machine with exactly its part:
+//!
+//! | path | api (control plane) | builder | runner | server | CLI |
+//! |---|---|---|---|---|---|
+//! | `state.db` | owns | | | opens through the api | |
+//! | `admin.token` | | | | writes once | reads (local server) |
+//! | `server.json` | | | | writes, removes | reads (local server) |
+//! | `repos/<app>.git` | owns (git frontend, hooks, uploads) | reads (`git archive`) | reads (the contract) | | |
+//! | `hooks/` | writes | | | | |
+//! | `keys/` | secrets key | build signing key | build public key, secrets key | node credential | |
+//! | `work/` | upload scratch | build workspaces | | | |
+//! | `cache/<app>/` | | reads, writes | | | |
+//! | `artifacts/` | reads, removes old | writes | reads | | |
+//! | `releases/<app>/<deploy>/` | | | writes, reads | | |
+//! | `volumes/<app>/` | measures | | binds at `/data` | | |
+
+use std::path::{Path, PathBuf};
+
+/// The state store.
+pub const STATE_FILE: &str = "state.db";
+/// The first admin API token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Where a running server says where it listens, for local tools and tests.
+pub const SERVER_FILE: &str = "server.json";
+/// Under `keys/`: the credential the platform's own roles present on the internal API.
+pub const NODE_SECRET_FILE: &str = "node.secret";
+
+/// The paths under one data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataLayout {
+    root: PathBuf,
+}
+
+impl DataLayout {
+    pub fn new(root: impl Into<PathBuf>) -> DataLayout {
+        DataLayout { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// SQLite, WAL, 0600: only the control plane opens it.
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join(STATE_FILE)
+    }
+
+    /// The first admin API token, 0600; deleting it makes the next start write a new one.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.root.join(ADMIN_TOKEN_FILE)
+    }
+
+    /// Where the running server listens; removed on stop and at start.
+    pub fn server_file(&self) -> PathBuf {
+        self.root.join(SERVER_FILE)
+    }
+
+    /// The apps' bare repositories.
+    pub fn repos_dir(&self) -> PathBuf {
+        self.root.join("repos")
+    }
+
+    /// One app's bare repository; `refs/tovuk/uploads` holds its uploads.
+    pub fn repo(&self, app: &str) -> PathBuf {
+        self.repos_dir().join(format!("{app}.git"))
+    }
+
+    /// The managed git hooks (rewritten when changed).
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.root.join("hooks")
+    }
+
+    /// Keys, 0600 each: the build signing key, the secrets master key, the node credential.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
+    /// The credential of the platform's own roles on the internal API.
+    pub fn node_secret_file(&self) -> PathBuf {
+        self.keys_dir().join(NODE_SECRET_FILE)
+    }
+
+    /// Build workspaces and upload scratch, removed after use and at start.
+    pub fn work_dir(&self) -> PathBuf {
+        self.root.join("work")
+    }
+
+    /// One build's workspace.
+    pub fn build_workspace(&self, build_id: &str) -> PathBuf {
+        self.work_dir().join(build_id)
+    }
+
+    /// One of an app's build caches (`[build] cache`).
+    pub fn cache_dir(&self, app: &str, name: &str) -> PathBuf {
+        self.root.join("cache").join(app).join(name)
+    }
+
+    /// Sealed artifacts: `<sha256>.tar.zst`, `.json` manifest, `.sig`.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
+
+    /// One deploy's unpacked release, which the runner starts.
+    pub fn release_dir(&self, app: &str, deploy_id: &str) -> PathBuf {
+        self.root.join("releases").join(app).join(deploy_id)
+    }
+
+    /// The app's persistent data, bound at `/data`.
+    pub fn volume_dir(&self, app: &str) -> PathBuf {
+        self.root.join("volumes").join(app)
+    }
+}
