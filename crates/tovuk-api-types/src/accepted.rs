@@ -1,17 +1,14 @@
 //! The one rendering of "what happened to your push or upload": the git hook prints it
 //! after `remote:`, `tovuk deploy` prints it as it is, so the two cannot drift.
 
-use crate::AcceptedSource;
-
-/// The source kind of a `tovuk deploy` upload, as `Deploy.source.kind` spells it.
-const UPLOAD_KIND: &str = "archive";
+use crate::{AcceptedSource, SourceKind};
 
 impl AcceptedSource {
     /// The answer as lines for a person: what was accepted, what became of the deploy,
     /// where it answers, what it costs, and the commands to run next, last.
     pub fn render(&self) -> Vec<String> {
         let deploy = &self.deploy;
-        let what = if deploy.source.kind == UPLOAD_KIND {
+        let what = if deploy.source.kind == SourceKind::Archive {
             "upload".to_owned()
         } else {
             deploy.source.ref_name.strip_prefix("refs/heads/").unwrap_or(&deploy.source.ref_name).to_owned()
@@ -37,7 +34,7 @@ impl AcceptedSource {
                     }
                 }
                 Some(failure) => {
-                    let why = failure.first_actionable_line.as_deref().unwrap_or(&failure.reason);
+                    let why = failure.first_actionable_line.as_deref().unwrap_or(failure.reason.as_str());
                     lines.push(format!("deploy {} refused before building: {why}", deploy.id));
                 }
                 None => lines.push(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job.id)),

@@ -9,6 +9,7 @@ mod accepted;
 mod config;
 mod error;
 mod routes;
+mod text;
 mod usage;
 
 pub use config::{
@@ -17,6 +18,11 @@ pub use config::{
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use routes::{RouteEntry, RouteTable, RouteTarget};
+pub use tovuk_types::DeployState;
+pub use tovuk_types::values::{
+    BuildOutcome, CapState, DeployKind, FailureReason, FinalBuildStatus, InstanceStatus, LogStream, OperationKind,
+    OperationStatus, PhaseStatus, RoleState, SourceKind, TextEnum, TokenScopeName,
+};
 pub use usage::{
     AccountUsage, AppLimits, AppUsage, BillingEstimate, Cap, CapEvent, CapList, DeployPlan, DeployShape, LineItem,
     MeterPrice, MeterUsage, PlanCapabilities, PlanFix, PlanLimits, PlanRequest, PlannedMeter, PlatformLimits, Pricing,
@@ -42,7 +48,8 @@ pub struct RoleStatus {
     /// `api`, `router`, ...
     pub name: String,
     /// `running` or `stopped`.
-    pub state: String,
+    #[serde(with = "text")]
+    pub state: RoleState,
     /// The address the role listens on, when it listens.
     pub address: Option<String>,
 }
@@ -97,7 +104,8 @@ pub struct Token {
     pub id: String,
     pub name: String,
     /// `admin` (every right) or `deploy` (rights on one app only).
-    pub scope: String,
+    #[serde(with = "text")]
+    pub scope: TokenScopeName,
     /// The app a `deploy` token acts on; `null` for `admin`.
     pub app: Option<String>,
     pub created_at: String,
@@ -140,7 +148,8 @@ pub struct Deploy {
     pub app: String,
     /// `queued`, `building`, `typechecking`, `testing`, `artifact_ready`, `deploying`,
     /// `running`, `failed`, `cancelled` or `superseded`.
-    pub state: String,
+    #[serde(with = "text")]
+    pub state: DeployState,
     pub source: DeploySource,
     pub build_job: BuildJob,
     pub final_build: FinalBuild,
@@ -155,8 +164,8 @@ pub struct Deploy {
     pub artifact: Option<ArtifactSummary>,
     /// `source` (built from a push or upload) or `config` (the current artifact restarted
     /// with changed config: no build ran, `build_job` is the one that made the artifact).
-    #[serde(default = "source_kind")]
-    pub kind: String,
+    #[serde(default = "source_kind", with = "text")]
+    pub kind: DeployKind,
     /// For a config release: the deploy whose artifact it restarts.
     #[serde(default)]
     pub base_deploy_id: Option<String>,
@@ -170,16 +179,18 @@ pub struct Deploy {
     pub updated_at: String,
 }
 
-fn source_kind() -> String {
-    "source".to_owned()
+fn source_kind() -> DeployKind {
+    DeployKind::Source
 }
 
 /// One build phase (`building`, `typechecking`, `testing`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildPhase {
-    pub phase: String,
+    #[serde(with = "text")]
+    pub phase: DeployState,
     /// `running`, `passed`, `skipped` (no command), `failed`, `timed_out`, `cancelled`, `interrupted`.
-    pub status: String,
+    #[serde(with = "text")]
+    pub status: PhaseStatus,
     pub command: Option<String>,
     pub exit_code: Option<i64>,
     pub started_at: String,
@@ -189,10 +200,12 @@ pub struct BuildPhase {
 /// What went wrong, in one line a person can act on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeployFailure {
-    /// `phase_failed`, `timeout`, `platform_restarted`, `source_unavailable`, `contract_invalid`,
-    /// `sandbox_unavailable`, `artifact_failed`.
-    pub reason: String,
-    pub phase: Option<String>,
+    /// One of [`FailureReason`]'s values (docs/builds.md lists them).
+    #[serde(with = "text")]
+    pub reason: FailureReason,
+    /// The state the deploy was in when it failed.
+    #[serde(with = "text::option")]
+    pub phase: Option<DeployState>,
     pub exit_code: Option<i64>,
     pub first_actionable_line: Option<String>,
     /// For `missing_config`: each name that was not set, with the command that sets it.
@@ -210,7 +223,8 @@ pub struct ArtifactSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeploySource {
     /// `git` (a push) or `archive` (a `tovuk deploy` upload).
-    pub kind: String,
+    #[serde(with = "text")]
+    pub kind: SourceKind,
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub sha: String,
@@ -227,8 +241,9 @@ pub struct BuildJob {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FinalBuild {
-    /// `null` until the build has finished.
-    pub status: Option<String>,
+    /// `succeeded`, `failed` or `cancelled`; `null` until the build has finished.
+    #[serde(with = "text::option")]
+    pub status: Option<FinalBuildStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,7 +255,8 @@ pub struct DeployOperations {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StateChange {
-    pub state: String,
+    #[serde(with = "text")]
+    pub state: DeployState,
     pub at: String,
 }
 
@@ -279,8 +295,10 @@ pub struct Operation {
     pub id: String,
     pub app: String,
     /// `source`, `build` or `deploy`.
-    pub kind: String,
-    pub status: String,
+    #[serde(with = "text")]
+    pub kind: OperationKind,
+    #[serde(with = "text")]
+    pub status: OperationStatus,
     /// The operation this one follows from (`null` for a source operation).
     pub parent_id: Option<String>,
     /// The operations that follow from this one.
@@ -294,7 +312,8 @@ pub struct Operation {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OperationSource {
-    pub kind: String,
+    #[serde(with = "text")]
+    pub kind: SourceKind,
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub sha: String,
@@ -423,7 +442,8 @@ pub struct ClaimedBuild {
     pub sha: String,
     #[serde(rename = "ref")]
     pub ref_name: String,
-    pub source_kind: String,
+    #[serde(with = "text")]
+    pub source_kind: SourceKind,
     /// The values of the names `[build] secrets` lists, sealed: the builder opens them.
     #[serde(default)]
     pub env: Vec<SealedEnvVar>,
@@ -438,14 +458,17 @@ pub struct ClaimRequest {
 /// `POST /internal/v1/builds/{id}/state`: move to the next build phase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildStateRequest {
-    pub state: String,
+    #[serde(with = "text")]
+    pub state: DeployState,
 }
 
 /// `POST /internal/v1/builds/{id}/phases`: a phase started or ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseReport {
-    pub phase: String,
-    pub status: String,
+    #[serde(with = "text")]
+    pub phase: DeployState,
+    #[serde(with = "text")]
+    pub status: PhaseStatus,
     pub command: Option<String>,
     pub exit_code: Option<i64>,
     pub ended: bool,
@@ -457,9 +480,11 @@ pub struct BuildLogLine {
     /// Its place in the build's log, from 1; 0 when not yet stored.
     pub seq: i64,
     pub at: String,
-    pub phase: String,
+    #[serde(with = "text")]
+    pub phase: DeployState,
     /// `stdout`, `stderr` or `platform`.
-    pub stream: String,
+    #[serde(with = "text")]
+    pub stream: LogStream,
     pub line: String,
 }
 
@@ -480,7 +505,8 @@ pub struct BuildControl {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildFinish {
     /// `artifact_ready`, `failed` or `cancelled`.
-    pub outcome: String,
+    #[serde(with = "text")]
+    pub outcome: BuildOutcome,
     pub failure: Option<DeployFailure>,
     pub artifact: Option<ArtifactSummary>,
 }
@@ -497,7 +523,8 @@ pub enum BuildLogEvent {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildLogResult {
     pub deploy_id: String,
-    pub state: String,
+    #[serde(with = "text")]
+    pub state: DeployState,
     pub failure: Option<DeployFailure>,
 }
 
@@ -577,8 +604,9 @@ pub struct ReleaseFailed {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstanceReport {
     pub deploy_id: String,
-    /// `starting`, `healthy`, `restarting`, `crashing`, `stopped`.
-    pub status: String,
+    /// `starting`, `healthy`, `restarting`, `crashing`, `failed`, `stopped`.
+    #[serde(with = "text")]
+    pub status: InstanceStatus,
     pub pid: Option<i64>,
     pub port: Option<i64>,
     pub started_at: Option<String>,
@@ -625,7 +653,8 @@ pub struct DeployProgress {
     pub deploy_id: String,
     pub build_id: String,
     pub app: String,
-    pub state: String,
+    #[serde(with = "text")]
+    pub state: DeployState,
     /// When the deploy entered `state`.
     pub at: String,
     /// Time since the deploy was queued.
@@ -643,8 +672,9 @@ pub struct AppLogLine {
     pub deploy_id: String,
     /// Which instance printed it (`<deploy id>/<start number>`).
     pub instance: String,
-    /// `stdout` or `stderr`.
-    pub stream: String,
+    /// `stdout`, `stderr` or `platform`.
+    #[serde(with = "text")]
+    pub stream: LogStream,
     pub line: String,
 }
 

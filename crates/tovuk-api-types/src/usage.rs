@@ -5,6 +5,7 @@
 use crate::MissingConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tovuk_types::values::CapState;
 
 /// `GET /v1/pricing`: the operator's price table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,7 +82,8 @@ pub struct Cap {
     pub used: f64,
     pub unit: String,
     /// `ok` or `reached` (the meter's usage is stopped).
-    pub state: String,
+    #[serde(with = "crate::text")]
+    pub state: CapState,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -6,7 +6,10 @@ use crate::phase::{self, LogShipper, PhaseEnd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tovuk_api_types::{ArtifactSummary, BuildFinish, ClaimedBuild, DeployFailure, PhaseReport};
+use tovuk_api_types::{
+    ArtifactSummary, BuildFinish, BuildOutcome, ClaimedBuild, DeployFailure, DeployState, FailureReason, LogStream,
+    PhaseReport, PhaseStatus,
+};
 use tovuk_artifact::{ArtifactManifest, BuildKey};
 use tovuk_client::Client;
 use tovuk_daemon::Shutdown;
@@ -27,14 +30,13 @@ enum Outcome {
     Stopped,
 }
 
-fn failure(reason: &str, phase: Option<&str>, exit_code: Option<i64>, line: Option<String>) -> DeployFailure {
-    DeployFailure {
-        reason: reason.to_owned(),
-        phase: phase.map(str::to_owned),
-        exit_code,
-        first_actionable_line: line,
-        blockers: Vec::new(),
-    }
+fn failure(
+    reason: FailureReason,
+    phase: Option<DeployState>,
+    exit_code: Option<i64>,
+    line: Option<String>,
+) -> DeployFailure {
+    DeployFailure { reason, phase, exit_code, first_actionable_line: line, blockers: Vec::new() }
 }
 
 /// Builds one claimed deploy and reports how it ended.
@@ -57,15 +59,21 @@ pub(crate) async fn run(
     }
     let finish = match outcome {
         Outcome::Ready(artifact) => {
-            logs.line("testing", "platform", format!("artifact {} sealed and signed", artifact.digest));
-            BuildFinish { outcome: "artifact_ready".into(), failure: None, artifact: Some(artifact) }
+            logs.line(
+                DeployState::Testing,
+                LogStream::Platform,
+                format!("artifact {} sealed and signed", artifact.digest),
+            );
+            BuildFinish { outcome: BuildOutcome::ArtifactReady, failure: None, artifact: Some(artifact) }
         }
-        Outcome::Failed(failure) => BuildFinish { outcome: "failed".into(), failure: Some(failure), artifact: None },
-        Outcome::Cancelled => BuildFinish { outcome: "cancelled".into(), failure: None, artifact: None },
+        Outcome::Failed(failure) => {
+            BuildFinish { outcome: BuildOutcome::Failed, failure: Some(failure), artifact: None }
+        }
+        Outcome::Cancelled => BuildFinish { outcome: BuildOutcome::Cancelled, failure: None, artifact: None },
         Outcome::Stopped => BuildFinish {
-            outcome: "failed".into(),
+            outcome: BuildOutcome::Failed,
             failure: Some(failure(
-                "platform_restarted",
+                FailureReason::PlatformRestarted,
                 None,
                 None,
                 Some("the platform stopped while this build ran".into()),
@@ -73,7 +81,7 @@ pub(crate) async fn run(
             artifact: None,
         },
     };
-    logs.finish("testing");
+    logs.finish(DeployState::Testing);
     let _ = logs.flush().await;
     match client.finish_build(&build.deploy_id, &finish).await {
         Ok(_) => tracing::info!(
@@ -100,23 +108,33 @@ async fn build_in(
     let home = workspace.join("home");
     if let Err(error) = std::fs::create_dir_all(&source).and_then(|()| std::fs::create_dir_all(&home)) {
         return Outcome::Failed(failure(
-            "workspace_unavailable",
+            FailureReason::WorkspaceUnavailable,
             None,
             None,
             Some(format!("cannot create the workspace: {error}")),
         ));
     }
-    logs.line("building", "platform", format!("checking out {} at {}", build.ref_name, build.sha));
+    logs.line(DeployState::Building, LogStream::Platform, format!("checking out {} at {}", build.ref_name, build.sha));
     let repo = config.layout.repo(&build.app);
     if let Err(error) = checkout(&repo, &build.sha, &source).await {
-        logs.line("building", "platform", error.clone());
-        return Outcome::Failed(failure("source_unavailable", Some("building"), None, Some(error)));
+        logs.line(DeployState::Building, LogStream::Platform, error.clone());
+        return Outcome::Failed(failure(
+            FailureReason::SourceUnavailable,
+            Some(DeployState::Building),
+            None,
+            Some(error),
+        ));
     }
     let manifest = match read_manifest(&source) {
         Ok(manifest) => manifest,
         Err(error) => {
-            logs.line("building", "platform", error.clone());
-            return Outcome::Failed(failure("contract_invalid", Some("building"), None, Some(error)));
+            logs.line(DeployState::Building, LogStream::Platform, error.clone());
+            return Outcome::Failed(failure(
+                FailureReason::ContractInvalid,
+                Some(DeployState::Building),
+                None,
+                Some(error),
+            ));
         }
     };
     // `[build] secrets` reach the phases' environment; their values are hidden in the log.
@@ -124,8 +142,13 @@ async fn build_in(
         Ok(secrets) => secrets,
         Err(error) => {
             let line = format!("{error}; then: tovuk deploy retry {}", build.deploy_id);
-            logs.line("building", "platform", line.clone());
-            return Outcome::Failed(failure("config_unreadable", Some("building"), None, Some(line)));
+            logs.line(DeployState::Building, LogStream::Platform, line.clone());
+            return Outcome::Failed(failure(
+                FailureReason::ConfigUnreadable,
+                Some(DeployState::Building),
+                None,
+                Some(line),
+            ));
         }
     };
     let masker = Arc::new(tovuk_secrets::Masker::new(secrets.iter().map(|(_, value)| value.as_str())));
@@ -134,12 +157,12 @@ async fn build_in(
     spec.env.extend(secrets.iter().map(|(name, value)| (name.clone(), value.as_str().to_owned())));
     let build_section = manifest.build();
     let phases = [
-        ("building", build_section.build.as_deref()),
-        ("typechecking", build_section.typecheck.as_deref()),
-        ("testing", build_section.test.as_deref()),
+        (DeployState::Building, build_section.build.as_deref()),
+        (DeployState::Typechecking, build_section.typecheck.as_deref()),
+        (DeployState::Testing, build_section.test.as_deref()),
     ];
     for (state, command) in phases {
-        if state != "building" {
+        if state != DeployState::Building {
             match client.advance_build(&build.deploy_id, state).await {
                 Ok(control) if control.cancelled => return Outcome::Cancelled,
                 Ok(_) => {}
@@ -147,50 +170,55 @@ async fn build_in(
             }
         }
         let Some(command) = command else {
-            report(client, build, state, "skipped", None, None, true).await;
-            logs.line(state, "platform", format!("no {state} command in tovuk.toml: passed"));
+            report(client, build, state, PhaseStatus::Skipped, None, None, true).await;
+            logs.line(state, LogStream::Platform, format!("no {state} command in tovuk.toml: passed"));
             continue;
         };
-        report(client, build, state, "running", Some(command), None, false).await;
-        logs.line(state, "platform", format!("$ {command}"));
+        report(client, build, state, PhaseStatus::Running, Some(command), None, false).await;
+        logs.line(state, LogStream::Platform, format!("$ {command}"));
         let mut phase_spec = spec.clone();
-        phase_spec.env.push(("TOVUK_PHASE".into(), state.into()));
+        phase_spec.env.push(("TOVUK_PHASE".into(), state.to_string()));
         let started = Instant::now();
         let end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
         let took = format!("{:.1}s", started.elapsed().as_secs_f64());
         match end {
             PhaseEnd::Exited { code: 0, .. } => {
-                report(client, build, state, "passed", Some(command), Some(0), true).await;
-                logs.line(state, "platform", format!("{state} passed in {took}"));
+                report(client, build, state, PhaseStatus::Passed, Some(command), Some(0), true).await;
+                logs.line(state, LogStream::Platform, format!("{state} passed in {took}"));
             }
             PhaseEnd::Exited { code, actionable } => {
-                report(client, build, state, "failed", Some(command), Some(i64::from(code)), true).await;
-                logs.line(state, "platform", format!("{state} failed with exit code {code} after {took}"));
-                return Outcome::Failed(failure("phase_failed", Some(state), Some(i64::from(code)), actionable));
+                report(client, build, state, PhaseStatus::Failed, Some(command), Some(i64::from(code)), true).await;
+                logs.line(state, LogStream::Platform, format!("{state} failed with exit code {code} after {took}"));
+                return Outcome::Failed(failure(
+                    FailureReason::PhaseFailed,
+                    Some(state),
+                    Some(i64::from(code)),
+                    actionable,
+                ));
             }
             PhaseEnd::TimedOut { actionable } => {
-                report(client, build, state, "timed_out", Some(command), None, true).await;
+                report(client, build, state, PhaseStatus::TimedOut, Some(command), None, true).await;
                 let limit = humanize(build_section.timeout);
-                logs.line(state, "platform", format!("{state} did not finish within {limit}: stopped"));
+                logs.line(state, LogStream::Platform, format!("{state} did not finish within {limit}: stopped"));
                 let line = actionable
                     .map(|line| format!("timed out after {limit}; last output: {line}"))
                     .or(Some(format!("timed out after {limit} ([build] timeout in tovuk.toml)")));
-                return Outcome::Failed(failure("timeout", Some(state), None, line));
+                return Outcome::Failed(failure(FailureReason::Timeout, Some(state), None, line));
             }
             PhaseEnd::Cancelled => {
-                report(client, build, state, "cancelled", Some(command), None, true).await;
+                report(client, build, state, PhaseStatus::Cancelled, Some(command), None, true).await;
                 return Outcome::Cancelled;
             }
             PhaseEnd::Stopped => {
-                report(client, build, state, "interrupted", Some(command), None, true).await;
+                report(client, build, state, PhaseStatus::Interrupted, Some(command), None, true).await;
                 return Outcome::Stopped;
             }
             PhaseEnd::NotStarted(error) => {
-                report(client, build, state, "failed", Some(command), None, true).await;
+                report(client, build, state, PhaseStatus::Failed, Some(command), None, true).await;
                 let line =
                     format!("the sandbox could not start: {error}; install bubblewrap (apt-get install bubblewrap)");
-                logs.line(state, "platform", line.clone());
-                return Outcome::Failed(failure("sandbox_unavailable", Some(state), None, Some(line)));
+                logs.line(state, LogStream::Platform, line.clone());
+                return Outcome::Failed(failure(FailureReason::SandboxUnavailable, Some(state), None, Some(line)));
             }
         }
     }
@@ -200,8 +228,8 @@ async fn build_in(
     match seal(config, key, build, &source, &manifest, masker).await {
         Ok(artifact) => Outcome::Ready(artifact),
         Err(error) => {
-            logs.line("testing", "platform", error.clone());
-            Outcome::Failed(failure("artifact_failed", None, None, Some(error)))
+            logs.line(DeployState::Testing, LogStream::Platform, error.clone());
+            Outcome::Failed(failure(FailureReason::ArtifactFailed, None, None, Some(error)))
         }
     }
 }
@@ -218,19 +246,13 @@ fn humanize(duration: Duration) -> String {
 async fn report(
     client: &Client,
     build: &ClaimedBuild,
-    phase: &str,
-    status: &str,
+    phase: DeployState,
+    status: PhaseStatus,
     command: Option<&str>,
     exit_code: Option<i64>,
     ended: bool,
 ) {
-    let report = PhaseReport {
-        phase: phase.to_owned(),
-        status: status.to_owned(),
-        command: command.map(str::to_owned),
-        exit_code,
-        ended,
-    };
+    let report = PhaseReport { phase, status, command: command.map(str::to_owned), exit_code, ended };
     if let Err(error) = client.report_phase(&build.deploy_id, &report).await {
         tracing::warn!(deploy_id = %build.deploy_id, %error, "cannot report a phase");
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
-use tovuk_api_types::{BuildLogLine, LogBatch};
+use tovuk_api_types::{BuildLogLine, DeployState, LogBatch, LogStream};
 use tovuk_client::Client;
 use tovuk_daemon::Shutdown;
 use tovuk_sandbox::SandboxSpec;
@@ -45,7 +45,7 @@ impl<'a> LogShipper<'a> {
     }
 
     /// Queues a line of `phase` from `stream`.
-    pub(crate) fn line(&mut self, phase: &str, stream: &str, line: String) {
+    pub(crate) fn line(&mut self, phase: DeployState, stream: LogStream, line: String) {
         let line = match self.masker.mask(&line) {
             std::borrow::Cow::Borrowed(_) => line,
             std::borrow::Cow::Owned(masked) => masked,
@@ -58,8 +58,8 @@ impl<'a> LogShipper<'a> {
         self.pending.push(BuildLogLine {
             seq: 0,
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            phase: phase.to_owned(),
-            stream: stream.to_owned(),
+            phase,
+            stream,
             line: text,
         });
     }
@@ -81,13 +81,13 @@ impl<'a> LogShipper<'a> {
     }
 
     /// The note on dropped output, once the build is over.
-    pub(crate) fn finish(&mut self, phase: &str) {
+    pub(crate) fn finish(&mut self, phase: DeployState) {
         if let Some(summary) = self.budget.summary() {
             self.pending.push(BuildLogLine {
                 seq: 0,
                 at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                phase: phase.to_owned(),
-                stream: "platform".into(),
+                phase,
+                stream: LogStream::Platform,
                 line: summary,
             });
         }
@@ -113,7 +113,7 @@ pub(crate) enum PhaseEnd {
 /// Runs `command` with `/bin/sh -c` in the sandbox described by `spec`.
 pub(crate) async fn run(
     spec: &SandboxSpec,
-    phase: &str,
+    phase: DeployState,
     command: &str,
     timeout: Duration,
     logs: &mut LogShipper<'_>,
@@ -125,12 +125,12 @@ pub(crate) async fn run(
         Ok(child) => child,
         Err(error) => return PhaseEnd::NotStarted(error.to_string()),
     };
-    let (tx, mut rx) = mpsc::channel::<(&'static str, Vec<u8>)>(64);
+    let (tx, mut rx) = mpsc::channel::<(LogStream, Vec<u8>)>(64);
     if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(pump(stdout, "stdout", tx.clone()));
+        tokio::spawn(pump(stdout, LogStream::Stdout, tx.clone()));
     }
     if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(pump(stderr, "stderr", tx.clone()));
+        tokio::spawn(pump(stderr, LogStream::Stderr, tx.clone()));
     }
     drop(tx);
 
@@ -145,7 +145,7 @@ pub(crate) async fn run(
         tokio::select! {
             chunk = rx.recv(), if output_open => match chunk {
                 Some((stream, bytes)) => {
-                    let splitter = &mut splitters[usize::from(stream == "stderr")];
+                    let splitter = &mut splitters[usize::from(stream == LogStream::Stderr)];
                     for line in splitter.push(&bytes) {
                         actionable.observe(&line);
                         logs.line(phase, stream, line);
@@ -184,9 +184,9 @@ fn flush_tails(
     splitters: &mut [LineSplitter; 2],
     actionable: &mut ActionableLine,
     logs: &mut LogShipper<'_>,
-    phase: &str,
+    phase: DeployState,
 ) {
-    for (splitter, stream) in splitters.iter_mut().zip(["stdout", "stderr"]) {
+    for (splitter, stream) in splitters.iter_mut().zip([LogStream::Stdout, LogStream::Stderr]) {
         if let Some(line) = splitter.finish() {
             actionable.observe(&line);
             logs.line(phase, stream, line);
@@ -196,7 +196,7 @@ fn flush_tails(
 
 /// Copies one output stream into the channel in chunks, so memory stays flat whatever
 /// the command prints.
-async fn pump(mut reader: impl AsyncReadExt + Unpin, stream: &'static str, tx: mpsc::Sender<(&'static str, Vec<u8>)>) {
+async fn pump(mut reader: impl AsyncReadExt + Unpin, stream: LogStream, tx: mpsc::Sender<(LogStream, Vec<u8>)>) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match reader.read(&mut buf).await {

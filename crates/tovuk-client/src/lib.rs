@@ -274,9 +274,13 @@ impl Client {
         Self::decode(&self.base_url, response).await.map(Some)
     }
 
-    pub async fn advance_build(&self, deploy_id: &str, state: &str) -> Result<BuildControl, ClientError> {
+    pub async fn advance_build(
+        &self,
+        deploy_id: &str,
+        state: tovuk_api_types::DeployState,
+    ) -> Result<BuildControl, ClientError> {
         let path = format!("/internal/v1/builds/{}/state", segment(deploy_id));
-        self.post(&path, &BuildStateRequest { state: state.to_owned() }).await
+        self.post(&path, &BuildStateRequest { state }).await
     }
 
     pub async fn report_phase(&self, deploy_id: &str, report: &PhaseReport) -> Result<BuildControl, ClientError> {

@@ -124,7 +124,7 @@ async fn send_result(
     if let Ok(Some(deploy)) = state.store().find_deploy(deploy_id).await {
         let result = BuildLogEvent::Result(BuildLogResult {
             deploy_id: deploy.id.to_string(),
-            state: deploy.state.to_string(),
+            state: deploy.state,
             failure: deploy.failure.map(|failure| crate::views::failure_view(failure, &deploy.app_name)),
         });
         let _ = tx.send(Ok(encode(&result))).await;

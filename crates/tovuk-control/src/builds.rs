@@ -18,6 +18,7 @@ use tovuk_api_types::{
     BuildControl, BuildFinish, BuildLogEvent, BuildLogLine, BuildLogResult, BuildStateRequest, ClaimRequest,
     ClaimedBuild, ErrorCode, LogBatch, PhaseReport,
 };
+use tovuk_api_types::{BuildOutcome, FinalBuildStatus};
 use tovuk_store::{DeployRecord, LogLine, TransitionError, TransitionExtras};
 use tovuk_types::DeployState;
 
@@ -71,7 +72,7 @@ pub(crate) async fn claim(
                 app_id: deploy.app_id.to_string(),
                 sha: deploy.sha,
                 ref_name: deploy.ref_name,
-                source_kind: deploy.source_kind.as_str().to_owned(),
+                source_kind: deploy.source_kind,
             })
             .into_response());
         }
@@ -90,9 +91,10 @@ pub(crate) async fn advance(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<BuildStateRequest>,
 ) -> Result<Json<BuildControl>, ApiFailure> {
-    let to = DeployState::parse(&request.state).filter(|to| is_build_state(*to)).ok_or_else(|| {
-        ApiFailure::new(ErrorCode::InvalidRequest, format!("`{}` is not a build state", request.state))
-    })?;
+    let to = request.state;
+    if !is_build_state(to) {
+        return Err(ApiFailure::new(ErrorCode::InvalidRequest, format!("`{to}` is not a build state")));
+    }
     let deploy = running_build(&state, &id).await?;
     if !is_build_state(deploy.state) {
         return Ok(control(&deploy));
@@ -114,7 +116,7 @@ pub(crate) async fn phase(
 ) -> Result<Json<BuildControl>, ApiFailure> {
     state
         .store()
-        .record_phase(&id, &report.phase, &report.status, report.command.as_deref(), report.exit_code, report.ended)
+        .record_phase(&id, report.phase, report.status, report.command.as_deref(), report.exit_code, report.ended)
         .await?;
     Ok(control(&running_build(&state, &id).await?))
 }
@@ -154,30 +156,27 @@ pub(crate) async fn finish(
     ApiJson(finish): ApiJson<BuildFinish>,
 ) -> Result<Json<BuildControl>, ApiFailure> {
     let deploy = running_build(&state, &id).await?;
-    let (to, extras) = match finish.outcome.as_str() {
-        "artifact_ready" => (
+    let (to, extras) = match finish.outcome {
+        BuildOutcome::ArtifactReady => (
             DeployState::ArtifactReady,
             TransitionExtras {
-                final_build_status: Some("succeeded".into()),
+                final_build_status: Some(FinalBuildStatus::Succeeded),
                 artifact: finish.artifact.map(|artifact| (artifact.digest, artifact.size_bytes)),
                 failure: None,
             },
         ),
-        "failed" => (
+        BuildOutcome::Failed => (
             DeployState::Failed,
             TransitionExtras {
-                final_build_status: Some("failed".into()),
+                final_build_status: Some(FinalBuildStatus::Failed),
                 failure: finish.failure.map(failure_record),
                 artifact: None,
             },
         ),
-        "cancelled" => (
+        BuildOutcome::Cancelled => (
             DeployState::Cancelled,
-            TransitionExtras { final_build_status: Some("cancelled".into()), ..TransitionExtras::default() },
+            TransitionExtras { final_build_status: Some(FinalBuildStatus::Cancelled), ..TransitionExtras::default() },
         ),
-        other => {
-            return Err(ApiFailure::new(ErrorCode::InvalidRequest, format!("`{other}` is not a build outcome")));
-        }
     };
     let was_building = is_build_state(deploy.state);
     if was_building {
@@ -225,7 +224,7 @@ impl ControlState {
         if let Some(sender) = sender {
             let _ = sender.send(BuildLogEvent::Result(BuildLogResult {
                 deploy_id: deploy.id.to_string(),
-                state: deploy.state.to_string(),
+                state: deploy.state,
                 failure: deploy.failure.clone().map(|failure| crate::views::failure_view(failure, &deploy.app_name)),
             }));
         }

@@ -58,7 +58,8 @@ pub(crate) async fn cancel(
         return Err(cannot_cancel(&deploy));
     }
     let extras = TransitionExtras {
-        final_build_status: (deploy.state != DeployState::Queued).then(|| "cancelled".to_owned()),
+        final_build_status: (deploy.state != DeployState::Queued)
+            .then_some(tovuk_api_types::FinalBuildStatus::Cancelled),
         ..TransitionExtras::default()
     };
     match state.store().transition_deploy_with(deploy.id.as_str(), deploy.state, DeployState::Cancelled, &extras).await

@@ -45,7 +45,7 @@ fn progress(deploy: &DeployRecord, state: DeployState, at: &str, elapsed_ms: u64
         deploy_id: deploy.id.to_string(),
         build_id: deploy.build_job_id.to_string(),
         app: deploy.app_name.clone(),
-        state: state.to_string(),
+        state,
         at: at.to_owned(),
         elapsed_ms,
         failure: if state == DeployState::Failed {

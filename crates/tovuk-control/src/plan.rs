@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tovuk_api_types::FailureReason;
 use tovuk_api_types::{
     AppLimits, AppUsage, BillingEstimate, DeployPlan, DeployShape, ErrorCode, LineItem, PlanCapabilities, PlanFix,
     PlanLimits, PlanRequest, PlannedMeter, PlatformLimits,
@@ -259,7 +260,7 @@ pub(crate) async fn deploy_answer(
             next.extend(crate::views::blockers(&failure.missing, &app.name).into_iter().map(|blocker| blocker.next));
             next.push(format!("tovuk deploy retry {} --follow", deploy.id));
         }
-        Some(failure) if failure.reason == "cap_reached" => {
+        Some(failure) if failure.reason == FailureReason::CapReached => {
             next.push(format!("tovuk caps list {}", app.name));
         }
         _ => next.push(format!("tovuk deploy follow {}", deploy.id)),

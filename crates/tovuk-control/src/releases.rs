@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
+use tovuk_api_types::FailureReason;
 use tovuk_api_types::{
     ClaimedRelease, CurrentReleases, ErrorCode, InstanceReport, ReleaseFailed, ReleaseLive, ReleaseOutcome,
 };
@@ -39,7 +40,7 @@ async fn deploy_of(state: &ControlState, id: &str) -> Result<DeployRecord, ApiFa
 pub(crate) fn instance_record(report: &InstanceReport) -> InstanceRecord {
     InstanceRecord {
         deploy_id: report.deploy_id.clone(),
-        status: report.status.clone(),
+        status: report.status,
         pid: report.pid,
         port: report.port,
         started_at: report.started_at.clone(),
@@ -81,8 +82,8 @@ pub(crate) async fn claim(State(state): State<ControlState>) -> Result<Response,
                 Some(release) => Ok(Json(release).into_response()),
                 None => {
                     let failure = tovuk_store::Failure {
-                        reason: "artifact_missing".into(),
-                        phase: Some("deploying".into()),
+                        reason: FailureReason::ArtifactMissing,
+                        phase: Some(tovuk_types::DeployState::Deploying),
                         exit_code: None,
                         first_actionable_line: Some("the deploy has no artifact".into()),
                         missing: Vec::new(),

@@ -3,6 +3,7 @@
 use crate::ControlState;
 use axum::Json;
 use axum::extract::State;
+use tovuk_api_types::RoleState;
 use tovuk_api_types::{PlatformStatus, RoleStatus, StoreStatus};
 
 pub(crate) async fn ok() -> &'static str {
@@ -28,11 +29,11 @@ pub(crate) async fn platform_status(State(state): State<ControlState>) -> Json<P
         .into_iter()
         .map(|role| RoleStatus {
             name: role.name.to_owned(),
-            state: if role.running { "running" } else { "stopped" }.to_owned(),
+            state: if role.running { RoleState::Running } else { RoleState::Stopped },
             address: role.address,
         })
         .collect();
-    let healthy = store.ok && roles.iter().all(|role| role.state == "running");
+    let healthy = store.ok && roles.iter().all(|role| role.state == RoleState::Running);
     Json(PlatformStatus {
         status: if healthy { "ok" } else { "degraded" }.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

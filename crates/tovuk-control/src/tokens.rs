@@ -13,13 +13,13 @@ const MAX_TOKEN_NAME: usize = 100;
 
 pub(crate) fn token_view(token: TokenRecord) -> Token {
     let (scope, app) = match token.scope {
-        TokenScope::Admin => ("admin", None),
-        TokenScope::Deploy { app_name, .. } => ("deploy", Some(app_name)),
+        TokenScope::Admin => (tovuk_api_types::TokenScopeName::Admin, None),
+        TokenScope::Deploy { app_name, .. } => (tovuk_api_types::TokenScopeName::Deploy, Some(app_name)),
     };
     Token {
         id: token.id.to_string(),
         name: token.name,
-        scope: scope.to_owned(),
+        scope,
         app,
         created_at: token.created_at,
         last_used_at: token.last_used_at,

@@ -195,7 +195,7 @@ async fn cap_list(state: &ControlState, app: &AppRecord) -> Result<CapList, ApiF
             Cap {
                 app: app.name.clone(),
                 unit: unit_of(&cap.meter),
-                state: if used >= cap.cap { "reached" } else { "ok" }.to_owned(),
+                state: if used >= cap.cap { tovuk_api_types::CapState::Reached } else { tovuk_api_types::CapState::Ok },
                 meter: cap.meter,
                 limit: cap.cap,
                 used,
@@ -353,8 +353,8 @@ pub(crate) async fn build_refusal(
     record_stop(state, &app.id, &stop, "build").await?;
     let unit = Meter::from_name(&stop.meter).map(Meter::unit).unwrap_or("unit");
     Ok(Some(Failure {
-        reason: "cap_reached".into(),
-        phase: Some("queued".into()),
+        reason: tovuk_api_types::FailureReason::CapReached,
+        phase: Some(tovuk_types::DeployState::Queued),
         exit_code: None,
         first_actionable_line: Some(format!(
             "the `{meter}` cap of `{app}` is reached ({used} of {limit} {unit}s this period): raise it with tovuk caps set {app} {meter} <new limit>",

@@ -86,9 +86,9 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
     Deploy {
         id: deploy.id.to_string(),
         app: deploy.app_name,
-        state: deploy.state.to_string(),
+        state: deploy.state,
         source: DeploySource {
-            kind: deploy.source_kind.as_str().to_owned(),
+            kind: deploy.source_kind,
             ref_name: deploy.ref_name,
             sha: deploy.sha,
             forced: deploy.forced,
@@ -101,11 +101,7 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
             build: deploy.build_op_id.to_string(),
             deploy: deploy.deploy_op_id.to_string(),
         },
-        state_changes: deploy
-            .events
-            .into_iter()
-            .map(|(state, at)| StateChange { state: state.to_string(), at })
-            .collect(),
+        state_changes: deploy.events.into_iter().map(|(state, at)| StateChange { state, at }).collect(),
         phases: deploy
             .phases
             .into_iter()
@@ -120,7 +116,7 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
             .collect(),
         failure,
         artifact: deploy.artifact.map(|(digest, size_bytes)| ArtifactSummary { digest, size_bytes }),
-        kind: deploy.kind.as_str().to_owned(),
+        kind: deploy.kind,
         base_deploy_id: deploy.base_deploy_id,
         config_rev: deploy.config_rev,
         plan: deploy.plan.as_deref().and_then(|plan| serde_json::from_str(plan).ok()),
@@ -131,14 +127,9 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
 
 pub(crate) fn operation_view(op: OperationRecord, child_ids: Vec<String>) -> Operation {
     let source = match (op.source_kind, op.ref_name, op.sha) {
-        (Some(kind), Some(ref_name), Some(sha)) => Some(OperationSource {
-            kind: kind.as_str().to_owned(),
-            ref_name,
-            sha,
-            old_sha: op.old_sha,
-            forced: op.forced,
-            token_id: op.token_id,
-        }),
+        (Some(kind), Some(ref_name), Some(sha)) => {
+            Some(OperationSource { kind, ref_name, sha, old_sha: op.old_sha, forced: op.forced, token_id: op.token_id })
+        }
         _ => None,
     };
     Operation {

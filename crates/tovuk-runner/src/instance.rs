@@ -180,10 +180,10 @@ async fn supervise(instance: Instance, life: watch::Sender<Life>) {
         let mut pumps = Vec::new();
         let label = format!("{}/{starts}", instance.launch.deploy_id);
         if let Some(stdout) = child.stdout.take() {
-            pumps.push(tokio::spawn(pump(stdout, "stdout", label.clone(), instance.clone())));
+            pumps.push(tokio::spawn(pump(stdout, tovuk_api_types::LogStream::Stdout, label.clone(), instance.clone())));
         }
         if let Some(stderr) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(stderr, "stderr", label.clone(), instance.clone())));
+            pumps.push(tokio::spawn(pump(stderr, tovuk_api_types::LogStream::Stderr, label.clone(), instance.clone())));
         }
         let code = tokio::select! {
             status = child.wait() => status.map(|status| status.code().unwrap_or(137)).unwrap_or(1),
@@ -225,7 +225,12 @@ async fn supervise(instance: Instance, life: watch::Sender<Life>) {
 }
 
 /// Copies one output stream of an instance into its tail and the app's log.
-async fn pump(stream: impl tokio::io::AsyncRead + Unpin, name: &'static str, label: String, instance: Instance) {
+async fn pump(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    name: tovuk_api_types::LogStream,
+    label: String,
+    instance: Instance,
+) {
     let mut lines = BufReader::new(stream).lines();
     loop {
         let line = match lines.next_line().await {
@@ -246,7 +251,7 @@ async fn pump(stream: impl tokio::io::AsyncRead + Unpin, name: &'static str, lab
             app: instance.launch.app.clone(),
             deploy_id: instance.launch.deploy_id.clone(),
             instance: label.clone(),
-            stream: name.to_owned(),
+            stream: name,
             line,
         };
         // A full channel means the platform is behind: drop the line rather than block the app.

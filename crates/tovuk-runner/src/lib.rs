@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tovuk_api_types::{ClaimedRelease, DeployFailure, InstanceReport};
+use tovuk_api_types::{ClaimedRelease, DeployFailure, FailureReason, InstanceReport, InstanceStatus};
 use tovuk_client::Client;
 use tovuk_daemon::Shutdown;
 use tovuk_manifest::AppKind;
@@ -119,7 +119,7 @@ pub async fn run(config: RunnerConfig, traffic: Arc<dyn Traffic>, shutdown: Shut
     Ok(())
 }
 
-fn report(instance: &Instance, status: &str, life: &Life) -> InstanceReport {
+fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceReport {
     let serves = matches!(life, Life::Running { .. } | Life::Restarting { .. });
     let (pid, started_at, restarts, last_exit) = match life {
         Life::Running { pid, started_at } => (Some(i64::from(*pid)), Some(started_at.clone()), 0, None),
@@ -130,7 +130,7 @@ fn report(instance: &Instance, status: &str, life: &Life) -> InstanceReport {
     };
     InstanceReport {
         deploy_id: instance.launch.deploy_id.clone(),
-        status: status.to_owned(),
+        status,
         pid,
         port: Some(i64::from(instance.launch.port)),
         started_at,
@@ -144,10 +144,10 @@ fn report(instance: &Instance, status: &str, life: &Life) -> InstanceReport {
 }
 
 /// A report of an instance that serves nothing: a static release, or one that could not start.
-fn bare_report(deploy_id: &str, status: &str) -> InstanceReport {
+fn bare_report(deploy_id: &str, status: InstanceStatus) -> InstanceReport {
     InstanceReport {
         deploy_id: deploy_id.to_owned(),
-        status: status.to_owned(),
+        status,
         pid: None,
         port: None,
         started_at: None,
@@ -189,7 +189,7 @@ impl Runner {
         if manifest.kind() == AppKind::Static {
             let root = instance::static_root(&prepared.dir, manifest.static_root().unwrap_or("."));
             let instance_report =
-                InstanceReport { static_root: Some(root), ..bare_report(&release.deploy_id, "healthy") };
+                InstanceReport { static_root: Some(root), ..bare_report(&release.deploy_id, InstanceStatus::Healthy) };
             let route_version = if restoring {
                 self.report_restored(&instance_report).await;
                 None
@@ -210,11 +210,14 @@ impl Runner {
         }
         let env =
             tovuk_secrets::open_env(&self.config.secrets_key, &release.app_id, &release.env).map_err(|error| {
-                release::failure("config_unreadable", format!("{error}; then: tovuk app restart {}", release.app))
+                release::failure(
+                    FailureReason::ConfigUnreadable,
+                    format!("{error}; then: tovuk app restart {}", release.app),
+                )
             })?;
         let command = manifest.run_command().unwrap_or_default().to_owned();
         let port = instance::free_port()
-            .map_err(|error| release::failure("release_failed", format!("no free port: {error}")))?;
+            .map_err(|error| release::failure(FailureReason::ReleaseFailed, format!("no free port: {error}")))?;
         let launch = Launch {
             app: release.app.clone(),
             kind: manifest.kind(),
@@ -227,8 +230,9 @@ impl Runner {
             masker: Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str()))),
             env: Arc::new(env),
         };
-        let instance = instance::start(launch, &self.shutdown)
-            .map_err(|error| release::failure("release_failed", format!("cannot start the app: {error}")))?;
+        let instance = instance::start(launch, &self.shutdown).map_err(|error| {
+            release::failure(FailureReason::ReleaseFailed, format!("cannot start the app: {error}"))
+        })?;
         let gate = match manifest.health() {
             Some(health) => instance::wait_healthy(&instance, &health.path, health.timeout, health.interval).await,
             None => worker_settles(&instance).await,
@@ -241,7 +245,7 @@ impl Runner {
                 Some(last) => format!("{why}; last output: {last}"),
                 None => why,
             };
-            let mut failure = release::failure("health_check_failed", line);
+            let mut failure = release::failure(FailureReason::HealthCheckFailed, line);
             failure.exit_code = match instance.life() {
                 Life::ExitedEarly { code } => Some(i64::from(code)),
                 _ => None,
@@ -249,7 +253,7 @@ impl Runner {
             return Err(failure);
         }
         instance.pass_gate();
-        let healthy = report(&instance, "healthy", &instance.life());
+        let healthy = report(&instance, InstanceStatus::Healthy, &instance.life());
         // Going live switches the app's route to this instance, in the control plane.
         let route_version = if restoring {
             self.report_restored(&healthy).await;
@@ -317,7 +321,7 @@ impl Runner {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         previous.stop().await;
-        let _ = self.client.report_instance(&report(&previous, "stopped", &Life::Stopped)).await;
+        let _ = self.client.report_instance(&report(&previous, InstanceStatus::Stopped, &Life::Stopped)).await;
     }
 
     /// Measures the serving instances' CPU and memory every few seconds and reports it as usage.
@@ -379,15 +383,15 @@ impl Runner {
                     return Ok(());
                 }
                 let status = match &now {
-                    Life::Running { .. } => "healthy",
-                    Life::Restarting { .. } => "restarting",
-                    Life::CrashLooping { .. } => "crashing",
+                    Life::Running { .. } => InstanceStatus::Healthy,
+                    Life::Restarting { .. } => InstanceStatus::Restarting,
+                    Life::CrashLooping { .. } => InstanceStatus::Crashing,
                     _ => continue,
                 };
                 // A crash loop takes the route down (503) and a recovery brings it back:
                 // the control plane routes by what is reported here.
                 if let Err(error) = runner.client.report_instance(&report(&instance, status, &now)).await {
-                    tracing::warn!(%error, app = %instance.launch.app, status, "cannot report the instance");
+                    tracing::warn!(%error, app = %instance.launch.app, %status, "cannot report the instance");
                 }
             }
             Ok(())

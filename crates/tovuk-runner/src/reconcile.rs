@@ -7,7 +7,7 @@ use crate::{Runner, bare_report};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tovuk_api_types::InstanceReport;
+use tovuk_api_types::{InstanceReport, InstanceStatus};
 use tovuk_daemon::Shutdown;
 
 /// How often the running instances are compared with the desired ones.
@@ -55,12 +55,12 @@ impl Runner {
                     match runner.start_serving(&release, true).await {
                         Ok(()) => tracing::info!(app = %release.app, deploy_id = %release.deploy_id, "instance started to match the desired state"),
                         Err(failure) => {
-                            let reason = failure.first_actionable_line.unwrap_or(failure.reason);
+                            let reason = failure.first_actionable_line.unwrap_or_else(|| failure.reason.to_string());
                             tracing::error!(app = %release.app, deploy_id = %release.deploy_id, %reason, "cannot start the app's current deploy");
                             if let Ok(mut failed) = runner.failed_starts.lock() {
                                 failed.insert(release.deploy_id.clone());
                             }
-                            let report = InstanceReport { reason: Some(reason), ..bare_report(&release.deploy_id, "failed") };
+                            let report = InstanceReport { reason: Some(reason), ..bare_report(&release.deploy_id, InstanceStatus::Failed) };
                             if let Err(error) = runner.client.report_instance(&report).await {
                                 tracing::warn!(%error, "cannot report the app that could not start");
                             }

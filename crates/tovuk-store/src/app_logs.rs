@@ -11,7 +11,7 @@ pub struct AppLogLine {
     pub at: String,
     pub deploy_id: String,
     pub instance: String,
-    pub stream: String,
+    pub stream: tovuk_types::values::LogStream,
     pub line: String,
 }
 
@@ -42,7 +42,7 @@ impl Store {
             .bind(&line.at)
             .bind(&line.deploy_id)
             .bind(&line.instance)
-            .bind(&line.stream)
+            .bind(line.stream.as_str())
             .bind(&line.line)
             .execute(&mut *tx)
             .await?;
@@ -75,7 +75,7 @@ impl Store {
                     at: row.try_get("at")?,
                     deploy_id: row.try_get("deploy_id")?,
                     instance: row.try_get("instance")?,
-                    stream: row.try_get("stream")?,
+                    stream: crate::deploys::text(row, "stream")?,
                     line: row.try_get("line")?,
                 })
             })

@@ -6,14 +6,14 @@ use crate::time::now_rfc3339;
 use crate::{Store, StoreError};
 use sqlx::Row;
 use tovuk_types::DeployState;
+use tovuk_types::values::{FailureReason, FinalBuildStatus, LogStream, PhaseStatus};
 
 /// A log line to store.
 #[derive(Debug, Clone)]
 pub struct LogLine {
     pub at: String,
-    pub phase: String,
-    /// `stdout`, `stderr` or `platform`.
-    pub stream: String,
+    pub phase: DeployState,
+    pub stream: LogStream,
     pub line: String,
 }
 
@@ -68,13 +68,13 @@ impl Store {
             let Some(from) = DeployState::parse(&state) else { continue };
             let extras = TransitionExtras {
                 failure: Some(Failure {
-                    reason: "platform_restarted".into(),
-                    phase: Some(state.clone()),
+                    reason: FailureReason::PlatformRestarted,
+                    phase: Some(from),
                     exit_code: None,
                     first_actionable_line: Some("the platform stopped while this build was running".into()),
                     missing: Vec::new(),
                 }),
-                final_build_status: Some("failed".into()),
+                final_build_status: Some(FinalBuildStatus::Failed),
                 artifact: None,
             };
             sqlx::query(
@@ -95,8 +95,8 @@ impl Store {
     pub async fn record_phase(
         &self,
         deploy_id: &str,
-        phase: &str,
-        status: &str,
+        phase: DeployState,
+        status: PhaseStatus,
         command: Option<&str>,
         exit_code: Option<i64>,
         ended: bool,
@@ -111,8 +111,8 @@ impl Store {
                 ended_at = CASE WHEN ?7 THEN ?6 ELSE build_phases.ended_at END",
         )
         .bind(deploy_id)
-        .bind(phase)
-        .bind(status)
+        .bind(phase.as_str())
+        .bind(status.as_str())
         .bind(command)
         .bind(exit_code)
         .bind(&now)
@@ -144,8 +144,8 @@ impl Store {
                 .bind(deploy_id)
                 .bind(seq)
                 .bind(&line.at)
-                .bind(&line.phase)
-                .bind(&line.stream)
+                .bind(line.phase.as_str())
+                .bind(line.stream.as_str())
                 .bind(&line.line)
                 .execute(&mut *tx)
                 .await?;
@@ -180,8 +180,8 @@ impl Store {
                     seq: row.try_get("seq")?,
                     line: LogLine {
                         at: row.try_get("at")?,
-                        phase: row.try_get("phase")?,
-                        stream: row.try_get("stream")?,
+                        phase: crate::deploys::text(row, "phase")?,
+                        stream: crate::deploys::text(row, "stream")?,
                         line: row.try_get("line")?,
                     },
                 })

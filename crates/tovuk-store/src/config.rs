@@ -9,6 +9,7 @@ use crate::deploys::{DeployRecord, OperationRecord, insert_operation, record_ent
 use crate::time::{now_rfc3339, now_unix_ms};
 use crate::{Store, StoreError, random_bytes};
 use sqlx::{Row, Sqlite, Transaction};
+use tovuk_types::values::{OperationKind, OperationStatus};
 use tovuk_types::{AppId, BuildId, DeployId, DeployState, OperationId};
 
 /// A value as stored: sealed, with the version and key it was sealed with.
@@ -345,10 +346,10 @@ async fn start_config_release(
         id: OperationId::new(ms, random_bytes()?),
         app_id: app_id.clone(),
         app_name,
-        kind: "deploy".into(),
+        kind: OperationKind::Deploy,
         parent_id: OperationId::parse(&build_op),
         deploy_id: deploy_id.clone(),
-        status: "queued".into(),
+        status: OperationStatus::Queued,
         source_kind: None,
         ref_name: None,
         sha: None,

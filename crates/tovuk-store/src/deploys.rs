@@ -8,58 +8,10 @@ use crate::time::{now_rfc3339, now_unix_ms};
 use crate::{Store, StoreError, random_bytes};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
+use tovuk_types::values::{
+    DeployKind, FailureReason, FinalBuildStatus, OperationKind, OperationStatus, PhaseStatus, SourceKind, TextEnum,
+};
 use tovuk_types::{AppId, BuildId, DeployId, DeployState, IllegalTransition, OperationId};
-
-/// Where a deploy's source came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// A `git push`.
-    Git,
-    /// A `tovuk deploy` upload, imported as a commit.
-    Archive,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Git => "git",
-            SourceKind::Archive => "archive",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, sqlx::Error> {
-        match text {
-            "git" => Ok(SourceKind::Git),
-            "archive" => Ok(SourceKind::Archive),
-            other => Err(decode_error("source kind", other)),
-        }
-    }
-}
-
-/// What made a deploy: new source to build, or new config for the current artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeployKind {
-    Source,
-    /// A config release: the base deploy's artifact restarted with the current config.
-    Config,
-}
-
-impl DeployKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeployKind::Source => "source",
-            DeployKind::Config => "config",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, sqlx::Error> {
-        match text {
-            "source" => Ok(DeployKind::Source),
-            "config" => Ok(DeployKind::Config),
-            other => Err(decode_error("deploy kind", other)),
-        }
-    }
-}
 
 /// A name a deploy's `tovuk.toml` needs set before it may build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +76,7 @@ pub struct DeployRecord {
     pub build_op_id: OperationId,
     pub deploy_op_id: OperationId,
     pub build_job_id: BuildId,
-    pub final_build_status: Option<String>,
+    pub final_build_status: Option<FinalBuildStatus>,
     pub created_at: String,
     pub updated_at: String,
     /// Every state the deploy has been in, with when it entered it.
@@ -147,11 +99,11 @@ pub struct DeployRecord {
 }
 
 /// Why a deploy failed: the phase, the exit code, and the first line that says what went wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// A stable word: `phase_failed`, `timeout`, `platform_restarted`, `source_unavailable`, ...
-    pub reason: String,
-    pub phase: Option<String>,
+    pub reason: FailureReason,
+    /// The state the deploy failed in.
+    pub phase: Option<DeployState>,
     pub exit_code: Option<i64>,
     pub first_actionable_line: Option<String>,
     /// For `missing_config`: the names that were not set.
@@ -161,9 +113,8 @@ pub struct Failure {
 /// One build phase: what ran, how it ended, when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhaseRecord {
-    pub phase: String,
-    /// `running`, `passed`, `skipped` (no command), `failed`, `timed_out`, `cancelled`.
-    pub status: String,
+    pub phase: DeployState,
+    pub status: PhaseStatus,
     pub command: Option<String>,
     pub exit_code: Option<i64>,
     pub started_at: String,
@@ -184,10 +135,10 @@ pub struct OperationRecord {
     pub id: OperationId,
     pub app_id: AppId,
     pub app_name: String,
-    pub kind: String,
+    pub kind: OperationKind,
     pub parent_id: Option<OperationId>,
     pub deploy_id: DeployId,
-    pub status: String,
+    pub status: OperationStatus,
     pub source_kind: Option<SourceKind>,
     pub ref_name: Option<String>,
     pub sha: Option<String>,
@@ -203,7 +154,7 @@ pub struct OperationRecord {
 pub struct TransitionExtras {
     pub failure: Option<Failure>,
     /// `succeeded`, `failed` or `cancelled`: set when the build is over.
-    pub final_build_status: Option<String>,
+    pub final_build_status: Option<FinalBuildStatus>,
     pub artifact: Option<(String, u64)>,
 }
 
@@ -216,6 +167,18 @@ pub enum TransitionError {
     Illegal(#[from] IllegalTransition),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A column holding one of a fixed value set; an unknown name is a decode error, not a panic.
+pub(crate) fn text<T: TextEnum>(row: &SqliteRow, column: &str) -> Result<T, sqlx::Error> {
+    let value: String = row.try_get(column)?;
+    parse_or(T::parse(&value), T::WHAT, &value)
+}
+
+/// [`text`] for a nullable column.
+pub(crate) fn optional_text<T: TextEnum>(row: &SqliteRow, column: &str) -> Result<Option<T>, sqlx::Error> {
+    let value: Option<String> = row.try_get(column)?;
+    value.map(|value| parse_or(T::parse(&value), T::WHAT, &value)).transpose()
 }
 
 fn decode_error(what: &str, value: &str) -> sqlx::Error {
@@ -242,13 +205,12 @@ fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
     let app_id: String = row.try_get("app_id")?;
     let state: String = row.try_get("state")?;
     let build_job_id: String = row.try_get("shown_build_job_id")?;
-    let source_kind: String = row.try_get("source_kind")?;
     Ok(DeployRecord {
         id: parse_or(DeployId::parse(&id), "deploy id", &id)?,
         app_id: parse_or(AppId::parse(&app_id), "app id", &app_id)?,
         app_name: row.try_get("app_name")?,
         state: parse_or(DeployState::parse(&state), "deploy state", &state)?,
-        source_kind: SourceKind::parse(&source_kind)?,
+        source_kind: text(row, "source_kind")?,
         ref_name: row.try_get("ref")?,
         sha: row.try_get("sha")?,
         forced: row.try_get::<i64, _>("forced")? != 0,
@@ -257,13 +219,13 @@ fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
         build_op_id: op_id(row, "build_op_id")?,
         deploy_op_id: op_id(row, "deploy_op_id")?,
         build_job_id: parse_or(BuildId::parse(&build_job_id), "build id", &build_job_id)?,
-        final_build_status: row.try_get("final_build_status")?,
+        final_build_status: optional_text(row, "final_build_status")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         events: Vec::new(),
-        failure: row.try_get::<Option<String>, _>("failure_reason")?.map(|reason| Failure {
+        failure: optional_text::<FailureReason>(row, "failure_reason")?.map(|reason| Failure {
             reason,
-            phase: row.try_get("failure_phase").ok().flatten(),
+            phase: optional_text(row, "failure_phase").ok().flatten(),
             exit_code: row.try_get("failure_exit_code").ok().flatten(),
             first_actionable_line: row.try_get("failure_line").ok().flatten(),
             missing: decode_needs(&row.try_get::<String, _>("failure_missing").unwrap_or_default()),
@@ -273,7 +235,7 @@ fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
             None => None,
         },
         phases: Vec::new(),
-        kind: DeployKind::parse(&row.try_get::<String, _>("kind")?)?,
+        kind: text(row, "kind")?,
         base_deploy_id: row.try_get("base_deploy_id")?,
         config_rev: row.try_get("config_rev")?,
         config_needs: decode_needs(&row.try_get::<String, _>("config_needs")?),
@@ -285,16 +247,15 @@ fn operation_from_row(row: &SqliteRow) -> Result<OperationRecord, sqlx::Error> {
     let app_id: String = row.try_get("app_id")?;
     let deploy_id: String = row.try_get("deploy_id")?;
     let parent: Option<String> = row.try_get("parent_id")?;
-    let source_kind: Option<String> = row.try_get("source_kind")?;
     Ok(OperationRecord {
         id: op_id(row, "id")?,
         app_id: parse_or(AppId::parse(&app_id), "app id", &app_id)?,
         app_name: row.try_get("app_name")?,
-        kind: row.try_get("kind")?,
+        kind: text(row, "kind")?,
         parent_id: parent.map(|text| parse_or(OperationId::parse(&text), "operation id", &text)).transpose()?,
         deploy_id: parse_or(DeployId::parse(&deploy_id), "deploy id", &deploy_id)?,
-        status: row.try_get("status")?,
-        source_kind: source_kind.as_deref().map(SourceKind::parse).transpose()?,
+        status: text(row, "status")?,
+        source_kind: optional_text(row, "source_kind")?,
         ref_name: row.try_get("ref")?,
         sha: row.try_get("sha")?,
         old_sha: row.try_get("old_sha")?,
@@ -338,10 +299,10 @@ pub(crate) async fn transition_in(
          WHERE id = ?",
     )
     .bind(extras.failure.as_ref().map(|failure| failure.reason.as_str()))
-    .bind(extras.failure.as_ref().and_then(|failure| failure.phase.as_deref()))
+    .bind(extras.failure.as_ref().and_then(|failure| failure.phase.map(DeployState::as_str)))
     .bind(extras.failure.as_ref().and_then(|failure| failure.exit_code))
     .bind(extras.failure.as_ref().and_then(|failure| failure.first_actionable_line.as_deref()))
-    .bind(extras.final_build_status.as_deref())
+    .bind(extras.final_build_status.map(FinalBuildStatus::as_str))
     .bind(extras.artifact.as_ref().map(|(digest, _)| digest.as_str()))
     .bind(extras.artifact.as_ref().map(|(_, size)| i64::try_from(*size).unwrap_or(i64::MAX)))
     .bind(id)
@@ -399,8 +360,8 @@ async fn fail_before_build(
         "UPDATE deploys SET state = 'failed', failure_reason = ?, failure_phase = ?, failure_line = ?,
             final_build_status = 'failed' WHERE id = ?",
     )
-    .bind(&failure.reason)
-    .bind(failure.phase.as_deref().unwrap_or("queued"))
+    .bind(failure.reason.as_str())
+    .bind(failure.phase.unwrap_or(DeployState::Queued).as_str())
     .bind(&failure.first_actionable_line)
     .bind(deploy_id.as_str())
     .execute(&mut **tx)
@@ -451,10 +412,10 @@ pub(crate) async fn insert_operation(tx: &mut Transaction<'_, Sqlite>, op: &Oper
     )
     .bind(op.id.as_str())
     .bind(op.app_id.as_str())
-    .bind(&op.kind)
+    .bind(op.kind.as_str())
     .bind(op.parent_id.as_ref().map(OperationId::as_str))
     .bind(op.deploy_id.as_str())
-    .bind(&op.status)
+    .bind(op.status.as_str())
     .bind(op.source_kind.map(SourceKind::as_str))
     .bind(&op.ref_name)
     .bind(&op.sha)
@@ -504,26 +465,28 @@ impl Store {
             .bind(source.app_id.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        let operation =
-            |kind: &str, parent: Option<&OperationId>, status: &str| -> Result<OperationRecord, StoreError> {
-                Ok(OperationRecord {
-                    id: OperationId::new(ms, random_bytes()?),
-                    app_id: source.app_id.clone(),
-                    app_name: app_name.clone(),
-                    kind: kind.to_owned(),
-                    parent_id: parent.cloned(),
-                    deploy_id: deploy_id.clone(),
-                    status: status.to_owned(),
-                    source_kind: None,
-                    ref_name: None,
-                    sha: None,
-                    old_sha: None,
-                    forced: false,
-                    token_id: None,
-                    created_at: now.clone(),
-                    updated_at: now.clone(),
-                })
-            };
+        let operation = |kind: OperationKind,
+                         parent: Option<&OperationId>,
+                         status: OperationStatus|
+         -> Result<OperationRecord, StoreError> {
+            Ok(OperationRecord {
+                id: OperationId::new(ms, random_bytes()?),
+                app_id: source.app_id.clone(),
+                app_name: app_name.clone(),
+                kind,
+                parent_id: parent.cloned(),
+                deploy_id: deploy_id.clone(),
+                status,
+                source_kind: None,
+                ref_name: None,
+                sha: None,
+                old_sha: None,
+                forced: false,
+                token_id: None,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            })
+        };
         let source_op = OperationRecord {
             source_kind: Some(source.kind),
             ref_name: Some(source.ref_name.clone()),
@@ -531,10 +494,10 @@ impl Store {
             old_sha: source.old_sha.clone(),
             forced: source.forced,
             token_id: Some(source.token_id.clone()),
-            ..operation("source", None, "accepted")?
+            ..operation(OperationKind::Source, None, OperationStatus::Accepted)?
         };
-        let build_op = operation("build", Some(&source_op.id), "queued")?;
-        let deploy_op = operation("deploy", Some(&build_op.id), "queued")?;
+        let build_op = operation(OperationKind::Build, Some(&source_op.id), OperationStatus::Queued)?;
+        let deploy_op = operation(OperationKind::Deploy, Some(&build_op.id), OperationStatus::Queued)?;
         for op in [&source_op, &build_op, &deploy_op] {
             insert_operation(&mut tx, op).await?;
         }
@@ -618,8 +581,8 @@ impl Store {
             .await?;
         for phase in phases {
             deploy.phases.push(PhaseRecord {
-                phase: phase.try_get("phase")?,
-                status: phase.try_get("status")?,
+                phase: text(&phase, "phase")?,
+                status: text(&phase, "status")?,
                 command: phase.try_get("command")?,
                 exit_code: phase.try_get("exit_code")?,
                 started_at: phase.try_get("started_at")?,

@@ -23,13 +23,14 @@ pub use apps::AppRecord;
 pub use builds::{LogLine, StoredLogLine};
 pub use config::{ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, SealedValue, Sealer, TokenRef};
 pub use deploys::{
-    ConfigNeed, DeployKind, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded, SourceKind,
-    TransitionError, TransitionExtras,
+    ConfigNeed, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded, TransitionError,
+    TransitionExtras,
 };
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use releases::{InstanceRecord, RouteRow, WentLive};
 pub use tokens::{TokenRecord, TokenScope};
+pub use tovuk_types::values::{DeployKind, SourceKind};
 pub use usage::{CapRecord, UsageEntry, UsageEvent, UsageTotal};
 
 use sqlx::SqlitePool;

@@ -7,13 +7,13 @@ use crate::time::now_rfc3339;
 use crate::{Store, StoreError};
 use sqlx::{Row, Sqlite, Transaction};
 use tovuk_types::DeployState;
+use tovuk_types::values::{FailureReason, InstanceStatus};
 
 /// An app instance as last reported by the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRecord {
     pub deploy_id: String,
-    /// `starting`, `healthy`, `restarting`, `crashing`, `failed`, `stopped`.
-    pub status: String,
+    pub status: InstanceStatus,
     pub pid: Option<i64>,
     pub port: Option<i64>,
     pub started_at: Option<String>,
@@ -150,8 +150,8 @@ impl Store {
         let mut ended = Vec::new();
         for id in ids {
             let failure = Failure {
-                reason: "platform_restarted".into(),
-                phase: Some("deploying".into()),
+                reason: FailureReason::PlatformRestarted,
+                phase: Some(DeployState::Deploying),
                 exit_code: None,
                 first_actionable_line: Some("the platform stopped while this deploy was going live".into()),
                 missing: Vec::new(),
@@ -244,7 +244,7 @@ impl Store {
 fn instance_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRecord, sqlx::Error> {
     Ok(InstanceRecord {
         deploy_id: row.try_get("deploy_id")?,
-        status: row.try_get("status")?,
+        status: crate::deploys::text(row, "status")?,
         pid: row.try_get("pid")?,
         port: row.try_get("port")?,
         started_at: row.try_get("started_at")?,
@@ -276,7 +276,7 @@ async fn upsert_instance(
     )
     .bind(deploy.id.as_str())
     .bind(deploy.app_id.as_str())
-    .bind(&instance.status)
+    .bind(instance.status.as_str())
     .bind(instance.pid)
     .bind(instance.port)
     .bind(&instance.started_at)

@@ -9,6 +9,7 @@ mod env_names;
 mod id;
 pub mod layout;
 mod name;
+pub mod values;
 
 pub use branch::validate_branch_name;
 pub use deploy_state::{DeployState, IllegalTransition};

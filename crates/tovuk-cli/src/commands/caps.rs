@@ -40,7 +40,7 @@ fn print_caps(list: &CapList) {
         .caps
         .iter()
         .map(|cap| {
-            vec![cap.meter.clone(), format!("{} {}", cap.limit, cap.unit), cap.used.to_string(), cap.state.clone()]
+            vec![cap.meter.clone(), format!("{} {}", cap.limit, cap.unit), cap.used.to_string(), cap.state.to_string()]
         })
         .collect();
     output::line(output::table(&["METER", "LIMIT", "USED", "STATE"], &rows));

@@ -37,7 +37,7 @@ async fn manage(command: DeployCommand, global: &GlobalArgs) -> CommandResult {
                 .map(|deploy| {
                     vec![
                         deploy.id.clone(),
-                        deploy.state.clone(),
+                        deploy.state.to_string(),
                         source_text(deploy),
                         deploy.build_job.id.clone(),
                         deploy.created_at.clone(),
@@ -106,7 +106,7 @@ pub(crate) async fn follow(client: &tovuk_client::Client, id: &str, global: &Glo
             if !global.json {
                 let mut summary = format!("deploy {} is {}", progress.deploy_id, progress.state);
                 if let Some(failure) = &progress.failure {
-                    let phase = failure.phase.as_deref().map(|phase| format!(" in {phase}")).unwrap_or_default();
+                    let phase = failure.phase.map(|phase| format!(" in {phase}")).unwrap_or_default();
                     summary.push_str(&format!(": {}{phase}", failure.reason));
                     if let Some(line) = &failure.first_actionable_line {
                         summary.push_str(&format!("\n  {line}"));
@@ -115,7 +115,7 @@ pub(crate) async fn follow(client: &tovuk_client::Client, id: &str, global: &Glo
                     if let Some(lines) = blocked_lines(&progress.deploy_id, failure) {
                         summary.push('\n');
                         summary.push_str(&lines.join("\n"));
-                    } else if failure.phase.as_deref() == Some("deploying") {
+                    } else if failure.phase == Some(tovuk_api_types::DeployState::Deploying) {
                         summary.push_str(&format!("\nnext: tovuk logs {}", progress.app));
                     } else {
                         summary.push_str(&format!("\nnext: tovuk logs --build {}", progress.deploy_id));
@@ -158,7 +158,7 @@ fn blocked_lines(deploy_id: &str, failure: &DeployFailure) -> Option<Vec<String>
 fn report_blocked(deploy: &Deploy, global: &GlobalArgs) -> bool {
     let Some(failure) = &deploy.failure else { return false };
     let Some(lines) = blocked_lines(&deploy.id, failure) else {
-        if failure.reason != "cap_reached" {
+        if failure.reason != tovuk_api_types::FailureReason::CapReached {
             return false;
         }
         if !global.json {
@@ -196,13 +196,13 @@ fn print_deploy(deploy: &Deploy) {
     output::line(format!("source:       {} ({})", source_text(deploy), deploy.source.operation_id));
     output::line(format!("commit:       {}", deploy.source.sha));
     output::line(format!("build job:    {}", deploy.build_job.id));
-    output::line(format!("final build:  {}", output::or_dash(deploy.final_build.status.as_deref())));
+    output::line(format!("final build:  {}", output::or_dash(deploy.final_build.status.map(|status| status.as_str()))));
     output::line(format!(
         "operations:   source {} -> build {} -> deploy {}",
         deploy.operations.source, deploy.operations.build, deploy.operations.deploy
     ));
     if let Some(failure) = &deploy.failure {
-        let phase = failure.phase.as_deref().map(|phase| format!(" in {phase}")).unwrap_or_default();
+        let phase = failure.phase.map(|phase| format!(" in {phase}")).unwrap_or_default();
         let code = failure.exit_code.map(|code| format!(", exit code {code}")).unwrap_or_default();
         output::line(format!("failure:      {}{phase}{code}", failure.reason));
         if let Some(line) = &failure.first_actionable_line {

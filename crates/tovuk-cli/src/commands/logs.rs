@@ -39,7 +39,7 @@ pub(crate) async fn run(args: LogsArgs, global: &GlobalArgs) -> CommandResult {
                         summary.push_str(&format!(
                             " ({}{})",
                             failure.reason,
-                            failure.phase.as_deref().map(|phase| format!(" in {phase}")).unwrap_or_default()
+                            failure.phase.map(|phase| format!(" in {phase}")).unwrap_or_default()
                         ));
                         if let Some(line) = &failure.first_actionable_line {
                             summary.push_str(&format!("\n  first actionable line: {line}"));

@@ -39,8 +39,8 @@ pub(crate) async fn run(command: OpsCommand, global: &GlobalArgs) -> CommandResu
                 .map(|op| {
                     vec![
                         op.id.clone(),
-                        op.kind.clone(),
-                        op.status.clone(),
+                        op.kind.to_string(),
+                        op.status.to_string(),
                         op.deploy_id.clone(),
                         source_text(op),
                         op.created_at.clone(),

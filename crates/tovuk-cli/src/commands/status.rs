@@ -25,7 +25,7 @@ pub(crate) async fn run(global: &GlobalArgs) -> CommandResult {
         status
             .roles
             .iter()
-            .map(|role| vec![role.name.clone(), role.state.clone(), output::or_dash(role.address.as_deref())]),
+            .map(|role| vec![role.name.clone(), role.state.to_string(), output::or_dash(role.address.as_deref())]),
     );
     output::line(output::table(&["PART", "STATE", "DETAIL"], &rows));
     Ok(exit)

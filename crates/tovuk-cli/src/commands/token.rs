@@ -42,7 +42,7 @@ pub(crate) async fn run(command: TokenCommand, global: &GlobalArgs) -> CommandRe
                     vec![
                         token.id.clone(),
                         token.name.clone(),
-                        token.scope.clone(),
+                        token.scope.to_string(),
                         output::or_dash(token.app.as_deref()),
                         token.created_at.clone(),
                         output::or_dash(token.last_used_at.as_deref()),

@@ -67,6 +67,8 @@ fn an_upload_wakes_the_builder_as_a_push_does() {
 fn filtered(lines: &[String]) -> String {
     let mut out = Vec::new();
     for line in lines {
+        // What the account has used so far depends on what ran before (build minutes).
+        let is_usage = line.starts_with("usage this period");
         let words: Vec<String> = line
             .split(' ')
             .map(|word| {
@@ -84,6 +86,8 @@ fn filtered(lines: &[String]) -> String {
                     Some("[URL]")
                 } else if bare.starts_with("(20") {
                     Some("([PERIOD]")
+                } else if is_usage && bare.parse::<f64>().is_ok() {
+                    Some("[AMOUNT]")
                 } else {
                     None
                 };
@@ -121,7 +125,7 @@ fn a_push_and_an_upload_of_the_same_source_answer_in_the_same_words() {
 accepted main at [SHA] as source operation [OP]
 deploy [DEPLOY] queued (build job [BUILD])
 service URL: [URL]
-usage this period ([PERIOD]): 0 USD (account: 0 USD)
+usage this period ([PERIOD]): [AMOUNT] USD (account: [AMOUNT] USD)
 billing estimate for a month of [expected] load: 1.6425 USD (tovuk deploy --dry-run shows each line)
 next: tovuk deploy follow [DEPLOY]
 next: tovuk usage same";

@@ -110,3 +110,53 @@ fn the_reference_lists_every_command() {
     }
     assert!(missing.is_empty(), "add to COMMANDS in docs.rs: {missing:?}");
 }
+
+/// One section per fixed value set on the wire, from the types themselves.
+fn values_reference() -> String {
+    use tovuk_types::values::*;
+    fn section<T: TextEnum>(out: &mut String, fields: &str) {
+        out.push_str(&format!("\n## {}\n\n{fields}\n\n| value | meaning |\n|---|---|\n", T::WHAT));
+        for value in T::ALL {
+            out.push_str(&format!("| `{}` | {} |\n", value.as_str(), value.describe()));
+        }
+    }
+    let mut out = String::from(
+        "# Fixed values\n\n\
+         Every field of the API that takes one of a fixed set of values, with the values.\n\
+         Generated from the types (`tovuk-types`'s `values`); \
+         `TOVUK_UPDATE_DOCS=1 cargo test -p tovuk --test it docs` rewrites it.\n\
+         A value outside its set is refused with the list of values.\n",
+    );
+    section::<tovuk_types::DeployState>(
+        &mut out,
+        "`Deploy.state`, `state_changes[].state`, `failure.phase`, build phases, follow events.",
+    );
+    section::<FailureReason>(&mut out, "`Deploy.failure.reason`.");
+    section::<PhaseStatus>(&mut out, "`Deploy.phases[].status`.");
+    section::<FinalBuildStatus>(&mut out, "`Deploy.final_build.status` (`null` until the build is over).");
+    section::<BuildOutcome>(&mut out, "How a builder reports a build's end (`/internal/v1/builds/{id}/finish`).");
+    section::<InstanceStatus>(&mut out, "`AppStatus.instance.status` (`tovuk app status`, `tovuk app inspect`).");
+    section::<LogStream>(&mut out, "`stream` of build log and app log lines.");
+    section::<SourceKind>(&mut out, "`Deploy.source.kind`, `Operation.source.kind`.");
+    section::<DeployKind>(&mut out, "`Deploy.kind`.");
+    section::<OperationKind>(&mut out, "`Operation.kind`.");
+    section::<OperationStatus>(&mut out, "`Operation.status`.");
+    section::<TokenScopeName>(&mut out, "`Token.scope`.");
+    section::<CapState>(&mut out, "`Cap.state` (`tovuk caps list`).");
+    section::<RoleState>(&mut out, "`PlatformStatus.roles[].state` (`tovuk status`).");
+    out
+}
+
+#[test]
+fn the_values_reference_lists_every_value_of_every_set() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/values.md");
+    let expected = values_reference();
+    if std::env::var_os("TOVUK_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &expected).expect("write docs/values.md");
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "docs/values.md is out of date: run `TOVUK_UPDATE_DOCS=1 cargo test -p tovuk --test it docs`"
+    );
+}
