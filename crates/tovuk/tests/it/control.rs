@@ -282,7 +282,8 @@ fn a_router_started_apart_with_an_empty_table_serves_every_running_app() {
     wait_served(&router, "one", "hello one\n", &log);
     let served = wait_served(&router, "two", "hello two\n", &log);
     let took = served - listening;
-    assert!(took < Duration::from_secs(2), "serving every app took {took:?} after the router listened");
+    eprintln!("the router served every running app {took:?} after it listened");
+    assert!(took < Duration::from_secs(1), "serving every app took {took:?} after the router listened");
 
     // A new deploy reaches it through the control plane's table, like the server's own router.
     let token = platform.tovuk().args(["token", "create", "--name", "ci", "--app", "one", "--json"]).run().success();
