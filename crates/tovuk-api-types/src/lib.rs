@@ -589,8 +589,27 @@ pub struct ReleaseOutcome {
     /// the runner stops the instance it started and leaves the current one serving.
     pub live: bool,
     pub superseded: Option<String>,
+    /// The deploy that served before: still `running`, its instance kept, until the new
+    /// one has stayed healthy (`settled`) or crashed first (`rolled-back`).
+    #[serde(default)]
+    pub previous: Option<String>,
     /// The route table version that sends the app's traffic to the new instance; the
     /// replaced instance drains once the router serves by it.
+    pub route_version: u64,
+}
+
+/// The answer to `POST /internal/v1/releases/{id}/settled`: the deploys now `superseded`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseSettled {
+    pub superseded: Vec<String>,
+}
+
+/// The answer to `POST /internal/v1/releases/{id}/rolled-back` (its body is a [`ReleaseFailed`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// The deploy current again; `None` when there was nothing to return to (nothing changed).
+    pub current: Option<String>,
+    /// The route table version that sends the app's traffic back to it.
     pub route_version: u64,
 }
 

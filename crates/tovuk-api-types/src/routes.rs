@@ -20,6 +20,9 @@ pub struct RouteEntry {
     pub app: String,
     pub deploy_id: String,
     pub target: RouteTarget,
+    /// `[limits] request_timeout` of the deploy; absent for the router's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// Where a route's requests go.

@@ -347,6 +347,8 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
             ("TOVUK_COMMIT_SHA".into(), build.sha.clone()),
         ],
         network: true,
+        // A build never outlives the platform: it dies with it and is failed at the next start.
+        outlives_platform: false,
     }
 }
 

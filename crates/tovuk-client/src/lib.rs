@@ -385,6 +385,21 @@ impl Client {
         self.send_empty(self.request(Method::POST, &path).json(&body)).await
     }
 
+    /// The release stayed healthy: the deploys it replaced are superseded.
+    pub async fn release_settled(&self, deploy_id: &str) -> Result<tovuk_api_types::ReleaseSettled, ClientError> {
+        self.post(&format!("/internal/v1/releases/{}/settled", segment(deploy_id)), &serde_json::json!({})).await
+    }
+
+    /// The release crashed before it had stayed healthy: traffic goes back to the deploy before it.
+    pub async fn release_rolled_back(
+        &self,
+        deploy_id: &str,
+        failure: &DeployFailure,
+    ) -> Result<tovuk_api_types::RolledBack, ClientError> {
+        let body = ReleaseFailed { failure: failure.clone() };
+        self.post(&format!("/internal/v1/releases/{}/rolled-back", segment(deploy_id)), &body).await
+    }
+
     /// Waits (long poll) for the route table once its version differs from `version`;
     /// `None` when it did not change in time.
     pub async fn route_table(&self, version: u64) -> Result<Option<tovuk_api_types::RouteTable>, ClientError> {

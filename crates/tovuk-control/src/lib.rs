@@ -225,8 +225,14 @@ impl ControlState {
         for deploy in self.store().fail_interrupted_releases().await? {
             tracing::warn!(deploy_id = %deploy.id, app = %deploy.app_name, "release interrupted by a restart: failed");
         }
-        // The instances died with the previous run; routes say "starting" until the runner
-        // reports each one again.
+        // A release still proving itself when the platform stopped is kept: what it
+        // replaced is superseded (its instance is stopped by the runner, as not wanted).
+        for deploy in self.store().current_releases().await? {
+            self.store().settle(deploy.id.as_str()).await?;
+        }
+        // Instances outlive the platform, but the runner must say which it adopted (and
+        // that each is the one it started) before the route sends traffic there: until
+        // then the routes say "starting" (503 with Retry-After).
         self.store().forget_instances().await?;
         self.republish_routes()
             .await
@@ -302,6 +308,8 @@ pub fn router(state: ControlState) -> Router {
         .route("/releases/current", get(releases::current))
         .route("/releases/{id}/live", post(releases::live))
         .route("/releases/{id}/failed", post(releases::failed))
+        .route("/releases/{id}/settled", post(releases::settled))
+        .route("/releases/{id}/rolled-back", post(releases::rolled_back))
         .route("/instances", post(releases::instance))
         .route("/routes", get(routes::follow))
         .route("/builds/claim", post(builds::claim))

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tovuk_api_types::FailureReason;
 use tovuk_api_types::{
     ClaimedRelease, CurrentReleases, ErrorCode, InstanceReport, ReleaseFailed, ReleaseLive, ReleaseOutcome,
+    ReleaseSettled, RolledBack,
 };
 use tovuk_store::{DeployRecord, InstanceRecord};
 
@@ -127,7 +128,39 @@ pub(crate) async fn live(
     let route_version = state.republish_routes().await?;
     state.inner.release_wakeup.notify_waiters();
     state.deploys_changed();
-    Ok(Json(ReleaseOutcome { live: went.live, superseded, route_version }))
+    Ok(Json(ReleaseOutcome { live: went.live, superseded, previous: went.previous, route_version }))
+}
+
+/// `POST /internal/v1/releases/{id}/settled`: the release stayed healthy for
+/// `[health] min_healthy`; what served before it is superseded.
+pub(crate) async fn settled(
+    State(state): State<ControlState>,
+    Path(id): Path<String>,
+) -> Result<Json<ReleaseSettled>, ApiFailure> {
+    let superseded = state.store().settle(&id).await?;
+    if !superseded.is_empty() {
+        tracing::info!(deploy_id = %id, ?superseded, "deploy settled; the deploys before it are superseded");
+        state.deploys_changed();
+    }
+    Ok(Json(ReleaseSettled { superseded }))
+}
+
+/// `POST /internal/v1/releases/{id}/rolled-back`: the release crashed or failed its health
+/// before it settled. It ends `failed` and the deploy before it is current again, in one
+/// transaction with the route.
+pub(crate) async fn rolled_back(
+    State(state): State<ControlState>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ReleaseFailed>,
+) -> Result<Json<RolledBack>, ApiFailure> {
+    let current = state.store().roll_back(&id, failure_record(request.failure)).await?;
+    match &current {
+        Some(current) => tracing::warn!(deploy_id = %id, %current, "deploy crashed after going live; rolled back"),
+        None => tracing::warn!(deploy_id = %id, "deploy crashed after going live; nothing to roll back to"),
+    }
+    let route_version = state.republish_routes().await?;
+    state.deploys_changed();
+    Ok(Json(RolledBack { current, route_version }))
 }
 
 pub(crate) async fn failed(

@@ -82,7 +82,13 @@ fn route_entry(row: RouteRow) -> Option<RouteEntry> {
         None => down("the app is starting"),
         Some(instance) => instance_target(instance)?,
     };
-    Some(RouteEntry { app: row.app_name, deploy_id: row.deploy_id, target })
+    // Every deploy records its limits in its plan, the plan default filled in.
+    let request_timeout_secs = row
+        .plan
+        .as_deref()
+        .and_then(|plan| serde_json::from_str::<tovuk_api_types::DeployShape>(plan).ok())
+        .map(|plan| plan.limits.app.request_timeout_secs);
+    Some(RouteEntry { app: row.app_name, deploy_id: row.deploy_id, target, request_timeout_secs })
 }
 
 fn instance_target(instance: &InstanceRecord) -> Option<RouteTarget> {
@@ -97,7 +103,11 @@ fn instance_target(instance: &InstanceRecord) -> Option<RouteTarget> {
         )),
         "failed" => down(instance.reason.as_deref().unwrap_or("the app could not start")),
         "stopped" | "starting" => down("the app is starting"),
-        // Healthy or restarting on its port: the router's own errors cover a moment's gap.
+        // Traffic comes back once the restarted process answers its health path.
+        "restarting" => down(&format!(
+            "restarting after it exited (code {})",
+            instance.last_exit_code.map_or_else(|| "unknown".to_owned(), |code| code.to_string())
+        )),
         _ => RouteTarget::Proxy { upstream: upstream? },
     })
 }

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use crate::manifest::{
-    Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, DEFAULT_STATIC_ROOT, Domain,
-    Expected, Health, Limits, Resource, Route, ServiceBinding,
+    Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_MIN_HEALTHY, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Resource, Route,
+    ServiceBinding,
 };
 use crate::position::Span;
 use crate::{AppKind, Capability, Manifest, ResourceKind, RouteAuth};
@@ -106,6 +107,8 @@ pub(crate) struct DraftBuild {
 #[derive(Debug, Default)]
 pub(crate) struct DraftRun {
     pub(crate) command: Field<String>,
+    pub(crate) drain_timeout: Field<Duration>,
+    pub(crate) stop_grace: Field<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +116,7 @@ pub(crate) struct DraftHealth {
     pub(crate) path: Field<String>,
     pub(crate) timeout: Field<Duration>,
     pub(crate) interval: Field<Duration>,
+    pub(crate) min_healthy: Field<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -195,6 +199,7 @@ impl Draft {
                 path: health.path.value()?.clone(),
                 timeout: health.timeout.value().copied().unwrap_or(DEFAULT_HEALTH_TIMEOUT),
                 interval: health.interval.value().copied().unwrap_or(DEFAULT_HEALTH_INTERVAL),
+                min_healthy: health.min_healthy.value().copied().unwrap_or(DEFAULT_MIN_HEALTHY),
             }),
             None => None,
         };
@@ -239,6 +244,12 @@ impl Draft {
             capabilities,
             build,
             run_command: self.run.value().and_then(|run| run.command.value()).cloned(),
+            drain_timeout: self
+                .run
+                .value()
+                .and_then(|run| run.drain_timeout.value().copied())
+                .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
+            stop_grace: self.run.value().and_then(|run| run.stop_grace.value().copied()).unwrap_or(DEFAULT_STOP_GRACE),
             health,
             static_root,
             resources,

@@ -51,7 +51,7 @@ pub(crate) fn duration_from_seconds(seconds: i64) -> Result<Duration, DurationEr
 }
 
 /// The shortest exact spelling of a duration in manifest syntax, for messages.
-pub(crate) fn format_duration(duration: Duration) -> String {
+pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis.is_multiple_of(3_600_000) && millis != 0 {
         format!("{}h", millis / 3_600_000)

@@ -14,6 +14,13 @@ pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default interval between health probes.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+/// `[health] min_healthy`: how long a new release must stay healthy before the one it
+/// replaced is let go; a crash sooner sends traffic back.
+pub const DEFAULT_MIN_HEALTHY: Duration = Duration::from_secs(5);
+/// `[run] drain_timeout`: how long a replaced instance may take to finish its requests.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// `[run] stop_grace`: between SIGTERM and SIGKILL when an instance stops.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 /// Default directory a static app serves.
 pub const DEFAULT_STATIC_ROOT: &str = ".";
 
@@ -26,6 +33,8 @@ pub struct Manifest {
     pub(crate) capabilities: Vec<Capability>,
     pub(crate) build: Build,
     pub(crate) run_command: Option<String>,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) stop_grace: Duration,
     pub(crate) health: Option<Health>,
     pub(crate) static_root: Option<String>,
     pub(crate) resources: Vec<Resource>,
@@ -65,6 +74,16 @@ impl Manifest {
     /// `[run] command`: present for `web` and `worker`, absent for `static`.
     pub fn run_command(&self) -> Option<&str> {
         self.run_command.as_deref()
+    }
+
+    /// `[run] drain_timeout`, or its default.
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout
+    }
+
+    /// `[run] stop_grace`, or its default.
+    pub fn stop_grace(&self) -> Duration {
+        self.stop_grace
     }
 
     /// `[health]`: always present for `web`, optional for `worker`, absent for `static`.
@@ -159,8 +178,10 @@ pub struct Health {
     pub path: String,
     /// How long a new release may take to become healthy.
     pub timeout: Duration,
-    /// Time between probes.
+    /// Time between probes, at the start and for the app's whole life.
     pub interval: Duration,
+    /// How long a new release must stay healthy before the one it replaced is let go.
+    pub min_healthy: Duration,
 }
 
 /// One `[[resources]]` entry.

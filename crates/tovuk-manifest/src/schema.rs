@@ -107,8 +107,14 @@ pub(crate) const BUILD: TableSpec = TableSpec {
     ],
 };
 
-pub(crate) const RUN: TableSpec =
-    TableSpec { header: "[run]", keys: &[key("command", String, r#"command = "./target/release/my-api""#)] };
+pub(crate) const RUN: TableSpec = TableSpec {
+    header: "[run]",
+    keys: &[
+        key("command", String, r#"command = "./target/release/my-api""#),
+        key("drain_timeout", Duration, r#"drain_timeout = "30s""#),
+        key("stop_grace", Duration, r#"stop_grace = "10s""#),
+    ],
+};
 
 pub(crate) const HEALTH: TableSpec = TableSpec {
     header: "[health]",
@@ -116,6 +122,7 @@ pub(crate) const HEALTH: TableSpec = TableSpec {
         key("path", String, r#"path = "/health""#),
         key("timeout", Duration, r#"timeout = "60s""#),
         key("interval", Duration, r#"interval = "2s""#),
+        key("min_healthy", Duration, r#"min_healthy = "5s""#),
     ],
 };
 

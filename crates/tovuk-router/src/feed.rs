@@ -70,6 +70,7 @@ impl Router {
                     RouteTarget::Static { root } => Target::Static { root: root.clone() },
                     RouteTarget::Down { reason } => Target::Down { reason: reason.clone() },
                 },
+                request_timeout: entry.request_timeout_secs.map(std::time::Duration::from_secs),
             })
             .collect();
         self.publish_version(table, desired.version);

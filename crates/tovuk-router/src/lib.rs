@@ -38,5 +38,7 @@ pub const DEFAULT_BASE_DOMAIN: &str = "localhost";
 ///
 /// Kept for callers that do not publish routes yet; [`Router::serve`] is the real entry point.
 pub async fn serve(listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    Router::new(DEFAULT_BASE_DOMAIN).serve(listener, shutdown).await
+    let router = Router::new(DEFAULT_BASE_DOMAIN);
+    router.publish(RouteTable::default());
+    router.serve(listener, shutdown).await
 }

@@ -40,6 +40,7 @@ impl Proxy {
         ctx: &RequestContext,
         upstream: SocketAddr,
         mut request: Request<Incoming>,
+        timeout: std::time::Duration,
         worker: &Worker,
         shutdown: &Shutdown,
     ) -> Result<Response<RouterBody>, ProxyError> {
@@ -54,9 +55,9 @@ impl Proxy {
         let in_flight = self.in_flight.enter(upstream);
         let exchange = worker.pool.send(upstream, upstream_request);
         tokio::pin!(exchange);
-        // The timeout is for an app that stops answering: it runs while nothing moves, so an
-        // upload that keeps flowing is never cut off however long it takes.
-        let timeout = self.timeouts.upstream_response;
+        // The timeout (the route's `[limits] request_timeout`, or the router's default) is for
+        // an app that stops answering: it runs while nothing moves, so an upload that keeps
+        // flowing is never cut off however long it takes.
         let (mut response, connection) = loop {
             let wait = timeout.saturating_sub(activity.idle());
             tokio::select! {

@@ -30,11 +30,27 @@ pub(crate) fn invalid_host() -> Response<RouterBody> {
     text(StatusCode::BAD_REQUEST, "tovuk: the request's `Host` header is not a valid host name\n".to_owned())
 }
 
+/// How soon a client may try again after a 503 for an app that is starting or restarting.
+const RETRY_AFTER_SECS: &str = "1";
+
 pub(crate) fn app_down(app: &str, reason: &str) -> Response<RouterBody> {
-    text(
+    retry_soon(text(
         StatusCode::SERVICE_UNAVAILABLE,
         format!("tovuk: app `{app}` has nothing healthy to serve ({reason}); see `tovuk logs {app}`\n"),
-    )
+    ))
+}
+
+/// The router has no route table yet (it started a moment ago): no host can be known or unknown.
+pub(crate) fn starting() -> Response<RouterBody> {
+    retry_soon(text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "tovuk: the router is starting; try again in a moment\n".to_owned(),
+    ))
+}
+
+fn retry_soon(mut response: Response<RouterBody>) -> Response<RouterBody> {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    response
 }
 
 pub(crate) fn proxy_error(app: &str, error: &ProxyError, request_id: &str) -> Response<RouterBody> {

@@ -24,6 +24,9 @@ pub struct Route {
     /// The deploy whose release or instance answers; carried into logs.
     pub deploy_id: String,
     pub target: Target,
+    /// The longest the app may leave a request unanswered (`[limits] request_timeout`);
+    /// `None` for the router's default.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 /// App name to route. Built whole by the platform and published with `Router::publish`.

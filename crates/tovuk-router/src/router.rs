@@ -59,6 +59,8 @@ struct Shared {
     routes: ArcSwap<RouteTable>,
     /// The version of the control plane's table `routes` was built from (0: none yet).
     routed_version: std::sync::atomic::AtomicU64,
+    /// False until a first table is published: before it, no host is known to be unknown.
+    has_table: std::sync::atomic::AtomicBool,
     proxy: Proxy,
     timeouts: Timeouts,
     /// Counts each app's requests and egress and enforces its caps (off: counts nothing).
@@ -91,6 +93,7 @@ impl Router {
             base_domain: host::normalize_base_domain(base_domain),
             routes: ArcSwap::from_pointee(RouteTable::new()),
             routed_version: std::sync::atomic::AtomicU64::new(0),
+            has_table: std::sync::atomic::AtomicBool::new(false),
             proxy: Proxy::new(timeouts),
             timeouts,
             meters,
@@ -109,12 +112,14 @@ impl Router {
     /// Swaps the whole table atomically; requests already routed finish against their old target.
     pub fn publish(&self, route_table: RouteTable) {
         self.shared.routes.store(Arc::new(route_table));
+        self.shared.has_table.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Swaps the table, built from version `version` of the control plane's, atomically.
     pub(crate) fn publish_version(&self, route_table: RouteTable, version: u64) {
         self.shared.routes.store(Arc::new(route_table));
         self.shared.routed_version.store(version, std::sync::atomic::Ordering::Release);
+        self.shared.has_table.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The version of the control plane's table that requests are routed by (0: none yet),
@@ -217,6 +222,9 @@ impl Router {
         let route =
             host::app_name(&host, &self.shared.base_domain).and_then(|app| self.shared.routes.load().get_shared(app));
         let Some(route) = route else {
+            if !self.shared.has_table.load(std::sync::atomic::Ordering::Acquire) {
+                return (reply::starting(), None);
+            }
             tracing::debug!(request_id, host, "no app is served at this host");
             return (reply::unknown_host(&host), None);
         };
@@ -238,7 +246,8 @@ impl Router {
                     deploy_id: route.deploy_id.clone(),
                     meter,
                 };
-                match self.shared.proxy.forward(&ctx, *upstream, request, worker, shutdown).await {
+                let timeout = route.request_timeout.unwrap_or(self.shared.timeouts.upstream_response);
+                match self.shared.proxy.forward(&ctx, *upstream, request, timeout, worker, shutdown).await {
                     Ok(response) => response,
                     Err(error) => {
                         log_proxy_error(&ctx, &error);

@@ -1,24 +1,26 @@
-//! One running app instance: its sandboxed process, its output, its health, and the
-//! supervisor that restarts it when it crashes.
+//! One running app instance: its sandboxed process, its output, and the supervisor that
+//! restarts it when it crashes. The process outlives the platform: a platform restart
+//! adopts it (see [`crate::process`]) instead of starting it again.
 
+use crate::output::Output;
+use crate::process::{Process, Record};
 use crate::signal;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
+use tovuk_daemon::Shutdown;
 use tovuk_sandbox::SandboxSpec;
 
 /// Lines of output kept to explain a failure.
 const TAIL_LINES: usize = 40;
 /// After this many crashes in a row, each within a minute of starting, the app is crash-looping.
 const CRASH_LOOP: u32 = 5;
-/// How long a stopping instance has between SIGTERM and SIGKILL.
-pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// What the supervisor says about the process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,21 +29,34 @@ pub(crate) enum Life {
     Running {
         pid: u32,
         started_at: String,
+        /// How many times it was started again after an exit.
+        restarts: u32,
     },
     /// It exited before the health gate passed: the deploy fails, nothing restarts it.
-    /// Final, like `Stopped`.
+    /// Final, like `Stopped`. The code is unknown for a process adopted after a restart.
     ExitedEarly {
-        code: i32,
+        code: Option<i32>,
     },
     Restarting {
         restarts: u32,
-        last_exit: i32,
+        last_exit: Option<i32>,
     },
     CrashLooping {
         restarts: u32,
-        last_exit: i32,
+        last_exit: Option<i32>,
     },
     Stopped,
+}
+
+impl Life {
+    pub fn restarts(&self) -> u32 {
+        match self {
+            Life::Running { restarts, .. }
+            | Life::Restarting { restarts, .. }
+            | Life::CrashLooping { restarts, .. } => *restarts,
+            _ => 0,
+        }
+    }
 }
 
 /// How to start an instance.
@@ -53,8 +68,16 @@ pub(crate) struct Launch {
     pub deploy_id: String,
     pub release_dir: PathBuf,
     pub volume_dir: PathBuf,
+    /// The process record and output files (`DataLayout::instance_dir`).
+    pub instance_dir: PathBuf,
     pub command: String,
     pub port: u16,
+    /// Between SIGTERM and SIGKILL when the instance stops (`[run] stop_grace`).
+    pub stop_grace: Duration,
+    /// How long it may take to finish its requests once replaced (`[run] drain_timeout`).
+    pub drain_timeout: Duration,
+    /// `[health]`: probed to gate it, and for its whole life.
+    pub health: Option<tovuk_manifest::Health>,
     /// Where the instance's output lines go (to the app's log).
     pub logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
     /// The app's config, opened: it reaches the process's environment and nothing else.
@@ -69,8 +92,12 @@ pub(crate) struct Instance {
     pub launch: Launch,
     life: watch::Receiver<Life>,
     /// Passed once the instance answered its health path: crashes restart it from then on.
-    gated: Arc<std::sync::atomic::AtomicBool>,
+    gated: Arc<AtomicBool>,
     stop: CancellationToken,
+    /// Ends the running process so the supervisor starts it again (it stopped answering).
+    kick: Arc<Notify>,
+    /// Ends the task that watches the instance's health, when a new one takes over.
+    watcher: Arc<Mutex<CancellationToken>>,
     tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -88,12 +115,27 @@ impl Instance {
     }
 
     pub fn pass_gate(&self) {
-        self.gated.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.gated.store(true, Ordering::SeqCst);
     }
 
     /// The last lines the app printed, oldest first.
     pub fn tail(&self) -> Vec<String> {
         self.tail.lock().map(|tail| tail.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// A token for a new watcher of this instance; the one before it is cancelled.
+    pub fn new_watcher(&self) -> CancellationToken {
+        let token = self.stop.child_token();
+        if let Ok(mut watcher) = self.watcher.lock() {
+            std::mem::replace(&mut *watcher, token.clone()).cancel();
+        }
+        token
+    }
+
+    /// Stops the running process (SIGTERM, then SIGKILL after the grace); the supervisor
+    /// starts it again like after a crash.
+    pub fn restart(&self) {
+        self.kick.notify_one();
     }
 
     /// Stops the instance for good: SIGTERM, then SIGKILL after the grace. Returns once it is gone.
@@ -135,77 +177,160 @@ fn spec(launch: &Launch) -> SandboxSpec {
             .collect(),
         // The app listens on the host's loopback, where the router reaches it.
         network: true,
+        outlives_platform: true,
     }
 }
 
-/// Starts the instance under a supervisor, a task `shutdown` waits for (it ends when the
-/// instance is stopped).
-pub(crate) fn start(launch: Launch, shutdown: &tovuk_daemon::Shutdown) -> std::io::Result<Instance> {
+/// Starts the instance under a supervisor, a task under `shutdown`. With `adopted`, the
+/// process the record names (alive, and the one started for this deploy) is supervised
+/// instead of a new one: it already passed its health gate. When the platform stops the
+/// supervisor lets go of the process, which goes on serving.
+pub(crate) fn start(launch: Launch, shutdown: &Shutdown, adopted: Option<Record>) -> std::io::Result<Instance> {
     std::fs::create_dir_all(&launch.volume_dir)?;
+    let adopted = adopted.map(|record| (Process::adopt(&record), record));
     let (life_tx, life_rx) = watch::channel(Life::Starting);
     let instance = Instance {
         launch,
         life: life_rx,
-        gated: Arc::default(),
+        gated: Arc::new(AtomicBool::new(adopted.is_some())),
         stop: CancellationToken::new(),
+        kick: Arc::default(),
+        watcher: Arc::default(),
         tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
     };
+    let generation = Arc::new(AtomicU32::new(adopted.as_ref().map_or(0, |(_, record)| record.restarts) + 1));
+    let output =
+        Arc::new(Output::open(&instance.launch.instance_dir, adopted.is_none(), line_sink(&instance, &generation))?);
+    shutdown.spawn("instance-output", {
+        let (output, stop, shutdown) = (output.clone(), instance.stop.clone(), shutdown.clone());
+        async move {
+            crate::output::follow(output, stop, shutdown).await;
+            Ok(())
+        }
+    });
     let supervised = instance.clone();
+    let supervisor_shutdown = shutdown.clone();
     shutdown.spawn("instance", async move {
-        supervise(supervised, life_tx).await;
+        supervise(supervised, life_tx, adopted, output, generation, supervisor_shutdown).await;
         Ok(())
     });
     Ok(instance)
 }
 
-async fn supervise(instance: Instance, life: watch::Sender<Life>) {
-    let mut restarts: u32 = 0;
+/// Where each line the instance prints goes: masked, into its tail and the app's log.
+fn line_sink(
+    instance: &Instance,
+    generation: &Arc<AtomicU32>,
+) -> Box<dyn Fn(tovuk_api_types::LogStream, String) + Send + Sync> {
+    let (launch, tail, generation) = (instance.launch.clone(), instance.tail.clone(), generation.clone());
+    Box::new(move |stream, line| {
+        let line = match launch.masker.mask(&line) {
+            std::borrow::Cow::Borrowed(_) => line,
+            std::borrow::Cow::Owned(masked) => masked,
+        };
+        push_tail(&tail, line.clone());
+        let log = tovuk_api_types::AppLogLine {
+            seq: 0,
+            at: now(),
+            app: launch.app.clone(),
+            deploy_id: launch.deploy_id.clone(),
+            instance: format!("{}/{}", launch.deploy_id, generation.load(Ordering::SeqCst)),
+            stream,
+            line,
+        };
+        // A full channel means the platform is behind: drop the line rather than block the app.
+        let _ = launch.logs.try_send(log);
+    })
+}
+
+/// Starts a new sandbox process writing to the instance's output files, and records it.
+fn spawn(instance: &Instance, output: &Output, restarts: u32) -> std::io::Result<(Process, String)> {
+    let launch = &instance.launch;
+    let (stdout, stderr) = output.files()?;
+    let argv = tovuk_sandbox::app_argv(&launch.command);
+    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    let mut command = tovuk_sandbox::command(&spec(launch), &argv[0], &args);
+    command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    let child = command.spawn()?;
+    let pid = child.id().unwrap_or(0);
+    let started_at = now();
+    let record = Record {
+        app: launch.app.clone(),
+        deploy_id: launch.deploy_id.clone(),
+        pid,
+        start_ticks: crate::process::start_ticks(pid).unwrap_or(0),
+        port: launch.port,
+        started_at: started_at.clone(),
+        restarts,
+    };
+    if let Err(error) = record.write(&launch.instance_dir) {
+        // It runs, but a platform restart could not adopt it: it would be started again.
+        tracing::warn!(%error, app = %launch.app, "cannot record the instance's process");
+    }
+    Ok((Process::Child(child), started_at))
+}
+
+/// SIGTERM to everything in the sandbox, SIGKILL after the grace; the exit code when known.
+async fn stop_process(process: &mut Process, grace: Duration) -> Option<i32> {
+    signal::terminate(process.pid());
+    match tokio::time::timeout(grace, process.wait()).await {
+        Ok(code) => code,
+        Err(_) => {
+            process.kill().await;
+            Some(137)
+        }
+    }
+}
+
+async fn supervise(
+    instance: Instance,
+    life: watch::Sender<Life>,
+    mut adopted: Option<(Process, Record)>,
+    output: Arc<Output>,
+    generation: Arc<AtomicU32>,
+    shutdown: Shutdown,
+) {
+    let dir = instance.launch.instance_dir.clone();
+    let mut restarts: u32 = adopted.as_ref().map_or(0, |(_, record)| record.restarts);
     let mut quick_crashes: u32 = 0;
-    let mut starts: u32 = 0;
     loop {
-        starts += 1;
-        let mut command = tovuk_sandbox::command(&spec(&instance.launch), "/bin/sh", &["-c", &instance.launch.command]);
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = match command.spawn() {
-            Ok(child) => child,
+        let spawned = match adopted.take() {
+            Some((process, record)) => Ok((process, record.started_at)),
+            None => spawn(&instance, &output, restarts),
+        };
+        let (mut process, started_at) = match spawned {
+            Ok(spawned) => spawned,
             Err(error) => {
                 push_tail(&instance.tail, format!("[tovuk] the sandbox could not start: {error}"));
-                let _ = life.send(Life::ExitedEarly { code: 127 });
+                let _ = life.send(Life::ExitedEarly { code: Some(127) });
                 return;
             }
         };
-        let pid = child.id().unwrap_or(0);
         let started = Instant::now();
-        let _ = life.send(Life::Running { pid, started_at: now() });
-        let mut pumps = Vec::new();
-        let label = format!("{}/{starts}", instance.launch.deploy_id);
-        if let Some(stdout) = child.stdout.take() {
-            pumps.push(tokio::spawn(pump(stdout, tovuk_api_types::LogStream::Stdout, label.clone(), instance.clone())));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(stderr, tovuk_api_types::LogStream::Stderr, label.clone(), instance.clone())));
-        }
+        let _ = life.send(Life::Running { pid: process.pid(), started_at, restarts });
         let code = tokio::select! {
-            status = child.wait() => status.map(|status| status.code().unwrap_or(137)).unwrap_or(1),
+            code = process.wait() => code,
+            () = instance.kick.notified() => stop_process(&mut process, instance.launch.stop_grace).await,
             () = instance.stop.cancelled() => {
-                signal::terminate(pid);
-                if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
-                    let _ = child.kill().await;
-                }
+                stop_process(&mut process, instance.launch.stop_grace).await;
+                Record::remove(&dir);
                 let _ = life.send(Life::Stopped);
                 return;
             }
+            // The platform stops; the app goes on serving, and the next start adopts it.
+            () = shutdown.wait() => return,
         };
-        // The last lines explain the exit: let the pipes drain first (briefly).
-        for pump in pumps {
-            let _ = tokio::time::timeout(Duration::from_secs(1), pump).await;
-        }
-        push_tail(&instance.tail, format!("[tovuk] the process exited with code {code}"));
-        if !instance.gated.load(std::sync::atomic::Ordering::SeqCst) {
+        // The last lines explain the exit.
+        output.catch_up();
+        let exit = code.map_or_else(|| "with an unknown code".to_owned(), |code| format!("with code {code}"));
+        push_tail(&instance.tail, format!("[tovuk] the process exited {exit}"));
+        if !instance.gated.load(Ordering::SeqCst) {
+            Record::remove(&dir);
             let _ = life.send(Life::ExitedEarly { code });
             return;
         }
         restarts += 1;
+        generation.store(restarts + 1, Ordering::SeqCst);
         quick_crashes = if started.elapsed() < Duration::from_secs(60) { quick_crashes + 1 } else { 1 };
         let backoff = Duration::from_millis(100u64 << quick_crashes.min(9)).min(Duration::from_secs(30));
         if quick_crashes >= CRASH_LOOP {
@@ -213,49 +338,16 @@ async fn supervise(instance: Instance, life: watch::Sender<Life>) {
         } else {
             let _ = life.send(Life::Restarting { restarts, last_exit: code });
         }
-        tracing::warn!(app = %instance.launch.app, deploy_id = %instance.launch.deploy_id, code, restarts, "instance exited; restarting");
+        tracing::warn!(app = %instance.launch.app, deploy_id = %instance.launch.deploy_id, ?code, restarts, "instance exited; restarting");
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = instance.stop.cancelled() => {
+                Record::remove(&dir);
                 let _ = life.send(Life::Stopped);
                 return;
             }
+            () = shutdown.wait() => return,
         }
-    }
-}
-
-/// Copies one output stream of an instance into its tail and the app's log.
-async fn pump(
-    stream: impl tokio::io::AsyncRead + Unpin,
-    name: tovuk_api_types::LogStream,
-    label: String,
-    instance: Instance,
-) {
-    let mut lines = BufReader::new(stream).lines();
-    loop {
-        let line = match lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) => return,
-            // Not UTF-8: keep going, the bytes are lost but the stream is not.
-            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => "\u{fffd}".to_owned(),
-            Err(_) => return,
-        };
-        let line = match instance.launch.masker.mask(&line) {
-            std::borrow::Cow::Borrowed(_) => line,
-            std::borrow::Cow::Owned(masked) => masked,
-        };
-        push_tail(&instance.tail, line.clone());
-        let log = tovuk_api_types::AppLogLine {
-            seq: 0,
-            at: now(),
-            app: instance.launch.app.clone(),
-            deploy_id: instance.launch.deploy_id.clone(),
-            instance: label.clone(),
-            stream: name,
-            line,
-        };
-        // A full channel means the platform is behind: drop the line rather than block the app.
-        let _ = instance.launch.logs.try_send(log);
     }
 }
 
@@ -268,6 +360,25 @@ fn push_tail(tail: &Mutex<VecDeque<String>>, line: String) {
     }
 }
 
+/// A client for health probes: short timeouts, never a proxy.
+pub(crate) fn probe_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .no_proxy()
+        .build()
+        .map_err(|error| format!("cannot make a health client: {error}"))
+}
+
+/// One `GET path` to the instance: Err says why it was not a 2xx.
+pub(crate) async fn probe(client: &reqwest::Client, instance: &Instance, path: &str) -> Result<(), String> {
+    match client.get(format!("http://{}{}", instance.addr(), path)).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("{path} answered {}", response.status())),
+        Err(error) if error.is_connect() => Err(format!("nothing listens on $PORT ({})", instance.launch.port)),
+        Err(error) => Err(format!("{path} did not answer: {error}")),
+    }
+}
+
 /// Polls `path` on the instance until it answers 2xx. Err says why it never did.
 pub(crate) async fn wait_healthy(
     instance: &Instance,
@@ -275,24 +386,18 @@ pub(crate) async fn wait_healthy(
     timeout: Duration,
     interval: Duration,
 ) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .no_proxy()
-        .build()
-        .map_err(|error| format!("cannot make a health client: {error}"))?;
-    let url = format!("http://{}{}", instance.addr(), path);
+    let client = probe_client()?;
     let deadline = Instant::now() + timeout;
     let mut life = instance.watch();
     let mut probes: u32 = 0;
     loop {
         if let Life::ExitedEarly { code } = instance.life() {
+            let code = code.map_or_else(|| "unknown".to_owned(), |code| code.to_string());
             return Err(format!("the process exited with code {code} before answering {path}"));
         }
-        let last = match client.get(&url).send().await {
-            Ok(response) if response.status().is_success() => return Ok(()),
-            Ok(response) => format!("{path} answered {}", response.status()),
-            Err(error) if error.is_connect() => format!("nothing listens on $PORT ({})", instance.launch.port),
-            Err(error) => format!("{path} did not answer: {error}"),
+        let last = match probe(&client, instance, path).await {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
         };
         if Instant::now() >= deadline {
             return Err(format!("not healthy within {}s: {last}", timeout.as_secs()));

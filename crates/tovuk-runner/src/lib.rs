@@ -6,12 +6,20 @@
 //! instance (healthy at an address, crashing, failed) and the control plane routes by
 //! that. Through [`Traffic`] it sees when the routers stopped sending a replaced
 //! instance new requests, and drains it before stopping it.
+//!
+//! A new release proves itself for `[health] min_healthy` while the instance it replaced
+//! stays up ([`window`]); health is probed for an instance's whole life, and an
+//! instance started again gets traffic only once its health path answers. Instances
+//! outlive the platform: the first reconcile after a start adopts them.
 
 mod instance;
+mod output;
+mod process;
 mod reconcile;
 mod release;
 mod signal;
 mod usage;
+mod window;
 
 use instance::{Instance, Launch, Life};
 use std::collections::HashMap;
@@ -34,6 +42,8 @@ pub trait Traffic: Send + Sync + 'static {
 /// How long a replaced instance waits for the routers to serve by the table that
 /// no longer sends it requests, before draining regardless.
 const ROUTE_SWITCH_WAIT: Duration = Duration::from_secs(5);
+/// Failed probes in a row after which a live instance is started again.
+const LIVENESS_FAILURES: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -42,8 +52,6 @@ pub struct RunnerConfig {
     pub layout: tovuk_types::DataLayout,
     pub api_url: String,
     pub node_secret: String,
-    /// How long a replaced instance may take to finish its in-flight requests.
-    pub drain_timeout: Duration,
     /// Opens the app's config values, just before an instance starts.
     pub secrets_key: Arc<tovuk_secrets::MasterKey>,
 }
@@ -64,10 +72,20 @@ struct Runner {
     busy: Mutex<std::collections::HashSet<String>>,
     /// Current deploys that could not be started here; not tried again while current.
     failed_starts: Mutex<std::collections::HashSet<String>>,
+    /// Each app's release still proving itself: cancelling ends the proof early (a newer
+    /// release is going live).
+    windows: Mutex<HashMap<String, (String, tokio_util::sync::CancellationToken)>>,
 }
 
-/// Runs the runner until `shutdown` fires; the apps it started are stopped then.
-pub async fn run(config: RunnerConfig, traffic: Arc<dyn Traffic>, shutdown: Shutdown) -> anyhow::Result<()> {
+/// Runs the runner until `shutdown` fires. The apps it started keep running then: the
+/// next start adopts them. `restored` fires once the first reconcile has adopted (or
+/// given up on) every instance that outlived the last run, so a router can wait for it.
+pub async fn run(
+    config: RunnerConfig,
+    traffic: Arc<dyn Traffic>,
+    shutdown: Shutdown,
+    restored: tokio::sync::oneshot::Sender<()>,
+) -> anyhow::Result<()> {
     let client = Client::for_node(&config.api_url, &config.node_secret)?;
     let (logs, log_rx) = tokio::sync::mpsc::channel(10_000);
     shutdown.spawn("app-logs", ship_logs(client.clone(), log_rx, shutdown.clone()));
@@ -81,10 +99,11 @@ pub async fn run(config: RunnerConfig, traffic: Arc<dyn Traffic>, shutdown: Shut
         serving_static: Mutex::default(),
         busy: Mutex::default(),
         failed_starts: Mutex::default(),
+        windows: Mutex::default(),
     });
     shutdown.spawn("instance-usage", runner.clone().measure_usage(shutdown.clone()));
-    // Its first pass restores what a restart stopped.
-    shutdown.spawn("reconcile", runner.clone().reconcile(shutdown.clone()));
+    // Its first pass adopts what outlived the last run and starts what did not.
+    shutdown.spawn("reconcile", runner.clone().reconcile(shutdown.clone(), restored));
     let mut errors: u32 = 0;
     loop {
         let claimed = tokio::select! {
@@ -111,23 +130,19 @@ pub async fn run(config: RunnerConfig, traffic: Arc<dyn Traffic>, shutdown: Shut
             }
         }
     }
-    let instances: Vec<Instance> =
-        runner.serving.lock().map(|serving| serving.values().cloned().collect()).unwrap_or_default();
-    for instance in instances {
-        instance.stop().await;
-    }
     Ok(())
 }
 
 fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceReport {
-    let serves = matches!(life, Life::Running { .. } | Life::Restarting { .. });
-    let (pid, started_at, restarts, last_exit) = match life {
-        Life::Running { pid, started_at } => (Some(i64::from(*pid)), Some(started_at.clone()), 0, None),
-        Life::Restarting { restarts, last_exit } | Life::CrashLooping { restarts, last_exit } => {
-            (None, None, i64::from(*restarts), Some(i64::from(*last_exit)))
+    let serves = matches!(life, Life::Running { .. });
+    let (pid, started_at, last_exit) = match life {
+        Life::Running { pid, started_at, .. } => (Some(i64::from(*pid)), Some(started_at.clone()), None),
+        Life::Restarting { last_exit, .. } | Life::CrashLooping { last_exit, .. } => {
+            (None, None, last_exit.map(i64::from))
         }
-        _ => (None, None, 0, None),
+        _ => (None, None, None),
     };
+    let restarts = i64::from(life.restarts());
     InstanceReport {
         deploy_id: instance.launch.deploy_id.clone(),
         status,
@@ -136,7 +151,8 @@ fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceR
         started_at,
         restarts,
         last_exit_code: last_exit,
-        last_exit_at: last_exit.map(|_| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        last_exit_at: matches!(life, Life::Restarting { .. } | Life::CrashLooping { .. })
+            .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         upstream: (serves && instance.launch.kind == AppKind::Web).then(|| instance.addr()),
         static_root: None,
         reason: None,
@@ -163,6 +179,10 @@ fn bare_report(deploy_id: &str, status: InstanceStatus) -> InstanceReport {
 impl Runner {
     /// Takes a claimed deploy live, or fails it and leaves the current one serving.
     async fn take_live(self: &Arc<Self>, release: ClaimedRelease) {
+        // A release of this app still proving itself has proved enough: this one replaces it.
+        if let Some((_, window)) = self.windows.lock().ok().and_then(|mut windows| windows.remove(&release.app)) {
+            window.cancel();
+        }
         // Reconciling waits while the app changes hands; the claim is one per app at a time.
         while !self.claim_app(&release.app) {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -180,9 +200,10 @@ impl Runner {
         }
     }
 
-    /// Prepares, starts and health-gates a release, then routes the app to it and retires
-    /// what served before. `restoring` reuses the unpacked release and re-routes an app
-    /// that was already live.
+    /// Prepares, starts and health-gates a release, then routes the app to it; what served
+    /// before is let go once the release has proved itself ([`window`]). `restoring`
+    /// brings back an app that was already live after a platform restart: it adopts the
+    /// instance that outlived the restart when there is one, and starts one otherwise.
     async fn start_serving(self: &Arc<Self>, release: &ClaimedRelease, restoring: bool) -> Result<(), DeployFailure> {
         let prepared = release::prepare(&self.config.layout, release, restoring).await?;
         let manifest = &prepared.manifest;
@@ -199,12 +220,22 @@ impl Runner {
                     None => return Ok(()),
                 }
             };
-            if let Ok(mut statics) = self.serving_static.lock() {
-                statics.insert(release.app.clone(), release.deploy_id.clone());
-            }
+            let previous_static = self
+                .serving_static
+                .lock()
+                .ok()
+                .and_then(|mut statics| statics.insert(release.app.clone(), release.deploy_id.clone()));
             let previous = self.serving.lock().ok().and_then(|mut serving| serving.remove(&release.app));
-            if let Some(previous) = previous {
-                self.retire(previous, route_version).await;
+            if !restoring {
+                // Files cannot crash: the release has nothing to prove.
+                let previous = match (previous, previous_static) {
+                    (Some(instance), _) => Some(window::Previous::Process(Box::new(instance))),
+                    (None, Some(deploy_id)) => Some(window::Previous::Static(deploy_id)),
+                    (None, None) => None,
+                };
+                self.settle(release, previous, route_version).await;
+            } else if let Some(previous) = previous {
+                self.retire(previous, None).await;
             }
             return Ok(());
         }
@@ -215,43 +246,65 @@ impl Runner {
                     format!("{error}; then: tovuk app restart {}", release.app),
                 )
             })?;
-        let command = manifest.run_command().unwrap_or_default().to_owned();
-        let port = instance::free_port()
-            .map_err(|error| release::failure(FailureReason::ReleaseFailed, format!("no free port: {error}")))?;
-        let launch = Launch {
-            app: release.app.clone(),
-            kind: manifest.kind(),
-            deploy_id: release.deploy_id.clone(),
-            release_dir: prepared.dir.clone(),
-            volume_dir: self.config.layout.volume_dir(&release.app),
-            command,
-            port,
-            logs: self.logs.clone(),
-            masker: Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str()))),
-            env: Arc::new(env),
+        let instance_dir = self.config.layout.instance_dir(&release.deploy_id);
+        // Adopted only when alive and the very process started for this deploy.
+        let mut adopted = if restoring {
+            process::Record::read(&instance_dir).filter(|record| record.app == release.app && record.is_alive())
+        } else {
+            None
         };
-        let instance = instance::start(launch, &self.shutdown).map_err(|error| {
-            release::failure(FailureReason::ReleaseFailed, format!("cannot start the app: {error}"))
-        })?;
-        let gate = match manifest.health() {
-            Some(health) => instance::wait_healthy(&instance, &health.path, health.timeout, health.interval).await,
-            None => worker_settles(&instance).await,
+        let env = Arc::new(env);
+        let masker = Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str())));
+        let instance = loop {
+            let port = match &adopted {
+                Some(record) => record.port,
+                None => instance::free_port().map_err(|error| {
+                    release::failure(FailureReason::ReleaseFailed, format!("no free port: {error}"))
+                })?,
+            };
+            let launch = Launch {
+                app: release.app.clone(),
+                kind: manifest.kind(),
+                deploy_id: release.deploy_id.clone(),
+                release_dir: prepared.dir.clone(),
+                volume_dir: self.config.layout.volume_dir(&release.app),
+                instance_dir: instance_dir.clone(),
+                command: manifest.run_command().unwrap_or_default().to_owned(),
+                port,
+                stop_grace: manifest.stop_grace(),
+                drain_timeout: manifest.drain_timeout(),
+                health: manifest.health().cloned(),
+                logs: self.logs.clone(),
+                masker: masker.clone(),
+                env: env.clone(),
+            };
+            let was_adopted = adopted.is_some();
+            let instance = instance::start(launch, &self.shutdown, adopted.take()).map_err(|error| {
+                release::failure(FailureReason::ReleaseFailed, format!("cannot start the app: {error}"))
+            })?;
+            let gate = match manifest.health() {
+                Some(health) => instance::wait_healthy(&instance, &health.path, health.timeout, health.interval).await,
+                None => worker_settles(&instance).await,
+            };
+            match gate {
+                Ok(()) => break instance,
+                // An adopted instance that no longer answers is replaced by a new one.
+                Err(why) if was_adopted => {
+                    tracing::warn!(app = %release.app, %why, "the instance that outlived the restart does not answer; starting a new one");
+                    instance.stop().await;
+                }
+                Err(why) => {
+                    let tail = instance.tail();
+                    instance.stop().await;
+                    let mut failure = release::failure(FailureReason::HealthCheckFailed, with_last_output(why, &tail));
+                    failure.exit_code = match instance.life() {
+                        Life::ExitedEarly { code } => code.map(i64::from),
+                        _ => None,
+                    };
+                    return Err(failure);
+                }
+            }
         };
-        if let Err(why) = gate {
-            let tail = instance.tail();
-            instance.stop().await;
-            let last = tail.iter().rev().find(|line| !line.trim().is_empty() && !line.starts_with("[tovuk]")).cloned();
-            let line = match last {
-                Some(last) => format!("{why}; last output: {last}"),
-                None => why,
-            };
-            let mut failure = release::failure(FailureReason::HealthCheckFailed, line);
-            failure.exit_code = match instance.life() {
-                Life::ExitedEarly { code } => Some(i64::from(code)),
-                _ => None,
-            };
-            return Err(failure);
-        }
         instance.pass_gate();
         let healthy = report(&instance, InstanceStatus::Healthy, &instance.life());
         // Going live switches the app's route to this instance, in the control plane.
@@ -267,14 +320,38 @@ impl Runner {
                 }
             }
         };
-        if let Ok(mut statics) = self.serving_static.lock() {
-            statics.remove(&release.app);
-        }
+        let previous_static = self.serving_static.lock().ok().and_then(|mut statics| statics.remove(&release.app));
         let previous =
             self.serving.lock().ok().and_then(|mut serving| serving.insert(release.app.clone(), instance.clone()));
-        self.watch(instance);
-        if let Some(previous) = previous {
-            self.retire(previous, route_version).await;
+        self.watch(instance.clone());
+        let previous = match (previous, previous_static) {
+            (Some(previous), _) => Some(window::Previous::Process(Box::new(previous))),
+            (None, Some(deploy_id)) => Some(window::Previous::Static(deploy_id)),
+            (None, None) => None,
+        };
+        match (route_version, manifest.health()) {
+            (None, _) => {
+                if let Some(window::Previous::Process(previous)) = previous {
+                    self.retire(*previous, None).await;
+                }
+            }
+            (Some(route_version), health) => {
+                let min_healthy = health.map_or(tovuk_manifest::DEFAULT_MIN_HEALTHY, |health| health.min_healthy);
+                match previous {
+                    Some(previous) if !min_healthy.is_zero() => {
+                        let proof = window::Proof {
+                            release: release.clone(),
+                            instance,
+                            previous,
+                            health: health.cloned(),
+                            min_healthy,
+                            route_version,
+                        };
+                        self.prove(proof);
+                    }
+                    previous => self.settle(release, previous, Some(route_version)).await,
+                }
+            }
         }
         Ok(())
     }
@@ -310,18 +387,23 @@ impl Runner {
     /// Lets a replaced instance finish its in-flight requests, then stops it: first the
     /// routers must serve by the table that no longer sends it requests (`route_version`).
     async fn retire(&self, previous: Instance, route_version: Option<u64>) {
+        self.wait_routed(route_version).await;
+        let deadline = tokio::time::Instant::now() + previous.launch.drain_timeout;
+        while self.traffic.in_flight(previous.addr()) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        previous.stop().await;
+        let _ = self.client.report_instance(&report(&previous, InstanceStatus::Stopped, &Life::Stopped)).await;
+    }
+
+    /// Waits (a while at most) until the routers serve by `route_version`.
+    async fn wait_routed(&self, route_version: Option<u64>) {
         let switch_deadline = tokio::time::Instant::now() + ROUTE_SWITCH_WAIT;
         while route_version.is_some_and(|version| self.traffic.routed_version() < version)
             && tokio::time::Instant::now() < switch_deadline
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
-        while self.traffic.in_flight(previous.addr()) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        previous.stop().await;
-        let _ = self.client.report_instance(&report(&previous, InstanceStatus::Stopped, &Life::Stopped)).await;
     }
 
     /// Measures the serving instances' CPU and memory every few seconds and reports it as usage.
@@ -362,40 +444,104 @@ impl Runner {
         }
     }
 
-    /// Follows an instance's life after it went live: crash loops take its route down
-    /// (503), a recovery brings it back, and the control plane hears of each change.
+    /// Follows an instance's life while it serves: a crash takes its route down (503) until
+    /// the restarted process answers its health path again; health is probed for its
+    /// whole life, and an instance that stops answering is started again. The control
+    /// plane hears of each change and routes by it.
     fn watch(self: &Arc<Self>, instance: Instance) {
         let runner = self.clone();
+        let health = instance.launch.health.clone();
+        let watching = instance.new_watcher();
         self.shutdown.spawn("instance-watch", async move {
+            let client = instance::probe_client().map_err(anyhow::Error::msg)?;
             let mut life = instance.watch();
-            while life.changed().await.is_ok() {
-                let now = life.borrow().clone();
-                let still_serving = runner
-                    .serving
-                    .lock()
-                    .map(|serving| {
-                        serving
-                            .get(&instance.launch.app)
-                            .is_some_and(|i| i.launch.deploy_id == instance.launch.deploy_id)
-                    })
-                    .unwrap_or(false);
-                if !still_serving || matches!(now, Life::Stopped | Life::ExitedEarly { .. }) {
-                    return Ok(());
+            let mut failed_probes: u32 = 0;
+            // False from a restart until the new process answers its health path.
+            let mut answering = true;
+            loop {
+                let interval = health.as_ref().map_or(Duration::from_secs(3600), |health| health.interval);
+                tokio::select! {
+                    () = watching.cancelled() => return Ok(()),
+                    () = runner.shutdown.wait() => return Ok(()),
+                    changed = life.changed() => {
+                        if changed.is_err() || !runner.is_serving(&instance) {
+                            return Ok(());
+                        }
+                    }
+                    () = tokio::time::sleep(interval), if answering && health.is_some() => {
+                        let Some(health) = &health else { continue };
+                        match instance::probe(&client, &instance, &health.path).await {
+                            Ok(()) => failed_probes = 0,
+                            Err(why) => {
+                                failed_probes += 1;
+                                tracing::warn!(app = %instance.launch.app, %why, failed_probes, "health probe failed");
+                                if failed_probes >= LIVENESS_FAILURES {
+                                    tracing::error!(app = %instance.launch.app, %why, "the instance stopped answering its health path; starting it again");
+                                    failed_probes = 0;
+                                    answering = false;
+                                    instance.restart();
+                                }
+                            }
+                        }
+                        continue;
+                    }
                 }
+                let now = life.borrow().clone();
                 let status = match &now {
-                    Life::Running { .. } => InstanceStatus::Healthy,
+                    Life::Stopped | Life::ExitedEarly { .. } => return Ok(()),
                     Life::Restarting { .. } => InstanceStatus::Restarting,
                     Life::CrashLooping { .. } => InstanceStatus::Crashing,
-                    _ => continue,
+                    Life::Starting => continue,
+                    // Started again: traffic comes back once its health path answers.
+                    Life::Running { .. } => {
+                        answering = false;
+                        let gate = async {
+                            match &health {
+                                Some(health) => {
+                                    instance::wait_healthy(&instance, &health.path, health.timeout, health.interval).await
+                                }
+                                None => worker_settles(&instance).await,
+                            }
+                        };
+                        let gate = tokio::select! {
+                            gate = gate => gate,
+                            () = watching.cancelled() => return Ok(()),
+                            () = runner.shutdown.wait() => return Ok(()),
+                        };
+                        if let Err(why) = gate {
+                            tracing::error!(app = %instance.launch.app, %why, "the restarted instance is not healthy; starting it again");
+                            instance.restart();
+                            continue;
+                        }
+                        answering = true;
+                        failed_probes = 0;
+                        InstanceStatus::Healthy
+                    }
                 };
-                // A crash loop takes the route down (503) and a recovery brings it back:
-                // the control plane routes by what is reported here.
+                let now = instance.life();
                 if let Err(error) = runner.client.report_instance(&report(&instance, status, &now)).await {
                     tracing::warn!(%error, app = %instance.launch.app, %status, "cannot report the instance");
                 }
             }
-            Ok(())
         });
+    }
+
+    /// Whether `instance` is the one serving its app here.
+    fn is_serving(&self, instance: &Instance) -> bool {
+        self.serving.lock().is_ok_and(|serving| {
+            serving
+                .get(&instance.launch.app)
+                .is_some_and(|serving| serving.launch.deploy_id == instance.launch.deploy_id)
+        })
+    }
+}
+
+/// A failure line with the last thing the app printed, which usually says why.
+fn with_last_output(why: String, tail: &[String]) -> String {
+    let last = tail.iter().rev().find(|line| !line.trim().is_empty() && !line.starts_with("[tovuk]"));
+    match last {
+        Some(last) => format!("{why}; last output: {last}"),
+        None => why,
     }
 }
 
@@ -403,7 +549,10 @@ impl Runner {
 async fn worker_settles(instance: &Instance) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     match instance.life() {
-        Life::ExitedEarly { code } => Err(format!("the process exited with code {code} right after starting")),
+        Life::ExitedEarly { code } => Err(format!(
+            "the process exited with code {} right after starting",
+            code.map_or_else(|| "unknown".to_owned(), |code| code.to_string())
+        )),
         _ => Ok(()),
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! The sandbox is bubblewrap (`bwrap`): a read-only root made of the host's `/usr` and
 //! a few named files of `/etc`, private `/proc`, `/dev` and `/tmp`, new user, pid, ipc,
-//! uts and cgroup namespaces, an unprivileged uid, and `--die-with-parent`. Nothing else
-//! of the host is visible: not the platform's data dir, not its keys, not other apps'
-//! repositories. Killing the `bwrap` process ends the pid namespace, so every process
-//! the job started (daemons included) dies with it.
+//! uts and cgroup namespaces, and an unprivileged uid. Nothing else of the host is visible:
+//! not the platform's data dir, not its keys, not other apps' repositories. Killing the
+//! `bwrap` process ends the pid namespace, so every process the job started (daemons
+//! included) dies with it. A build dies with the platform (`--die-with-parent`); an app
+//! outlives it ([`SandboxSpec::outlives_platform`]), so a platform restart stops no app.
 
 use std::path::{Path, PathBuf};
 use tokio::process::Command;
@@ -53,6 +54,9 @@ pub struct SandboxSpec {
     pub env: Vec<(String, String)>,
     /// Whether the process may reach the network.
     pub network: bool,
+    /// The sandbox keeps running when the platform process exits (an app instance, which
+    /// the next start adopts); otherwise it dies with it (a build).
+    pub outlives_platform: bool,
 }
 
 /// `/bin`, `/lib`... are symlinks into `/usr` on merged-usr systems; elsewhere they are
@@ -74,20 +78,21 @@ fn top_level_dirs(args: &mut Vec<String>) {
 
 /// The `bwrap` arguments for `spec`, up to (not including) the command.
 pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--die-with-parent",
-        "--new-session",
-        "--unshare-user",
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--hostname",
-        "tovuk",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let mut args: Vec<String> = if spec.outlives_platform { Vec::new() } else { vec!["--die-with-parent".into()] };
+    args.extend(
+        [
+            "--new-session",
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "tovuk",
+        ]
+        .into_iter()
+        .map(str::to_owned),
+    );
     if !spec.network {
         args.push("--unshare-net".into());
     }
@@ -114,7 +119,9 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
 }
 
 /// A command that runs `program args...` inside the sandbox. The caller sets up stdio;
-/// killing the returned child's process kills everything inside.
+/// killing the returned child's process kills everything inside. A sandbox that
+/// outlives the platform is in a process group of its own, so a signal to the platform's
+/// group (a Ctrl-C) does not reach it, and dropping the handle leaves it running.
 pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
     let mut command = Command::new("bwrap");
     // The environment reaches the sandbox as bwrap's own (which it passes on), never as
@@ -125,9 +132,28 @@ pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
         .arg(program)
         .args(args)
         .env_clear()
-        .envs(spec.env.iter().map(|(key, value)| (key, value)))
-        .kill_on_drop(true);
+        .envs(spec.env.iter().map(|(key, value)| (key, value)));
+    if spec.outlives_platform {
+        command.process_group(0);
+    } else {
+        command.kill_on_drop(true);
+    }
     command
+}
+
+/// The argv that runs an app's `[run] command` so that SIGTERM reaches the app itself.
+///
+/// A simple command (one program and its words, `$VAR`s and quotes allowed) is `exec`ed by
+/// the shell: the app replaces it and gets the whole grace period. Anything else (`a && b`,
+/// pipes, redirections, assignments) keeps a shell that waits for its child instead of
+/// dying on SIGTERM (which would end the sandbox at once), then exits.
+pub fn app_argv(command: &str) -> Vec<String> {
+    const OPERATORS: &[char] = &[';', '&', '|', '<', '>', '(', ')', '`', '\n', '\\'];
+    const KEYWORDS: &[&str] = &["if", "while", "until", "for", "case", "{", "!", "exec", "trap"];
+    let first = command.split_whitespace().next().unwrap_or_default();
+    let simple = !command.contains(OPERATORS) && !KEYWORDS.contains(&first) && !first.contains('=');
+    let script = if simple { format!("exec {command}") } else { format!("trap 'exit 143' TERM INT\n{command}") };
+    vec!["/bin/sh".into(), "-c".into(), script]
 }
 
 /// Checks that bubblewrap exists and can make a sandbox on this machine.
@@ -189,6 +215,60 @@ mod tests {
         }
         let (ok, out) = run(&spec, "cat /etc/shadow").await;
         assert!(!ok, "{out}");
+    }
+
+    #[test]
+    fn simple_commands_are_execed_and_compound_ones_keep_a_waiting_shell() {
+        for simple in ["./server", "python3 -m http.server $PORT", "node 'my app.js' --port=$PORT"] {
+            assert_eq!(app_argv(simple)[2], format!("exec {simple}"), "{simple}");
+        }
+        for compound in ["a && b", "a; b", "a | b", "PORT=1 a", "a > log", "exec a", "if true; then a; fi", "$(a)"] {
+            assert!(app_argv(compound)[2].starts_with("trap 'exit 143' TERM INT\n"), "{compound}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_app_gets_its_sigterm_however_its_command_is_written() {
+        let host = tempfile::tempdir().expect("tempdir");
+        let spec = spec(&host.path().join("work"));
+        // The app traps SIGTERM, takes a moment, and leaves a mark: the sandbox must wait for it.
+        let app = "trap 'sleep 0.3; echo graceful > /workspace/source/mark; exit 0' TERM; while :; do sleep 0.05; done";
+        std::fs::write(host.path().join("work/source/app.sh"), app).expect("write");
+        for command in ["sh app.sh", "true && sh app.sh"] {
+            let _ = std::fs::remove_file(host.path().join("work/source/mark"));
+            let argv = app_argv(command);
+            let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+            let mut child = super::command(&spec, &argv[0], &args).spawn().expect("spawn");
+            let pid = child.id().expect("pid");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            for victim in descendants_of(pid) {
+                let _ = std::process::Command::new("kill").args(["-TERM", &victim.to_string()]).status();
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await;
+            let mark = std::fs::read_to_string(host.path().join("work/source/mark")).unwrap_or_default();
+            assert_eq!(mark, "graceful\n", "`{command}`: the app was killed before its handler finished");
+        }
+    }
+
+    /// The processes below `root` that are not `bwrap` itself, read from /proc.
+    fn descendants_of(root: u32) -> Vec<u32> {
+        let mut found = vec![root];
+        let mut result = Vec::new();
+        for _ in 0..8 {
+            for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+                let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+                let Some((head, tail)) = stat.rsplit_once(')') else { continue };
+                let ppid = tail.split_whitespace().nth(1).and_then(|ppid| ppid.parse::<u32>().ok()).unwrap_or(0);
+                if found.contains(&ppid) && !found.contains(&pid) {
+                    found.push(pid);
+                    if !head.ends_with("(bwrap") {
+                        result.push(pid);
+                    }
+                }
+            }
+        }
+        result
     }
 
     /// Whether any process's command line contains `needle`, read from /proc.

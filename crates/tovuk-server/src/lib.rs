@@ -14,6 +14,10 @@ use tokio::net::TcpListener;
 use tovuk_control::{ControlConfig, ControlState, ControlStore};
 use tovuk_daemon::{RoleBoard, SHUTDOWN_DEADLINE, Shutdown};
 
+/// The longest the router waits at start for the runner to adopt the apps that outlived
+/// the last run, before it serves regardless (apps still starting answer 503).
+const RESTORE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub use data_dir::{ADMIN_TOKEN_FILE, NODE_SECRET_FILE, SERVER_FILE, STATE_FILE};
 
 /// Everything `tovuk server` needs to start, already parsed by the CLI.
@@ -171,11 +175,21 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     roles.set("router", true, Some(router_addr.to_string()));
     tracing::info!(role = "router", address = %router_addr, "listening");
     let router = tovuk_router::Router::with_meters(&config.base_domain, tovuk_router::Timeouts::default(), meters);
+    let routes_at_start = route_feed.clone();
     shutdown.spawn("route-follow", tovuk_router::follow_routes(router.clone(), route_feed, shutdown.clone()));
     let router_shutdown = shutdown.clone();
     let router_roles = roles.clone();
     let serving_router = router.clone();
+    let (restored_tx, restored_rx) = tokio::sync::oneshot::channel();
     shutdown.spawn("router", async move {
+        // Apps outlive a restart: until the runner has adopted them, connections wait in
+        // the listen backlog rather than meet a "starting" answer (a while at most).
+        let _ = tokio::time::timeout(RESTORE_WAIT, restored_rx).await;
+        let table = routes_at_start.borrow().version;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        while serving_router.routed_version() < table && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
         let result = serving_router.serve(router_listener, router_shutdown.clone()).await;
         router_roles.set("router", false, None);
         router_shutdown.trigger();
@@ -213,14 +227,13 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         layout: data_dir.layout().clone(),
         api_url: format!("http://{internal_addr}"),
         node_secret: builder_node_secret,
-        drain_timeout: std::time::Duration::from_secs(30),
         secrets_key,
     };
     let traffic: std::sync::Arc<dyn tovuk_runner::Traffic> = std::sync::Arc::new(routes::RouterTraffic(router));
     let runner_shutdown = shutdown.clone();
     let runner_roles = roles.clone();
     shutdown.spawn("runner", async move {
-        let result = tovuk_runner::run(runner_config, traffic, runner_shutdown.clone()).await;
+        let result = tovuk_runner::run(runner_config, traffic, runner_shutdown.clone(), restored_tx).await;
         runner_roles.set("runner", false, None);
         runner_shutdown.trigger();
         result

@@ -34,8 +34,57 @@ pub struct InstanceRecord {
 pub struct WentLive {
     /// False when the deploy was no longer `deploying` (a restart ended it meanwhile).
     pub live: bool,
-    /// The deploy that served before, now `superseded`.
+    /// A deploy older than the one that served before, now `superseded`.
     pub superseded: Option<String>,
+    /// The deploy that served before: still `running` until [`Store::settle`].
+    pub previous: Option<String>,
+}
+
+/// Makes `deploy_id` the app's current deploy and routes the app to it.
+async fn set_current(
+    tx: &mut Transaction<'_, Sqlite>,
+    app_id: &str,
+    deploy_id: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE apps SET current_deploy_id = ? WHERE id = ?")
+        .bind(deploy_id)
+        .bind(app_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO routes (app_id, deploy_id, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (app_id) DO UPDATE SET deploy_id = excluded.deploy_id, updated_at = excluded.updated_at",
+    )
+    .bind(app_id)
+    .bind(deploy_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Supersedes every `running` deploy of the app except `keep`; returns their ids.
+async fn supersede_running(
+    tx: &mut Transaction<'_, Sqlite>,
+    app_id: &str,
+    keep: &[&str],
+    now: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let running: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM deploys WHERE app_id = ? AND state = 'running' ORDER BY id DESC")
+            .bind(app_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut superseded = Vec::new();
+    for id in running.into_iter().filter(|id| !keep.contains(&id.as_str())) {
+        if transition_in(tx, &id, DeployState::Running, DeployState::Superseded, &TransitionExtras::default(), now)
+            .await?
+        {
+            superseded.push(id);
+        }
+    }
+    Ok(superseded)
 }
 
 /// One app's desired route with what its serving instance last reported.
@@ -44,6 +93,8 @@ pub struct RouteRow {
     pub app_name: String,
     pub deploy_id: String,
     pub instance: Option<InstanceRecord>,
+    /// The deploy's plan (JSON), which holds its limits.
+    pub plan: Option<String>,
 }
 
 impl Store {
@@ -109,31 +160,76 @@ impl Store {
             .bind(app_id)
             .fetch_one(&mut *tx)
             .await?;
-        sqlx::query("UPDATE apps SET current_deploy_id = ? WHERE id = ?")
-            .bind(id)
-            .bind(app_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO routes (app_id, deploy_id, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (app_id) DO UPDATE SET deploy_id = excluded.deploy_id, updated_at = excluded.updated_at",
-        )
-        .bind(app_id)
-        .bind(id)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
+        set_current(&mut tx, app_id, id, &now).await?;
         upsert_instance(&mut tx, deploy, instance, &now).await?;
+        // The deploy that was current stays `running` (and keeps its config values) until
+        // this one has stayed healthy: `settle` supersedes it, `roll_back` returns to it.
+        // Anything older that still ran is superseded now.
         let previous = previous.filter(|previous| previous != id);
-        let mut superseded = false;
-        if let Some(previous) = &previous {
-            superseded =
-                transition_in(&mut tx, previous, DeployState::Running, DeployState::Superseded, &extras, &now).await?;
-        }
-        // Values only the superseded release used are gone with it.
+        let keep = previous.as_deref().unwrap_or(id);
+        let superseded = supersede_running(&mut tx, app_id, &[id, keep], &now).await?;
         prune_unused_values(&mut tx, app_id).await?;
         tx.commit().await?;
-        Ok(WentLive { live: true, superseded: previous.filter(|_| superseded) })
+        Ok(WentLive { live: true, superseded: superseded.into_iter().next(), previous })
+    }
+
+    /// The deploy `id` stayed healthy through its first moments: every other deploy of its
+    /// app that still ran is `superseded`. Returns those; nothing when `id` is no longer current.
+    pub async fn settle(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let app_id: Option<String> = sqlx::query_scalar("SELECT a.id FROM apps a WHERE a.current_deploy_id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(app_id) = app_id else {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        };
+        let superseded = supersede_running(&mut tx, &app_id, &[id], &now).await?;
+        // Values only the superseded releases used are gone with them.
+        prune_unused_values(&mut tx, &app_id).await?;
+        tx.commit().await?;
+        Ok(superseded)
+    }
+
+    /// The current deploy `id` crashed or failed its health before it had stayed healthy:
+    /// it ends `failed` with `failure`, and the deploy that served before it (still
+    /// `running`, its instance still up) is current again and routed. `None` (and no
+    /// change) when there is nothing to return to or `id` is no longer current.
+    pub async fn roll_back(&self, id: &str, failure: Failure) -> Result<Option<String>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let app_id: Option<String> = sqlx::query_scalar("SELECT id FROM apps WHERE current_deploy_id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let previous: Option<String> = match &app_id {
+            None => None,
+            Some(app_id) => {
+                sqlx::query_scalar(
+                    "SELECT d.id FROM deploys d JOIN instances i ON i.deploy_id = d.id
+                     WHERE d.app_id = ?1 AND d.id != ?2 AND d.state = 'running' AND i.status = 'healthy'
+                     ORDER BY d.id DESC LIMIT 1",
+                )
+                .bind(app_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        let (Some(app_id), Some(previous)) = (app_id, previous) else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let extras = TransitionExtras { failure: Some(failure), ..TransitionExtras::default() };
+        if !transition_in(&mut tx, id, DeployState::Running, DeployState::Failed, &extras, &now).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        set_current(&mut tx, &app_id, &previous, &now).await?;
+        tx.commit().await?;
+        Ok(Some(previous))
     }
 
     /// A deploy that could not go live ends `failed`; the app keeps its current deploy.
@@ -203,8 +299,8 @@ impl Store {
     /// Every app's desired route, with its deploy's instance as last reported, by app name.
     pub async fn route_rows(&self) -> Result<Vec<RouteRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT a.name AS app_name, r.deploy_id AS route_deploy_id, i.*
-             FROM routes r JOIN apps a ON a.id = r.app_id
+            "SELECT a.name AS app_name, r.deploy_id AS route_deploy_id, d.plan AS deploy_plan, i.*
+             FROM routes r JOIN apps a ON a.id = r.app_id JOIN deploys d ON d.id = r.deploy_id
              LEFT JOIN instances i ON i.deploy_id = r.deploy_id
              ORDER BY a.name",
         )
@@ -217,6 +313,7 @@ impl Store {
                 app_name: row.try_get("app_name")?,
                 deploy_id: row.try_get("route_deploy_id")?,
                 instance: if has_instance { Some(instance_from_row(&row)?) } else { None },
+                plan: row.try_get("deploy_plan")?,
             });
         }
         Ok(routes)

@@ -15,6 +15,7 @@
 //! | `cache/<app>/` | | reads, writes | | | |
 //! | `artifacts/` | reads, removes old | writes | reads | | |
 //! | `releases/<app>/<deploy>/` | | | writes, reads | | |
+//! | `instances/<deploy>/` | | | writes, reads | | |
 //! | `volumes/<app>/` | measures | | binds at `/data` | | |
 
 use std::path::{Path, PathBuf};
@@ -106,6 +107,17 @@ impl DataLayout {
     /// One deploy's unpacked release, which the runner starts.
     pub fn release_dir(&self, app: &str, deploy_id: &str) -> PathBuf {
         self.root.join("releases").join(app).join(deploy_id)
+    }
+
+    /// Running instances' process records and output files.
+    pub fn instances_dir(&self) -> PathBuf {
+        self.root.join("instances")
+    }
+
+    /// One deploy's instance: `instance.json` names its process (so a platform restart
+    /// adopts it), `stdout.log` and `stderr.log` hold its output until the runner reads it.
+    pub fn instance_dir(&self, deploy_id: &str) -> PathBuf {
+        self.instances_dir().join(deploy_id)
     }
 
     /// The app's persistent data, bound at `/data`.

@@ -101,6 +101,9 @@ text_enum! {
         HealthCheckFailed = "health_check_failed",
         /// The release could not be prepared or started.
         ReleaseFailed = "release_failed",
+        /// The release passed its health check, then crashed or failed it before it had
+        /// stayed healthy for `[health] min_healthy`: traffic went back to the deploy before it.
+        CrashedAfterHealthy = "crashed_after_healthy",
     }
 }
 

@@ -14,10 +14,20 @@ pub(crate) const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Probe interval bounds: faster than 100ms is load, slower than 5m is blind.
 pub(crate) const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) const MAX_HEALTH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Longest a new release must stay healthy before what it replaced is let go.
+pub(crate) const MAX_MIN_HEALTHY: Duration = Duration::from_secs(10 * 60);
+/// Longest a replaced instance may take to finish its requests.
+pub(crate) const MAX_DRAIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Longest an app may take between SIGTERM and SIGKILL.
+pub(crate) const MAX_STOP_GRACE: Duration = Duration::from_secs(5 * 60);
 
 pub(super) fn read_run(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftRun {
     reader.check_keys(table, &RUN);
-    DraftRun { command: reader.non_empty_string(table, &RUN, "command") }
+    DraftRun {
+        command: reader.non_empty_string(table, &RUN, "command"),
+        drain_timeout: reader.duration_in(table, &RUN, "drain_timeout", Duration::ZERO..=MAX_DRAIN_TIMEOUT),
+        stop_grace: reader.duration_in(table, &RUN, "stop_grace", Duration::from_secs(1)..=MAX_STOP_GRACE),
+    }
 }
 
 pub(super) fn read_health(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftHealth {
@@ -35,6 +45,7 @@ pub(super) fn read_health(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> D
         path,
         timeout: reader.duration_in(table, &HEALTH, "timeout", Duration::from_secs(1)..=MAX_HEALTH_TIMEOUT),
         interval: reader.duration_in(table, &HEALTH, "interval", MIN_HEALTH_INTERVAL..=MAX_HEALTH_INTERVAL),
+        min_healthy: reader.duration_in(table, &HEALTH, "min_healthy", Duration::ZERO..=MAX_MIN_HEALTHY),
     }
 }
 

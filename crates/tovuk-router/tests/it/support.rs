@@ -65,6 +65,7 @@ impl TestRouter {
                 app: (*app).to_owned(),
                 deploy_id: format!("dep_{app}"),
                 target: target.clone(),
+                request_timeout: None,
             })
             .collect();
         self.router.publish(route_table);

@@ -9,6 +9,7 @@ mod build;
 mod check;
 mod control;
 mod docs;
+mod lifecycle;
 mod push;
 mod release;
 mod secrets;

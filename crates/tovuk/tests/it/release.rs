@@ -205,7 +205,8 @@ fn retry_makes_a_new_deploy_of_the_same_source() {
     assert_eq!(retried["source"]["sha"], platform.deploy(&first)["source"]["sha"]);
     let run = platform.tovuk().args(["deploy", "follow", &second]).run().success();
     assert!(run.stdout.contains("running"), "{}", run.stdout);
-    assert_eq!(platform.deploy(&first)["state"], "superseded");
+    // The first is superseded once the retry has stayed healthy ([health] min_healthy).
+    platform.wait_for_state(&first, "superseded");
     assert_eq!(platform.get_app("hello", "/"), (200, "hello v1\n".to_owned()));
 }
 

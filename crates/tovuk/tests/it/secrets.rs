@@ -237,7 +237,7 @@ fn a_config_change_releases_the_same_artifact_without_a_rebuild() {
     assert_eq!(release["artifact"]["digest"], first["artifact"]["digest"]);
     assert_eq!(release["config_rev"], 2);
     assert_eq!(platform.get_app("conf", "/env/GREETING").1, "[v2]");
-    assert_eq!(platform.deploy(&id)["state"], "superseded");
+    platform.wait_for_state(&id, "superseded");
 
     // Deferred: stored, not served, until a restart.
     let deferred =

@@ -245,6 +245,31 @@ impl Drop for Platform {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Apps outlive the server by design; a test's apps end with its platform.
+        kill_instances(&self.data_dir());
+    }
+}
+
+/// The pids of the app sandboxes a platform's runner recorded under `data_dir`, alive.
+pub fn instance_pids(data_dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("instances")) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let record: Value =
+                serde_json::from_slice(&std::fs::read(entry.path().join("instance.json")).ok()?).ok()?;
+            let pid = u32::try_from(record["pid"].as_u64()?).ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let deploy_id = record["deploy_id"].as_str()?;
+            (String::from_utf8_lossy(&cmdline).contains(deploy_id)).then_some(pid)
+        })
+        .collect()
+}
+
+/// Kills every app sandbox recorded under `data_dir` (killing `bwrap` ends its sandbox).
+pub fn kill_instances(data_dir: &Path) {
+    for pid in instance_pids(data_dir) {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
 }
 

@@ -1,0 +1,206 @@
+//! An app's life after it went live: it outlives a platform restart, proves itself before
+//! what it replaced is let go, is probed for its whole life, and stops gracefully.
+
+use crate::support::*;
+use std::time::{Duration, Instant};
+
+/// A perl app. `/boot` answers a token drawn at start (a new process draws a new one),
+/// `/break` makes `/health` fail from then on, `/slow` answers after 3 s. It exits with
+/// code 3 `die_after` seconds after it starts listening (0: never), waits `sleep_first`
+/// seconds before listening, and on SIGTERM takes a second, then writes `/data/stopped-VERSION`.
+fn app(version: &str, die_after: u32, sleep_first: u32) -> String {
+    format!(
+        r#"use IO::Socket::INET;
+$| = 1;
+my $boot = int(rand(1_000_000_000));
+$SIG{{TERM}} = sub {{ sleep 1; open(my $f, '>', "/data/stopped-{version}") or die; print $f "graceful\n"; close $f; exit 0 }};
+sleep {sleep_first};
+my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{{PORT}}, Listen => 64, ReuseAddr => 1) or die "cannot listen: $!";
+print "{version} listening with boot $boot\n";
+if ({die_after} > 0) {{ $SIG{{ALRM}} = sub {{ print "{version} crashing\n"; exit 3 }}; alarm {die_after}; }}
+my $broken = 0;
+while (1) {{
+  my $c = $s->accept or next;
+  my $req = <$c>;
+  next unless defined $req;
+  while (my $l = <$c>) {{ last if $l =~ /^\r?\n$/ }}
+  my ($path) = $req =~ m{{^\S+ (\S+)}};
+  my ($status, $body) = ("200 OK", "hello {version}\n");
+  if ($path eq "/health") {{ ($status, $body) = $broken ? ("500 Broken", "broken") : ("200 OK", "ok") }}
+  elsif ($path eq "/boot") {{ $body = "$boot\n" }}
+  elsif ($path eq "/break") {{ $broken = 1 }}
+  elsif ($path eq "/slow") {{ sleep 3 }}
+  print $c "HTTP/1.1 $status\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+  close $c;
+}}
+"#
+    )
+}
+
+fn manifest(name: &str, extra: &str) -> String {
+    format!(
+        "[app]\nname = \"{name}\"\nkind = \"web\"\ncapabilities = [\"http\"]\n\n[run]\ncommand = \"perl server.pl\"\nstop_grace = \"5s\"\n\n[health]\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"30s\"\n{extra}"
+    )
+}
+
+fn push(platform: &Platform, name: &str, token: &str, manifest: &str, app: &str) -> String {
+    platform.push_files(name, token, &[("tovuk.toml", manifest), ("server.pl", app)])
+}
+
+/// Polls a GET through the router until `done` holds for its answer.
+fn wait_answer(platform: &Platform, name: &str, path: &str, done: impl Fn(&(u16, String)) -> bool) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = platform.get_app(name, path);
+        if done(&answer) {
+            return answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}{path} never answered as expected; last {answer:?}\n{}",
+            platform.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The app's status as `tovuk app status --json` shows it.
+fn status(platform: &Platform, name: &str) -> serde_json::Value {
+    platform.tovuk().args(["app", "status", name, "--json"]).run().success().json()
+}
+
+/// Kills the server with SIGKILL and hands back its data root, apps left running.
+fn kill_server(mut platform: Platform) -> tempfile::TempDir {
+    platform.stop_with("KILL");
+    std::mem::replace(&mut platform.data_root, tempfile::tempdir().expect("tempdir"))
+}
+
+/// The port an app's instance listens on, from the runner's record.
+fn instance_port(data_dir: &std::path::Path) -> u16 {
+    let dir = std::fs::read_dir(data_dir.join("instances")).expect("instances").flatten().next().expect("an instance");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("instance.json")).expect("record")).expect("json");
+    u16::try_from(record["port"].as_u64().expect("port")).expect("port")
+}
+
+#[test]
+fn apps_outlive_a_killed_server_and_the_next_start_adopts_them() {
+    let platform = Platform::start();
+    let token = platform.create_app("keep");
+    // It takes a second to listen, so a start from scratch is seen.
+    let id = push(&platform, "keep", &token, &manifest("keep", ""), &app("v1", 0, 1));
+    platform.wait_for_state(&id, "running");
+    let boot = platform.get_app("keep", "/boot");
+    assert_eq!(boot.0, 200);
+    let data_dir = platform.data_dir();
+    let port = instance_port(&data_dir);
+
+    let root = kill_server(platform);
+    // The app goes on serving with no platform at all.
+    assert_eq!(get_direct(port, "/boot"), boot, "the app died with the server");
+    assert!(!instance_pids(&data_dir).is_empty());
+
+    // The next start adopts the very same process: its first answer is the app's, not a 404 or 503.
+    let platform = Platform::start_in(root);
+    assert_eq!(platform.get_app("keep", "/boot"), boot, "{}", platform.log());
+    assert_eq!(platform.deploy(&id)["state"], "running");
+    let status = status(&platform, "keep");
+    assert_eq!(status["instance"]["status"], "healthy", "{status}");
+    assert_eq!(status["instance"]["port"], u64::from(port), "{status}");
+    assert!(platform.log().contains("adopt") || platform.log().contains("serving to match"), "{}", platform.log());
+
+    // An instance gone while the platform was down is started again; meanwhile its app
+    // answers 503 with Retry-After, never 404.
+    let root = kill_server(platform);
+    kill_instances(&data_dir.clone());
+    let platform = Platform::start_in(root);
+    let first = raw_get(&platform.router_addr(), "keep", "/boot");
+    assert!(first.starts_with("http/1.1 503") && first.contains("retry-after: 1"), "{first}");
+    let again = wait_answer(&platform, "keep", "/boot", |answer| answer.0 == 200);
+    assert_ne!(again, boot, "a new process serves");
+}
+
+#[test]
+fn a_release_that_crashes_before_it_settles_is_rolled_back() {
+    let platform = Platform::start();
+    let token = platform.create_app("roll");
+    let v1 = push(&platform, "roll", &token, &manifest("roll", "min_healthy = \"0s\"\n"), &app("v1", 0, 0));
+    platform.wait_for_state(&v1, "running");
+    // v2 passes its health check, serves, and crashes a second later: inside min_healthy.
+    let v2 = push(&platform, "roll", &token, &manifest("roll", "min_healthy = \"20s\"\n"), &app("v2", 1, 0));
+    let failed = platform.wait_for_state(&v2, "failed");
+    assert_eq!(failed["failure"]["reason"], "crashed_after_healthy", "{failed}");
+    let line = failed["failure"]["first_actionable_line"].as_str().unwrap_or_default();
+    assert!(line.contains("min_healthy") && line.contains("v2 crashing"), "{line}");
+    assert_eq!(platform.deploy(&v1)["state"], "running", "the deploy before it stays current");
+    assert_eq!(platform.get_app("roll", "/"), (200, "hello v1\n".to_owned()));
+    assert_eq!(status(&platform, "roll")["current_deploy"]["id"], v1.as_str());
+
+    // A release that stays healthy supersedes the one before it once min_healthy is over.
+    let v3 = push(&platform, "roll", &token, &manifest("roll", "min_healthy = \"1s\"\n"), &app("v3", 0, 0));
+    platform.wait_for_state(&v3, "running");
+    assert_eq!(platform.get_app("roll", "/"), (200, "hello v3\n".to_owned()));
+    platform.wait_for_state(&v1, "superseded");
+}
+
+#[test]
+fn an_instance_that_stops_answering_is_restarted_and_gets_traffic_once_healthy() {
+    let platform = Platform::start();
+    let token = platform.create_app("live");
+    let id = push(&platform, "live", &token, &manifest("live", "min_healthy = \"0s\"\n"), &app("v1", 0, 0));
+    platform.wait_for_state(&id, "running");
+    let boot = platform.get_app("live", "/boot");
+    assert_eq!(status(&platform, "live")["instance"]["restarts"], 0);
+
+    // Its health path fails from now on: three failed probes start it again.
+    assert_eq!(platform.get_app("live", "/break").0, 200);
+    let again = wait_answer(&platform, "live", "/boot", |answer| answer.0 == 200 && *answer != boot);
+    assert_ne!(again, boot);
+    let status = status(&platform, "live");
+    assert_eq!(status["instance"]["restarts"], 1, "{status}");
+    assert_eq!(status["instance"]["status"], "healthy", "{status}");
+    assert!(platform.log().contains("stopped answering its health path"), "{}", platform.log());
+}
+
+#[test]
+fn a_replaced_app_gets_its_sigterm_and_the_whole_grace_and_slow_requests_time_out() {
+    let platform = Platform::start();
+    let token = platform.create_app("calm");
+    let limits = "min_healthy = \"0s\"\n\n[limits]\nrequest_timeout = \"1s\"\n";
+    let v1 = push(&platform, "calm", &token, &manifest("calm", limits), &app("v1", 0, 0));
+    platform.wait_for_state(&v1, "running");
+
+    // [limits] request_timeout: the router gives up on a request the app leaves unanswered.
+    let started = Instant::now();
+    let (code, body) = platform.get_app("calm", "/slow");
+    assert_eq!(code, 504, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(3), "the request ran its full 3 s");
+
+    let v2 = push(&platform, "calm", &token, &manifest("calm", limits), &app("v2", 0, 0));
+    platform.wait_for_state(&v2, "running");
+    // v1's SIGTERM handler takes a second and leaves a mark: it ran to its end.
+    let mark = platform.data_dir().join("volumes").join("calm").join("stopped-v1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !mark.exists() {
+        assert!(Instant::now() < deadline, "v1 never finished its SIGTERM handler\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&mark).expect("mark"), "graceful\n");
+}
+
+/// A GET through the router: the whole answer, lowercased.
+fn raw_get(router: &str, app: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(router).expect("connect router");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).to_lowercase()
+}
+
+/// A GET straight to an instance on loopback, bypassing the router.
+fn get_direct(port: u16, path: &str) -> (u16, String) {
+    http(&format!("127.0.0.1:{port}"), "GET", path, &[], "")
+}
