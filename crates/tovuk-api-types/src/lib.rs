@@ -175,6 +175,10 @@ pub struct Deploy {
     /// What the deploy enables, is billed on and is limited by, as planned when it was recorded.
     #[serde(default)]
     pub plan: Option<DeployShape>,
+    /// Its instance as the runner last reported it (`deploy show` only): a current deploy
+    /// that is `crashing` shows it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceReport>,
     pub created_at: String,
     pub updated_at: String,
 }

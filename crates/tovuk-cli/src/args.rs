@@ -385,6 +385,10 @@ pub struct ServerArgs {
     /// Count no usage and enforce no caps (for comparing the router's speed with metering off).
     #[arg(long)]
     pub no_metering: bool,
+    /// On SIGINT or SIGTERM, stop every app too (SIGTERM, then SIGKILL after its
+    /// `[run] stop_grace`). Without it apps keep running, and the next start adopts them.
+    #[arg(long)]
+    pub stop_apps: bool,
     /// Run only this role, following another server's control plane. Only `router` can run
     /// apart yet: it serves the apps of the server at --control-plane from an empty table,
     /// and needs --node-secret-file and --no-metering (its counts and caps stay local).

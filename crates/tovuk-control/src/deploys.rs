@@ -42,7 +42,13 @@ pub(crate) async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Deploy>, ApiFailure> {
-    Ok(Json(deploy_view(deploy_for(&state, &caller, &id).await?)))
+    let deploy = deploy_for(&state, &caller, &id).await?;
+    let instance = state.store().find_instance(deploy.id.as_str()).await?;
+    let running = deploy.state == tovuk_types::DeployState::Running;
+    let mut view = deploy_view(deploy);
+    // A stopped instance of a deploy that ended says nothing worth showing.
+    view.instance = instance.filter(|_| running).map(crate::releases::instance_view);
+    Ok(Json(view))
 }
 
 /// Cancels a deploy that is queued or building. A queued one is cancelled at once; a

@@ -110,8 +110,12 @@ impl Instance {
         self.life.borrow().clone()
     }
 
+    /// Follows the instance's life from now: `changed()` fires for the next change, not
+    /// for ones from before this call.
     pub fn watch(&self) -> watch::Receiver<Life> {
-        self.life.clone()
+        let mut life = self.life.clone();
+        life.borrow_and_update();
+        life
     }
 
     pub fn pass_gate(&self) {
@@ -262,6 +266,7 @@ fn spawn(instance: &Instance, output: &Output, restarts: u32) -> std::io::Result
         port: launch.port,
         started_at: started_at.clone(),
         restarts,
+        stop_grace_ms: u64::try_from(launch.stop_grace.as_millis()).unwrap_or(u64::MAX),
     };
     if let Err(error) = record.write(&launch.instance_dir) {
         // It runs, but a platform restart could not adopt it: it would be started again.

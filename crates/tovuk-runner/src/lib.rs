@@ -133,6 +133,18 @@ pub async fn run(
     Ok(())
 }
 
+/// Stops every app instance recorded in the data directory (SIGTERM, then SIGKILL after
+/// its grace), for a server stopped with `--stop-apps`.
+pub async fn stop_all_instances(layout: &tovuk_types::DataLayout) {
+    let Ok(entries) = std::fs::read_dir(layout.instances_dir()) else { return };
+    let mut stopping = tokio::task::JoinSet::new();
+    for entry in entries.flatten() {
+        stopping.spawn(async move { process::kill_recorded(&entry.path()).await });
+    }
+    while stopping.join_next().await.is_some() {}
+    tracing::info!("apps stopped");
+}
+
 fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceReport {
     let serves = matches!(life, Life::Running { .. });
     let (pid, started_at, last_exit) = match life {
@@ -495,6 +507,12 @@ impl Runner {
                     // Started again: traffic comes back once its health path answers.
                     Life::Running { .. } => {
                         answering = false;
+                        // The exit may have come and gone between two looks: the route goes
+                        // down now in any case, until the new process answers.
+                        let starting = report(&instance, InstanceStatus::Restarting, &now);
+                        if let Err(error) = runner.client.report_instance(&starting).await {
+                            tracing::warn!(%error, app = %instance.launch.app, "cannot report the instance");
+                        }
                         let gate = async {
                             match &health {
                                 Some(health) => {

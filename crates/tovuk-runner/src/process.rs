@@ -24,6 +24,9 @@ pub(crate) struct Record {
     pub port: u16,
     pub started_at: String,
     pub restarts: u32,
+    /// `[run] stop_grace` in milliseconds, to stop it the way its contract says.
+    #[serde(default)]
+    pub stop_grace_ms: u64,
 }
 
 impl Record {
@@ -158,7 +161,8 @@ pub(crate) async fn kill_recorded(dir: &Path) {
     {
         let mut process = Process::adopt(&record);
         crate::signal::terminate(record.pid);
-        if tokio::time::timeout(std::time::Duration::from_secs(10), process.wait()).await.is_err() {
+        let grace = Duration::from_millis(record.stop_grace_ms.max(1000));
+        if tokio::time::timeout(grace, process.wait()).await.is_err() {
             process.kill().await;
         }
     }
@@ -188,6 +192,7 @@ mod tests {
             port: 1,
             started_at: String::new(),
             restarts: 0,
+            stop_grace_ms: 0,
         };
         // Our own process is alive but is not a bwrap sandbox of that deploy.
         assert!(!record.is_alive());

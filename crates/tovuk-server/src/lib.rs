@@ -52,6 +52,8 @@ pub struct ServerConfig {
     pub config_file: Option<PathBuf>,
     /// Count usage and enforce caps.
     pub metering: bool,
+    /// Stop the apps when the server stops, instead of leaving them for the next start.
+    pub stop_apps: bool,
     /// Run one role apart, following another server's control plane (`--role`).
     pub split_role: Option<SplitRole>,
 }
@@ -249,6 +251,9 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     shutdown.trigger();
     // A second signal stops waiting for in-flight work.
     drain(&shutdown).await;
+    if config.stop_apps {
+        tovuk_runner::stop_all_instances(data_dir.layout()).await;
+    }
     data_dir.remove_server_file();
     store.close().await;
     tracing::info!("shutdown complete");

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
             base_domain: args.base_domain,
             config_file: args.config,
             metering: !args.no_metering,
+            stop_apps: args.stop_apps,
             split_role: args.role.map(|role| tovuk_server::SplitRole {
                 role,
                 control_plane: args.control_plane.unwrap_or_default(),

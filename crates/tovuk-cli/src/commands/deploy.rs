@@ -215,6 +215,13 @@ fn print_deploy(deploy: &Deploy) {
     if let Some(artifact) = &deploy.artifact {
         output::line(format!("artifact:     {} ({} bytes)", artifact.digest, artifact.size_bytes));
     }
+    if let Some(instance) = &deploy.instance {
+        let exit = instance.last_exit_code.map(|code| format!(", last exit code {code}")).unwrap_or_default();
+        output::line(format!("instance:     {} ({} restarts{exit})", instance.status, instance.restarts));
+        if instance.status == tovuk_api_types::InstanceStatus::Crashing {
+            output::note(format!("the app is crash-looping and answers 503; see: tovuk logs {}", deploy.app));
+        }
+    }
     output::line("state changes:");
     for change in &deploy.state_changes {
         output::line(format!("  {:<15} {}", change.state, change.at));

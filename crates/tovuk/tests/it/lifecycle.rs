@@ -5,7 +5,7 @@ use crate::support::*;
 use std::time::{Duration, Instant};
 
 /// A perl app. `/boot` answers a token drawn at start (a new process draws a new one),
-/// `/break` makes `/health` fail from then on, `/slow` answers after 3 s. It exits with
+/// `/break` makes `/health` fail from then on, `/slow` answers after 3 s, `/exit` exits. It exits with
 /// code 3 `die_after` seconds after it starts listening (0: never), waits `sleep_first`
 /// seconds before listening, and on SIGTERM takes a second, then writes `/data/stopped-VERSION`.
 fn app(version: &str, die_after: u32, sleep_first: u32) -> String {
@@ -30,6 +30,7 @@ while (1) {{
   elsif ($path eq "/boot") {{ $body = "$boot\n" }}
   elsif ($path eq "/break") {{ $broken = 1 }}
   elsif ($path eq "/slow") {{ sleep 3 }}
+  elsif ($path eq "/exit") {{ close $c; print "{version} exiting on request\n"; exit 3 }}
   print $c "HTTP/1.1 $status\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
   close $c;
 }}
@@ -163,6 +164,49 @@ fn an_instance_that_stops_answering_is_restarted_and_gets_traffic_once_healthy()
 }
 
 #[test]
+fn a_restarted_instance_waits_for_its_health_and_a_crash_loop_shows_in_deploy_show() {
+    let platform = Platform::start();
+    let token = platform.create_app("loop");
+    // It takes a second to listen: a restart is seen from outside.
+    let id = push(&platform, "loop", &token, &manifest("loop", "min_healthy = \"0s\"\n"), &app("v1", 0, 1));
+    platform.wait_for_state(&id, "running");
+    let boot = platform.get_app("loop", "/boot");
+    let _ = platform.get_app("loop", "/exit");
+    // While it starts again the router says so, with Retry-After, instead of proxying to a closed port.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = raw_get(&platform.router_addr(), "loop", "/boot");
+        if answer.starts_with("http/1.1 503") {
+            assert!(answer.contains("retry-after: 1") && answer.contains("restarting"), "{answer}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the restart was never seen: {answer}\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let again = wait_answer(&platform, "loop", "/boot", |answer| answer.0 == 200);
+    assert_ne!(again, boot);
+    assert_eq!(status(&platform, "loop")["instance"]["restarts"], 1);
+
+    // A release that keeps crashing right after it starts is shown crash-looping.
+    let v2 = push(&platform, "loop", &token, &manifest("loop", "min_healthy = \"0s\"\n"), &app("v2", 1, 0));
+    platform.wait_for_state(&v2, "running");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = platform.tovuk().args(["deploy", "show", &v2]).run().success();
+        if shown.stdout.contains("instance:     crashing") {
+            assert!(shown.stdout.contains("last exit code 3"), "{}", shown.stdout);
+            assert!(shown.stderr.contains("crash-looping"), "{}", shown.stderr);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never shown crash-looping:\n{}", shown.stdout);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let json = platform.tovuk().args(["deploy", "show", &v2, "--json"]).run().success().json();
+    assert_eq!(json["instance"]["status"], "crashing", "{json}");
+    assert_eq!(platform.get_app("loop", "/").0, 503);
+}
+
+#[test]
 fn a_replaced_app_gets_its_sigterm_and_the_whole_grace_and_slow_requests_time_out() {
     let platform = Platform::start();
     let token = platform.create_app("calm");
@@ -203,4 +247,28 @@ fn raw_get(router: &str, app: &str, path: &str) -> String {
 /// A GET straight to an instance on loopback, bypassing the router.
 fn get_direct(port: u16, path: &str) -> (u16, String) {
     http(&format!("127.0.0.1:{port}"), "GET", path, &[], "")
+}
+
+#[test]
+fn a_stopped_server_leaves_apps_running_unless_told_to_stop_them() {
+    // SIGTERM (an upgrade): the app goes on and the next start adopts it.
+    let platform = Platform::start();
+    let token = platform.create_app("stay");
+    let id = push(&platform, "stay", &token, &manifest("stay", ""), &app("v1", 0, 0));
+    platform.wait_for_state(&id, "running");
+    let boot = platform.get_app("stay", "/boot");
+    let data_dir = platform.data_dir();
+    let root = platform.stop();
+    assert_eq!(get_direct(instance_port(&data_dir), "/boot"), boot);
+    let platform = Platform::start_in(root);
+    assert_eq!(platform.get_app("stay", "/boot"), boot);
+
+    // --stop-apps: the app gets its SIGTERM and its grace, and nothing is left running.
+    let root = platform.stop();
+    let platform = Platform::launch_in(root, &["--stop-apps"]);
+    assert_eq!(platform.get_app("stay", "/boot"), boot);
+    let root = platform.stop();
+    assert!(instance_pids(&root.path().join("data")).is_empty(), "an app outlived --stop-apps");
+    let mark = root.path().join("data").join("volumes").join("stay").join("stopped-v1");
+    assert_eq!(std::fs::read_to_string(mark).unwrap_or_default(), "graceful\n");
 }

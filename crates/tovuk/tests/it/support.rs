@@ -147,6 +147,11 @@ impl Platform {
         Platform::launch(data_root, &[])
     }
 
+    /// Starts the server on an existing data root with extra `tovuk server` flags.
+    pub fn launch_in(data_root: TempDir, flags: &[&str]) -> Platform {
+        Platform::launch(data_root, flags)
+    }
+
     fn launch(data_root: TempDir, flags: &[&str]) -> Platform {
         // A server killed with -9 leaves its server.json: wait for the new one.
         let _ = std::fs::remove_file(data_root.path().join("data").join("server.json"));
