@@ -5,7 +5,6 @@
 //! and kernel start time), so a later start adopts that process and never a stranger
 //! that happens to have reused its pid.
 
-use rustix::process::{Pid, Signal, kill_process};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -130,13 +129,14 @@ impl Process {
     pub async fn kill(&mut self) {
         match self {
             Process::Child(child) => {
-                let _ = child.kill().await;
+                if let Some(pid) = child.id() {
+                    crate::signal::kill_sandbox(pid);
+                }
+                let _ = child.wait().await;
             }
             Process::Adopted(record) => {
-                if record.is_alive()
-                    && let Ok(pid) = pid_of(record.pid)
-                {
-                    let _ = kill_process(pid, Signal::KILL);
+                if record.is_alive() {
+                    crate::signal::kill_sandbox(record.pid);
                 }
                 while record.is_alive() {
                     tokio::time::sleep(ADOPTED_POLL).await;
@@ -144,13 +144,6 @@ impl Process {
             }
         }
     }
-}
-
-fn pid_of(pid: u32) -> std::io::Result<Pid> {
-    i32::try_from(pid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no such pid {pid}")))
 }
 
 /// Kills the process a record names when it is still the one the runner started, and

@@ -43,3 +43,14 @@ pub(crate) fn terminate(sandbox_pid: u32) {
         }
     }
 }
+
+/// Kills the sandbox rooted at `sandbox_pid` and everything in it (SIGKILL). An app's
+/// sandbox outlives the platform, so its inner `bwrap` (the pid namespace's init) does not
+/// die with the outer one: both are killed, the init first, which ends the namespace.
+pub(crate) fn kill_sandbox(sandbox_pid: u32) {
+    for pid in descendants(sandbox_pid).into_iter().map(|(pid, _)| pid).chain([sandbox_pid]) {
+        if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
+}

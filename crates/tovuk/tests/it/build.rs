@@ -393,7 +393,7 @@ fn kill_9_mid_build_leaves_no_deploy_building_after_restart() {
         assert!(Instant::now() < deadline, "the build outlived a kill -9 of the server");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let data_root = std::mem::replace(&mut platform.data_root, tempfile::tempdir().expect("tempdir"));
+    let data_root = std::mem::replace(&mut platform.data_root, crate::support::DataRoot::new());
     drop(platform);
     let platform = Platform::start_in(data_root);
     let deploy = platform.deploy(&id);

@@ -71,9 +71,9 @@ fn status(platform: &Platform, name: &str) -> serde_json::Value {
 }
 
 /// Kills the server with SIGKILL and hands back its data root, apps left running.
-fn kill_server(mut platform: Platform) -> tempfile::TempDir {
+fn kill_server(mut platform: Platform) -> DataRoot {
     platform.stop_with("KILL");
-    std::mem::replace(&mut platform.data_root, tempfile::tempdir().expect("tempdir"))
+    std::mem::replace(&mut platform.data_root, DataRoot::new())
 }
 
 /// The port an app's instance listens on, from the runner's record.
@@ -271,4 +271,38 @@ fn a_stopped_server_leaves_apps_running_unless_told_to_stop_them() {
     assert!(instance_pids(&root.path().join("data")).is_empty(), "an app outlived --stop-apps");
     let mark = root.path().join("data").join("volumes").join("stay").join("stopped-v1");
     assert_eq!(std::fs::read_to_string(mark).unwrap_or_default(), "graceful\n");
+}
+
+/// Whether any process's command line contains `needle`.
+fn any_process_named(needle: &str) -> bool {
+    std::fs::read_dir("/proc").expect("proc").flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+    })
+}
+
+#[test]
+fn an_app_that_ignores_sigterm_is_killed_after_its_grace_with_all_it_started() {
+    let platform = Platform::start();
+    let token = platform.create_app("stuck");
+    let marker = format!("tovuk-stuck-app-{}", std::process::id());
+    // It ignores SIGTERM and leaves a child behind: both must go once the grace is over.
+    let stubborn = app("v1", 0, 0).replacen(
+        "$| = 1;",
+        &format!("$| = 1; $SIG{{TERM}} = 'IGNORE'; $0 = '{marker}'; if (fork() == 0) {{ $0 = '{marker}-child'; sleep 600; exit 0 }}"),
+        1,
+    );
+    let stubborn = stubborn.replace("$SIG{TERM} = sub {", "my $unused = sub {");
+    let manifest = manifest("stuck", "min_healthy = \"0s\"\n").replace("stop_grace = \"5s\"", "stop_grace = \"1s\"");
+    let v1 = push(&platform, "stuck", &token, &manifest, &stubborn);
+    platform.wait_for_state(&v1, "running");
+    assert!(any_process_named(&marker));
+    let v2 = push(&platform, "stuck", &token, &manifest, &app("v2", 0, 0));
+    platform.wait_for_state(&v2, "running");
+    platform.wait_for_state(&v1, "superseded");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while any_process_named(&marker) {
+        assert!(Instant::now() < deadline, "the stuck app or its child outlived its grace\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

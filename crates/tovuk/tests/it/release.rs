@@ -123,7 +123,7 @@ fn after_kill_9_the_platform_starts_the_app_again() {
     let id = push_perl(&platform, "hello", &token, "v1", "200 OK", "30s");
     platform.wait_for_state(&id, "running");
     platform.stop_with("KILL");
-    let data_root = std::mem::replace(&mut platform.data_root, tempfile::tempdir().expect("tempdir"));
+    let data_root = std::mem::replace(&mut platform.data_root, crate::support::DataRoot::new());
     drop(platform);
     let platform = Platform::start_in(data_root);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

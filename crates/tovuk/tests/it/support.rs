@@ -121,11 +121,37 @@ fn to_run(output: Output) -> Run {
     }
 }
 
+/// A temp dir holding a platform's data dir (`data/`). Apps outlive their server by design;
+/// they end when the data they run from is dropped.
+pub struct DataRoot(TempDir);
+
+impl DataRoot {
+    pub fn new() -> DataRoot {
+        DataRoot(tempfile::tempdir().expect("temp data root"))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl From<TempDir> for DataRoot {
+    fn from(dir: TempDir) -> DataRoot {
+        DataRoot(dir)
+    }
+}
+
+impl Drop for DataRoot {
+    fn drop(&mut self) {
+        kill_instances(&self.0.path().join("data"));
+    }
+}
+
 /// A running `tovuk server` with its own data dir, on ephemeral ports.
 pub struct Platform {
     pub child: Option<Child>,
     /// Owns the temp dir; the data dir itself is `data_dir()`, which the server creates.
-    pub data_root: TempDir,
+    pub data_root: DataRoot,
     pub api_url: String,
     pub router_url: String,
     pub user: UserEnv,
@@ -134,25 +160,25 @@ pub struct Platform {
 
 impl Platform {
     pub fn start() -> Platform {
-        Platform::start_in(tempfile::tempdir().expect("temp data dir"))
+        Platform::start_in(DataRoot::new())
     }
 
     /// Starts the server with extra `tovuk server` flags.
     pub fn start_with(flags: &[&str]) -> Platform {
-        Platform::launch(tempfile::tempdir().expect("temp data dir"), flags)
+        Platform::launch(DataRoot::new(), flags)
     }
 
     /// Starts the server with its data dir under `data_root` (kept across restarts).
-    pub fn start_in(data_root: TempDir) -> Platform {
-        Platform::launch(data_root, &[])
+    pub fn start_in(data_root: impl Into<DataRoot>) -> Platform {
+        Platform::launch(data_root.into(), &[])
     }
 
     /// Starts the server on an existing data root with extra `tovuk server` flags.
-    pub fn launch_in(data_root: TempDir, flags: &[&str]) -> Platform {
+    pub fn launch_in(data_root: DataRoot, flags: &[&str]) -> Platform {
         Platform::launch(data_root, flags)
     }
 
-    fn launch(data_root: TempDir, flags: &[&str]) -> Platform {
+    fn launch(data_root: DataRoot, flags: &[&str]) -> Platform {
         // A server killed with -9 leaves its server.json: wait for the new one.
         let _ = std::fs::remove_file(data_root.path().join("data").join("server.json"));
         let user = UserEnv::new();
@@ -236,11 +262,11 @@ impl Platform {
         }
     }
 
-    /// Stops the server with SIGTERM and hands back its data root, for a restart.
-    pub fn stop(mut self) -> TempDir {
+    /// Stops the server with SIGTERM and hands back its data root (its apps still
+    /// running), for a restart.
+    pub fn stop(mut self) -> DataRoot {
         assert_eq!(self.stop_with("TERM"), 0, "{}", self.log());
-        let empty = tempfile::tempdir().expect("tempdir");
-        std::mem::replace(&mut self.data_root, empty)
+        std::mem::replace(&mut self.data_root, DataRoot::new())
     }
 }
 
@@ -250,8 +276,6 @@ impl Drop for Platform {
             let _ = child.kill();
             let _ = child.wait();
         }
-        // Apps outlive the server by design; a test's apps end with its platform.
-        kill_instances(&self.data_dir());
     }
 }
 
@@ -271,10 +295,21 @@ pub fn instance_pids(data_dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Kills every app sandbox recorded under `data_dir` (killing `bwrap` ends its sandbox).
+/// Kills every app sandbox recorded under `data_dir`, with everything below it (an app's
+/// inner `bwrap` does not die with the outer one).
 pub fn kill_instances(data_dir: &Path) {
     for pid in instance_pids(data_dir) {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let mut tree = vec![pid];
+        let mut index = 0;
+        while index < tree.len() {
+            let children =
+                std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", tree[index])).unwrap_or_default();
+            tree.extend(children.split_whitespace().filter_map(|child| child.parse::<u32>().ok()));
+            index += 1;
+        }
+        for pid in tree.iter().rev() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
     }
 }
 
