@@ -98,6 +98,8 @@ pub(crate) struct Instance {
     kick: Arc<Notify>,
     /// Ends the task that watches the instance's health, when a new one takes over.
     watcher: Arc<Mutex<CancellationToken>>,
+    /// Cancelled once its output is read to the end (and its directory removed).
+    output_done: CancellationToken,
     tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -142,11 +144,13 @@ impl Instance {
         self.kick.notify_one();
     }
 
-    /// Stops the instance for good: SIGTERM, then SIGKILL after the grace. Returns once it is gone.
+    /// Stops the instance for good: SIGTERM, then SIGKILL after the grace. Returns once it
+    /// is gone and its last output read (its directory is then free for a new instance).
     pub async fn stop(&self) {
         self.stop.cancel();
         let mut life = self.life.clone();
         let _ = life.wait_for(|life| matches!(life, Life::Stopped | Life::ExitedEarly { .. })).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.output_done.cancelled()).await;
     }
 }
 
@@ -200,15 +204,30 @@ pub(crate) fn start(launch: Launch, shutdown: &Shutdown, adopted: Option<Record>
         stop: CancellationToken::new(),
         kick: Arc::default(),
         watcher: Arc::default(),
+        output_done: CancellationToken::new(),
         tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
     };
     let generation = Arc::new(AtomicU32::new(adopted.as_ref().map_or(0, |(_, record)| record.restarts) + 1));
     let output =
         Arc::new(Output::open(&instance.launch.instance_dir, adopted.is_none(), line_sink(&instance, &generation))?);
+    let output_done = instance.output_done.clone();
     shutdown.spawn("instance-output", {
-        let (output, stop, shutdown) = (output.clone(), instance.stop.clone(), shutdown.clone());
+        let (output, shutdown) = (output.clone(), shutdown.clone());
+        let mut life = instance.life.clone();
+        let (over_tx, over) = watch::channel(false);
         async move {
-            crate::output::follow(output, stop, shutdown).await;
+            // The instance is over once its process is gone for good.
+            let ended = async move {
+                let _ = life.wait_for(|life| matches!(life, Life::Stopped | Life::ExitedEarly { .. })).await;
+                let _ = over_tx.send(true);
+            };
+            tokio::join!(crate::output::follow(output, over, shutdown.clone()), async {
+                tokio::select! {
+                    () = ended => {}
+                    () = shutdown.wait() => {}
+                }
+            });
+            output_done.cancel();
             Ok(())
         }
     });

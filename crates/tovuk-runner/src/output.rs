@@ -8,7 +8,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use tovuk_api_types::LogStream;
 
 const STREAMS: [(LogStream, &str); 2] = [(LogStream::Stdout, "stdout.log"), (LogStream::Stderr, "stderr.log")];
@@ -134,19 +133,32 @@ impl Output {
     }
 }
 
-/// Follows the output until the instance stops (`stop`) or the platform does, then reads
-/// what is left.
-pub(crate) async fn follow(output: std::sync::Arc<Output>, stop: CancellationToken, shutdown: tovuk_daemon::Shutdown) {
+/// Follows the output until the instance is over (`over` turns true: stopped for good or
+/// never started), then reads what is left and removes the instance's directory; or until
+/// the platform stops, leaving the directory for the next start to adopt.
+pub(crate) async fn follow(
+    output: std::sync::Arc<Output>,
+    mut over: tokio::sync::watch::Receiver<bool>,
+    shutdown: tovuk_daemon::Shutdown,
+) {
     loop {
         let reader = output.clone();
         let _ = tokio::task::spawn_blocking(move || reader.catch_up()).await;
         tokio::select! {
             () = tokio::time::sleep(FOLLOW_EVERY) => {}
-            () = stop.cancelled() => break,
-            () = shutdown.wait() => break,
+            ended = over.wait_for(|over| *over) => {
+                output.catch_up();
+                if ended.is_ok() {
+                    let _ = std::fs::remove_dir_all(&output.dir);
+                }
+                return;
+            }
+            () = shutdown.wait() => {
+                output.catch_up();
+                return;
+            }
         }
     }
-    output.catch_up();
 }
 
 #[cfg(test)]

@@ -142,6 +142,21 @@ fn a_release_that_crashes_before_it_settles_is_rolled_back() {
     platform.wait_for_state(&v3, "running");
     assert_eq!(platform.get_app("roll", "/"), (200, "hello v3\n".to_owned()));
     platform.wait_for_state(&v1, "superseded");
+    // What stopped for good leaves nothing behind: only v3's instance directory is left.
+    let instances = platform.data_dir().join("instances");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left: Vec<String> = std::fs::read_dir(&instances)
+            .expect("instances")
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        if left == [v3.clone()] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "instance directories left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
