@@ -73,9 +73,25 @@ stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL, [what, for the
     wait "$pid" 2>/dev/null || true
 }
 
+# Kills the app sandboxes recorded under DIR (apps outlive a stopped server by design), each
+# with every process below it (an app's inner bwrap does not die with the outer one).
+bench_kill_apps() { # DIR
+    local record pid tree child i
+    while IFS= read -r record; do
+        pid=$(grep -o '"pid": *[0-9]*' "$record" | grep -o '[0-9]*$') || continue
+        [[ -n $pid ]] && grep -q bwrap "/proc/$pid/comm" 2>/dev/null || continue
+        tree=("$pid")
+        for ((i = 0; i < ${#tree[@]}; i++)); do
+            for child in $(cat "/proc/${tree[i]}/task/${tree[i]}/children" 2>/dev/null); do tree+=("$child"); done
+        done
+        kill -KILL "${tree[@]}" 2>/dev/null || true
+    done < <(find "$1" -path '*/instances/*/instance.json' 2>/dev/null)
+}
+
 # Makes the temp dir TMP and the exit trap: on exit the processes in the named variables are
 # stopped (in the given order, each with its SIGTERM grace), then the server (SERVER_PID,
-# 15 s), then TMP is removed (kept with BENCH_KEEP=1). The named variables start empty.
+# 15 s) and the apps it left running, then TMP is removed (kept with BENCH_KEEP=1). The
+# named variables start empty.
 BENCH_STOP_FIRST=()
 bench_tmp() { # [PIDVAR:SECONDS ...]
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/tovuk-bench.XXXXXX")
@@ -94,6 +110,7 @@ bench_cleanup() {
         [[ -n ${!var:-} ]] && stop_pid "${!var}" "${spec##*:}"
     done
     [[ -n ${SERVER_PID:-} ]] && stop_pid "$SERVER_PID" 15 "the server"
+    bench_kill_apps "$TMP"
     if [[ ${BENCH_KEEP:-} = 1 ]]; then
         echo "$BENCH_NAME: kept $TMP" >&2
     else
