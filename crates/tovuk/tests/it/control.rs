@@ -215,9 +215,19 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
+/// A router process, killed when dropped (a failed assertion must not leave it running).
+struct RouterProcess(Child);
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tovuk server --role router ...` started apart, its stderr in `log`.
-fn start_router(args: &[&str], log: &std::path::Path) -> Child {
-    Command::new(BIN)
+fn start_router(args: &[&str], log: &std::path::Path) -> RouterProcess {
+    let child = Command::new(BIN)
         .args(["server", "--role", "router"])
         .args(args)
         .env("RUST_LOG", "info")
@@ -225,7 +235,8 @@ fn start_router(args: &[&str], log: &std::path::Path) -> Child {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("log"))
         .spawn()
-        .expect("spawn the router")
+        .expect("spawn the router");
+    RouterProcess(child)
 }
 
 /// Waits (with a deadline) until a GET to `app` through `router` answers `expected`.
@@ -272,7 +283,7 @@ fn a_router_started_apart_with_an_empty_table_serves_every_running_app() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--no-metering"), "{refused:?}");
 
-    let mut child = start_router(&[&args[..], &["--no-metering"]].concat(), &log);
+    let child = start_router(&[&args[..], &["--no-metering"]].concat(), &log);
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(&router).is_err() {
         assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&log).unwrap_or_default());
@@ -295,15 +306,14 @@ fn a_router_started_apart_with_an_empty_table_serves_every_running_app() {
     );
     platform.wait_for_state(&id, "running");
     wait_served(&router, "one", "hello one v2\n", &log);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // A wrong credential serves nothing and says why in its log.
     let wrong = scratch.path().join("wrong.secret");
     std::fs::write(&wrong, "not-the-secret\n").expect("write");
     let wrong_log = scratch.path().join("wrong.log");
     let other = format!("127.0.0.1:{}", free_port());
-    let mut child = start_router(
+    let child = start_router(
         &[
             "--control-plane",
             &platform.api_url,
@@ -322,8 +332,7 @@ fn a_router_started_apart_with_an_empty_table_serves_every_running_app() {
     }
     // Without a table it cannot know the app: "starting", to be tried again, never a 404.
     assert_eq!(get_through(&other, "one", "/").0, 503);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // A missing credential file stops it at once, naming the file.
     let missing = Command::new(BIN)
