@@ -42,7 +42,10 @@ impl FromRequestParts<ControlState> for Caller {
 
 async fn authenticate(state: &ControlState, secret: &str) -> Result<Caller, ApiFailure> {
     match state.store().authenticate(secret).await? {
-        Some(token) => Ok(Caller { token }),
+        Some(token) => {
+            state.token_used(&token.id);
+            Ok(Caller { token })
+        }
         None => Err(ApiFailure::new(ErrorCode::Unauthorized, "the API token is not valid: it is unknown or revoked")
             .next(GET_A_TOKEN)),
     }

@@ -31,6 +31,7 @@ impl From<StoreError> for ApiFailure {
             other => {
                 // The detail goes to the operator's log; the user gets a safe message.
                 tracing::error!(error = %other, "state store failure");
+                crate::store_health::note(&other);
                 ApiFailure::new(ErrorCode::StoreUnavailable, "the state store did not answer; try again")
                     .next("tovuk status")
             }
@@ -49,6 +50,10 @@ impl IntoResponse for ApiFailure {
         let mut response = (status, Json(ErrorBody { error: self.0 })).into_response();
         if code == ErrorCode::Unauthorized {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if code == ErrorCode::StoreUnavailable {
+            // Busy or out of space for now: worth trying again shortly.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -45,12 +45,22 @@ fn invalid_json(rejection: JsonRejection) -> ApiFailure {
 
 /// Gives each request an id (`x-request-id` on the answer, `request_id` in an error body),
 /// runs it in one span, and logs every server error at error level in one place.
-pub(crate) async fn request_span(request: Request, next: Next) -> Response {
+/// A store fault met on the way is acted on here, once: a full disk marks the store failing,
+/// an I/O error stops the server before anything more is acknowledged.
+pub(crate) async fn request_span(State(state): State<ControlState>, request: Request, next: Next) -> Response {
     let id = request_id::generate();
     let span =
         tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).instrument(span.clone()).await;
+    let writes = !request.method().is_safe();
+    let (mut response, fault) = crate::store_health::noting_faults(REQUEST_ID.scope(id.clone(), next.run(request)))
+        .instrument(span.clone())
+        .await;
     let status = response.status();
+    match fault {
+        Some((fault, detail)) => state.store_fault(fault, &detail),
+        None if writes && status.is_success() => state.store_wrote(),
+        None => {}
+    }
     if status.is_server_error() {
         span.in_scope(|| tracing::error!(status = status.as_u16(), "request failed"));
     }

@@ -28,6 +28,7 @@ mod releases;
 mod routes;
 mod source;
 mod status;
+mod store_health;
 mod tokens;
 mod usage;
 mod views;
@@ -35,6 +36,7 @@ mod views;
 pub use boot::ControlStore;
 pub use failure::ApiFailure;
 pub use routes::run_route_table;
+pub use store_health::{run_store_watch, run_token_uses};
 pub use usage::run_metering;
 
 use axum::Router;
@@ -115,6 +117,10 @@ struct Inner {
     deploy_changes: tokio::sync::watch::Sender<u64>,
     /// Live log fan-out of running builds, by deploy id.
     log_channels: Mutex<HashMap<String, tokio::sync::broadcast::Sender<tovuk_api_types::BuildLogEvent>>>,
+    /// Whether the store takes writes right now.
+    store_health: store_health::StoreHealth,
+    /// Tokens' last uses not written yet, by token id: authenticating never writes.
+    token_uses: Mutex<HashMap<String, String>>,
 }
 
 impl ControlState {
@@ -140,6 +146,8 @@ impl ControlState {
                 app_log_channels: Mutex::default(),
                 shutdown,
                 routes: routes::RouteBook::new(),
+                store_health: store_health::StoreHealth::default(),
+                token_uses: Mutex::default(),
             }),
         }
     }
@@ -321,7 +329,7 @@ pub fn router(state: ControlState) -> Router {
     public
         .nest("/internal/v1", internal)
         .fallback(auth::unknown_route)
-        .layer(axum::middleware::from_fn(http::request_span))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::request_span))
         .with_state(state)
 }
 

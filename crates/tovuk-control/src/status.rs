@@ -12,12 +12,16 @@ pub(crate) async fn ok() -> &'static str {
 
 pub(crate) async fn platform_status(State(state): State<ControlState>) -> Json<PlatformStatus> {
     let store = match state.store().ping().await {
-        Ok(latency) => StoreStatus {
-            kind: "sqlite".into(),
-            ok: true,
-            latency_ms: Some(latency.as_secs_f64() * 1000.0),
-            error: None,
-        },
+        // It answers reads, but writes fail (a full disk): not ok.
+        Ok(latency) => {
+            let failing = state.inner.store_health.failing();
+            StoreStatus {
+                kind: "sqlite".into(),
+                ok: failing.is_none(),
+                latency_ms: Some(latency.as_secs_f64() * 1000.0),
+                error: failing,
+            }
+        }
         Err(error) => {
             StoreStatus { kind: "sqlite".into(), ok: false, latency_ms: None, error: Some(error.to_string()) }
         }

@@ -166,6 +166,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let api_roles = roles.clone();
     shutdown.spawn("metering", tovuk_control::run_metering(control.clone(), shutdown.clone()));
     shutdown.spawn("route-table", tovuk_control::run_route_table(control.clone(), shutdown.clone()));
+    shutdown.spawn("store-watch", tovuk_control::run_store_watch(control.clone(), shutdown.clone()));
+    shutdown.spawn("token-uses", tovuk_control::run_token_uses(control.clone(), shutdown.clone()));
     let route_feed = control.route_feed();
     shutdown.spawn("api", async move {
         let result = tovuk_control::serve(api_listener, control, api_shutdown.clone()).await;

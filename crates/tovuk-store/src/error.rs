@@ -2,6 +2,20 @@
 
 use std::path::PathBuf;
 
+/// What kind of trouble a failed store call was, for what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Another writer held the store too long: try again in a moment.
+    Busy,
+    /// The disk is full: writes fail until space is freed, then work again.
+    Full,
+    /// An I/O error (an fsync or a write failed): what is on disk can no longer be
+    /// trusted to match what was acknowledged. Nothing more may be acknowledged.
+    Io,
+    /// Anything else (a bug, a constraint): the request fails, the store is fine.
+    Other,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("`{path}` is not a tovuk state store: {reason}; it was left as it was")]
@@ -22,4 +36,27 @@ pub enum StoreError {
     Random(String),
     #[error("state store query failed: {0}")]
     Query(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// The kind of trouble this is (SQLite's primary result code decides).
+    pub fn fault(&self) -> Fault {
+        match self {
+            StoreError::Query(sqlx::Error::Database(error)) => {
+                let code = error.code().and_then(|code| code.parse::<i64>().ok()).unwrap_or(0);
+                match code & 0xff {
+                    // SQLITE_BUSY, SQLITE_LOCKED
+                    5 | 6 => Fault::Busy,
+                    // SQLITE_FULL
+                    13 => Fault::Full,
+                    // SQLITE_IOERR (fsync, write, read ...)
+                    10 => Fault::Io,
+                    _ => Fault::Other,
+                }
+            }
+            StoreError::Query(sqlx::Error::PoolTimedOut) => Fault::Busy,
+            StoreError::Query(sqlx::Error::Io(_)) => Fault::Io,
+            _ => Fault::Other,
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub use deploys::{
     ConfigNeed, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded, TransitionError,
     TransitionExtras,
 };
-pub use error::StoreError;
+pub use error::{Fault, StoreError};
 pub use migrations::SCHEMA_VERSION;
 pub use releases::{InstanceRecord, RouteRow, WentLive};
 pub use tokens::{TokenRecord, TokenScope};
@@ -48,6 +48,27 @@ impl Store {
         let started = Instant::now();
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(started.elapsed())
+    }
+
+    /// Rewrites the probe row: proves the store takes writes right now.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+            .bind(crate::time::now_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Copies the WAL into the database file and truncates it. SQLite's automatic
+    /// checkpoints are off because their errors are not reported; this one's are.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.pool).await?;
+        // (busy, log frames, checkpointed frames): busy means a reader held it back; next time.
+        let busy: i64 = sqlx::Row::try_get(&row, 0)?;
+        if busy != 0 {
+            tracing::debug!("checkpoint held back by a reader; next time");
+        }
+        Ok(())
     }
 
     /// Closes the pool, checkpointing the WAL, so a clean shutdown leaves one file.

@@ -276,6 +276,17 @@ ALTER TABLE instances ADD COLUMN static_root TEXT;
 ALTER TABLE instances ADD COLUMN reason TEXT;
 "#,
     ),
+    (
+        9,
+        r#"
+-- One row the control plane rewrites every few seconds: a write that shows the store
+-- takes writes (a full disk fails it), for /v1/status.
+CREATE TABLE store_probe (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    at    TEXT NOT NULL
+) STRICT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -34,11 +34,22 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            // A commit is acknowledged only once it is on the disk, WAL fsynced: a token, a
+            // revocation, a secret or a deploy transition survives power loss.
+            .synchronous(SqliteSynchronous::Full)
+            // Checkpoints run from `Store::checkpoint`, whose errors are seen; SQLite's
+            // automatic ones would swallow theirs.
+            .pragma("wal_autocheckpoint", "0")
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection whose COMMIT failed (a full disk) can be left with sqlx believing
+            // it is still in a transaction, refusing every later BEGIN. Such a connection is
+            // closed instead of going back to the pool, so writes work again by themselves.
+            .after_release(|connection, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
+            })
             .connect_with(options)
             .await
             .map_err(|error| StoreError::Open { path: path.to_owned(), detail: error.to_string() })?;

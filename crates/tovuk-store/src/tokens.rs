@@ -115,19 +115,27 @@ impl Store {
         Ok(created)
     }
 
-    /// The live (not revoked) token whose secret this is, marking it used.
+    /// The live (not revoked) token whose secret this is. A read only: authenticating
+    /// must work while another writer holds the store; last use is recorded apart, in
+    /// batches ([`Store::record_token_uses`]).
     pub async fn authenticate(&self, secret: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let hash = hash_secret(secret);
-        let row = sqlx::query(
-            "UPDATE tokens SET last_used_at = ? WHERE secret_sha256 = ? AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(now_rfc3339())
-        .bind(&hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let id: String = row.try_get("id")?;
-        self.find_token(&id).await
+        let sql = format!("{SELECT_TOKEN} WHERE t.secret_sha256 = ? AND t.revoked_at IS NULL");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash_secret(secret)).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(token_from_row).transpose()?)
+    }
+
+    /// Records when tokens were last used: `(token id, time)` pairs, in one transaction.
+    pub async fn record_token_uses(&self, uses: &[(String, String)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in uses {
+            sqlx::query("UPDATE tokens SET last_used_at = max(coalesce(last_used_at, ''), ?) WHERE id = ?")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn find_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {

@@ -9,6 +9,7 @@ mod build;
 mod check;
 mod control;
 mod docs;
+mod durability;
 mod lifecycle;
 mod push;
 mod release;

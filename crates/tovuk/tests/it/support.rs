@@ -262,6 +262,23 @@ impl Platform {
         }
     }
 
+    /// Waits for the server to exit by itself (it must, within 20 s); its exit code.
+    pub fn stop_or_exited(&mut self) -> i32 {
+        let mut child = self.child.take().expect("server running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not exit by itself:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the server with SIGTERM and hands back its data root (its apps still
     /// running), for a restart.
     pub fn stop(mut self) -> DataRoot {
