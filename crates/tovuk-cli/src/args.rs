@@ -74,6 +74,9 @@ pub(crate) enum Command {
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
+    /// The platform's state store (needs an admin token).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Run a managed git hook (git runs this; it is not for people).
     #[command(hide = true)]
     Hook {
@@ -385,6 +388,10 @@ pub struct ServerArgs {
     /// Count no usage and enforce no caps (for comparing the router's speed with metering off).
     #[arg(long)]
     pub no_metering: bool,
+    /// Check the state store (SQLite's full integrity check, and that this tovuk can open
+    /// it) and exit: 0 when it is sound, 1 naming the problem. Writes nothing; starts nothing.
+    #[arg(long)]
+    pub check_store: bool,
     /// On SIGINT or SIGTERM, stop every app too (SIGTERM, then SIGKILL after its
     /// `[run] stop_grace`). Without it apps keep running, and the next start adopts them.
     #[arg(long)]
@@ -452,6 +459,16 @@ pub(crate) enum AppCommand {
         /// Follow the release until it runs or fails (exit 1 if it fails).
         #[arg(long, short = 'f')]
         follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Write a consistent copy of the state store to PATH, taken while the platform runs.
+    /// Start a server on it by putting it at `<data-dir>/state.db` (with the same `keys/`).
+    Backup {
+        /// Where to write the copy; refused if it exists.
+        path: std::path::PathBuf,
     },
 }
 

@@ -133,6 +133,22 @@ impl Client {
         self.send(self.request(Method::GET, path)).await
     }
 
+    /// A consistent copy of the state store (admin).
+    pub async fn store_backup(&self) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}/v1/store/backup", self.base_url);
+        let response = self
+            .request(Method::GET, "/v1/store/backup")
+            .send()
+            .await
+            .map_err(|error| ClientError::Unreachable { url: url.clone(), detail: error.to_string() })?;
+        if !response.status().is_success() {
+            return Self::decode::<serde_json::Value>(&url, response).await.map(|_| Vec::new());
+        }
+        let bytes =
+            response.bytes().await.map_err(|error| ClientError::Unreachable { url, detail: error.to_string() })?;
+        Ok(bytes.to_vec())
+    }
+
     pub async fn status(&self) -> Result<PlatformStatus, ClientError> {
         self.get("/v1/status").await
     }

@@ -15,6 +15,11 @@ pub struct ControlStore {
 }
 
 impl ControlStore {
+    /// Checks the store as a start does (`tovuk server --check-store`), writing nothing.
+    pub async fn check(state_file: &Path) -> anyhow::Result<()> {
+        Ok(Store::check(state_file).await?)
+    }
+
     pub async fn open(state_file: &Path) -> anyhow::Result<ControlStore> {
         Ok(ControlStore { store: Store::open(state_file).await? })
     }

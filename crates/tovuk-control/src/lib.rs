@@ -276,6 +276,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/health", get(status::ok))
         .route("/healthz", get(status::ok))
         .route("/v1/status", get(status::platform_status))
+        .route("/v1/store/backup", get(status::backup))
         .route("/v1/apps", post(apps::create).get(apps::list))
         .route("/v1/apps/{app}", get(apps::show).patch(apps::update))
         .route("/v1/apps/{app}/deploys", get(deploys::list).post(intake::upload))

@@ -47,3 +47,28 @@ pub(crate) async fn platform_status(State(state): State<ControlState>) -> Json<P
         store,
     })
 }
+
+/// `GET /v1/store/backup` (admin): a consistent copy of the state store, taken while it
+/// serves. Sent as a file; `tovuk store backup PATH` writes it.
+pub(crate) async fn backup(
+    State(state): State<ControlState>,
+    caller: crate::auth::Caller,
+) -> Result<axum::response::Response, crate::ApiFailure> {
+    use axum::response::IntoResponse;
+    caller.require_admin("take a backup of the state store")?;
+    let work = state.config().layout.work_dir();
+    std::fs::create_dir_all(&work).map_err(backup_failed)?;
+    let path = work.join(format!("backup-{}.db", tovuk_daemon::request_id::generate()));
+    state.store().backup_into(&path).await?;
+    let file = tokio::fs::File::open(&path).await.map_err(backup_failed);
+    // Open, it is read to the end even once its name is gone: nothing is left behind.
+    let _ = std::fs::remove_file(&path);
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file?));
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/vnd.sqlite3")], body).into_response())
+}
+
+fn backup_failed(error: std::io::Error) -> crate::ApiFailure {
+    tracing::error!(%error, "cannot take a backup of the state store");
+    crate::ApiFailure::new(tovuk_api_types::ErrorCode::StoreUnavailable, "the backup could not be written; try again")
+        .next("tovuk status")
+}

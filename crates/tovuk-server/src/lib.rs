@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub metering: bool,
     /// Stop the apps when the server stops, instead of leaving them for the next start.
     pub stop_apps: bool,
+    /// Only check the state store and exit (`--check-store`).
+    pub check_store: bool,
     /// Run one role apart, following another server's control plane (`--role`).
     pub split_role: Option<SplitRole>,
 }
@@ -101,6 +103,12 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     raise_open_files_limit();
     if let Some(split) = &config.split_role {
         return run_split_role(&config, split).await;
+    }
+    if config.check_store {
+        let state_file = tovuk_types::DataLayout::new(&config.data_dir).state_file();
+        ControlStore::check(&state_file).await?;
+        println!("the state store `{}` is sound", state_file.display());
+        return Ok(());
     }
     let started_at = chrono_now();
     let pricing = std::sync::Arc::new(read_pricing(config.config_file.as_deref())?);

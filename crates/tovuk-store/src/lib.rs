@@ -50,6 +50,16 @@ impl Store {
         Ok(started.elapsed())
     }
 
+    /// Writes a consistent copy of the whole store to `path` (which must not exist), while
+    /// it keeps serving: SQLite's `VACUUM INTO` reads one snapshot.
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Open { path: path.to_owned(), detail: "the backup path is not UTF-8".into() })?;
+        sqlx::query("VACUUM INTO ?").bind(target).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Rewrites the probe row: proves the store takes writes right now.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at")

@@ -19,6 +19,14 @@ struct Inspection {
 }
 
 impl Store {
+    /// Checks the store at `path` as a start does (a tovuk store of a version this binary
+    /// knows, and SQLite's full integrity check), without writing to it.
+    pub async fn check(path: &Path) -> Result<(), StoreError> {
+        let meta = std::fs::metadata(path)
+            .map_err(|error| StoreError::Open { path: path.to_owned(), detail: error.to_string() })?;
+        inspect(path, meta.len()).await.map(|_| ())
+    }
+
     /// Opens (creating when absent) the store at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         let existing = match std::fs::metadata(path) {
@@ -96,7 +104,10 @@ async fn inspect(path: &Path, len: u64) -> Result<Inspection, StoreError> {
         let application_id: i64 = sqlx::query("PRAGMA application_id").fetch_one(&mut conn).await?.try_get(0)?;
         let user_version: i64 = sqlx::query("PRAGMA user_version").fetch_one(&mut conn).await?.try_get(0)?;
         let tables: i64 = sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&mut conn).await?.try_get(0)?;
-        let integrity: String = sqlx::query("PRAGMA quick_check(1)").fetch_one(&mut conn).await?.try_get(0)?;
+        // The full check: unlike quick_check it also proves every index (a UNIQUE one on
+        // app names or token hashes) matches its table.
+        let problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check(10)").fetch_all(&mut conn).await?;
+        let integrity = problems.join("; ");
         Ok::<_, sqlx::Error>((application_id, user_version, tables, integrity))
     }
     .await;

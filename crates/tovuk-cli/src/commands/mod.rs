@@ -78,6 +78,7 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Check(args) => check::run(&args, &global),
         Command::Target(command) => target::run(command, &global),
         Command::Status => block_on(status::run(&global)),
+        Command::Store(command) => block_on(status::store(command, &global)),
         Command::App(command) => block_on(app::run(command, &global)),
         Command::Token(command) => block_on(token::run(command, &global)),
         Command::Deploy(args) => block_on(deploy::run(args, &global)),

@@ -249,3 +249,160 @@ fn raw_api(addr: &str, request_line: &str, token: &str, body: &str) -> String {
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).to_lowercase()
 }
+
+/// `sqlite3 FILE SQL`: its stdout.
+fn sqlite(file: &Path, sql: &str) -> String {
+    let output = Command::new("sqlite3").arg(file).arg(sql).output().expect("sqlite3 (apt-get install sqlite3)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Starts `tovuk server` on `data_dir` expecting a refusal: its exit code and stderr. One
+/// still running after 20 s started (it is killed then, and -1 returned).
+fn start_refused(data_dir: &Path) -> (i32, String) {
+    let log = data_dir.with_extension("log");
+    let mut child = Command::new(BIN)
+        .args(["server", "--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("run tovuk");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code().unwrap_or(-1);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// `tovuk server --check-store` on `data_dir`: exit code and stdout+stderr.
+fn check_store(data_dir: &Path) -> (i32, String) {
+    let output =
+        Command::new(BIN).args(["server", "--check-store", "--data-dir"]).arg(data_dir).output().expect("run tovuk");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// A stopped platform's data root with apps and tokens in its store (and no WAL left).
+fn stopped_store() -> DataRoot {
+    let platform = Platform::start();
+    for app in ["alpha", "beta", "gamma", "delta"] {
+        platform.tovuk().args(["app", "create", app]).run().success();
+        platform.tovuk().args(["token", "create", "--name", app, "--app", app]).run().success();
+    }
+    platform.stop()
+}
+
+#[test]
+fn a_corrupted_store_is_refused_untouched_and_check_store_says_so() {
+    let root = stopped_store();
+    let data = root.path().join("data");
+    let state = data.join("state.db");
+    assert!(!data.join("state.db-wal").exists(), "a clean stop leaves one file");
+    let pristine = std::fs::read(&state).expect("read");
+    let (code, text) = check_store(&data);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("is sound"), "{text}");
+
+    // A byte flipped inside the unique index of app names, then of token hashes: the table
+    // and its index disagree, which only the full integrity check sees.
+    let page_size: usize = sqlite(&state, "PRAGMA page_size").trim().parse().expect("page size");
+    for index in ["sqlite_autoindex_apps_1", "sqlite_autoindex_tokens_1"] {
+        let root_page: usize = sqlite(&state, &format!("SELECT rootpage FROM sqlite_master WHERE name = '{index}'"))
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no index {index}"));
+        let mut bytes = pristine.clone();
+        // The cells sit at the end of the page; flip one byte of the last key.
+        let at = root_page * page_size - 3;
+        bytes[at] ^= 0x01;
+        std::fs::write(&state, &bytes).expect("write");
+        let (code, text) = start_refused(&data);
+        assert_eq!(code, 1, "a store with a broken {index} started:\n{text}");
+        assert!(text.contains("corrupted") && text.contains("backup"), "{text}");
+        assert_eq!(std::fs::read(&state).expect("read"), bytes, "the refused store was changed");
+        let (code, text) = check_store(&data);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("corrupted"), "{text}");
+    }
+
+    // Flips anywhere: each store either is refused, unchanged, or passes the full check.
+    let mut refused = 0;
+    for flip in 0..24 {
+        let mut bytes = pristine.clone();
+        let at = 100 + flip * (bytes.len() - 100) / 24 + (flip * 37) % 97;
+        bytes[at] ^= 0x5a;
+        std::fs::write(&state, &bytes).expect("write");
+        let (code, text) = check_store(&data);
+        if code == 0 {
+            assert_eq!(sqlite(&state, "PRAGMA integrity_check").trim(), "ok", "flip at {at} passed: {text}");
+        } else {
+            refused += 1;
+            assert_eq!(std::fs::read(&state).expect("read"), bytes, "the store was changed by the check");
+        }
+    }
+    assert!(refused > 0, "no flip was caught");
+    std::fs::write(&state, &pristine).expect("restore");
+    let platform = Platform::start_in(root);
+    platform.tovuk().args(["app", "show", "alpha"]).run().success();
+}
+
+#[test]
+fn a_backup_taken_while_the_platform_writes_is_a_sound_store() {
+    let platform = Platform::start();
+    platform.tovuk().args(["app", "create", "first"]).run().success();
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let copy = scratch.path().join("state-backup.db");
+    let writer = {
+        let (url, token, user) = (platform.api_url.clone(), platform.admin_token(), UserEnv::new());
+        std::thread::spawn(move || {
+            for n in 0..20 {
+                user.tovuk()
+                    .env("TOVUK_URL", &url)
+                    .env("TOVUK_TOKEN", &token)
+                    .args(["app", "create", &format!("busy{n}")])
+                    .run()
+                    .success();
+            }
+        })
+    };
+    let run = platform.tovuk().args(["store", "backup"]).arg(&copy).run().success();
+    assert!(run.stdout.contains("backed up"), "{}", run.stdout);
+    writer.join().expect("writer");
+    // Refused, not overwritten, the second time.
+    let again = platform.tovuk().args(["store", "backup"]).arg(&copy).run();
+    assert_eq!(again.code, 2, "{}", again.stderr);
+
+    // The copy is a sound store that a server starts on (with the same keys).
+    let restored = DataRoot::new();
+    let data = restored.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::copy(&copy, data.join("state.db")).expect("copy");
+    let (code, text) = check_store(&data);
+    assert_eq!(code, 0, "{text}");
+    copy_dir(&platform.data_dir().join("keys"), &data.join("keys"));
+    let restarted = Platform::start_in(restored);
+    restarted.tovuk().args(["app", "show", "first"]).run().success();
+
+    // Only an admin may take one.
+    let token = platform.tovuk().args(["token", "create", "--name", "ci", "--app", "first", "--json"]).run().success();
+    let secret = token.json()["secret"].as_str().expect("secret").to_owned();
+    let refused = platform.tovuk_with_token(&secret).args(["store", "backup"]).arg(scratch.path().join("no.db")).run();
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(!scratch.path().join("no.db").exists());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
