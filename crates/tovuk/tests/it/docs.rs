@@ -9,6 +9,8 @@ const COMMANDS: &[&[&str]] = &[
     &[],
     &["server"],
     &["status"],
+    &["store"],
+    &["store", "backup"],
     &["check"],
     &["app"],
     &["app", "create"],
