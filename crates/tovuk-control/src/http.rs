@@ -36,7 +36,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The largest JSON body the API reads (axum's default limit, named so the refusal can say it).
+pub(crate) const JSON_BODY_LIMIT_MIB: usize = 2;
+
 fn invalid_json(rejection: JsonRejection) -> ApiFailure {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiFailure::new(
+            ErrorCode::TooLarge,
+            format!("the request body is larger than the {JSON_BODY_LIMIT_MIB} MiB the API takes"),
+        )
+        .next("send less at once (a config file: split it into several `tovuk config apply` runs)");
+    }
     ApiFailure::new(
         ErrorCode::InvalidRequest,
         format!("the request body is not what this route takes: {}", rejection.body_text()),

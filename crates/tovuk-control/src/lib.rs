@@ -330,6 +330,7 @@ pub fn router(state: ControlState) -> Router {
     public
         .nest("/internal/v1", internal)
         .fallback(auth::unknown_route)
+        .layer(axum::extract::DefaultBodyLimit::max(http::JSON_BODY_LIMIT_MIB << 20))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::request_span))
         .with_state(state)
 }

@@ -406,3 +406,18 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
     }
 }
+
+#[test]
+fn a_body_over_the_api_limit_gets_413_naming_the_limit() {
+    let platform = Platform::start();
+    let name = "a".repeat(3 << 20);
+    let (code, body) = http(
+        &platform.api_addr(),
+        "POST",
+        "/v1/apps",
+        &[("Authorization", &bearer(&platform.admin_token()))],
+        &format!(r#"{{"name":"{name}"}}"#),
+    );
+    assert_eq!(code, 413, "{}", &body[..body.len().min(300)]);
+    assert!(body.contains("too_large") && body.contains("2 MiB"), "{body}");
+}
