@@ -94,12 +94,17 @@ pub(crate) fn estimate(state: &ControlState, manifest: &Manifest, overrides: &BT
 }
 
 /// What a commit's `tovuk.toml` needs set before it may build: `[config] required`, then
-/// `[build] secrets`.
+/// `[build] secrets`; a name in both is listed once, as a build secret (the build reads it,
+/// and the app gets every value anyway).
 pub(crate) fn config_needs(manifest: Option<&Manifest>) -> Vec<ConfigNeed> {
     let Some(manifest) = manifest else { return Vec::new() };
-    let runtime = manifest.required_config().iter().map(|name| ConfigNeed { name: name.clone(), build: false });
-    let build = manifest.build().secrets.iter().map(|name| ConfigNeed { name: name.clone(), build: true });
-    runtime.chain(build).collect()
+    let build = &manifest.build().secrets;
+    let runtime = manifest
+        .required_config()
+        .iter()
+        .filter(|name| !build.contains(name))
+        .map(|name| ConfigNeed { name: name.clone(), build: false });
+    runtime.chain(build.iter().map(|name| ConfigNeed { name: name.clone(), build: true })).collect()
 }
 
 /// What is recorded with a new deploy besides its source: what it needs set, its plan, and

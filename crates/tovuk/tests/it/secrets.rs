@@ -407,3 +407,36 @@ fn write_key(path: &Path, bytes: &[u8], mode: u32) {
     std::fs::write(path, bytes).expect("write key");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
+
+#[test]
+fn a_name_both_the_build_and_the_app_need_is_listed_once() {
+    let platform = Platform::start();
+    let token = platform.create_app("twice");
+    let extra = "\n[config]\nrequired = [\"SHARED\", \"ONLY_RUN\"]\n";
+    let manifest = env_manifest("twice", extra).replace("[health]", "[build]\nsecrets = [\"SHARED\"]\n\n[health]");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &manifest), ("server.pl", &env_app())]);
+    let push = repo.push(&platform.remote("twice", &token), &["main"]);
+    assert!(push.ok, "{}", push.output);
+    assert_eq!(push.output.matches("next: tovuk env set twice SHARED").count(), 1, "{}", push.output);
+    assert_eq!(push.output.matches("SHARED ([").count(), 1, "{}", push.output);
+    assert!(
+        push.output.contains("missing required config: ONLY_RUN, SHARED\n")
+            || push.output.contains("missing required config: ONLY_RUN, SHARED "),
+        "{}",
+        push.output
+    );
+    let id = deploy_ids(&push.output).pop().expect("deploy id");
+    let blockers = platform.deploy(&id)["failure"]["blockers"].clone();
+    let blocked: Vec<&str> = blockers.as_array().expect("blockers").iter().filter_map(|b| b["name"].as_str()).collect();
+    assert_eq!(blocked, ["ONLY_RUN", "SHARED"], "{blockers}");
+    let list = platform.tovuk().args(["env", "list", "twice", "--json"]).run().success().json();
+    assert_eq!(names(&list, "missing"), ["ONLY_RUN", "SHARED"]);
+    let plan = platform.tovuk().args(["deploy", "--dry-run", "--json"]).current_dir(repo.path()).run().json();
+    let missing: Vec<String> = plan["missingConfig"]
+        .as_array()
+        .expect("missingConfig")
+        .iter()
+        .map(|need| need["name"].as_str().or_else(|| need.as_str()).unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(missing, ["ONLY_RUN", "SHARED"], "{plan}");
+}
