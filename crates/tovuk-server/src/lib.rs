@@ -115,13 +115,17 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let data_dir = data_dir::prepare(&config.data_dir)?;
     let store = ControlStore::open(&data_dir.state_file()).await?;
     tracing::info!(path = %data_dir.state_file().display(), "state store open");
+    // Before anything is written (an admin token): a refused start leaves the data dir as it was.
+    let secrets_key = match store.secrets_key(&data_dir.layout().keys_dir()).await {
+        Ok(key) => std::sync::Arc::new(key),
+        Err(error) => {
+            store.close().await;
+            return Err(error.context("cannot use the secrets master key"));
+        }
+    };
     if data_dir.ensure_admin_token(&store).await? {
         tracing::info!(path = %data_dir.admin_token_file().display(), "admin token written (mode 0600)");
     }
-
-    let secrets_key = std::sync::Arc::new(
-        store.secrets_key(&data_dir.layout().keys_dir()).await.context("cannot use the secrets master key")?,
-    );
 
     let (api_listener, api_addr) = bind("api", &config.listen, "--listen").await?;
     let (router_listener, router_addr) = bind("router", &config.router_listen, "--router-listen").await?;

@@ -368,15 +368,21 @@ fn a_missing_or_wrong_master_key_stops_the_server_and_loses_nothing() {
     let original = std::fs::read(&key_path).expect("key");
     let store_before = std::fs::read(data.join("state.db")).expect("state.db");
     let args = ["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"];
+    // Without an admin token file a start writes a new one: not when it is refused.
+    std::fs::remove_file(data.join("admin.token")).expect("remove admin.token");
 
     std::fs::remove_file(&key_path).expect("remove key");
+    let before = snapshot(&data);
     let (code, stderr) = start_failure(&args, &data);
+    assert_eq!(snapshot(&data), before, "a refused start wrote to the data dir");
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("secrets.key") && stderr.contains("missing") && stderr.contains("restore"), "{stderr}");
     assert!(!key_path.exists(), "no new key replaced the lost one");
 
     write_key(&key_path, &[7u8; 32], 0o600);
+    let before = snapshot(&data);
     let (code, stderr) = start_failure(&args, &data);
+    assert_eq!(snapshot(&data), before, "a refused start wrote to the data dir");
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("is not the key") && stderr.contains("put the original key file back"), "{stderr}");
 
@@ -399,6 +405,24 @@ fn a_missing_or_wrong_master_key_stops_the_server_and_loses_nothing() {
         assert!(std::time::Instant::now() < deadline, "the app never came back:\n{}", platform.log());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// Every file under `dir` with a hash of its bytes, but the apps' own output (`instances/`).
+fn snapshot(dir: &Path) -> Vec<(String, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut found = Vec::new();
+    files_under(dir, &mut found);
+    let mut hashed: Vec<(String, u64)> = found
+        .into_iter()
+        .filter(|(path, _)| !path.contains("/instances/"))
+        .map(|(path, bytes)| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            (path, hasher.finish())
+        })
+        .collect();
+    hashed.sort();
+    hashed
 }
 
 fn write_key(path: &Path, bytes: &[u8], mode: u32) {
