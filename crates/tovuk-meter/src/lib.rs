@@ -198,12 +198,22 @@ impl AppMeter {
     pub fn set_traffic_caps(&self, caps: TrafficCaps) {
         let pending_requests = self.requests.load(Ordering::Relaxed);
         let pending_egress = self.egress_bytes.load(Ordering::Relaxed);
-        self.period_requests.store(caps.stored_requests.saturating_add(pending_requests), Ordering::Relaxed);
-        self.period_egress.store(caps.stored_egress_bytes.saturating_add(pending_egress), Ordering::Relaxed);
-        self.request_limit.store(caps.requests.unwrap_or(UNCAPPED), Ordering::Relaxed);
-        self.egress_limit.store(caps.egress_bytes.unwrap_or(UNCAPPED), Ordering::Relaxed);
-        // The next refusal under the new caps is a new stop, reported again.
-        self.reported.store(false, Ordering::Relaxed);
+        let period_requests = caps.stored_requests.saturating_add(pending_requests);
+        let period_egress = caps.stored_egress_bytes.saturating_add(pending_egress);
+        let request_limit = caps.requests.unwrap_or(UNCAPPED);
+        let egress_limit = caps.egress_bytes.unwrap_or(UNCAPPED);
+        self.period_requests.store(period_requests, Ordering::Relaxed);
+        self.period_egress.store(period_egress, Ordering::Relaxed);
+        self.request_limit.store(request_limit, Ordering::Relaxed);
+        self.egress_limit.store(egress_limit, Ordering::Relaxed);
+        // Called every few seconds with the same caps: the stop goes on and is not reported
+        // again. Only once traffic passes again (a cap raised or removed, a new period) is
+        // the next refusal a new crossing, reported once more.
+        let requests_pass = request_limit == UNCAPPED || period_requests < request_limit;
+        let egress_passes = egress_limit == UNCAPPED || period_egress < egress_limit;
+        if requests_pass && egress_passes && self.stop.load().is_none() {
+            self.reported.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Stops (or, with `None`, resumes) the app's traffic because of a cap on another meter.
@@ -260,6 +270,27 @@ mod tests {
         assert_eq!(meters.drain(), vec![], "a drain takes the counts");
         let refused = meter.admit().expect_err("still capped");
         assert_eq!(refused.meter, "requests");
+    }
+
+    #[test]
+    fn a_stop_is_reported_once_per_crossing_however_often_the_caps_are_handed_over() {
+        let meters = Meters::new(true);
+        let meter = meters.app("app");
+        let caps = |stored| TrafficCaps { requests: Some(2), stored_requests: stored, ..TrafficCaps::default() };
+        meter.set_traffic_caps(caps(0));
+        let newly = |meters: &Meters| -> usize { meters.drain().into_iter().map(|(_, d)| d.newly_stopped.len()).sum() };
+        assert!(meter.admit().is_ok() && meter.admit().is_ok() && meter.admit().is_err());
+        assert_eq!(newly(&meters), 1, "the crossing");
+        // The control plane hands the same caps over every few seconds while traffic is refused.
+        for _ in 0..5 {
+            meter.set_traffic_caps(caps(2));
+            assert!(meter.admit().is_err());
+            assert_eq!(newly(&meters), 0, "the same stop reported again");
+        }
+        // Raised: traffic passes, and the next crossing is a new stop.
+        meter.set_traffic_caps(TrafficCaps { requests: Some(3), stored_requests: 2, ..TrafficCaps::default() });
+        assert!(meter.admit().is_ok() && meter.admit().is_err());
+        assert_eq!(newly(&meters), 1, "a new crossing");
     }
 
     #[test]
