@@ -22,6 +22,8 @@ pub enum ErrorCode {
     /// The upload is not a safe archive within the limits.
     BadArchive,
     TooLarge,
+    /// Too many failed authentications from this client address: wait and try again.
+    TooManyAttempts,
     InvalidName,
     InvalidRequest,
     /// A config name or value is not one the platform accepts.
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::AppExists | ErrorCode::InvalidState => 409,
             ErrorCode::CheckFailed | ErrorCode::BadArchive => 422,
             ErrorCode::TooLarge => 413,
+            ErrorCode::TooManyAttempts => 429,
             ErrorCode::InvalidName | ErrorCode::InvalidRequest | ErrorCode::InvalidConfig => 400,
             ErrorCode::ConfigNotSet => 404,
             ErrorCode::SecretsUnavailable => 503,
@@ -76,6 +79,7 @@ impl ErrorCode {
             ErrorCode::CheckFailed => "check_failed",
             ErrorCode::BadArchive => "bad_archive",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::InvalidName => "invalid_name",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidConfig => "invalid_config",

@@ -19,6 +19,8 @@ impl FromRequestParts<ControlState> for Caller {
     type Rejection = ApiFailure;
 
     async fn from_request_parts(parts: &mut Parts, state: &ControlState) -> Result<Self, Self::Rejection> {
+        let client = client_ip(parts);
+        state.auth_throttle().check(client)?;
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
             return Err(ApiFailure::new(
                 ErrorCode::Unauthorized,
@@ -36,24 +38,41 @@ impl FromRequestParts<ControlState> for Caller {
                 ApiFailure::new(ErrorCode::Unauthorized, "the Authorization header must be `Bearer <token>`")
                     .next(GET_A_TOKEN)
             })?;
-        authenticate(state, secret).await
+        authenticate(state, secret, client).await
     }
 }
 
-async fn authenticate(state: &ControlState, secret: &str) -> Result<Caller, ApiFailure> {
+/// The address the request came from (the server is served with connect info).
+fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
+}
+
+async fn authenticate(
+    state: &ControlState,
+    secret: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<Caller, ApiFailure> {
     match state.store().authenticate(secret).await? {
         Some(token) => {
             state.token_used(&token.id);
             Ok(Caller { token })
         }
-        None => Err(ApiFailure::new(ErrorCode::Unauthorized, "the API token is not valid: it is unknown or revoked")
-            .next(GET_A_TOKEN)),
+        None => {
+            state.auth_throttle().failed(client);
+            Err(ApiFailure::new(ErrorCode::Unauthorized, "the API token is not valid: it is unknown or revoked")
+                .next(GET_A_TOKEN))
+        }
     }
 }
 
 /// Git sends HTTP basic auth: the password is the token, the username is ignored. A
 /// bearer header (`http.extraHeader`) is taken too.
-pub(crate) async fn caller_from_basic(state: &ControlState, headers: &HeaderMap) -> Result<Caller, ApiFailure> {
+pub(crate) async fn caller_from_basic(
+    state: &ControlState,
+    headers: &HeaderMap,
+    client: std::net::IpAddr,
+) -> Result<Caller, ApiFailure> {
+    state.auth_throttle().check(Some(client))?;
     use base64::Engine;
     const GIT_HINT: &str =
         "use the app's deploy token as the password: git remote add tovuk http://deploy:TOKEN@HOST/git/APP.git";
@@ -68,7 +87,9 @@ pub(crate) async fn caller_from_basic(state: &ControlState, headers: &HeaderMap)
         value.strip_prefix("Bearer ").map(|token| token.trim().to_owned())
     };
     match secret.filter(|secret| !secret.is_empty()) {
-        Some(secret) => authenticate(state, &secret).await.map_err(|failure| failure.next(GIT_HINT)),
+        Some(secret) => authenticate(state, &secret, Some(client)).await.map_err(|failure| {
+            if failure.0.code == ErrorCode::TooManyAttempts { failure } else { failure.next(GIT_HINT) }
+        }),
         None => Err(ApiFailure::new(ErrorCode::Unauthorized, "the credentials are not a token").next(GIT_HINT)),
     }
 }

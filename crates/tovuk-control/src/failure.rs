@@ -8,11 +8,17 @@ use tovuk_store::StoreError;
 
 /// A failed request: the error body users see.
 #[derive(Debug)]
-pub struct ApiFailure(pub ApiError);
+pub struct ApiFailure(pub Box<ApiError>, pub Option<u64>);
 
 impl ApiFailure {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiFailure(ApiError::new(code, message))
+        ApiFailure(Box::new(ApiError::new(code, message)), None)
+    }
+
+    /// Answers with `Retry-After: SECONDS`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.1 = Some(seconds);
+        self
     }
 
     pub fn next(mut self, next: impl Into<String>) -> Self {
@@ -47,13 +53,16 @@ impl IntoResponse for ApiFailure {
         if status.is_client_error() {
             tracing::info!(code = code.as_str(), message = %self.0.message, "request refused");
         }
-        let mut response = (status, Json(ErrorBody { error: self.0 })).into_response();
+        let mut response = (status, Json(ErrorBody { error: *self.0 })).into_response();
         if code == ErrorCode::Unauthorized {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if code == ErrorCode::StoreUnavailable {
-            // Busy or out of space for now: worth trying again shortly.
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        // Busy or out of space for now: worth trying again shortly.
+        let retry_after = self.1.or((code == ErrorCode::StoreUnavailable).then_some(1));
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

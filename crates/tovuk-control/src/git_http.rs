@@ -67,7 +67,7 @@ pub(crate) async fn serve(
                 .next(format!("the remote of app APP is {}", git_remote(&base, "APP"))),
         );
     };
-    let caller = match caller_from_basic(&state, &parts.headers).await {
+    let caller = match caller_from_basic(&state, &parts.headers, peer.ip()).await {
         Ok(caller) => caller,
         Err(failure) => return refuse(failure),
     };

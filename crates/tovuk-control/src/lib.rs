@@ -29,6 +29,7 @@ mod routes;
 mod source;
 mod status;
 mod store_health;
+mod throttle;
 mod tokens;
 mod usage;
 mod views;
@@ -121,6 +122,8 @@ struct Inner {
     store_health: store_health::StoreHealth,
     /// Tokens' last uses not written yet, by token id: authenticating never writes.
     token_uses: Mutex<HashMap<String, String>>,
+    /// Failed authentications per client address.
+    auth_throttle: throttle::AuthThrottle,
 }
 
 impl ControlState {
@@ -148,6 +151,7 @@ impl ControlState {
                 routes: routes::RouteBook::new(),
                 store_health: store_health::StoreHealth::default(),
                 token_uses: Mutex::default(),
+                auth_throttle: throttle::AuthThrottle::default(),
             }),
         }
     }

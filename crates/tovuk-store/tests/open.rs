@@ -35,7 +35,11 @@ async fn fresh_store_is_created_migrated_and_reopens() {
     assert_eq!(found.name, "hello");
     let authed = store.authenticate(&secret).await.expect("query").expect("token");
     assert_eq!(authed.id, token.id);
-    assert!(authed.last_used_at.is_some());
+    // Authenticating is a read; last use is recorded apart, in batches.
+    assert!(authed.last_used_at.is_none());
+    store.record_token_uses(&[(token.id.to_string(), "2026-01-01T00:00:00.000Z".into())]).await.expect("record");
+    let used = store.find_token(token.id.as_str()).await.expect("query").expect("token");
+    assert_eq!(used.last_used_at.as_deref(), Some("2026-01-01T00:00:00.000Z"));
     assert!(store.authenticate("tovuk_wrong").await.expect("query").is_none());
     store.revoke_token(token.id.as_str()).await.expect("revoke");
     assert!(store.authenticate(&secret).await.expect("query").is_none());

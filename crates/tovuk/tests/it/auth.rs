@@ -1,6 +1,6 @@
 //! Every route but the status ones needs a token; deploy tokens act on their own app only.
 
-use crate::support::{Platform, bearer, http};
+use crate::support::{GitRepo, Platform, bearer, http};
 
 const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/v1/apps"),
@@ -124,4 +124,33 @@ fn tokens_are_listed_as_metadata_and_stored_hashed() {
     for bytes in [store, wal] {
         assert!(!bytes.windows(secret.len()).any(|window| window == secret.as_bytes()), "secret stored in clear");
     }
+}
+
+#[test]
+fn a_burst_of_bad_tokens_from_one_address_is_throttled_and_logged_with_it() {
+    let platform = Platform::start();
+    let addr = platform.api_addr();
+    let mut refused = None;
+    for attempt in 0..40 {
+        let (code, body) =
+            http(&addr, "GET", "/v1/apps", &[("Authorization", &bearer(&format!("tovuk_guess{attempt}")))], "");
+        if code == 429 {
+            refused = Some((attempt, body));
+            break;
+        }
+        assert_eq!(code, 401, "{body}");
+    }
+    let (attempt, body) = refused.expect("40 bad tokens in a row were never throttled");
+    assert_eq!(attempt, 30, "throttled after {attempt} failures");
+    assert!(body.contains("too_many_attempts") && body.contains("127.0.0.1"), "{body}");
+    // The refusal comes before the token is looked at: a right guess is not told apart.
+    let (code, _) = http(&addr, "GET", "/v1/apps", &[("Authorization", &bearer(&platform.admin_token()))], "");
+    assert_eq!(code, 429);
+    // Git pushes and fetches go through the same throttle.
+    let repo = GitRepo::with_files(&[("a", "b")]);
+    let push = repo.push(&platform.remote("any", "tovuk_wrong"), &["main"]);
+    assert!(!push.ok, "{}", push.output);
+    let log = platform.log();
+    assert!(log.contains("authentication failed") && log.contains("client=127.0.0.1"), "{log}");
+    assert!(log.contains("too many failed attempts"), "{log}");
 }
