@@ -48,7 +48,8 @@ start_server() {
     die "the server did not start within 3 s"
 }
 start_server
-export TOVUK_URL="http://127.0.0.1:$API_PORT"
+API_URL="http://127.0.0.1:$API_PORT"
+export TOVUK_URL=$API_URL
 TOVUK_TOKEN=$(cat "$TMP/data/admin.token")
 export TOVUK_TOKEN
 
@@ -113,7 +114,8 @@ mkdir -p "$TMP/nginx"
     echo "}"
 } >"$TMP/nginx/nginx.conf"
 start_nginx() {
-    /usr/sbin/nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>>"$TMP/nginx/start.log" &
+    # A session of its own: the master and its worker are one process group, killed together.
+    setsid /usr/sbin/nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >>"$TMP/nginx/start.log" 2>&1 &
     NGINX_PID=$!
     for _ in $(seq 300); do
         curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && return 0
@@ -121,16 +123,23 @@ start_nginx() {
     done
     die "nginx did not start"
 }
-restart_nginx() {
-    kill -KILL "$NGINX_PID"
+# Kills nginx whole (master and worker, like a crash of the proxy), then starts it again.
+# (A kill of the master alone leaves its worker serving on the inherited socket.)
+stop_nginx() {
+    kill -KILL -- "-$NGINX_PID" 2>/dev/null || true
     wait "$NGINX_PID" 2>/dev/null || true
-    pkill -KILL -f "nginx -c $TMP/nginx/nginx.conf" 2>/dev/null || true
+}
+restart_nginx() {
+    stop_nginx
     start_nginx
 }
 start_nginx
 echo "nginx: the same load, kill -9 of nginx, start again ..." >&2
 measure "$NGINX_PORT" restart_nginx "$TMP/nginx.txt"
 NGINX_RESTART_MS=$RESTART_MS
+
+stop_nginx
+NGINX_PID=
 
 echo
 echo "recovery: ${THREADS} load threads per app, kill -9 after ${BEFORE}s, then ${AFTER}s"
