@@ -113,6 +113,18 @@ pub(crate) async fn serve(
     } else {
         Box::new(())
     };
+    // Under the app's push lock: a push that repeats what just landed succeeds like it.
+    let body = if pushing && parts.headers.get(header::CONTENT_ENCODING).is_none() {
+        let deploy_ref = format!("refs/heads/{}", app.deploy_branch);
+        match tovuk_git::resolve_ref(&state.repos().path(&app.name), &deploy_ref).await {
+            Ok(Some((_, current))) => {
+                crate::push_commands::repeat_succeeds(Body::new(body), &deploy_ref, &current).await
+            }
+            _ => Body::new(body),
+        }
+    } else {
+        Body::new(body)
+    };
     let backend = BackendRequest {
         repos_root: state.repos().root().to_owned(),
         app: app.name.clone(),
@@ -130,7 +142,7 @@ pub(crate) async fn serve(
         max_body_bytes: state.config().max_push_bytes.saturating_add(1 << 20),
         keepalive,
     };
-    match tovuk_git::serve_backend(backend, Body::new(body)).await {
+    match tovuk_git::serve_backend(backend, body).await {
         Ok(response) => response,
         Err(error) => {
             tracing::error!(app = %app.name, %error, "git http-backend failed");

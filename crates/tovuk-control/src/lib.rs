@@ -24,6 +24,7 @@ mod http;
 mod intake;
 mod operations;
 mod plan;
+mod push_commands;
 mod releases;
 mod routes;
 mod source;

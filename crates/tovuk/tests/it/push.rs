@@ -1,6 +1,6 @@
 //! `git push` to tovuk: the managed hooks, queued deploys, operation records, refusals.
 
-use crate::support::{GitRepo, Platform, deploy_ids, git, web_manifest};
+use crate::support::{GitRepo, Platform, deploy_ids, git, git_output, web_manifest};
 
 #[test]
 fn a_new_user_pushes_and_sees_the_deploy_id() {
@@ -255,4 +255,46 @@ fn two_pushes_at_once_are_both_recorded_in_order() {
         let id = deploy_ids(output).pop().expect("deploy id");
         assert!(deploys.iter().any(|d| d["id"] == id.as_str() && d["source"]["sha"] == repo.head().as_str()));
     }
+}
+
+#[test]
+fn twenty_identical_pushes_at_once_all_succeed_and_name_the_same_deploy() {
+    let platform = Platform::start();
+    let token = platform.create_app("crowd");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("crowd")), ("index.html", "hi")]);
+    let remote = platform.remote("crowd", &token);
+    // Twenty copies of one repository: the same commit, pushed from twenty places at once.
+    let copies: Vec<tempfile::TempDir> = (0..20)
+        .map(|_| {
+            let copy = tempfile::tempdir().expect("tempdir");
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", repo.path().display()))
+                .arg(copy.path())
+                .status()
+                .expect("cp");
+            assert!(status.success());
+            copy
+        })
+        .collect();
+    let pushes: Vec<_> = copies
+        .iter()
+        .map(|copy| {
+            let (dir, remote) = (copy.path().to_owned(), remote.clone());
+            std::thread::spawn(move || git_output(&dir, &["push", &remote, "main"]))
+        })
+        .collect();
+    let mut named = std::collections::BTreeSet::new();
+    for push in pushes {
+        let output = push.join().expect("push thread");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "a push failed:\n{text}");
+        let ids = deploy_ids(&text);
+        assert_eq!(ids.len(), 1, "{text}");
+        named.extend(ids);
+    }
+    assert_eq!(named.len(), 1, "the pushes named different deploys: {named:?}");
+    let list = platform.tovuk().args(["deploy", "list", "crowd", "--json"]).run().success().json();
+    let deploys = list["deploys"].as_array().or_else(|| list.as_array()).expect("deploys").len();
+    assert_eq!(deploys, 1, "{list}");
 }
