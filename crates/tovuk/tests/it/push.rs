@@ -290,10 +290,12 @@ fn twenty_identical_pushes_at_once_all_succeed_and_name_the_same_deploy() {
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success(), "a push failed:\n{text}");
         let ids = deploy_ids(&text);
-        assert_eq!(ids.len(), 1, "{text}");
+        // A push that starts after another landed finds the branch there already: git
+        // sends nothing and says so.
+        assert!(ids.len() == 1 || (ids.is_empty() && text.contains("Everything up-to-date")), "{text}");
         named.extend(ids);
     }
-    assert_eq!(named.len(), 1, "the pushes named different deploys: {named:?}");
+    assert_eq!(named.len(), 1, "the pushes named different deploys (or none): {named:?}");
     let list = platform.tovuk().args(["deploy", "list", "crowd", "--json"]).run().success().json();
     let deploys = list["deploys"].as_array().or_else(|| list.as_array()).expect("deploys").len();
     assert_eq!(deploys, 1, "{list}");
