@@ -24,6 +24,8 @@ pub(crate) struct Source<'a> {
     pub manifest: Option<&'a Manifest>,
     /// Contract warnings, shown with the answer.
     pub warnings: Vec<String>,
+    /// A push whose ref update is still pending: its deploy is held until the push lands.
+    pub held_by_push: Option<String>,
 }
 
 /// Records `source` and answers with its deploy. A source seen before (same app, token,
@@ -31,6 +33,7 @@ pub(crate) struct Source<'a> {
 pub(crate) async fn accept_source(state: &ControlState, source: Source<'_>) -> Result<AcceptedSource, ApiFailure> {
     let app = source.app;
     let checks = crate::plan::source_checks(state, app, source.manifest).await?;
+    let held = source.held_by_push.is_some();
     let recorded = state
         .store()
         .record_source(&NewSource {
@@ -45,6 +48,7 @@ pub(crate) async fn accept_source(state: &ControlState, source: Source<'_>) -> R
             config_needs: checks.config_needs,
             refused: checks.refused,
             plan: checks.plan,
+            held_by_push: source.held_by_push,
         })
         .await?;
     tracing::info!(
@@ -56,7 +60,7 @@ pub(crate) async fn accept_source(state: &ControlState, source: Source<'_>) -> R
         duplicate = recorded.duplicate,
         "source accepted"
     );
-    if !recorded.duplicate {
+    if !recorded.duplicate && !held {
         state.deploy_queued();
     }
     let answer = crate::plan::deploy_answer(state, app, source.manifest, &recorded.deploy).await?;

@@ -130,6 +130,7 @@ pub(crate) async fn retry(
             retry: true,
             manifest: manifest.as_ref(),
             warnings: Vec::new(),
+            held_by_push: None,
         },
     )
     .await?;

@@ -2,10 +2,13 @@
 //!
 //! `git receive-pack` runs `tovuk hook pre-receive|post-receive`, which relay git's
 //! input here with the one-push secret this module issued for the request. The
-//! pre-receive side runs the contract check on the pushed commit (still in quarantine)
-//! and refuses the push when it fails: git then leaves every ref unchanged. The
-//! post-receive side runs once the refs have moved and records the accepted source and
-//! its queued deploy, so a deploy never names a commit that was not kept.
+//! pre-receive side runs the contract check on the pushed commit (still in quarantine),
+//! then records the accepted source and its deploy, *held* by the push: a failure to
+//! record refuses the push, and git leaves every ref unchanged. Post-receive runs once the
+//! refs have moved and releases the hold (builders take held deploys only once released).
+//! A push that ends without post-receive (git could not move the ref) has what it
+//! recorded withdrawn. So a ref never moves without its deploy row, and a deploy is never
+//! built from a commit that was not kept.
 
 use crate::http::ApiJson;
 use crate::intake::{check_lines, short, source_warnings};
@@ -25,6 +28,12 @@ pub(crate) struct PushSession {
     app: AppRecord,
     token_id: String,
     repo: PathBuf,
+    /// Names the push on the deploys it holds (not the secret: that never reaches the store).
+    hold: String,
+    /// What pre-receive recorded, printed by post-receive once the ref moved.
+    accepted: std::sync::Arc<std::sync::Mutex<Vec<tovuk_api_types::AcceptedSource>>>,
+    /// Set by post-receive: the refs moved.
+    landed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Registers a push for exactly as long as it lives: dropping it ends the session.
@@ -41,8 +50,50 @@ impl PushSessionGuard {
 
 impl Drop for PushSessionGuard {
     fn drop(&mut self) {
-        let mut sessions = self.state.inner.push_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        sessions.remove(&self.secret);
+        let session = {
+            let mut sessions = self.state.inner.push_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            sessions.remove(&self.secret)
+        };
+        let Some(session) = session else { return };
+        if session.accepted.lock().map(|accepted| accepted.is_empty()).unwrap_or(true) {
+            return;
+        }
+        // The push is over: release what it held if its refs moved, withdraw it if not.
+        let state = self.state.clone();
+        self.state.inner.shutdown.spawn("push-settle", async move {
+            settle_push(&state, &session).await;
+            Ok(())
+        });
+    }
+}
+
+/// Releases (the push landed) or withdraws (it did not) the deploys a push recorded.
+async fn settle_push(state: &ControlState, session: &PushSession) {
+    if session.landed.load(std::sync::atomic::Ordering::SeqCst) {
+        // Post-receive released them already; a second release changes nothing.
+        for attempt in 1..=5u64 {
+            match state.store().release_push(&session.hold).await {
+                Ok(_) => {
+                    state.deploy_queued();
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%error, attempt, "cannot release a landed push's deploy; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+                }
+            }
+        }
+        return;
+    }
+    match state.store().withdraw_push(&session.hold).await {
+        Ok(withdrawn) if !withdrawn.is_empty() => {
+            tracing::warn!(app = %session.app.name, ?withdrawn, "the push did not land; its deploy is withdrawn");
+            state.deploys_changed();
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::error!(%error, app = %session.app.name, "cannot withdraw the deploy of a push that did not land")
+        }
     }
 }
 
@@ -57,8 +108,14 @@ impl PushSession {
         getrandom::fill(&mut bytes)
             .map_err(|_| ApiFailure::new(ErrorCode::Internal, "the system random source failed"))?;
         let secret = hex::encode(bytes);
-        let session =
-            PushSession { app: app.clone(), token_id: token.id.to_string(), repo: state.repos().path(&app.name) };
+        let session = PushSession {
+            app: app.clone(),
+            token_id: token.id.to_string(),
+            repo: state.repos().path(&app.name),
+            hold: format!("push_{}", hex::encode(&bytes[..8])),
+            accepted: std::sync::Arc::default(),
+            landed: std::sync::Arc::default(),
+        };
         let mut sessions = state.inner.push_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         sessions.insert(secret.clone(), session);
         Ok(PushSessionGuard { state: state.clone(), secret })
@@ -115,14 +172,18 @@ pub(crate) async fn run_hook(
     ApiJson(request): ApiJson<HookRequest>,
 ) -> Result<Json<HookResponse>, ApiFailure> {
     let response = match hook.as_str() {
-        "pre-receive" => pre_receive(&session, &request).await?,
-        "post-receive" => post_receive(&state, &session, &request).await?,
+        "pre-receive" => pre_receive(&state, &session, &request).await?,
+        "post-receive" => post_receive(&state, &session, &request).await,
         _ => return Err(ApiFailure::new(ErrorCode::NotFound, format!("there is no `{hook}` hook"))),
     };
     Ok(Json(response))
 }
 
-async fn pre_receive(session: &PushSession, request: &HookRequest) -> Result<HookResponse, ApiFailure> {
+async fn pre_receive(
+    state: &ControlState,
+    session: &PushSession,
+    request: &HookRequest,
+) -> Result<HookResponse, ApiFailure> {
     let objects = ObjectEnv {
         object_directory: inside_repo(&session.repo, request.object_directory.as_deref())?,
         alternate_object_directories: inside_repo(&session.repo, request.alternate_object_directories.as_deref())?,
@@ -161,17 +222,84 @@ async fn pre_receive(session: &PushSession, request: &HookRequest) -> Result<Hoo
             }
         }
     }
+    if accept {
+        // Recorded before git moves anything: if it cannot be, nothing moves.
+        for RefUpdate { old, new, ref_name } in &request.updates {
+            if *ref_name != deploy_ref || new == ZERO_SHA {
+                continue;
+            }
+            match record(state, session, &objects, old, new, ref_name).await {
+                Ok(accepted) => {
+                    if let Ok(mut recorded) = session.accepted.lock() {
+                        recorded.push(accepted);
+                    }
+                }
+                Err(failure) => {
+                    tracing::error!(app = %session.app.name, error = %failure.0.message, "cannot record the push; refusing it");
+                    return Ok(HookResponse {
+                        accept: false,
+                        lines: vec![
+                            format!(
+                                "push refused: the platform could not record its deploy ({}); nothing was changed",
+                                failure.0.message
+                            ),
+                            "hint: push again in a moment; `tovuk status` shows whether the store takes writes"
+                                .to_owned(),
+                        ],
+                    });
+                }
+            }
+        }
+    }
     Ok(HookResponse { accept, lines })
 }
 
-async fn post_receive(
+/// Records the accepted source and its deploy, held by this push until it lands.
+async fn record(
     state: &ControlState,
     session: &PushSession,
-    request: &HookRequest,
-) -> Result<HookResponse, ApiFailure> {
+    objects: &ObjectEnv,
+    old: &str,
+    new: &str,
+    ref_name: &str,
+) -> Result<tovuk_api_types::AcceptedSource, ApiFailure> {
+    let forced = old != ZERO_SHA && !tovuk_git::is_ancestor(&session.repo, objects, old, new).await.unwrap_or(false);
+    let (warnings, manifest) = match tovuk_git::check_commit(&session.repo, objects, new).await {
+        Ok(check) => (source_warnings(&check.report, &session.app.name, check.manifest.as_ref()), check.manifest),
+        Err(_) => (Vec::new(), None),
+    };
+    crate::accept::accept_source(
+        state,
+        crate::accept::Source {
+            app: &session.app,
+            token_id: session.token_id.clone(),
+            kind: SourceKind::Git,
+            ref_name: ref_name.to_owned(),
+            old_sha: (old != ZERO_SHA).then(|| old.to_owned()),
+            sha: new.to_owned(),
+            forced,
+            retry: false,
+            manifest: manifest.as_ref(),
+            warnings,
+            held_by_push: Some(session.hold.clone()),
+        },
+    )
+    .await
+}
+
+/// The refs moved: the push's deploys are released to the builders, and what was
+/// recorded is printed.
+async fn post_receive(state: &ControlState, session: &PushSession, request: &HookRequest) -> HookResponse {
+    session.landed.store(true, std::sync::atomic::Ordering::SeqCst);
+    match state.store().release_push(&session.hold).await {
+        Ok(_) => state.deploy_queued(),
+        // Released again when the push session ends.
+        Err(error) => tracing::error!(%error, app = %session.app.name, "cannot release the push's deploy yet"),
+    }
     let deploy_ref = deploy_ref(&session.app);
+    let recorded = session.accepted.lock().map(|recorded| recorded.clone()).unwrap_or_default();
     let mut lines = Vec::new();
-    for RefUpdate { old, new, ref_name } in &request.updates {
+    for RefUpdate { new, ref_name, .. } in &request.updates {
         if new == ZERO_SHA {
             continue;
         }
@@ -183,30 +311,9 @@ async fn post_receive(
             ));
             continue;
         }
-        let forced = old != ZERO_SHA
-            && !tovuk_git::is_ancestor(&session.repo, &ObjectEnv::default(), old, new).await.unwrap_or(false);
-        // The pre-receive hook checked this commit; read its contract again for what it needs set.
-        let (warnings, manifest) = match tovuk_git::check_commit(&session.repo, &ObjectEnv::default(), new).await {
-            Ok(check) => (source_warnings(&check.report, &session.app.name, check.manifest.as_ref()), check.manifest),
-            Err(_) => (Vec::new(), None),
-        };
-        let accepted = crate::accept::accept_source(
-            state,
-            crate::accept::Source {
-                app: &session.app,
-                token_id: session.token_id.clone(),
-                kind: SourceKind::Git,
-                ref_name: ref_name.clone(),
-                old_sha: (old != ZERO_SHA).then(|| old.clone()),
-                sha: new.clone(),
-                forced,
-                retry: false,
-                manifest: manifest.as_ref(),
-                warnings,
-            },
-        )
-        .await?;
-        lines.extend(accepted.render());
+        for accepted in &recorded {
+            lines.extend(accepted.render());
+        }
     }
-    Ok(HookResponse { accept: true, lines })
+    HookResponse { accept: true, lines }
 }

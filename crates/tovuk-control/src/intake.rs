@@ -149,6 +149,7 @@ pub(crate) async fn upload(
             retry: false,
             manifest: check.manifest.as_ref(),
             warnings: source_warnings(&check.report, &app.name, check.manifest.as_ref()),
+            held_by_push: None,
         },
     )
     .await?;

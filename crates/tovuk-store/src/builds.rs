@@ -35,7 +35,7 @@ impl Store {
             "UPDATE deploys SET state = 'building', claimed_by = ?1, updated_at = ?2
              WHERE id = (
                 SELECT d.id FROM deploys d
-                WHERE d.state = 'queued' AND NOT EXISTS (
+                WHERE d.state = 'queued' AND d.held_by_push IS NULL AND NOT EXISTS (
                     SELECT 1 FROM deploys b
                     WHERE b.app_id = d.app_id AND b.state IN ('building', 'typechecking', 'testing'))
                 ORDER BY d.id LIMIT 1)

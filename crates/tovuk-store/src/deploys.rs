@@ -59,6 +59,9 @@ pub struct NewSource {
     pub refused: Option<Failure>,
     /// What the deploy was planned to enable, bill and limit (JSON).
     pub plan: Option<String>,
+    /// The push whose ref update is still pending: the deploy is held (never built) until
+    /// [`Store::release_push`], or withdrawn by [`Store::withdraw_push`].
+    pub held_by_push: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -503,8 +506,8 @@ impl Store {
         }
         let build_job_id = BuildId::new(ms, random_bytes()?);
         sqlx::query(
-            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at, config_needs, plan)
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at, config_needs, plan, held_by_push)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(deploy_id.as_str())
         .bind(source.app_id.as_str())
@@ -521,6 +524,7 @@ impl Store {
         .bind(&now)
         .bind(encode_needs(&source.config_needs))
         .bind(&source.plan)
+        .bind(&source.held_by_push)
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO deploy_events (deploy_id, seq, state, at) VALUES (?, 1, 'queued', ?)")

@@ -287,6 +287,14 @@ CREATE TABLE store_probe (
 ) STRICT;
 "#,
     ),
+    (
+        10,
+        r#"
+-- A deploy recorded while its push's ref update is still pending: builders leave it
+-- alone until the push lands (then this is cleared) or fails (then it is withdrawn).
+ALTER TABLE deploys ADD COLUMN held_by_push TEXT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -232,6 +232,33 @@ impl Store {
         Ok(Some(previous))
     }
 
+    /// The push `push` landed (its ref moved): the deploys it recorded may be built now.
+    pub async fn release_push(&self, push: &str) -> Result<u64, StoreError> {
+        let released = sqlx::query("UPDATE deploys SET held_by_push = NULL WHERE held_by_push = ?")
+            .bind(push)
+            .execute(&self.pool)
+            .await?;
+        Ok(released.rows_affected())
+    }
+
+    /// The push `push` did not land (git did not move the ref): what it recorded is taken
+    /// back. A queued deploy ends `cancelled`, and the acceptance is forgotten, so the same
+    /// push made again is recorded anew.
+    pub async fn withdraw_push(&self, push: &str) -> Result<Vec<String>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let held: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM deploys WHERE held_by_push = ?").bind(push).fetch_all(&mut *tx).await?;
+        for id in &held {
+            transition_in(&mut tx, id, DeployState::Queued, DeployState::Cancelled, &TransitionExtras::default(), &now)
+                .await?;
+            sqlx::query("DELETE FROM accepted_sources WHERE deploy_id = ?").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE deploys SET held_by_push = NULL WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(held)
+    }
+
     /// A deploy that could not go live ends `failed`; the app keeps its current deploy.
     pub async fn fail_release(&self, id: &str, failure: Failure) -> Result<Option<DeployRecord>, StoreError> {
         let extras = TransitionExtras { failure: Some(failure), ..TransitionExtras::default() };

@@ -43,6 +43,7 @@ async fn built(store: &Store, app: &AppId, sha: &str, digest: &str) -> DeployRec
         config_needs: Vec::new(),
         refused: None,
         plan: None,
+        held_by_push: None,
     };
     let deploy = store.record_source(&source).await.expect("record").deploy;
     let claimed = store.claim_build("node").await.expect("claim").expect("a build");

@@ -421,3 +421,35 @@ fn a_body_over_the_api_limit_gets_413_naming_the_limit() {
     assert_eq!(code, 413, "{}", &body[..body.len().min(300)]);
     assert!(body.contains("too_large") && body.contains("2 MiB"), "{body}");
 }
+
+#[test]
+fn a_push_whose_deploy_cannot_be_recorded_moves_no_ref() {
+    let platform = Platform::start();
+    let token = platform.create_app("atomic");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("atomic")), ("index.html", "v1")]);
+    let remote = platform.remote("atomic", &token);
+    let lock = WriteLock::take(&platform.data_dir().join("state.db"));
+    let push = repo.push(&remote, &["main"]);
+    drop(lock);
+    assert!(!push.ok, "a push whose deploy could not be recorded was accepted:\n{}", push.output);
+    assert!(
+        push.output.contains("could not record its deploy") && push.output.contains("nothing was changed"),
+        "{}",
+        push.output
+    );
+    let refs = git_output(repo.path(), &["ls-remote", &remote]);
+    let refs = String::from_utf8_lossy(&refs.stdout).into_owned();
+    assert!(!refs.contains("refs/heads/main"), "the branch moved without its deploy: {refs}");
+    let list = platform.tovuk().args(["deploy", "list", "atomic", "--json"]).run().success().json();
+    assert_eq!(list["deploys"].as_array().map(Vec::len), Some(0), "{list}");
+
+    // The same push once the store takes writes: it lands, with exactly one deploy, which builds.
+    let push = repo.push(&remote, &["main"]);
+    assert!(push.ok, "{}", push.output);
+    let ids = deploy_ids(&push.output);
+    assert_eq!(ids.len(), 1, "{}", push.output);
+    let built = platform.wait_for_build(&ids[0]);
+    assert_eq!(built["final_build"]["status"], "succeeded", "{built}");
+    let list = platform.tovuk().args(["deploy", "list", "atomic", "--json"]).run().success().json();
+    assert_eq!(list["deploys"].as_array().map(Vec::len), Some(1), "{list}");
+}
