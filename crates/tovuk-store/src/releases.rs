@@ -242,18 +242,16 @@ impl Store {
     }
 
     /// The push `push` did not land (git did not move the ref): what it recorded is taken
-    /// back. A queued deploy ends `cancelled`, and the acceptance is forgotten, so the same
-    /// push made again is recorded anew.
+    /// back whole (the deploy, its events, operations and acceptance), as if the push had
+    /// never been made; the same push made again is recorded anew.
     pub async fn withdraw_push(&self, push: &str) -> Result<Vec<String>, StoreError> {
-        let now = now_rfc3339();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let held: Vec<String> =
             sqlx::query_scalar("SELECT id FROM deploys WHERE held_by_push = ?").bind(push).fetch_all(&mut *tx).await?;
         for id in &held {
-            transition_in(&mut tx, id, DeployState::Queued, DeployState::Cancelled, &TransitionExtras::default(), &now)
-                .await?;
             sqlx::query("DELETE FROM accepted_sources WHERE deploy_id = ?").bind(id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE deploys SET held_by_push = NULL WHERE id = ?").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM deploys WHERE id = ?").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM operations WHERE deploy_id = ?").bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(held)
