@@ -80,19 +80,6 @@ pub(crate) async fn serve(
         // A push that starts while another is landing sees the refs that push leaves.
         drop(state.app_lock(app.id.as_str()).lock_owned().await);
     }
-    if let Some(content_length) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok())
-        && let Ok(length) = content_length.parse::<u64>()
-        && pushing
-        && length > state.config().max_push_bytes
-    {
-        return refuse(
-            ApiFailure::new(
-                ErrorCode::TooLarge,
-                format!("this push is {length} bytes; the limit is {} bytes", state.config().max_push_bytes),
-            )
-            .next("push less at once (e.g. fewer commits or without large binaries), or raise --max-push-bytes"),
-        );
-    }
     // A repository hook changed on disk is put back before git can run it.
     if let Err(error) = state.repos().install_hooks() {
         tracing::error!(%error, "cannot install the git hooks");
@@ -140,6 +127,7 @@ pub(crate) async fn serve(
         config: state.repos().managed_config(state.config().max_push_bytes),
         env,
         max_body_bytes: state.config().max_push_bytes.saturating_add(1 << 20),
+        size_refusal_note: pushing.then(|| size_refusal_note(state.config().max_push_bytes)),
         keepalive,
     };
     match tovuk_git::serve_backend(backend, body).await {
@@ -149,6 +137,15 @@ pub(crate) async fn serve(
             refuse(ApiFailure::new(ErrorCode::Internal, "git could not serve this request").next("tovuk status"))
         }
     }
+}
+
+/// What a pusher reads when git refused the pack for its size: the limit and the ways on.
+fn size_refusal_note(max_push_bytes: u64) -> String {
+    format!(
+        "this push is over the platform's limit of {max_push_bytes} bytes (the server's --max-push-bytes)\n\
+         push fewer commits at a time, keep large generated files out of git, or send only\n\
+         the working tree with `tovuk deploy` (it honours .tovukignore)"
+    )
 }
 
 #[cfg(test)]

@@ -35,6 +35,9 @@ pub struct BackendRequest {
     pub env: Vec<(String, String)>,
     /// The request body is cut off past this many bytes.
     pub max_body_bytes: u64,
+    /// Shown to the pusher (as `remote:` lines) when git refuses a pack over
+    /// `receive.maxInputSize`: git's own words name neither the limit nor a way around it.
+    pub size_refusal_note: Option<String>,
     /// Dropped when git has exited: holds locks and push sessions for exactly that long.
     pub keepalive: Box<dyn Any + Send>,
 }
@@ -135,8 +138,20 @@ pub async fn serve_backend(request: BackendRequest, body: Body) -> Result<Respon
             builder = builder.header(name, value);
         }
     }
+    let body = match request.size_refusal_note {
+        Some(note) if request.service_path == "git-receive-pack" => {
+            let (relayed, into) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                if let Err(error) = crate::sideband::relay_receive_pack(reader, into, &note).await {
+                    tracing::debug!(%error, "the push's answer was cut short");
+                }
+            });
+            Body::from_stream(ReaderStream::new(relayed))
+        }
+        _ => Body::from_stream(ReaderStream::new(reader)),
+    };
     builder
         .status(status)
-        .body(Body::from_stream(ReaderStream::new(reader)))
+        .body(body)
         .map_err(|error| GitError::Failed { command: "http-backend".into(), stderr: error.to_string() })
 }

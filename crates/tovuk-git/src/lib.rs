@@ -12,6 +12,7 @@ mod git;
 mod import;
 mod inspect;
 mod repos;
+mod sideband;
 
 pub use cgi::{BackendRequest, serve_backend};
 pub use contract::{ManifestCheck, check_commit};

@@ -190,7 +190,7 @@ fn the_managed_hooks_are_put_back_and_a_repository_cannot_bring_its_own() {
 }
 
 #[test]
-fn a_push_over_the_size_limit_is_refused_and_changes_nothing() {
+fn a_push_over_the_size_limit_names_the_limit_and_changes_nothing() {
     let platform = Platform::start_with(&["--max-push-bytes", "65536"]);
     let token = platform.create_app("hello");
     // Incompressible content, well over the limit.
@@ -203,11 +203,18 @@ fn a_push_over_the_size_limit_is_refused_and_changes_nothing() {
         noise.push_str(&format!("{state:016x}"));
     }
     let repo = GitRepo::with_files(&[("tovuk.toml", &web_manifest("hello")), ("blob.txt", &noise)]);
-    let push = repo.push(&platform.remote("hello", &token), &["main"]);
-    assert!(!push.ok, "{}", push.output);
-    assert!(platform.server_refs("hello").is_empty(), "refs unchanged");
-    let deploys = platform.tovuk().args(["deploy", "list", "hello", "--json"]).run().success().json();
-    assert_eq!(deploys["deploys"].as_array().expect("deploys").len(), 0);
+    // Both entrances: a pack git sends whole with its length, and one it streams chunked
+    // (bigger than `http.postBuffer`), where only the platform's count can see the size.
+    for post_buffer in ["4194304", "16384"] {
+        git(repo.path(), &["config", "http.postBuffer", post_buffer]);
+        let push = repo.push(&platform.remote("hello", &token), &["main"]);
+        assert!(!push.ok, "{}", push.output);
+        assert!(push.output.contains("65536 bytes"), "the limit is named (postBuffer {post_buffer}): {}", push.output);
+        assert!(push.output.contains("tovuk deploy"), "the fix is named (postBuffer {post_buffer}): {}", push.output);
+        assert!(platform.server_refs("hello").is_empty(), "refs unchanged");
+        let deploys = platform.tovuk().args(["deploy", "list", "hello", "--json"]).run().success().json();
+        assert_eq!(deploys["deploys"].as_array().expect("deploys").len(), 0);
+    }
 }
 
 #[test]
