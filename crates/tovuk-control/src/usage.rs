@@ -5,6 +5,10 @@
 //! egress cap by itself (exactly, from its own counters); a cap on CPU or memory stops the
 //! app's traffic once stored usage reaches it; a build-minutes or storage cap refuses new
 //! builds. Each stop is recorded as an event.
+//!
+//! The router spends request and egress caps only within grants written to the store
+//! first (see `tovuk_meter`), so a crash cannot let a capped app past its cap: what was
+//! granted and never counted becomes unaccounted usage of the cap (never of the bill).
 
 use crate::auth::{Caller, app_for};
 use crate::http::ApiJson;
@@ -21,13 +25,17 @@ use tovuk_api_types::{
     UsageBatch, UsagePeriod, UsageReport,
 };
 use tovuk_daemon::Shutdown;
-use tovuk_meter::{Stop, TrafficCaps};
+use tovuk_meter::{Drained, GrantState, Stop, TrafficCaps};
 use tovuk_pricing::Meter;
-use tovuk_store::{AppRecord, CapRecord, Failure, UsageEntry, UsageEvent, UsageTotal};
+use tovuk_store::{AppRecord, CapRecord, Failure, MeterGrant, UsageEntry, UsageEvent, UsageTotal};
 use tovuk_types::AppId;
 
 /// How often the router's counts are stored and caps on stored usage are checked.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// The smallest step a grant is raised by: requests, egress bytes. Grants run about two
+/// flush intervals of traffic ahead of the counts.
+const MIN_REQUEST_GRANT: u64 = 64;
+const MIN_EGRESS_GRANT: u64 = 1 << 20;
 /// How often each app's storage is measured.
 const STORAGE_EVERY: Duration = Duration::from_secs(60);
 /// Seconds in the month storage is billed per (the price table's `HOURS_PER_MONTH`).
@@ -82,6 +90,20 @@ pub(crate) async fn app_totals(state: &ControlState, app_id: &AppId) -> Result<B
     let period = current_period();
     let totals = state.store().usage_totals(Some(app_id), &period.first_hour).await?;
     Ok(totals.into_iter().map(|total| (total.meter, total.quantity)).collect())
+}
+
+/// What counts against an app's caps this period: its usage, and for the router's meters
+/// what was granted before a crash and never counted. Also the stored grants.
+async fn cap_usage(
+    state: &ControlState,
+    app_id: &AppId,
+) -> Result<(BTreeMap<String, f64>, Vec<MeterGrant>), ApiFailure> {
+    let mut totals = app_totals(state, app_id).await?;
+    let grants = state.store().meter_grants(Some(app_id), &current_period().first_hour).await?;
+    for grant in &grants {
+        *totals.entry(grant.meter.clone()).or_default() += grant.unaccounted as f64;
+    }
+    Ok((totals, grants))
 }
 
 /// One app's usage this period, every meter it used, priced.
@@ -184,7 +206,7 @@ pub(crate) async fn list_caps(
 }
 
 async fn cap_list(state: &ControlState, app: &AppRecord) -> Result<CapList, ApiFailure> {
-    let totals = app_totals(state, &app.id).await?;
+    let (totals, _) = cap_usage(state, &app.id).await?;
     let caps = state
         .store()
         .caps(Some(&app.id))
@@ -294,15 +316,19 @@ pub(crate) async fn enforce_caps(state: &ControlState, app: &AppRecord) -> Resul
     }
     let _moving = state.inner.metering.lock().await;
     let caps = state.store().caps(Some(&app.id)).await?;
-    let totals = app_totals(state, &app.id).await?;
+    let (totals, grants) = cap_usage(state, &app.id).await?;
     let meter = meters.app(&app.name);
     let cap_of = |name: Meter| caps.iter().find(|cap| cap.meter == name.as_str()).map(|cap| cap.cap);
     let used = |name: Meter| totals.get(name.as_str()).copied().unwrap_or(0.0);
+    let granted =
+        |name: Meter| grants.iter().find(|grant| grant.meter == name.as_str()).map_or(0, |grant| grant.granted);
     meter.set_traffic_caps(TrafficCaps {
         requests: cap_of(Meter::Requests).map(|cap| cap.floor() as u64),
         egress_bytes: cap_of(Meter::EgressBytes).map(|cap| cap.floor() as u64),
         stored_requests: used(Meter::Requests) as u64,
         stored_egress_bytes: used(Meter::EgressBytes) as u64,
+        granted_requests: granted(Meter::Requests),
+        granted_egress_bytes: granted(Meter::EgressBytes),
     });
     let stop = TRAFFIC_STOPPING.iter().find_map(|name| {
         let cap = cap_of(*name)?;
@@ -383,27 +409,35 @@ pub(crate) async fn record_build_minutes(state: &ControlState, app_id: &AppId, m
     }
 }
 
-/// Stores the router's counts every second and measures storage every minute, until shutdown.
+/// Stores the router's counts every second, grants capped meters their budget ahead, and
+/// measures storage every minute, until shutdown.
 pub async fn run_metering(state: ControlState, shutdown: Shutdown) -> anyhow::Result<()> {
     if !state.meters().enabled() {
         return Ok(());
     }
+    // Before any cap is handed to the router: what the last process was granted and did
+    // not store counts against the caps.
+    state.store().account_for_lost_grants(&current_period().first_hour).await?;
     for app in state.store().list_apps().await? {
         if let Err(error) = enforce_caps(&state, &app).await {
             tracing::warn!(app = %app.name, error = %error.0.message, "cannot load the app's caps");
         }
     }
     let mut period = current_period().name;
+    let mut steps = GrantSteps::default();
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     let mut storage = tokio::time::interval(STORAGE_EVERY);
     loop {
         tokio::select! {
             () = shutdown.wait() => {
                 flush_counts(&state).await;
+                return_unspent_grants(&state).await;
                 return Ok(());
             }
             _ = flush.tick() => {
-                flush_counts(&state).await;
+                let drained = flush_counts(&state).await;
+                steps.follow(&drained);
+                raise_grants(&state, &steps, false).await;
                 // A new period starts every cap from zero.
                 let now = current_period().name;
                 if now != period {
@@ -413,21 +447,114 @@ pub async fn run_metering(state: ControlState, shutdown: Shutdown) -> anyhow::Re
                     }
                 }
             }
+            () = state.meters().grant_wanted() => {
+                steps.hurry(&state.meters().grants());
+                raise_grants(&state, &steps, true).await;
+            }
             _ = storage.tick() => measure_storage(&state).await,
         }
     }
 }
 
-async fn flush_counts(state: &ControlState) {
+/// How far ahead each capped meter is granted: two flush intervals of its last traffic, at
+/// least the minimum, doubled whenever requests had to wait.
+#[derive(Default)]
+struct GrantSteps {
+    steps: HashMap<(String, Meter), u64>,
+}
+
+impl GrantSteps {
+    fn step(&self, app: &str, meter: Meter) -> u64 {
+        let least = if meter == Meter::Requests { MIN_REQUEST_GRANT } else { MIN_EGRESS_GRANT };
+        self.steps.get(&(app.to_owned(), meter)).copied().unwrap_or(least).max(least)
+    }
+
+    fn follow(&mut self, drained: &[(String, Drained)]) {
+        self.steps.clear();
+        for (app, counts) in drained {
+            self.steps.insert((app.clone(), Meter::Requests), counts.requests.saturating_mul(2));
+            self.steps.insert((app.clone(), Meter::EgressBytes), counts.egress_bytes.saturating_mul(2));
+        }
+    }
+
+    fn hurry(&mut self, grants: &[(String, tovuk_meter::Grants)]) {
+        for (app, grants) in grants {
+            for (meter, grant) in [(Meter::Requests, grants.requests), (Meter::EgressBytes, grants.egress_bytes)] {
+                if grant.is_some_and(|grant| grant.counted >= grant.granted) {
+                    let doubled = self.step(app, meter).saturating_mul(2);
+                    self.steps.insert((app.clone(), meter), doubled);
+                }
+            }
+        }
+    }
+}
+
+/// The grant a meter should have now, if it needs a higher one.
+fn next_grant(grant: GrantState, step: u64, waiting: bool) -> Option<u64> {
+    let remaining = grant.granted.saturating_sub(grant.counted);
+    if grant.granted >= grant.limit || (remaining >= step / 2 && !(waiting && remaining == 0)) {
+        return None;
+    }
+    Some(grant.limit.min(grant.counted.saturating_add(step)))
+}
+
+/// Raises the grants that run low: stored first, then handed to the router.
+async fn raise_grants(state: &ControlState, steps: &GrantSteps, waiting: bool) {
+    let _moving = state.inner.metering.lock().await;
+    let mut raised = Vec::new();
+    for (name, grants) in state.meters().grants() {
+        let requests = grants.requests.and_then(|grant| next_grant(grant, steps.step(&name, Meter::Requests), waiting));
+        let egress =
+            grants.egress_bytes.and_then(|grant| next_grant(grant, steps.step(&name, Meter::EgressBytes), waiting));
+        if requests.is_none() && egress.is_none() {
+            continue;
+        }
+        let Ok(Some(app)) = state.store().find_app(&name).await else { continue };
+        raised.push((app, requests, egress));
+    }
+    let rows: Vec<(String, String, u64)> = raised
+        .iter()
+        .flat_map(|(app, requests, egress)| {
+            [(Meter::Requests, requests), (Meter::EgressBytes, egress)].into_iter().filter_map(|(meter, granted)| {
+                granted.map(|granted| (app.id.to_string(), meter.as_str().to_owned(), granted))
+            })
+        })
+        .collect();
+    if let Err(error) = state.store().set_meter_grants(&current_period().first_hour, &rows).await {
+        // Nothing is handed out that is not stored: capped apps wait, then get 503.
+        tracing::error!(%error, "cannot store cap grants; capped apps are refused until the store takes writes");
+        return;
+    }
+    for (app, requests, egress) in raised {
+        state.meters().app(&app.name).raise_grants(requests, egress);
+    }
+}
+
+/// At a clean stop: grants shrink to what was counted, so a restart costs no cap budget.
+async fn return_unspent_grants(state: &ControlState) {
+    if let Err(error) = state.store().return_unspent_grants(&current_period().first_hour).await {
+        tracing::warn!(%error, "cannot return unspent cap grants; they count against the caps after the restart");
+        return;
+    }
+    // The router spends nothing more that is not stored.
+    for app in state.store().list_apps().await.unwrap_or_default() {
+        if state.meters().get(&app.name).is_some() {
+            let _ = enforce_caps(state, &app).await;
+        }
+    }
+}
+
+/// Stores what the router counted since the last flush; returns it.
+async fn flush_counts(state: &ControlState) -> Vec<(String, Drained)> {
     let moving = state.inner.metering.lock().await;
     let drained = state.meters().drain();
     if drained.is_empty() {
-        return;
+        return drained;
     }
     let hour = hour_now();
     let mut entries = Vec::new();
-    for (name, counts) in drained {
-        let Ok(Some(app)) = state.store().find_app(&name).await else { continue };
+    for (name, counts) in &drained {
+        let Ok(Some(app)) = state.store().find_app(name).await else { continue };
         for (meter, quantity) in [(Meter::Requests, counts.requests), (Meter::EgressBytes, counts.egress_bytes)] {
             if quantity > 0 {
                 entries.push(UsageEntry {
@@ -438,18 +565,19 @@ async fn flush_counts(state: &ControlState) {
                 });
             }
         }
-        for stop in counts.newly_stopped {
+        for stop in &counts.newly_stopped {
             let stopped = if stop.meter == Meter::Requests.as_str() { "requests" } else { "traffic" };
-            if let Err(error) = record_stop(state, &app.id, &stop, stopped).await {
+            if let Err(error) = record_stop(state, &app.id, stop, stopped).await {
                 tracing::warn!(app = %app.name, error = %error.0.message, "cannot record a cap stop");
             }
         }
     }
     if let Err(error) = state.store().add_usage(&entries).await {
-        // The counts are lost for billing, never double-counted; the router keeps enforcing.
+        // The counts are lost for billing, never double-counted; caps still hold by their grants.
         tracing::warn!(%error, "cannot store metered usage");
     }
     drop(moving);
+    drained
 }
 
 /// Adds each app's storage (its volume and its kept artifacts) for the minute just past.

@@ -6,11 +6,19 @@
 //! nothing. A request cap is exact: each request takes one unit of the period's count with
 //! one atomic add, and only those within the limit pass. Other caps stop an app's traffic
 //! through a flag the control plane sets once it sees the stored usage reach the limit.
+//!
+//! A capped meter also admits only within its *grant*: budget the control plane has
+//! written to the store before the router may spend it. Counts reach the store a second
+//! late, so a crash loses them; the grant does not, and after a restart everything granted
+//! counts against the cap. A cap therefore holds across `kill -9`. A request that finds its
+//! grant spent waits for the next one (the control plane is woken at once).
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// No limit.
 const UNCAPPED: u64 = u64::MAX;
@@ -22,6 +30,33 @@ pub struct Meters {
     apps: ArcSwap<HashMap<String, Arc<AppMeter>>>,
     /// Serialises adding apps (the map is copied on write; apps are added rarely).
     adding: Mutex<()>,
+    /// Woken when a request waits for a grant.
+    grant_wanted: Notify,
+}
+
+/// Why a request is not admitted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// A cap is reached.
+    Cap(Stop),
+    /// The grant is spent and no new one came in time (the store takes no writes).
+    Ungranted,
+}
+
+/// What a capped meter has counted and may count, for the control plane to grant more.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GrantState {
+    /// This period's count as the router knows it (stored, unaccounted and undrained).
+    pub counted: u64,
+    pub granted: u64,
+    pub limit: u64,
+}
+
+/// The grant states of an app's capped meters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Grants {
+    pub requests: Option<GrantState>,
+    pub egress_bytes: Option<GrantState>,
 }
 
 /// Why an app's traffic is stopped: the meter whose cap it reached.
@@ -56,6 +91,11 @@ pub struct AppMeter {
     period_egress: AtomicU64,
     request_limit: AtomicU64,
     egress_limit: AtomicU64,
+    /// Admission stops at these period totals until the control plane grants more.
+    request_grant: AtomicU64,
+    egress_grant: AtomicU64,
+    /// Woken when a grant is raised.
+    granted: Notify,
     /// Set by the control plane when a cap on another meter stops the app.
     stop: ArcSwapOption<Stop>,
     /// Set by the first refusal after a drain, so each stop is reported once.
@@ -73,6 +113,9 @@ impl Default for AppMeter {
             period_egress: AtomicU64::new(0),
             request_limit: AtomicU64::new(UNCAPPED),
             egress_limit: AtomicU64::new(UNCAPPED),
+            request_grant: AtomicU64::new(UNCAPPED),
+            egress_grant: AtomicU64::new(UNCAPPED),
+            granted: Notify::new(),
             stop: ArcSwapOption::empty(),
             reported: AtomicBool::new(false),
             newly_stopped: Mutex::new(Vec::new()),
@@ -85,15 +128,19 @@ impl Default for AppMeter {
 pub struct TrafficCaps {
     pub requests: Option<u64>,
     pub egress_bytes: Option<u64>,
-    /// Stored usage this period (the undrained counts are added on top).
+    /// Stored usage this period, with what was granted but never counted (the undrained
+    /// counts are added on top).
     pub stored_requests: u64,
     pub stored_egress_bytes: u64,
+    /// The stored grants: what the router may admit up to (only with a cap).
+    pub granted_requests: u64,
+    pub granted_egress_bytes: u64,
 }
 
 impl Meters {
     /// `enabled: false` turns counting and caps off (benchmarks compare the two).
     pub fn new(enabled: bool) -> Arc<Meters> {
-        Arc::new(Meters { enabled, apps: ArcSwap::default(), adding: Mutex::new(()) })
+        Arc::new(Meters { enabled, apps: ArcSwap::default(), adding: Mutex::new(()), grant_wanted: Notify::new() })
     }
 
     pub fn enabled(&self) -> bool {
@@ -139,6 +186,23 @@ impl Meters {
         drained
     }
 
+    /// Resolves when a request waits for a grant.
+    pub async fn grant_wanted(&self) {
+        self.grant_wanted.notified().await;
+    }
+
+    /// The grant state of every app with a capped meter.
+    pub fn grants(&self) -> Vec<(String, Grants)> {
+        let apps = self.apps.load_full();
+        let mut grants: Vec<(String, Grants)> = apps
+            .iter()
+            .map(|(app, meter)| (app.clone(), meter.grants()))
+            .filter(|(_, grants)| grants.requests.is_some() || grants.egress_bytes.is_some())
+            .collect();
+        grants.sort_by(|a, b| a.0.cmp(&b.0));
+        grants
+    }
+
     /// Forgets an app (it was deleted).
     pub fn remove(&self, app: &str) {
         let _adding = self.adding.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -149,19 +213,25 @@ impl Meters {
 }
 
 impl AppMeter {
-    /// Admits one request, or says which cap stops it. An admitted request is counted.
-    pub fn admit(&self) -> Result<(), Stop> {
+    /// Admits one request, or says which cap stops it or that its grant is spent. An
+    /// admitted request is counted.
+    pub fn admit(&self) -> Result<(), Refusal> {
         if let Some(stop) = self.stop.load().as_ref() {
-            return Err(self.refuse(Stop::clone(stop)));
+            return Err(Refusal::Cap(self.refuse(Stop::clone(stop))));
         }
         let egress_limit = self.egress_limit.load(Ordering::Relaxed);
-        let egress = self.period_egress.load(Ordering::Relaxed);
-        if egress_limit != UNCAPPED && egress >= egress_limit {
-            return Err(self.refuse(Stop {
-                meter: "egress_bytes".into(),
-                limit: egress_limit as f64,
-                used: egress as f64,
-            }));
+        if egress_limit != UNCAPPED {
+            let egress = self.period_egress.load(Ordering::Relaxed);
+            if egress >= egress_limit {
+                return Err(Refusal::Cap(self.refuse(Stop {
+                    meter: "egress_bytes".into(),
+                    limit: egress_limit as f64,
+                    used: egress as f64,
+                })));
+            }
+            if egress >= self.egress_grant.load(Ordering::Acquire) {
+                return Err(Refusal::Ungranted);
+            }
         }
         let limit = self.request_limit.load(Ordering::Relaxed);
         if limit == UNCAPPED {
@@ -171,11 +241,63 @@ impl AppMeter {
             let place = self.period_requests.fetch_add(1, Ordering::Relaxed) + 1;
             if place > limit {
                 self.period_requests.fetch_sub(1, Ordering::Relaxed);
-                return Err(self.refuse(Stop { meter: "requests".into(), limit: limit as f64, used: limit as f64 }));
+                let stop = Stop { meter: "requests".into(), limit: limit as f64, used: limit as f64 };
+                return Err(Refusal::Cap(self.refuse(stop)));
+            }
+            if place > self.request_grant.load(Ordering::Acquire) {
+                self.period_requests.fetch_sub(1, Ordering::Relaxed);
+                return Err(Refusal::Ungranted);
             }
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// [`AppMeter::admit`], waiting up to `patience` for a grant when the current one is spent.
+    pub async fn admit_waiting(&self, meters: &Meters, patience: Duration) -> Result<(), Refusal> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Registered before the check, so a grant raised in between is not missed.
+            let raised = self.granted.notified();
+            tokio::pin!(raised);
+            raised.as_mut().enable();
+            match self.admit() {
+                Err(Refusal::Ungranted) => {
+                    meters.grant_wanted.notify_one();
+                    if tokio::time::timeout_at(deadline, raised).await.is_err() {
+                        return Err(Refusal::Ungranted);
+                    }
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// The grant state of the capped meters.
+    pub fn grants(&self) -> Grants {
+        let state = |limit: &AtomicU64, counted: &AtomicU64, granted: &AtomicU64| {
+            let limit = limit.load(Ordering::Relaxed);
+            (limit != UNCAPPED).then(|| GrantState {
+                counted: counted.load(Ordering::Relaxed),
+                granted: granted.load(Ordering::Acquire),
+                limit,
+            })
+        };
+        Grants {
+            requests: state(&self.request_limit, &self.period_requests, &self.request_grant),
+            egress_bytes: state(&self.egress_limit, &self.period_egress, &self.egress_grant),
+        }
+    }
+
+    /// Raises the grants to these stored values (`None` leaves one as it is).
+    pub fn raise_grants(&self, requests: Option<u64>, egress_bytes: Option<u64>) {
+        if let Some(granted) = requests {
+            self.request_grant.fetch_max(granted, Ordering::AcqRel);
+        }
+        if let Some(granted) = egress_bytes {
+            self.egress_grant.fetch_max(granted, Ordering::AcqRel);
+        }
+        self.granted.notify_waiters();
     }
 
     fn refuse(&self, stop: Stop) -> Stop {
@@ -206,6 +328,10 @@ impl AppMeter {
         self.period_egress.store(period_egress, Ordering::Relaxed);
         self.request_limit.store(request_limit, Ordering::Relaxed);
         self.egress_limit.store(egress_limit, Ordering::Relaxed);
+        let grant = |limit: u64, granted: u64| if limit == UNCAPPED { UNCAPPED } else { granted };
+        self.request_grant.store(grant(request_limit, caps.granted_requests), Ordering::Release);
+        self.egress_grant.store(grant(egress_limit, caps.granted_egress_bytes), Ordering::Release);
+        self.granted.notify_waiters();
         // Called every few seconds with the same caps: the stop goes on and is not reported
         // again. Only once traffic passes again (a cap raised or removed, a new period) is
         // the next refusal a new crossing, reported once more.
@@ -245,11 +371,27 @@ impl AppMeter {
 mod tests {
     use super::*;
 
+    /// Caps with everything granted: the tests of caps alone.
+    fn granted(caps: TrafficCaps) -> TrafficCaps {
+        TrafficCaps { granted_requests: UNCAPPED, granted_egress_bytes: UNCAPPED, ..caps }
+    }
+
+    fn stopped_by(outcome: Result<(), Refusal>) -> Option<String> {
+        match outcome {
+            Err(Refusal::Cap(stop)) => Some(stop.meter),
+            _ => None,
+        }
+    }
+
     #[test]
     fn a_request_cap_lets_exactly_the_limit_through_even_when_raced() {
         let meters = Meters::new(true);
         let meter = meters.app("app");
-        meter.set_traffic_caps(TrafficCaps { requests: Some(1000), stored_requests: 200, ..TrafficCaps::default() });
+        meter.set_traffic_caps(granted(TrafficCaps {
+            requests: Some(1000),
+            stored_requests: 200,
+            ..TrafficCaps::default()
+        }));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let meter = meter.clone();
@@ -268,15 +410,15 @@ mod tests {
             )]
         );
         assert_eq!(meters.drain(), vec![], "a drain takes the counts");
-        let refused = meter.admit().expect_err("still capped");
-        assert_eq!(refused.meter, "requests");
+        assert_eq!(stopped_by(meter.admit()).as_deref(), Some("requests"), "still capped");
     }
 
     #[test]
     fn a_stop_is_reported_once_per_crossing_however_often_the_caps_are_handed_over() {
         let meters = Meters::new(true);
         let meter = meters.app("app");
-        let caps = |stored| TrafficCaps { requests: Some(2), stored_requests: stored, ..TrafficCaps::default() };
+        let caps =
+            |stored| granted(TrafficCaps { requests: Some(2), stored_requests: stored, ..TrafficCaps::default() });
         meter.set_traffic_caps(caps(0));
         let newly = |meters: &Meters| -> usize { meters.drain().into_iter().map(|(_, d)| d.newly_stopped.len()).sum() };
         assert!(meter.admit().is_ok() && meter.admit().is_ok() && meter.admit().is_err());
@@ -288,7 +430,11 @@ mod tests {
             assert_eq!(newly(&meters), 0, "the same stop reported again");
         }
         // Raised: traffic passes, and the next crossing is a new stop.
-        meter.set_traffic_caps(TrafficCaps { requests: Some(3), stored_requests: 2, ..TrafficCaps::default() });
+        meter.set_traffic_caps(granted(TrafficCaps {
+            requests: Some(3),
+            stored_requests: 2,
+            ..TrafficCaps::default()
+        }));
         assert!(meter.admit().is_ok() && meter.admit().is_err());
         assert_eq!(newly(&meters), 1, "a new crossing");
     }
@@ -300,9 +446,9 @@ mod tests {
         for _ in 0..3 {
             assert!(meter.admit().is_ok());
         }
-        meter.set_traffic_caps(TrafficCaps { requests: Some(2), ..TrafficCaps::default() });
+        meter.set_traffic_caps(granted(TrafficCaps { requests: Some(2), ..TrafficCaps::default() }));
         assert!(meter.admit().is_err(), "3 undrained requests are already past 2");
-        meter.set_traffic_caps(TrafficCaps { requests: Some(4), ..TrafficCaps::default() });
+        meter.set_traffic_caps(granted(TrafficCaps { requests: Some(4), ..TrafficCaps::default() }));
         assert!(meter.admit().is_ok());
         assert!(meter.admit().is_err());
     }
@@ -311,15 +457,54 @@ mod tests {
     fn egress_and_other_caps_stop_traffic_with_their_meter() {
         let meters = Meters::new(true);
         let meter = meters.app("app");
-        meter.set_traffic_caps(TrafficCaps { egress_bytes: Some(100), ..TrafficCaps::default() });
+        meter.set_traffic_caps(granted(TrafficCaps { egress_bytes: Some(100), ..TrafficCaps::default() }));
         assert!(meter.admit().is_ok());
         meter.add_egress(150);
-        assert_eq!(meter.admit().map_err(|stop| stop.meter), Err("egress_bytes".to_owned()));
+        assert_eq!(stopped_by(meter.admit()).as_deref(), Some("egress_bytes"));
         meter.set_traffic_caps(TrafficCaps::default());
         meter.set_stop(Some(Stop { meter: "cpu_ms".into(), limit: 10.0, used: 12.0 }));
-        assert_eq!(meter.admit().map_err(|stop| stop.meter), Err("cpu_ms".to_owned()));
+        assert_eq!(stopped_by(meter.admit()).as_deref(), Some("cpu_ms"));
         meter.set_stop(None);
         assert!(meter.admit().is_ok());
+    }
+
+    #[test]
+    fn a_capped_meter_admits_only_within_its_grant() {
+        let meters = Meters::new(true);
+        let meter = meters.app("app");
+        let caps =
+            TrafficCaps { requests: Some(100), stored_requests: 10, granted_requests: 12, ..TrafficCaps::default() };
+        meter.set_traffic_caps(caps);
+        assert!(meter.admit().is_ok() && meter.admit().is_ok());
+        assert_eq!(meter.admit(), Err(Refusal::Ungranted), "the grant is spent");
+        assert_eq!(meters.drain()[0].1.requests, 2, "a request without a grant is not counted");
+        let grants = meters.grants();
+        assert_eq!(grants[0].1.requests, Some(GrantState { counted: 12, granted: 12, limit: 100 }));
+        assert_eq!(grants[0].1.egress_bytes, None, "no egress cap, no egress grant");
+        meter.raise_grants(Some(13), None);
+        assert!(meter.admit().is_ok());
+        assert_eq!(meter.admit(), Err(Refusal::Ungranted));
+        // Uncapped meters need no grant.
+        let free = meters.app("free");
+        assert!((0..1000).all(|_| free.admit().is_ok()));
+        assert!(meters.grants().iter().all(|(app, _)| app == "app"));
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_its_grant_and_gives_up_after_its_patience() {
+        let meters = Meters::new(true);
+        let meter = meters.app("app");
+        meter.set_traffic_caps(TrafficCaps { requests: Some(100), ..TrafficCaps::default() });
+        let waiting = {
+            let (meters, meter) = (meters.clone(), meter.clone());
+            tokio::spawn(async move { meter.admit_waiting(&meters, Duration::from_secs(10)).await })
+        };
+        // The control plane is woken, writes a grant, raises it.
+        tokio::time::timeout(Duration::from_secs(5), meters.grant_wanted()).await.expect("woken");
+        meter.raise_grants(Some(1), None);
+        assert_eq!(waiting.await.expect("task"), Ok(()));
+        let outcome = meter.admit_waiting(&meters, Duration::from_millis(50)).await;
+        assert_eq!(outcome, Err(Refusal::Ungranted), "no grant came");
     }
 
     #[test]

@@ -67,6 +67,18 @@ pub(crate) fn internal_error(request_id: &str) -> Response<RouterBody> {
     )
 }
 
+/// The app is capped and its usage cannot be recorded (the platform's store takes no writes):
+/// nothing is served that a crash could leave uncounted against the cap.
+pub(crate) fn usage_unrecorded(app: &str) -> Response<RouterBody> {
+    retry_soon(text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "tovuk: app `{app}` has a usage cap and the platform cannot record usage right now; \
+             try again in a moment (the operator sees why in `tovuk status`)\n"
+        ),
+    ))
+}
+
 /// A cap stopped the app's usage for this period: 429, naming the cap and the command that raises it.
 pub(crate) fn cap_reached(app: &str, stop: &tovuk_meter::Stop) -> Response<RouterBody> {
     let meter = &stop.meter;

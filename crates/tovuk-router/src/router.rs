@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tovuk_daemon::Shutdown;
 use tovuk_daemon::request_id;
+use tovuk_meter::Refusal;
 use tovuk_meter::{AppMeter, Meters};
+
+/// How long a request to a capped app waits for the control plane to store a new grant.
+const GRANT_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Time limits that keep slow peers from holding the router's resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,9 +237,18 @@ impl Router {
             _ if self.shared.meters.enabled() => Some(self.shared.meters.app(&route.app)),
             _ => None,
         };
-        if let Some(Err(stop)) = meter.as_ref().map(|meter| meter.admit()) {
-            tracing::debug!(request_id, app = %route.app, meter = %stop.meter, "refused: cap reached");
-            return (reply::cap_reached(&route.app, &stop), Some(route.app.clone()));
+        if let Some(meter) = &meter {
+            match meter.admit_waiting(&self.shared.meters, GRANT_PATIENCE).await {
+                Ok(()) => {}
+                Err(Refusal::Cap(stop)) => {
+                    tracing::debug!(request_id, app = %route.app, meter = %stop.meter, "refused: cap reached");
+                    return (reply::cap_reached(&route.app, &stop), Some(route.app.clone()));
+                }
+                Err(Refusal::Ungranted) => {
+                    tracing::warn!(request_id, app = %route.app, "refused: no cap grant could be stored");
+                    return (reply::usage_unrecorded(&route.app), Some(route.app.clone()));
+                }
+            }
         }
         let response = match &route.target {
             Target::Proxy { upstream } => {

@@ -31,7 +31,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use releases::{InstanceRecord, RouteRow, WentLive};
 pub use tokens::{TokenRecord, TokenScope};
 pub use tovuk_types::values::{DeployKind, SourceKind};
-pub use usage::{CapRecord, UsageEntry, UsageEvent, UsageTotal};
+pub use usage::{CapRecord, MeterGrant, UsageEntry, UsageEvent, UsageTotal};
 
 use sqlx::SqlitePool;
 use std::time::{Duration, Instant};

@@ -295,6 +295,21 @@ CREATE TABLE store_probe (
 ALTER TABLE deploys ADD COLUMN held_by_push TEXT;
 "#,
     ),
+    (
+        11,
+        r#"
+-- Cap budget the router may spend, stored before it spends it. After a crash, what was
+-- granted but never counted becomes `unaccounted`: it counts against the cap, never the bill.
+CREATE TABLE meter_grants (
+    app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    period      TEXT NOT NULL,
+    meter       TEXT NOT NULL,
+    granted     INTEGER NOT NULL,
+    unaccounted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, period, meter)
+) STRICT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -36,6 +36,17 @@ pub struct CapRecord {
     pub updated_at: String,
 }
 
+/// The cap budget of one meter of an app in one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterGrant {
+    pub app_id: String,
+    pub meter: String,
+    /// The period total the router may admit up to.
+    pub granted: u64,
+    /// Granted before a crash and never counted: it counts against the cap only.
+    pub unaccounted: u64,
+}
+
 /// A cap stopping usage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageEvent {
@@ -93,6 +104,84 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
+    /// The grants of `period` (the first hour of a billing period), of one app or all.
+    pub async fn meter_grants(&self, app_id: Option<&AppId>, period: &str) -> Result<Vec<MeterGrant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT app_id, meter, granted, unaccounted FROM meter_grants
+             WHERE period = ?1 AND (?2 IS NULL OR app_id = ?2) ORDER BY app_id, meter",
+        )
+        .bind(period)
+        .bind(app_id.map(AppId::as_str))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(MeterGrant {
+                    app_id: row.try_get("app_id")?,
+                    meter: row.try_get("meter")?,
+                    granted: u64::try_from(row.try_get::<i64, _>("granted")?).unwrap_or(0),
+                    unaccounted: u64::try_from(row.try_get::<i64, _>("unaccounted")?).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
+    /// Stores new grants of `period` in one transaction; the router may spend them once
+    /// this returns.
+    pub async fn set_meter_grants(&self, period: &str, grants: &[(String, String, u64)]) -> Result<(), StoreError> {
+        if grants.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (app_id, meter, granted) in grants {
+            sqlx::query(
+                "INSERT INTO meter_grants (app_id, period, meter, granted) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (app_id, period, meter) DO UPDATE SET granted = excluded.granted",
+            )
+            .bind(app_id)
+            .bind(period)
+            .bind(meter)
+            .bind(i64::try_from(*granted).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// At start: what the last process was granted in `period` but never stored as usage
+    /// (it died before storing its last counts) is kept as unaccounted.
+    pub async fn account_for_lost_grants(&self, period: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE meter_grants SET unaccounted = max(unaccounted, granted - CAST(coalesce((
+                 SELECT sum(u.quantity) FROM usage u
+                 WHERE u.app_id = meter_grants.app_id AND u.meter = meter_grants.meter AND u.hour >= ?1
+             ), 0) AS INTEGER))
+             WHERE period = ?1",
+        )
+        .bind(period)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// At a clean stop, once every count is stored: grants shrink to what was used, so the
+    /// next start finds nothing unaccounted.
+    pub async fn return_unspent_grants(&self, period: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE meter_grants SET granted = unaccounted + CAST(coalesce((
+                 SELECT sum(u.quantity) FROM usage u
+                 WHERE u.app_id = meter_grants.app_id AND u.meter = meter_grants.meter AND u.hour >= ?1
+             ), 0) AS INTEGER)
+             WHERE period = ?1",
+        )
+        .bind(period)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Sets (or replaces) the cap of one meter of an app.

@@ -235,6 +235,53 @@ fn reads_do_not_write_and_a_busy_store_says_when_to_try_again() {
     }
 }
 
+#[test]
+fn a_capped_app_is_refused_while_its_usage_cannot_be_stored_and_served_again_after() {
+    let platform = Platform::start();
+    let token = platform.create_app("capped");
+    let files = [("tovuk.toml", perl_manifest("capped", "20s")), ("server.pl", perl_app("v1", "200 OK"))];
+    let files: Vec<(&str, &str)> = files.iter().map(|(path, text)| (*path, text.as_str())).collect();
+    let id = platform.push_files("capped", &token, &files);
+    platform.wait_for_state(&id, "running");
+    platform.tovuk().args(["caps", "set", "capped", "requests", "100000"]).run().success();
+    assert_eq!(platform.get_app("capped", "/").0, 200);
+
+    // With the store taking no writes, no new grant can be stored: once the budget granted
+    // ahead is spent, requests are refused with 503 and Retry-After, never served uncounted.
+    let lock = WriteLock::take(&platform.data_dir().join("state.db"));
+    let mut refusal = None;
+    for _ in 0..2000 {
+        let (status, body) = platform.get_app("capped", "/");
+        if status != 200 {
+            refusal = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refusal.expect("a capped app was served past every stored grant");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("cannot record usage"), "{body}");
+    let answer = raw_router(&platform.router_addr(), "capped");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    drop(lock);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while platform.get_app("capped", "/").0 != 200 {
+        assert!(Instant::now() < deadline, "never served again:\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A raw GET to `app` through the router: the whole answer, lowercased.
+fn raw_router(addr: &str, app: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let request = format!("GET / HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).to_lowercase()
+}
+
 /// A raw API request with a JSON body: the whole answer, lowercased.
 fn raw_api(addr: &str, request_line: &str, token: &str, body: &str) -> String {
     use std::io::{Read, Write};

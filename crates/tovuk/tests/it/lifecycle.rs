@@ -70,12 +70,6 @@ fn status(platform: &Platform, name: &str) -> serde_json::Value {
     platform.tovuk().args(["app", "status", name, "--json"]).run().success().json()
 }
 
-/// Kills the server with SIGKILL and hands back its data root, apps left running.
-fn kill_server(mut platform: Platform) -> DataRoot {
-    platform.stop_with("KILL");
-    std::mem::replace(&mut platform.data_root, DataRoot::new())
-}
-
 /// The port an app's instance listens on, from the runner's record.
 fn instance_port(data_dir: &std::path::Path) -> u16 {
     let dir = std::fs::read_dir(data_dir.join("instances")).expect("instances").flatten().next().expect("an instance");
@@ -96,7 +90,7 @@ fn apps_outlive_a_killed_server_and_the_next_start_adopts_them() {
     let data_dir = platform.data_dir();
     let port = instance_port(&data_dir);
 
-    let root = kill_server(platform);
+    let root = platform.kill();
     // The app goes on serving with no platform at all.
     assert_eq!(get_direct(port, "/boot"), boot, "the app died with the server");
     assert!(!instance_pids(&data_dir).is_empty());
@@ -112,7 +106,7 @@ fn apps_outlive_a_killed_server_and_the_next_start_adopts_them() {
 
     // An instance gone while the platform was down is started again; meanwhile its app
     // answers 503 with Retry-After, never 404.
-    let root = kill_server(platform);
+    let root = platform.kill();
     kill_instances(&data_dir.clone());
     let platform = Platform::start_in(root);
     let first = raw_get(&platform.router_addr(), "keep", "/boot");

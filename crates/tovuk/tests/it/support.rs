@@ -279,6 +279,12 @@ impl Platform {
         }
     }
 
+    /// Kills the server with SIGKILL and hands back its data root (its apps still running).
+    pub fn kill(mut self) -> DataRoot {
+        self.stop_with("KILL");
+        std::mem::replace(&mut self.data_root, DataRoot::new())
+    }
+
     /// Stops the server with SIGTERM and hands back its data root (its apps still
     /// running), for a restart.
     pub fn stop(mut self) -> DataRoot {

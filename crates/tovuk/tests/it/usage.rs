@@ -157,6 +157,61 @@ fn a_new_user_reads_prices_plans_deploys_caps_requests_and_sees_them_counted() {
     assert!(human.stdout.contains("requests") && human.stdout.contains("caps that stopped usage"), "{}", human.stdout);
 }
 
+/// `used` of the app's cap on `meter`, as `tovuk caps list` shows it.
+fn cap_used(platform: &Platform, app: &str, meter: &str) -> f64 {
+    let caps = platform.tovuk().args(["caps", "list", app, "--json"]).run().success().json();
+    caps["caps"]
+        .as_array()
+        .and_then(|caps| caps.iter().find(|cap| cap["meter"] == meter))
+        .and_then(|cap| cap["used"].as_f64())
+        .unwrap_or_else(|| panic!("no {meter} cap: {caps}"))
+}
+
+/// Requests through the router until the first refusal (at most `most`); the 200s.
+fn served_until_refused(platform: &Platform, app: &str, most: usize) -> usize {
+    for served in 0..most {
+        let (status, body) = platform.get_app(app, "/");
+        if status != 200 {
+            assert_eq!(status, 429, "{body}");
+            return served;
+        }
+    }
+    most
+}
+
+#[test]
+fn a_request_cap_holds_across_kill_9_and_a_clean_restart_costs_none_of_it() {
+    let platform = Platform::start();
+    let token = platform.create_app("shop");
+    platform.tovuk().args(["caps", "set", "shop", "requests", "300"]).run().success();
+    let id = platform.push_files(
+        "shop",
+        &token,
+        &[("tovuk.toml", &perl_manifest("shop", "20s")), ("server.pl", &perl_app("v1", "200 OK"))],
+    );
+    platform.wait_for_state(&id, "running");
+
+    // A burst, then kill -9 at once: the last counts never reach the store.
+    for n in 0..120 {
+        assert_eq!(platform.get_app("shop", "/").0, 200, "request {n}");
+    }
+    let platform = Platform::start_in(platform.kill());
+    let after_crash = served_until_refused(&platform, "shop", 400);
+    assert!(120 + after_crash <= 300, "the cap let {} requests through across the crash", 120 + after_crash);
+    let billed = wait_for_usage(&platform, "shop", "the requests", |report| used(report, "shop", "requests") > 0.0);
+    assert!(used(&billed, "shop", "requests") <= (120 + after_crash) as f64, "never billed for more than served");
+    let counted_for_cap = cap_used(&platform, "shop", "requests");
+    assert!(counted_for_cap >= (120 + after_crash) as f64, "the cap sees at least what was served: {counted_for_cap}");
+
+    // A clean stop returns the budget granted ahead: the cap sees exactly what was served.
+    platform.tovuk().args(["caps", "set", "shop", "requests", "1000"]).run().success();
+    for n in 0..50 {
+        assert_eq!(platform.get_app("shop", "/").0, 200, "request {n}");
+    }
+    let platform = Platform::start_in(platform.stop());
+    assert_eq!(cap_used(&platform, "shop", "requests"), counted_for_cap + 50.0, "{}", platform.log());
+}
+
 #[test]
 fn caps_refuse_unknown_meters_take_effect_below_usage_and_stop_builds() {
     let platform = Platform::start();
