@@ -437,7 +437,7 @@ pub async fn run_metering(state: ControlState, shutdown: Shutdown) -> anyhow::Re
             _ = flush.tick() => {
                 let drained = flush_counts(&state).await;
                 steps.follow(&drained);
-                raise_grants(&state, &steps, false).await;
+                raise_grants(&state, &steps).await;
                 // A new period starts every cap from zero.
                 let now = current_period().name;
                 if now != period {
@@ -449,7 +449,7 @@ pub async fn run_metering(state: ControlState, shutdown: Shutdown) -> anyhow::Re
             }
             () = state.meters().grant_wanted() => {
                 steps.hurry(&state.meters().grants());
-                raise_grants(&state, &steps, true).await;
+                raise_grants(&state, &steps).await;
             }
             _ = storage.tick() => measure_storage(&state).await,
         }
@@ -489,23 +489,20 @@ impl GrantSteps {
     }
 }
 
-/// The grant a meter should have now, if it needs a higher one.
-fn next_grant(grant: GrantState, step: u64, waiting: bool) -> Option<u64> {
-    let remaining = grant.granted.saturating_sub(grant.counted);
-    if grant.granted >= grant.limit || (remaining >= step / 2 && !(waiting && remaining == 0)) {
-        return None;
-    }
-    Some(grant.limit.min(grant.counted.saturating_add(step)))
+/// The grant a meter should have now, if it needs a higher one: a step ahead of its count.
+/// Raised every flush while traffic flows, so it never runs out at a steady rate.
+fn next_grant(grant: GrantState, step: u64) -> Option<u64> {
+    let target = grant.limit.min(grant.counted.saturating_add(step));
+    (target > grant.granted).then_some(target)
 }
 
 /// Raises the grants that run low: stored first, then handed to the router.
-async fn raise_grants(state: &ControlState, steps: &GrantSteps, waiting: bool) {
+async fn raise_grants(state: &ControlState, steps: &GrantSteps) {
     let _moving = state.inner.metering.lock().await;
     let mut raised = Vec::new();
     for (name, grants) in state.meters().grants() {
-        let requests = grants.requests.and_then(|grant| next_grant(grant, steps.step(&name, Meter::Requests), waiting));
-        let egress =
-            grants.egress_bytes.and_then(|grant| next_grant(grant, steps.step(&name, Meter::EgressBytes), waiting));
+        let requests = grants.requests.and_then(|grant| next_grant(grant, steps.step(&name, Meter::Requests)));
+        let egress = grants.egress_bytes.and_then(|grant| next_grant(grant, steps.step(&name, Meter::EgressBytes)));
         if requests.is_none() && egress.is_none() {
             continue;
         }
