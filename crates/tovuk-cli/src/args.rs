@@ -396,6 +396,10 @@ pub struct ServerArgs {
     /// `[run] stop_grace`). Without it apps keep running, and the next start adopts them.
     #[arg(long)]
     pub stop_apps: bool,
+    /// Hold the listening sockets of the server on --data-dir across its restarts (the
+    /// server starts this itself; it is not for people).
+    #[arg(long, hide = true)]
+    pub hold_listeners: bool,
     /// Run only this role, following another server's control plane. Only `router` can run
     /// apart yet: it serves the apps of the server at --control-plane from an empty table,
     /// and needs --node-secret-file and --no-metering (its counts and caps stay local).

@@ -4,6 +4,7 @@
 //! Boot and shutdown are narrated one `info!` line per step; shutdown runs in reverse.
 
 mod data_dir;
+mod listeners;
 mod routes;
 
 use anyhow::Context;
@@ -17,6 +18,8 @@ use tovuk_daemon::{RoleBoard, SHUTDOWN_DEADLINE, Shutdown};
 /// The longest the router waits at start for the runner to adopt the apps that outlived
 /// the last run, before it serves regardless (apps still starting answer 503).
 const RESTORE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the API goes on accepting after a stop began, for the other roles to finish.
+const API_LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub use data_dir::{ADMIN_TOKEN_FILE, NODE_SECRET_FILE, SERVER_FILE, STATE_FILE};
 
@@ -54,6 +57,8 @@ pub struct ServerConfig {
     pub metering: bool,
     /// Stop the apps when the server stops, instead of leaving them for the next start.
     pub stop_apps: bool,
+    /// Be the listener keeper of the server on `data_dir` (`--hold-listeners`).
+    pub hold_listeners: bool,
     /// Only check the state store and exit (`--check-store`).
     pub check_store: bool,
     /// Run one role apart, following another server's control plane (`--role`).
@@ -73,6 +78,15 @@ pub struct SplitRole {
 /// Runs the platform and maps the outcome to an exit code: 0 after a clean stop, 1 when
 /// it could not start or stopped on an error.
 pub fn main(config: ServerConfig) -> ExitCode {
+    if config.hold_listeners {
+        return match listeners::hold(&config.data_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tovuk_daemon::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -88,6 +102,12 @@ pub fn main(config: ServerConfig) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn into_tokio(bound: Option<listeners::Bound>) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let (listener, address) = bound.context("a listener is missing")?;
+    listener.set_nonblocking(true)?;
+    Ok((TcpListener::from_std(listener)?, address))
 }
 
 async fn bind(role: &str, address: &str, flag: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
@@ -127,8 +147,15 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         tracing::info!(path = %data_dir.admin_token_file().display(), "admin token written (mode 0600)");
     }
 
-    let (api_listener, api_addr) = bind("api", &config.listen, "--listen").await?;
-    let (router_listener, router_addr) = bind("router", &config.router_listen, "--router-listen").await?;
+    // Taken over from the previous run where its keeper still holds them: connections
+    // that came in while no server ran wait in their backlog instead of being refused.
+    let wanted = [
+        listeners::Wanted { role: "api", address: &config.listen, flag: "--listen" },
+        listeners::Wanted { role: "router", address: &config.router_listen, flag: "--router-listen" },
+    ];
+    let (mut bound, keeper) = listeners::take_or_bind(&data_dir.layout().listeners_socket(), &wanted)?;
+    let (router_listener, router_addr) = into_tokio(bound.pop())?;
+    let (api_listener, api_addr) = into_tokio(bound.pop())?;
 
     let shutdown = Shutdown::new();
     let roles = RoleBoard::default();
@@ -181,8 +208,24 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     shutdown.spawn("store-watch", tovuk_control::run_store_watch(control.clone(), shutdown.clone()));
     shutdown.spawn("token-uses", tovuk_control::run_token_uses(control.clone(), shutdown.clone()));
     let route_feed = control.route_feed();
+    // The API stops accepting last: the other roles (a build being stopped, the runner)
+    // report their last words to it as they stop. Its socket stays open in the listener
+    // keeper, so a request to an API that stopped first would wait in the backlog.
+    let api_stops = Shutdown::new();
+    let api_stop_trigger = api_stops.clone();
+    let others = shutdown.clone();
+    shutdown.spawn("api-stop", async move {
+        others.wait().await;
+        let deadline = tokio::time::Instant::now() + API_LINGER;
+        // Running apart from the others: this task and the API itself.
+        while others.running() > 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        api_stop_trigger.trigger();
+        Ok(())
+    });
     shutdown.spawn("api", async move {
-        let result = tovuk_control::serve(api_listener, control, api_shutdown.clone()).await;
+        let result = tovuk_control::serve(api_listener, control, api_stops).await;
         api_roles.set("api", false, None);
         api_shutdown.trigger();
         result
@@ -267,6 +310,13 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     drain(&shutdown).await;
     if config.stop_apps {
         tovuk_runner::stop_all_instances(data_dir.layout()).await;
+        // A full stop: the ports are refused from now on, not held for a next start.
+        if let Some(keeper) = keeper {
+            keeper.release();
+        }
+    } else {
+        // Held until the process exits: the keeper counts from then.
+        drop(keeper);
     }
     data_dir.remove_server_file();
     store.close().await;

@@ -8,6 +8,7 @@
 //! | `state.db` | owns | | | opens through the api | |
 //! | `admin.token` | | | | writes once | reads (local server) |
 //! | `server.json` | | | | writes, removes | reads (local server) |
+//! | `listeners.sock` | | | | its listener keeper | |
 //! | `repos/<app>.git` | owns (git frontend, hooks, uploads) | reads (`git archive`) | reads (the contract) | | |
 //! | `hooks/` | writes | | | | |
 //! | `keys/` | secrets key | build signing key | build public key, secrets key | node credential | |
@@ -57,6 +58,12 @@ impl DataLayout {
     /// Where the running server listens; removed on stop and at start.
     pub fn server_file(&self) -> PathBuf {
         self.root.join(SERVER_FILE)
+    }
+
+    /// Where the listener keeper (holding the server's listening sockets across restarts)
+    /// answers.
+    pub fn listeners_socket(&self) -> PathBuf {
+        self.root.join("listeners.sock")
     }
 
     /// The apps' bare repositories.

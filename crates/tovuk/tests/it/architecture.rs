@@ -216,6 +216,7 @@ fn the_documented_data_directory_is_the_layout_the_code_uses() {
         path(layout.state_file()),
         path(layout.admin_token_file()),
         path(layout.server_file()),
+        path(layout.listeners_socket()),
         path(layout.repo("<app>")),
         dir(layout.hooks_dir()),
         path(keys.join(tovuk_artifact::KEY_FILE_NAME)),

@@ -115,6 +115,57 @@ fn apps_outlive_a_killed_server_and_the_next_start_adopts_them() {
     assert_ne!(again, boot, "a new process serves");
 }
 
+/// Sends a GET for `app` and leaves the answer unread.
+fn send_get(addr: &str, app: &str, path: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("the port refused a connection while no server ran");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n").expect("send");
+    stream
+}
+
+fn read_answer(mut stream: std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn connections_made_while_no_server_runs_are_answered_by_the_next_one() {
+    let platform = Platform::start();
+    let token = platform.create_app("held");
+    let id = push(&platform, "held", &token, &manifest("held", ""), &app("v1", 0, 0));
+    platform.wait_for_state(&id, "running");
+    let boot = platform.get_app("held", "/boot");
+    let (router, api) = (platform.router_addr(), platform.api_addr());
+
+    // Killed: its ports still take connections, which wait for the next server.
+    let root = platform.kill();
+    let to_app = send_get(&router, "held", "/boot");
+    let to_api = send_get(&api, "api", "/v1/status");
+    let platform = Platform::start_in(root);
+    assert_eq!((platform.router_addr(), platform.api_addr()), (router.clone(), api.clone()), "the same ports");
+    let answer = read_answer(to_app);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with(&boot.1), "{answer}\n{}", platform.log());
+    assert!(read_answer(to_api).starts_with("HTTP/1.1 200"));
+
+    // Stopped (upgrade semantics): held the same way.
+    let root = platform.stop();
+    let waiting = send_get(&router, "held", "/boot");
+    let platform = Platform::launch_in(root, &["--stop-apps"]);
+    assert!(read_answer(waiting).starts_with("HTTP/1.1 200"), "{}", platform.log());
+
+    // A full stop (--stop-apps) lets the ports go at once: refused, as a stopped server's are.
+    let root = platform.stop();
+    let refused = std::net::TcpStream::connect(&router);
+    assert!(refused.is_err(), "a fully stopped server's port still takes connections");
+    // The next start binds anew (and starts the stopped app again).
+    let platform = Platform::start_in(root);
+    wait_answer(&platform, "held", "/boot", |answer| answer.0 == 200);
+    assert!(std::net::TcpStream::connect(&router).is_err() || platform.router_addr() == router);
+}
+
 #[test]
 fn a_release_that_crashes_before_it_settles_is_rolled_back() {
     let platform = Platform::start();
