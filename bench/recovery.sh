@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # recovery: three apps under constant load through the router, then `kill -9` of
 # `tovuk server` and a start on the same data dir and ports. The apps' instances outlive
-# the server (the runner adopts them); what the load sees is the router being gone until
-# the new server accepts. Printed beside the same load through nginx in front of the same
+# the server (the runner adopts them) and so do its listening sockets (the listener keeper
+# holds them): connections made while no server runs wait in the backlog until the new
+# server accepts. What fails is what the killed process was answering at that moment. Printed beside the same load through nginx in front of the same
 # app instances, with nginx killed (-9) and started again the same way.
 #
 # Per app: requests, non-2xx answers, failed exchanges (refused/reset) and the longest gap

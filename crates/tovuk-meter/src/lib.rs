@@ -255,6 +255,11 @@ impl AppMeter {
 
     /// [`AppMeter::admit`], waiting up to `patience` for a grant when the current one is spent.
     pub async fn admit_waiting(&self, meters: &Meters, patience: Duration) -> Result<(), Refusal> {
+        // The common case touches no lock: registering as a waiter does.
+        match self.admit() {
+            Err(Refusal::Ungranted) => {}
+            outcome => return outcome,
+        }
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             // Registered before the check, so a grant raised in between is not missed.
