@@ -122,7 +122,32 @@ pub(crate) async fn source_checks(
 ) -> Result<SourceChecks, ApiFailure> {
     let caps = state.store().caps(Some(&app.id)).await?;
     let plan = manifest.and_then(|manifest| serde_json::to_string(&shape(state, &caps, manifest)).ok());
-    Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused: build_refusal(state, app, &caps).await? })
+    let refused = match manifest.and_then(unenforceable) {
+        Some(refusal) => Some(refusal),
+        None => build_refusal(state, app, &caps).await?,
+    };
+    Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused })
+}
+
+/// Why a deploy of `manifest` is refused because it asks for what this platform cannot
+/// enforce yet: a route declared with auth would be served to anyone.
+fn unenforceable(manifest: &Manifest) -> Option<Failure> {
+    let route = manifest.routes().iter().find(|route| route.auth != tovuk_manifest::RouteAuth::None)?;
+    Some(Failure {
+        reason: FailureReason::UnsupportedByPlatform,
+        phase: Some(tovuk_types::DeployState::Queued),
+        exit_code: None,
+        first_actionable_line: Some(auth_unavailable(&route.path, route.auth.as_str())),
+        missing: Vec::new(),
+    })
+}
+
+/// The words for a route whose auth this platform cannot enforce yet.
+fn auth_unavailable(path: &str, auth: &str) -> String {
+    format!(
+        "route `{path}` declares auth = \"{auth}\", and edge auth is not available on this platform yet: \
+         it would be served to anyone. Set auth = \"none\" on it in tovuk.toml (and check access in the app), then deploy again"
+    )
 }
 
 /// `POST /v1/plan`: the dry-run. Changes nothing; an app that does not exist yet is planned
@@ -170,6 +195,14 @@ pub(crate) async fn plan(
             next: fix.next.clone(),
         })
         .collect();
+    for route in manifest.routes().iter().filter(|route| route.auth != tovuk_manifest::RouteAuth::None) {
+        required_fixes.push(PlanFix {
+            kind: "platform".into(),
+            message: auth_unavailable(&route.path, route.auth.as_str()),
+            line: None,
+            next: "set auth = \"none\" on the route in tovuk.toml".into(),
+        });
+    }
     if app.is_none() {
         required_fixes.push(PlanFix {
             kind: "app".into(),

@@ -89,6 +89,9 @@ text_enum! {
         MissingConfig = "missing_config",
         /// A cap on build minutes or storage is reached; nothing was built.
         CapReached = "cap_reached",
+        /// The contract asks for something this platform cannot enforce yet (a route with
+        /// `auth` other than `none`: edge auth); nothing was built.
+        UnsupportedByPlatform = "unsupported_by_platform",
         /// The sandbox could not run the build.
         SandboxUnavailable = "sandbox_unavailable",
         /// The build output could not be packed or sealed.

@@ -307,3 +307,40 @@ fn twenty_identical_pushes_at_once_all_succeed_and_name_the_same_deploy() {
     let deploys = list["deploys"].as_array().or_else(|| list.as_array()).expect("deploys").len();
     assert_eq!(deploys, 1, "{list}");
 }
+
+#[test]
+fn a_route_declaring_auth_is_refused_before_building_until_edge_auth_exists() {
+    let platform = Platform::start();
+    let token = platform.create_app("guarded");
+    let manifest = format!(
+        "{}\n[[routes]]\npath = \"/\"\nauth = \"none\"\n\n[[routes]]\npath = \"/admin\"\nauth = \"session\"\n",
+        web_manifest("guarded")
+    );
+    // The contract is valid: `tovuk check` passes it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tovuk.toml"), &manifest).expect("write");
+    platform.tovuk().args(["check"]).current_dir(dir.path()).run().success();
+    // The dry-run names the route as a required fix.
+    let plan = platform.tovuk().args(["deploy", "--dry-run", "--json"]).current_dir(dir.path()).run().code(1).json();
+    let fixes = plan["requiredFixes"].to_string();
+    assert!(fixes.contains("/admin") && fixes.contains("edge auth"), "{plan}");
+
+    // A push is refused before building, naming the route; nothing is served.
+    let repo = GitRepo::with_files(&[("tovuk.toml", &manifest), ("server", "#!/bin/sh\n")]);
+    let push = repo.push(&platform.remote("guarded", &token), &["main"]);
+    assert!(push.output.contains("refused before building"), "{}", push.output);
+    assert!(push.output.contains("route `/admin` declares auth = \"session\""), "{}", push.output);
+    let id = deploy_ids(&push.output).pop().expect("a deploy id");
+    let deploy = platform.deploy(&id);
+    assert_eq!(deploy["state"], "failed", "{deploy}");
+    assert_eq!(deploy["failure"]["reason"], "unsupported_by_platform", "{deploy}");
+    assert!(deploy["build_job"]["id"].is_string());
+    let (status, _) = platform.get_app("guarded", "/admin");
+    assert_ne!(status, 200, "a route declared with auth was served");
+
+    // With auth = "none" the same app deploys.
+    let open = manifest.replace("auth = \"session\"", "auth = \"none\"");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &open), ("server", "#!/bin/sh\n")]);
+    let push = repo.push(&platform.remote("guarded", &token), &["--force", "main"]);
+    assert!(push.output.contains("queued"), "{}", push.output);
+}
