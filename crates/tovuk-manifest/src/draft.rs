@@ -122,6 +122,7 @@ pub(crate) struct DraftHealth {
 #[derive(Debug, Default)]
 pub(crate) struct DraftStatic {
     pub(crate) root: Field<String>,
+    pub(crate) serve_hidden: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -210,6 +211,10 @@ impl Draft {
                 .cloned()
                 .unwrap_or_else(|| DEFAULT_STATIC_ROOT.to_owned())
         });
+        let static_serve_hidden = match (kind, self.static_site.value()) {
+            (AppKind::Static, Some(site)) => site.serve_hidden.clone(),
+            _ => Vec::new(),
+        };
         let mut resources = Vec::new();
         for resource in self.resources() {
             let resource = &resource.value;
@@ -252,6 +257,7 @@ impl Draft {
             stop_grace: self.run.value().and_then(|run| run.stop_grace.value().copied()).unwrap_or(DEFAULT_STOP_GRACE),
             health,
             static_root,
+            static_serve_hidden,
             resources,
             bindings,
             routes,

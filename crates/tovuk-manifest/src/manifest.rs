@@ -37,6 +37,7 @@ pub struct Manifest {
     pub(crate) stop_grace: Duration,
     pub(crate) health: Option<Health>,
     pub(crate) static_root: Option<String>,
+    pub(crate) static_serve_hidden: Vec<String>,
     pub(crate) resources: Vec<Resource>,
     pub(crate) bindings: Vec<ServiceBinding>,
     pub(crate) routes: Vec<Route>,
@@ -94,6 +95,12 @@ impl Manifest {
     /// `[static] root` for `static` apps (default `"."`); `None` for other kinds.
     pub fn static_root(&self) -> Option<&str> {
         self.static_root.as_deref()
+    }
+
+    /// `[static] serve_hidden`: paths under the static root of hidden files or directories
+    /// (names starting with `.`, and `tovuk.toml`) that are served anyway; nothing else hidden is.
+    pub fn static_serve_hidden(&self) -> &[String] {
+        &self.static_serve_hidden
     }
 
     /// `[[resources]]`, in file order.

@@ -126,8 +126,13 @@ pub(crate) const HEALTH: TableSpec = TableSpec {
     ],
 };
 
-pub(crate) const STATIC: TableSpec =
-    TableSpec { header: "[static]", keys: &[key("root", String, r#"root = "public""#)] };
+pub(crate) const STATIC: TableSpec = TableSpec {
+    header: "[static]",
+    keys: &[
+        key("root", String, r#"root = "public""#),
+        key("serve_hidden", StringArray, r#"serve_hidden = [".well-known"]"#),
+    ],
+};
 
 pub(crate) const RESOURCE: TableSpec = TableSpec {
     header: "[[resources]]",

@@ -221,6 +221,14 @@ impl Runner {
         let manifest = &prepared.manifest;
         if manifest.kind() == AppKind::Static {
             let root = instance::static_root(&prepared.dir, manifest.static_root().unwrap_or("."));
+            let (pruned_root, serve_hidden) = (root.clone(), manifest.static_serve_hidden().to_vec());
+            let pruned = tokio::task::spawn_blocking(move || release::remove_hidden(&pruned_root, &serve_hidden)).await;
+            if !matches!(pruned, Ok(Ok(_))) {
+                return Err(release::failure(
+                    FailureReason::ReleaseFailed,
+                    "the static files could not be prepared (hidden files removed)".into(),
+                ));
+            }
             let instance_report =
                 InstanceReport { static_root: Some(root), ..bare_report(&release.deploy_id, InstanceStatus::Healthy) };
             let route_version = if restoring {

@@ -1,6 +1,6 @@
 //! Preparing a release: verify the signed artifact, unpack it, read its contract.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tovuk_api_types::FailureReason;
 use tovuk_api_types::{ClaimedRelease, DeployFailure};
 use tovuk_manifest::{MANIFEST_FILE, Manifest};
@@ -94,4 +94,85 @@ fn read_manifest(layout: &DataLayout, release: &ClaimedRelease) -> Result<Manife
         let first = report.errors().first().map(|error| error.message.clone()).unwrap_or_default();
         failure(FailureReason::ContractInvalid, format!("{MANIFEST_FILE} does not pass the check: {first}"))
     })
+}
+
+/// Removes from a static app's root what it must not serve: hidden entries (a name starting
+/// with `.`, and everything under one) and the contract `tovuk.toml` at the top, except the
+/// paths `[static] serve_hidden` lists (with what is under them). Returns how many went.
+pub(crate) fn remove_hidden(root: &Path, serve_hidden: &[String]) -> std::io::Result<usize> {
+    let listed: Vec<PathBuf> = serve_hidden.iter().map(|path| PathBuf::from(path.trim_matches('/'))).collect();
+    remove_hidden_in(root, Path::new(""), &listed, false)
+}
+
+fn remove_hidden_in(dir: &Path, relative: &Path, listed: &[PathBuf], inside_hidden: bool) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let path = relative.join(&name);
+        // Not followed: a symlink is judged (and removed) as itself.
+        let is_dir = entry.file_type()?.is_dir();
+        let hidden = inside_hidden
+            || name.to_string_lossy().starts_with('.')
+            || (relative.as_os_str().is_empty() && name == MANIFEST_FILE);
+        if !hidden {
+            if is_dir {
+                removed += remove_hidden_in(&entry.path(), &path, listed, false)?;
+            }
+        } else if listed.iter().any(|allowed| path.starts_with(allowed)) {
+            // Served as the contract says.
+        } else if is_dir && listed.iter().any(|allowed| allowed.starts_with(&path)) {
+            removed += remove_hidden_in(&entry.path(), &path, listed, true)?;
+        } else {
+            if is_dir {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_hidden;
+
+    #[test]
+    fn a_static_root_keeps_only_the_hidden_paths_its_contract_lists() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let files = [
+            "index.html",
+            "tovuk.toml",
+            ".env",
+            ".git/config",
+            "assets/.DS_Store",
+            "assets/app.js",
+            "docs/tovuk.toml",
+            ".well-known/security.txt",
+            ".well-known/acme/token",
+            ".config/public.json",
+            ".config/private.json",
+        ];
+        for file in files {
+            let path = root.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "x").expect("write");
+        }
+        let listed = [".well-known".to_owned(), ".config/public.json".to_owned()];
+        remove_hidden(root.path(), &listed).expect("pruned");
+        let kept: Vec<&str> = files.into_iter().filter(|file| root.path().join(file).exists()).collect();
+        assert_eq!(
+            kept,
+            [
+                "index.html",
+                "assets/app.js",
+                "docs/tovuk.toml",
+                ".well-known/security.txt",
+                ".well-known/acme/token",
+                ".config/public.json"
+            ]
+        );
+    }
 }

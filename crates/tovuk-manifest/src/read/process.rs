@@ -58,5 +58,12 @@ pub(super) fn read_static(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> D
             None
         }
     });
-    DraftStatic { root }
+    let serve_hidden = super::build::values(reader.checked_strings(
+        table,
+        &STATIC,
+        "serve_hidden",
+        crate::paths::check_relative_path,
+        super::reader::no_suggestion,
+    ));
+    DraftStatic { root, serve_hidden }
 }

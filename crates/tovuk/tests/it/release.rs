@@ -117,6 +117,29 @@ fn a_static_app_is_served_by_the_router_from_its_release() {
 }
 
 #[test]
+fn a_static_app_never_serves_its_contract_or_dotfiles_unless_it_says_so() {
+    let platform = Platform::start();
+    let token = platform.create_app("dots");
+    let manifest = "[app]\nname = \"dots\"\nkind = \"static\"\ncapabilities = [\"http\"]\n\n[static]\nserve_hidden = [\".well-known\"]\n";
+    let files = [
+        ("tovuk.toml", manifest),
+        ("index.html", "home\n"),
+        (".htaccess", "Deny from all\n"),
+        (".drafts/plan.txt", "unreleased\n"),
+        ("assets/.notes", "internal\n"),
+        (".well-known/security.txt", "Contact: mailto:security@example.com\n"),
+    ];
+    let id = platform.push_files("dots", &token, &files);
+    platform.wait_for_state(&id, "running");
+    assert_eq!(platform.get_app("dots", "/").0, 200);
+    for hidden in ["/tovuk.toml", "/.htaccess", "/.drafts/plan.txt", "/assets/.notes"] {
+        let (status, body) = platform.get_app("dots", hidden);
+        assert_eq!(status, 404, "{hidden} was served: {body}");
+    }
+    assert_eq!(platform.get_app("dots", "/.well-known/security.txt").0, 200, "listed in [static] serve_hidden");
+}
+
+#[test]
 fn after_kill_9_the_platform_starts_the_app_again() {
     let mut platform = Platform::start();
     let token = platform.create_app("hello");
