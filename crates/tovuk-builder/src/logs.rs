@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use tovuk_secrets::Masker;
 
-/// Longer lines are split: one line never holds more than this.
+/// Longer lines are cut: their first this many bytes are kept, the rest counted.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// Splits a byte stream into lines without holding more than one line in memory, hiding
@@ -13,12 +13,14 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 pub struct LineSplitter {
     pending: Vec<u8>,
     masker: Arc<Masker>,
+    /// Past the cut of a long line: its bytes are counted until it ends.
+    dropping: Option<u64>,
 }
 
 impl LineSplitter {
     /// A splitter that masks the values `masker` knows.
     pub fn masking(masker: Arc<Masker>) -> Self {
-        LineSplitter { pending: Vec::new(), masker }
+        LineSplitter { pending: Vec::new(), masker, dropping: None }
     }
 
     /// Feeds bytes; returns the complete lines they finish.
@@ -28,7 +30,14 @@ impl LineSplitter {
         let cut_at = MAX_LINE_BYTES + self.masker.longest().saturating_sub(1);
         let mut lines = Vec::new();
         for &byte in bytes {
-            if byte == b'\n' {
+            if let Some(dropped) = self.dropping.as_mut() {
+                if byte == b'\n' {
+                    lines.push(dropped_marker(*dropped));
+                    self.dropping = None;
+                } else {
+                    *dropped += 1;
+                }
+            } else if byte == b'\n' {
                 let line = std::mem::take(&mut self.pending);
                 lines.push(sanitize(&self.masker.mask_bytes(&line)));
             } else {
@@ -36,8 +45,9 @@ impl LineSplitter {
                 if self.pending.len() >= cut_at {
                     let masked = self.masker.mask_bytes(&self.pending).into_owned();
                     let cut = MAX_LINE_BYTES.min(masked.len());
-                    self.pending = masked[cut..].to_vec();
-                    lines.push(sanitize(&masked[..cut]));
+                    lines.push(format!("{} [tovuk: line cut at {MAX_LINE_BYTES} bytes]", sanitize(&masked[..cut])));
+                    self.dropping = Some((masked.len() - cut) as u64);
+                    self.pending.clear();
                 }
             }
         }
@@ -46,9 +56,16 @@ impl LineSplitter {
 
     /// The last line, when the stream did not end with a newline.
     pub fn finish(&mut self) -> Option<String> {
+        if let Some(dropped) = self.dropping.take() {
+            return Some(dropped_marker(dropped));
+        }
         let line = std::mem::take(&mut self.pending);
         (!line.is_empty()).then(|| sanitize(&self.masker.mask_bytes(&line)))
     }
+}
+
+fn dropped_marker(dropped: u64) -> String {
+    format!("[tovuk: {dropped} more bytes of that line dropped]")
 }
 
 /// Makes output safe to store and show: invalid UTF-8 becomes U+FFFD, a trailing `\r`
@@ -223,8 +240,11 @@ mod tests {
         assert_eq!(splitter.finish().as_deref(), Some("three"));
         let long = vec![b'x'; MAX_LINE_BYTES * 2 + 5];
         let lines = splitter.push(&long);
-        assert_eq!(lines.len(), 2);
-        assert_eq!(splitter.finish().map(|line| line.len()), Some(5));
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0], format!("{} [tovuk: line cut at 16384 bytes]", "x".repeat(MAX_LINE_BYTES)));
+        assert_eq!(splitter.finish().as_deref(), Some("[tovuk: 16389 more bytes of that line dropped]"));
+        let long_then_end = [vec![b'y'; MAX_LINE_BYTES + 3], b"\nnext\n".to_vec()].concat();
+        assert_eq!(splitter.push(&long_then_end)[1..], ["[tovuk: 3 more bytes of that line dropped]", "next"]);
         assert_eq!(sanitize(b"ok \xff\xfe bytes"), "ok \u{fffd}\u{fffd} bytes");
         assert_eq!(sanitize(b"\x1b[31mred\x1b[0m"), "\\u{1b}[31mred\\u{1b}[0m");
         assert_eq!(sanitize(b"tab\there"), "tab\there");

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -246,13 +246,14 @@ fn line_sink(
     generation: &Arc<AtomicU32>,
 ) -> Box<dyn Fn(tovuk_api_types::LogStream, String) + Send + Sync> {
     let (launch, tail, generation) = (instance.launch.clone(), instance.tail.clone(), generation.clone());
+    let dropped = AtomicU64::new(0);
     Box::new(move |stream, line| {
         let line = match launch.masker.mask(&line) {
             std::borrow::Cow::Borrowed(_) => line,
             std::borrow::Cow::Owned(masked) => masked,
         };
         push_tail(&tail, line.clone());
-        let log = tovuk_api_types::AppLogLine {
+        let log = |line: String| tovuk_api_types::AppLogLine {
             seq: 0,
             at: now(),
             app: launch.app.clone(),
@@ -261,8 +262,19 @@ fn line_sink(
             stream,
             line,
         };
-        // A full channel means the platform is behind: drop the line rather than block the app.
-        let _ = launch.logs.try_send(log);
+        // A full channel means the platform is behind: drop the line rather than block the
+        // app, and say how many went once lines pass again.
+        let behind = dropped.swap(0, Ordering::Relaxed);
+        if behind > 0 {
+            let marker = format!("[tovuk: {behind} lines dropped: the platform's log was behind]");
+            if launch.logs.try_send(log(marker)).is_err() {
+                dropped.fetch_add(behind + 1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if launch.logs.try_send(log(line)).is_err() {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
     })
 }
 

@@ -16,10 +16,17 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 /// A file read to its end past this size starts again from empty (the app appends, so
 /// its next line lands at the start); only lines written in that instant can be lost.
 const ROTATE_AT: u64 = 8 << 20;
-/// A line longer than this is passed on in pieces.
-const LONGEST_LINE: usize = 64 << 10;
+/// A line is cut at this many bytes as it is read; the rest of it is dropped and counted.
+pub(crate) const LONGEST_LINE: usize = 16 << 10;
 /// Read at most this much of one file per pass, so one chatty app cannot stall the rest.
 const READ_AT_MOST: u64 = 1 << 20;
+/// Unread output past this is skipped (and counted): an app printing faster than the
+/// platform reads does not fill the disk or stall its log for minutes.
+const MOST_BACKLOG: u64 = 8 << 20;
+/// What is still read of a skipped backlog: its end, the app's latest lines.
+const READ_AFTER_SKIP: u64 = 64 << 10;
+/// Lines per second one stream may add to the app's log; more are dropped and counted.
+pub(crate) const LINES_PER_SECOND: u32 = 1000;
 
 type OnLine = Box<dyn Fn(LogStream, String) + Send + Sync>;
 
@@ -28,7 +35,41 @@ struct Followed {
     stream: LogStream,
     path: PathBuf,
     offset: u64,
+    /// The line being read, up to [`LONGEST_LINE`] bytes.
     partial: Vec<u8>,
+    /// Bytes of the line being read past [`LONGEST_LINE`], dropped.
+    cut: u64,
+    /// Reading resumed mid-line after a skip: the rest of that line is not a line.
+    resync: bool,
+    lines: LineBudget,
+}
+
+/// A token bucket of lines per second, counting what it drops.
+struct LineBudget {
+    tokens: f64,
+    refilled: std::time::Instant,
+    dropped: u64,
+}
+
+impl LineBudget {
+    fn new() -> LineBudget {
+        LineBudget { tokens: f64::from(LINES_PER_SECOND), refilled: std::time::Instant::now(), dropped: 0 }
+    }
+
+    /// Whether one more line may pass now.
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let rate = f64::from(LINES_PER_SECOND);
+        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(rate);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
 }
 
 impl Followed {
@@ -37,7 +78,8 @@ impl Followed {
     }
 
     fn resume(stream: LogStream, path: PathBuf) -> Followed {
-        let mut followed = Followed { stream, path, offset: 0, partial: Vec::new() };
+        let mut followed =
+            Followed { stream, path, offset: 0, partial: Vec::new(), cut: 0, resync: false, lines: LineBudget::new() };
         followed.offset =
             std::fs::read_to_string(followed.offset_path()).ok().and_then(|text| text.trim().parse().ok()).unwrap_or(0);
         followed
@@ -53,6 +95,27 @@ impl Followed {
             self.partial.clear();
         }
         if len == self.offset {
+            return;
+        }
+        if len - self.offset > MOST_BACKLOG {
+            // Far behind: what the app printed meanwhile is skipped, not read late; its
+            // latest lines are read from the next line start on.
+            let skipped = len - READ_AFTER_SKIP - self.offset;
+            let _ = rustix::fs::fallocate(
+                &file,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                self.offset,
+                skipped,
+            );
+            self.offset += skipped;
+            self.partial.clear();
+            self.cut = 0;
+            self.resync = true;
+            self.emit(
+                format!("[tovuk: {skipped} bytes of output skipped: the app printed faster than its log is read]"),
+                on_line,
+            );
+            let _ = std::fs::write(self.offset_path(), self.offset.to_string());
             return;
         }
         let mut chunk = Vec::new();
@@ -72,17 +135,7 @@ impl Followed {
             read_from,
             chunk.len() as u64,
         );
-        for byte in chunk {
-            if byte == b'\n' || self.partial.len() >= LONGEST_LINE {
-                let line = String::from_utf8_lossy(&self.partial).into_owned();
-                self.partial.clear();
-                on_line(self.stream, line);
-                if byte == b'\n' {
-                    continue;
-                }
-            }
-            self.partial.push(byte);
-        }
+        self.split(&chunk, on_line);
         if self.offset >= ROTATE_AT
             && self.offset == len
             && File::options().write(true).open(&self.path).and_then(|file| file.set_len(0)).is_ok()
@@ -90,6 +143,54 @@ impl Followed {
             self.offset = 0;
         }
         let _ = std::fs::write(self.offset_path(), self.offset.to_string());
+    }
+}
+
+impl Followed {
+    /// Passes on the lines `chunk` ends: a line is cut at [`LONGEST_LINE`] bytes (passed on
+    /// then, the rest dropped and counted), at most [`LINES_PER_SECOND`] a second; what is
+    /// dropped is said in the log.
+    fn split(&mut self, chunk: &[u8], on_line: &OnLine) {
+        for &byte in chunk {
+            if self.resync {
+                self.resync = byte != b'\n';
+                continue;
+            }
+            if byte == b'\n' {
+                if self.cut > 0 {
+                    let cut = std::mem::take(&mut self.cut);
+                    self.emit(format!("[tovuk: {cut} more bytes of that line dropped]"), on_line);
+                } else {
+                    let line = String::from_utf8_lossy(&self.partial).into_owned();
+                    self.emit(line, on_line);
+                }
+                self.partial.clear();
+            } else if self.cut > 0 {
+                self.cut += 1;
+            } else if self.partial.len() < LONGEST_LINE {
+                self.partial.push(byte);
+            } else {
+                // Passed on now: a line that never ends is never held whole.
+                let line = String::from_utf8_lossy(&self.partial).into_owned();
+                self.emit(format!("{line} [tovuk: line cut at {LONGEST_LINE} bytes]"), on_line);
+                self.partial.clear();
+                self.cut = 1;
+            }
+        }
+    }
+
+    fn emit(&mut self, line: String, on_line: &OnLine) {
+        let dropped_before = self.lines.dropped;
+        if self.lines.take() {
+            if dropped_before > 0 {
+                self.lines.dropped = 0;
+                on_line(
+                    self.stream,
+                    format!("[tovuk: {dropped_before} lines dropped: more than {LINES_PER_SECOND} lines a second]"),
+                );
+            }
+            on_line(self.stream, line);
+        }
     }
 }
 
@@ -185,6 +286,62 @@ mod tests {
         output.catch_up();
         output.catch_up();
         assert_eq!(*lines.lock().expect("lock"), ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn a_long_line_is_cut_as_it_is_read_and_a_flood_is_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (lines, on_line) = collecting();
+        let output = Output::open(dir.path(), true, on_line).expect("open");
+        let (mut stdout, _) = output.files().expect("files");
+        // A line of 3 MiB with no end yet: its first part is passed on, the rest counted.
+        stdout.write_all(&vec![b'a'; 3 << 20]).expect("write");
+        for _ in 0..4 {
+            output.catch_up();
+        }
+        {
+            let lines = lines.lock().expect("lock");
+            assert_eq!(lines.len(), 1);
+            assert!(lines[0].starts_with("aaaa") && lines[0].ends_with("[tovuk: line cut at 16384 bytes]"));
+            assert_eq!(lines[0].len(), LONGEST_LINE + " [tovuk: line cut at 16384 bytes]".len());
+        }
+        stdout.write_all(b"aaa\nnext\n").expect("write");
+        output.catch_up();
+        let expected_rest = (3 << 20) + 3 - LONGEST_LINE;
+        assert_eq!(
+            lines.lock().expect("lock")[1..],
+            [format!("[tovuk: {expected_rest} more bytes of that line dropped]"), "next".to_owned()]
+        );
+
+        // A flood of short lines: a second's worth passes, the rest is counted.
+        lines.lock().expect("lock").clear();
+        let flood: Vec<u8> = (0..5000).flat_map(|n| format!("line {n}\n").into_bytes()).collect();
+        stdout.write_all(&flood).expect("write");
+        output.catch_up();
+        std::thread::sleep(Duration::from_millis(1100));
+        stdout.write_all(b"after\n").expect("write");
+        output.catch_up();
+        let lines = lines.lock().expect("lock");
+        let passed = lines.iter().filter(|line| line.starts_with("line ")).count();
+        assert!(passed <= LINES_PER_SECOND as usize + 50, "{passed} lines passed");
+        let marker = lines.iter().find(|line| line.contains("lines dropped")).expect("a marker");
+        assert!(marker.contains(&format!("{} lines dropped", 5000 - passed)), "{marker}");
+        assert_eq!(lines.last().map(String::as_str), Some("after"));
+    }
+
+    #[test]
+    fn output_far_ahead_of_the_reader_is_skipped_and_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (lines, on_line) = collecting();
+        let output = Output::open(dir.path(), true, on_line).expect("open");
+        let (mut stdout, _) = output.files().expect("files");
+        stdout.write_all(&vec![b'x'; (MOST_BACKLOG + 10) as usize]).expect("write");
+        output.catch_up();
+        stdout.write_all(b"\nlater\n").expect("write");
+        output.catch_up();
+        let lines = lines.lock().expect("lock");
+        assert!(lines[0].contains("bytes of output skipped"), "{lines:?}");
+        assert_eq!(lines.last().map(String::as_str), Some("later"));
     }
 
     #[test]

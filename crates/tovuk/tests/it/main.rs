@@ -7,6 +7,7 @@ mod architecture;
 mod auth;
 mod build;
 mod check;
+mod contained;
 mod control;
 mod docs;
 mod durability;
