@@ -349,6 +349,8 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
         network: true,
         // A build never outlives the platform: it dies with it and is failed at the next start.
         outlives_platform: false,
+        cgroup: None,
+        tmp_bytes: None,
     }
 }
 

@@ -186,6 +186,8 @@ fn spec(launch: &Launch) -> SandboxSpec {
         // The app listens on the host's loopback, where the router reaches it.
         network: true,
         outlives_platform: true,
+        cgroup: None,
+        tmp_bytes: None,
     }
 }
 
