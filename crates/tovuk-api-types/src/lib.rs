@@ -41,6 +41,31 @@ pub struct PlatformStatus {
     pub uptime_seconds: u64,
     pub roles: Vec<RoleStatus>,
     pub store: StoreStatus,
+    /// Which limits this machine enforces on apps and builds.
+    #[serde(default)]
+    pub limits: EnforcedLimits,
+}
+
+/// Which limits the platform applies to app instances and builds on this machine. A
+/// limit not listed as enforced is not applied, whatever a contract asks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnforcedLimits {
+    /// The control group version the limits use: `v2`, `v1` or `none`.
+    pub cgroup: String,
+    /// `[limits] memory_mb`: past it the kernel kills inside the sandbox.
+    pub memory: bool,
+    /// `[limits] cpu_cores`: a hard CPU quota.
+    pub cpu: bool,
+    /// A cap on processes per sandbox.
+    pub pids: bool,
+    /// The private `/tmp` has a fixed size.
+    pub tmp_size: bool,
+    /// `/data` has a size quota.
+    pub data_quota: bool,
+    /// Each instance runs in a network namespace of its own.
+    pub network_isolation: bool,
+    /// Why what is not enforced is not.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -722,6 +747,20 @@ pub struct AppInspection {
     pub status: AppStatus,
     /// `null` before a deploy went live.
     pub runtime_evidence: Option<RuntimeEvidence>,
+    /// The limits the live deploy runs under, and which of them this machine enforces.
+    #[serde(default)]
+    pub limits: Option<InstanceLimits>,
+}
+
+/// An instance's limits as the runner applies them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceLimits {
+    pub memory_mb: u32,
+    pub cpu_cores: f64,
+    pub pids: u64,
+    pub tmp_mb: u32,
+    /// Which of these this machine enforces (as `/v1/status` says).
+    pub enforced: EnforcedLimits,
 }
 
 /// The runtime evidence block, field for field as the deploy lifecycle document lists it.

@@ -154,6 +154,8 @@ async fn build_in(
     let masker = Arc::new(tovuk_secrets::Masker::new(secrets.iter().map(|(_, value)| value.as_str())));
     logs.mask_with(masker.clone());
     let mut spec = sandbox_spec(config, build, workspace, &manifest);
+    let group = BuildGroup::create(config, build);
+    spec.cgroup = group.0.clone();
     spec.env.extend(secrets.iter().map(|(name, value)| (name.clone(), value.as_str().to_owned())));
     let build_section = manifest.build();
     let phases = [
@@ -186,9 +188,17 @@ async fn build_in(
                 report(client, build, state, PhaseStatus::Passed, Some(command), Some(0), true).await;
                 logs.line(state, LogStream::Platform, format!("{state} passed in {took}"));
             }
-            PhaseEnd::Exited { code, actionable } => {
+            PhaseEnd::Exited { code, mut actionable } => {
                 report(client, build, state, PhaseStatus::Failed, Some(command), Some(i64::from(code)), true).await;
                 logs.line(state, LogStream::Platform, format!("{state} failed with exit code {code} after {took}"));
+                if group.oom_kills() > 0 {
+                    let line = format!(
+                        "killed for memory: the build passed its limit of {} MiB",
+                        BUILD_LIMITS.memory_bytes.unwrap_or(0) >> 20
+                    );
+                    logs.line(state, LogStream::Platform, line.clone());
+                    actionable = Some(line);
+                }
                 return Outcome::Failed(failure(
                     FailureReason::PhaseFailed,
                     Some(state),
@@ -306,6 +316,40 @@ fn cache_dir(config: &BuilderConfig, app: &str, dir: &str) -> PathBuf {
     config.layout.cache_dir(app, &name)
 }
 
+/// What one build may use: memory (the kernel kills inside the build past it) and
+/// processes. CPU is shared, not capped: a build gets what is free.
+const BUILD_LIMITS: tovuk_sandbox::cgroup::Limits =
+    tovuk_sandbox::cgroup::Limits { memory_bytes: Some(4 << 30), cpu_cores: None, pids: Some(4096) };
+/// The build's private `/tmp`.
+const BUILD_TMP_BYTES: u64 = 1 << 30;
+
+/// A build's control group, removed (with anything left in it) when the build ends.
+struct BuildGroup(Option<tovuk_sandbox::cgroup::Group>);
+
+impl BuildGroup {
+    fn create(config: &BuilderConfig, build: &ClaimedBuild) -> BuildGroup {
+        match config.cgroups.create(&format!("build-{}", build.deploy_id), &BUILD_LIMITS) {
+            Ok(group) => BuildGroup(group),
+            Err(error) => {
+                tracing::warn!(deploy_id = %build.deploy_id, %error, "the build runs without its limits");
+                BuildGroup(None)
+            }
+        }
+    }
+
+    fn oom_kills(&self) -> u64 {
+        self.0.as_ref().map_or(0, tovuk_sandbox::cgroup::Group::oom_kills)
+    }
+}
+
+impl Drop for BuildGroup {
+    fn drop(&mut self) {
+        if let Some(group) = &self.0 {
+            group.remove();
+        }
+    }
+}
+
 fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, manifest: &Manifest) -> SandboxSpec {
     let mut binds = Vec::new();
     for dir in &manifest.build().cache {
@@ -350,7 +394,7 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
         // A build never outlives the platform: it dies with it and is failed at the next start.
         outlives_platform: false,
         cgroup: None,
-        tmp_bytes: None,
+        tmp_bytes: Some(BUILD_TMP_BYTES),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct BuilderConfig {
     pub toolchains: Vec<PathBuf>,
     /// Opens the values of `[build] secrets` for the phases.
     pub secrets_key: std::sync::Arc<tovuk_secrets::MasterKey>,
+    /// Where each build's control group (its limits) is made.
+    pub cgroups: std::sync::Arc<tovuk_sandbox::cgroup::Cgroups>,
 }
 
 /// Runs the builder until `shutdown` fires. Builds still running then are stopped and

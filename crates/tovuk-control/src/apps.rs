@@ -116,14 +116,25 @@ pub(crate) async fn inspect(
     let app = app_for(&state, &caller, &name_or_id).await?;
     let repo = state.repos().path(&app.name);
     let status = app_status(&state, app).await?;
-    let runtime_evidence = match &status.current_deploy {
+    let manifest = match &status.current_deploy {
         Some(deploy) => {
             let check = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.source.sha).await.ok();
-            check.and_then(|check| check.manifest).map(|manifest| evidence(&manifest))
+            check.and_then(|check| check.manifest)
         }
         None => None,
     };
-    Ok(Json(tovuk_api_types::AppInspection { status, runtime_evidence }))
+    let runtime_evidence = manifest.as_ref().map(evidence);
+    let limits = manifest.as_ref().map(|manifest| {
+        let limits = manifest.limits();
+        tovuk_api_types::InstanceLimits {
+            memory_mb: limits.memory_mb_or_default(),
+            cpu_cores: limits.cpu_cores_or_default(),
+            pids: tovuk_types::instance_limits::INSTANCE_PIDS,
+            tmp_mb: tovuk_types::instance_limits::tmp_mb(limits.memory_mb_or_default()),
+            enforced: state.config().enforced_limits.clone(),
+        }
+    });
+    Ok(Json(tovuk_api_types::AppInspection { status, runtime_evidence, limits }))
 }
 
 /// What actually serves traffic, from the contract the live deploy runs under. The auth

@@ -84,6 +84,8 @@ pub struct ControlConfig {
     pub pricing: Arc<tovuk_pricing::PriceTable>,
     /// The live counts the router keeps, and the caps it enforces.
     pub meters: Arc<tovuk_meter::Meters>,
+    /// Which limits this machine enforces on apps and builds (`/v1/status`).
+    pub enforced_limits: tovuk_api_types::EnforcedLimits,
 }
 
 /// What the API needs to answer: the store, the repositories and facts about this platform.

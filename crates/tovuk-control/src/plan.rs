@@ -10,7 +10,6 @@ use crate::{ApiFailure, ControlState};
 use axum::Json;
 use axum::extract::State;
 use std::collections::BTreeMap;
-use std::time::Duration;
 use tovuk_api_types::FailureReason;
 use tovuk_api_types::{
     AppLimits, AppUsage, BillingEstimate, DeployPlan, DeployShape, ErrorCode, LineItem, PlanCapabilities, PlanFix,
@@ -19,12 +18,6 @@ use tovuk_api_types::{
 use tovuk_manifest::{Capability, Manifest};
 use tovuk_pricing::Meter;
 use tovuk_store::{AppRecord, CapRecord, ConfigNeed, Failure};
-
-/// What an app runs with when its `[limits]` leaves a value out.
-const DEFAULT_CPU_CORES: f64 = 1.0;
-const DEFAULT_INSTANCES: u32 = 1;
-/// The router's upstream response timeout, the default request timeout.
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a deploy of `manifest` enables, is billed on and is limited by, with the app's caps now.
 pub(crate) fn shape(state: &ControlState, caps: &[CapRecord], manifest: &Manifest) -> DeployShape {
@@ -59,10 +52,10 @@ pub(crate) fn shape(state: &ControlState, caps: &[CapRecord], manifest: &Manifes
                 build_timeout_secs: manifest.build().timeout.as_secs(),
             },
             app: AppLimits {
-                memory_mb: limits.memory_mb.unwrap_or(tovuk_pricing::DEFAULT_MEMORY_MB),
-                cpu_cores: limits.cpu_cores.unwrap_or(DEFAULT_CPU_CORES),
-                instances: limits.instances.unwrap_or(DEFAULT_INSTANCES),
-                request_timeout_secs: limits.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT).as_secs(),
+                memory_mb: limits.memory_mb_or_default(),
+                cpu_cores: limits.cpu_cores_or_default(),
+                instances: limits.instances_or_default(),
+                request_timeout_secs: limits.request_timeout_or_default().as_secs(),
             },
             caps: caps.iter().map(|cap| (cap.meter.clone(), cap.cap)).collect(),
         },

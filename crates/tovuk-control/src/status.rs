@@ -45,6 +45,7 @@ pub(crate) async fn platform_status(State(state): State<ControlState>) -> Json<P
         uptime_seconds: state.inner.started.elapsed().as_secs(),
         roles,
         store,
+        limits: state.config().enforced_limits.clone(),
     })
 }
 

@@ -227,6 +227,13 @@ pub struct Domain {
     pub name: String,
 }
 
+/// The plan's defaults for what `[limits]` leaves out.
+pub const DEFAULT_MEMORY_MB: u32 = 256;
+pub const DEFAULT_CPU_CORES: f64 = 1.0;
+pub const DEFAULT_INSTANCES: u32 = 1;
+/// The router's upstream response timeout, the default request timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `[limits]`: hard limits per instance; `None` means the plan's default.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Limits {
@@ -238,6 +245,25 @@ pub struct Limits {
     pub instances: Option<u32>,
     /// Longest a single request may take.
     pub request_timeout: Option<Duration>,
+}
+
+impl Limits {
+    /// Memory per instance in MiB, the plan's default when unset.
+    pub fn memory_mb_or_default(&self) -> u32 {
+        self.memory_mb.unwrap_or(DEFAULT_MEMORY_MB)
+    }
+
+    pub fn cpu_cores_or_default(&self) -> f64 {
+        self.cpu_cores.unwrap_or(DEFAULT_CPU_CORES)
+    }
+
+    pub fn instances_or_default(&self) -> u32 {
+        self.instances.unwrap_or(DEFAULT_INSTANCES)
+    }
+
+    pub fn request_timeout_or_default(&self) -> Duration {
+        self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+    }
 }
 
 /// `[expected]`: the expected monthly load, used for billing estimates and

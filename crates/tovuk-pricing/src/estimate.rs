@@ -10,7 +10,7 @@ use tovuk_manifest::Manifest;
 use crate::{Incurrence, Meter, PriceTable};
 
 /// Memory assumed per instance when `[limits] memory_mb` is unset.
-pub const DEFAULT_MEMORY_MB: u32 = 256;
+pub use tovuk_manifest::DEFAULT_MEMORY_MB;
 /// Hours in the billing month used for always-on instances (365 × 24 / 12).
 pub const HOURS_PER_MONTH: f64 = 730.0;
 

@@ -78,6 +78,10 @@ pub(crate) struct Launch {
     pub drain_timeout: Duration,
     /// `[health]`: probed to gate it, and for its whole life.
     pub health: Option<tovuk_manifest::Health>,
+    /// Its memory, CPU and pids limits (`[limits]` and the plan's defaults).
+    pub limits: tovuk_sandbox::cgroup::Limits,
+    pub memory_mb: u32,
+    pub cgroups: Arc<tovuk_sandbox::cgroup::Cgroups>,
     /// Where the instance's output lines go (to the app's log).
     pub logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
     /// The app's config, opened: it reaches the process's environment and nothing else.
@@ -163,7 +167,22 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn spec(launch: &Launch) -> SandboxSpec {
+/// An instance's limits: `[limits]`, the plan's defaults where it is silent.
+pub(crate) fn limits_of(manifest: &tovuk_manifest::Manifest) -> tovuk_sandbox::cgroup::Limits {
+    let limits = manifest.limits();
+    tovuk_sandbox::cgroup::Limits {
+        memory_bytes: Some(u64::from(limits.memory_mb_or_default()) << 20),
+        cpu_cores: Some(limits.cpu_cores_or_default()),
+        pids: Some(tovuk_types::instance_limits::INSTANCE_PIDS),
+    }
+}
+
+/// The control group of an instance: one per deploy, kept across its restarts.
+fn group_name(launch: &Launch) -> String {
+    format!("app-{}", launch.deploy_id)
+}
+
+fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> SandboxSpec {
     SandboxSpec {
         workspace: launch.release_dir.clone(),
         workdir: "/app".into(),
@@ -186,8 +205,8 @@ fn spec(launch: &Launch) -> SandboxSpec {
         // The app listens on the host's loopback, where the router reaches it.
         network: true,
         outlives_platform: true,
-        cgroup: None,
-        tmp_bytes: None,
+        cgroup: group,
+        tmp_bytes: Some(u64::from(tovuk_types::instance_limits::tmp_mb(launch.memory_mb)) << 20),
     }
 }
 
@@ -286,7 +305,15 @@ fn spawn(instance: &Instance, output: &Output, restarts: u32) -> std::io::Result
     let (stdout, stderr) = output.files()?;
     let argv = tovuk_sandbox::app_argv(&launch.command);
     let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
-    let mut command = tovuk_sandbox::command(&spec(launch), &argv[0], &args);
+    let group = launch.cgroups.create(&group_name(launch), &launch.limits)?;
+    if let Some(group) = &group {
+        // What a crashed run left in the group goes before the next run starts.
+        if !group.pids().is_empty() {
+            group.remove();
+            launch.cgroups.create(&group_name(launch), &launch.limits)?;
+        }
+    }
+    let mut command = tovuk_sandbox::command(&spec(launch, group), &argv[0], &args);
     command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     let child = command.spawn()?;
     let pid = child.id().unwrap_or(0);
@@ -329,9 +356,18 @@ async fn supervise(
     shutdown: Shutdown,
 ) {
     let dir = instance.launch.instance_dir.clone();
+    let group = instance.launch.cgroups.group(&group_name(&instance.launch));
+    let oom_kills = || group.as_ref().map_or(0, tovuk_sandbox::cgroup::Group::oom_kills);
+    let end = |dir: &Path| {
+        Record::remove(dir);
+        if let Some(group) = &group {
+            group.remove();
+        }
+    };
     let mut restarts: u32 = adopted.as_ref().map_or(0, |(_, record)| record.restarts);
     let mut quick_crashes: u32 = 0;
     loop {
+        let ooms_before = oom_kills();
         let spawned = match adopted.take() {
             Some((process, record)) => Ok((process, record.started_at)),
             None => spawn(&instance, &output, restarts),
@@ -351,7 +387,7 @@ async fn supervise(
             () = instance.kick.notified() => stop_process(&mut process, instance.launch.stop_grace).await,
             () = instance.stop.cancelled() => {
                 stop_process(&mut process, instance.launch.stop_grace).await;
-                Record::remove(&dir);
+                end(&dir);
                 let _ = life.send(Life::Stopped);
                 return;
             }
@@ -361,9 +397,18 @@ async fn supervise(
         // The last lines explain the exit.
         output.catch_up();
         let exit = code.map_or_else(|| "with an unknown code".to_owned(), |code| format!("with code {code}"));
-        push_tail(&instance.tail, format!("[tovuk] the process exited {exit}"));
+        let why = if oom_kills() > ooms_before {
+            let limit_mb = instance.launch.limits.memory_bytes.unwrap_or(0) >> 20;
+            format!(
+                "[tovuk] the process exited {exit}: killed for memory, past its limit of {limit_mb} MiB ([limits] memory_mb in tovuk.toml)"
+            )
+        } else {
+            format!("[tovuk] the process exited {exit}")
+        };
+        output.say(&why);
+        push_tail(&instance.tail, why);
         if !instance.gated.load(Ordering::SeqCst) {
-            Record::remove(&dir);
+            end(&dir);
             let _ = life.send(Life::ExitedEarly { code });
             return;
         }
@@ -380,7 +425,7 @@ async fn supervise(
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = instance.stop.cancelled() => {
-                Record::remove(&dir);
+                end(&dir);
                 let _ = life.send(Life::Stopped);
                 return;
             }

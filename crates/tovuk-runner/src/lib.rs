@@ -54,6 +54,8 @@ pub struct RunnerConfig {
     pub node_secret: String,
     /// Opens the app's config values, just before an instance starts.
     pub secrets_key: Arc<tovuk_secrets::MasterKey>,
+    /// Where each instance's control group (its limits) is made.
+    pub cgroups: Arc<tovuk_sandbox::cgroup::Cgroups>,
 }
 
 struct Runner {
@@ -294,6 +296,9 @@ impl Runner {
                 stop_grace: manifest.stop_grace(),
                 drain_timeout: manifest.drain_timeout(),
                 health: manifest.health().cloned(),
+                limits: instance::limits_of(manifest),
+                memory_mb: manifest.limits().memory_mb_or_default(),
+                cgroups: self.config.cgroups.clone(),
                 logs: self.logs.clone(),
                 masker: masker.clone(),
                 env: env.clone(),

@@ -224,6 +224,11 @@ impl Output {
         Ok((open(STREAMS[0].1)?, open(STREAMS[1].1)?))
     }
 
+    /// Adds a line of the platform's own to the app's log.
+    pub fn say(&self, line: &str) {
+        (self.on_line)(LogStream::Platform, line.to_owned());
+    }
+
     /// Passes on every line written so far.
     pub fn catch_up(&self) {
         if let Ok(mut streams) = self.streams.lock() {

@@ -170,6 +170,11 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     tovuk_artifact::BuildKey::load_or_create(&data_dir.layout().keys_dir())
         .context("cannot prepare the build signing key")?;
     let meters = tovuk_meter::Meters::new(config.metering);
+    let cgroups = std::sync::Arc::new(tovuk_sandbox::cgroup::Cgroups::detect());
+    let enforced_limits = enforced_limits(&cgroups);
+    if !enforced_limits.notes.is_empty() {
+        tracing::warn!(notes = ?enforced_limits.notes, "some limits on apps and builds are not enforced on this machine");
+    }
     let control = ControlState::new(
         store.clone(),
         roles.clone(),
@@ -193,6 +198,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             secrets_key: secrets_key.clone(),
             pricing,
             meters: meters.clone(),
+            enforced_limits,
         },
         shutdown.clone(),
     );
@@ -269,6 +275,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         log_limit_bytes: config.build_log_limit_bytes,
         toolchains: config.build_toolchains.clone(),
         secrets_key: secrets_key.clone(),
+        cgroups: cgroups.clone(),
     };
     let builder_node_secret = node_secret;
     let builder_shutdown = shutdown.clone();
@@ -287,6 +294,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         api_url: format!("http://{internal_addr}"),
         node_secret: builder_node_secret,
         secrets_key,
+        cgroups,
     };
     let traffic: std::sync::Arc<dyn tovuk_runner::Traffic> = std::sync::Arc::new(routes::RouterTraffic(router));
     let runner_shutdown = shutdown.clone();
@@ -322,6 +330,35 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// What this machine enforces, as `/v1/status` says it.
+fn enforced_limits(cgroups: &tovuk_sandbox::cgroup::Cgroups) -> tovuk_api_types::EnforcedLimits {
+    let enforced = cgroups.enforced();
+    let mut notes = Vec::new();
+    if let Some(why) = cgroups.unavailable_reason() {
+        notes.push(format!("memory, cpu and pids limits are not enforced: {why}"));
+    } else {
+        for (name, on) in [("memory", enforced.memory), ("cpu", enforced.cpu), ("pids", enforced.pids)] {
+            if !on {
+                notes.push(format!("the {name} controller is not available to the platform: {name} is not limited"));
+            }
+        }
+    }
+    notes.push("/data has no quota: its size is measured every minute and billed (storage_gb_month)".into());
+    notes.push(
+        "app instances share the host's network: another app's port or the API can be reached from inside".into(),
+    );
+    tovuk_api_types::EnforcedLimits {
+        cgroup: cgroups.version().to_owned(),
+        memory: enforced.memory,
+        cpu: enforced.cpu,
+        pids: enforced.pids,
+        tmp_size: true,
+        data_quota: false,
+        network_isolation: false,
+        notes,
+    }
 }
 
 /// Waits for every task to finish, up to the deadline; a second signal stops waiting.

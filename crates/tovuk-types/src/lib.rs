@@ -7,6 +7,7 @@ mod branch;
 mod deploy_state;
 mod env_names;
 mod id;
+pub mod instance_limits;
 pub mod layout;
 mod name;
 pub mod values;

@@ -81,6 +81,19 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 }
                 None => output::line("runtime evidence: - (nothing has gone live yet)"),
             }
+            if let Some(limits) = &inspection.limits {
+                let said = |on: bool| if on { "" } else { " (NOT enforced here)" };
+                output::line("limits per instance:");
+                output::line(format!("  memory            {} MiB{}", limits.memory_mb, said(limits.enforced.memory)));
+                output::line(format!("  cpu               {} cores{}", limits.cpu_cores, said(limits.enforced.cpu)));
+                output::line(format!("  processes         {}{}", limits.pids, said(limits.enforced.pids)));
+                output::line(format!("  /tmp              {} MiB{}", limits.tmp_mb, said(limits.enforced.tmp_size)));
+                output::line(format!("  /data quota       none{}", said(limits.enforced.data_quota)));
+                output::line(format!(
+                    "  own network       {}",
+                    if limits.enforced.network_isolation { "yes" } else { "no (NOT enforced here)" }
+                ));
+            }
         }
         AppCommand::Restart { app, follow } => {
             let release = client.restart_app(&app).await?;

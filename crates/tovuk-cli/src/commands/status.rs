@@ -29,6 +29,21 @@ pub(crate) async fn run(global: &GlobalArgs) -> CommandResult {
             .map(|role| vec![role.name.clone(), role.state.to_string(), output::or_dash(role.address.as_deref())]),
     );
     output::line(output::table(&["PART", "STATE", "DETAIL"], &rows));
+    let limits = &status.limits;
+    let said = |on: bool| if on { "enforced" } else { "NOT enforced" };
+    output::line(format!(
+        "limits on apps and builds (cgroup {}): memory {}, cpu {}, pids {}, /tmp size {}, /data quota {}, own network {}",
+        limits.cgroup,
+        said(limits.memory),
+        said(limits.cpu),
+        said(limits.pids),
+        said(limits.tmp_size),
+        said(limits.data_quota),
+        said(limits.network_isolation),
+    ));
+    for note in &limits.notes {
+        output::line(format!("  {note}"));
+    }
     Ok(exit)
 }
 

@@ -97,3 +97,86 @@ fn a_300_mb_line_is_cut_as_it_is_read_and_costs_the_platform_no_memory() {
     assert!(served > 0);
     assert!(after_kb < before_kb + 64 * 1024, "the platform grew from {before_kb} kB to {after_kb} kB");
 }
+
+/// An app that does harm on request: `/alloc` takes 1.5 GiB, `/fork` starts up to 1,500
+/// processes, `/tmp` writes 200 MB to /tmp. Each answers what it managed.
+const HOSTILE: &str = r#"use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{PORT}, Listen => 64, ReuseAddr => 1) or die "cannot listen: $!";
+$| = 1; $SIG{CHLD} = "IGNORE";
+while (my $c = $s->accept) {
+  my $req = <$c>;
+  next unless defined $req;
+  while (my $l = <$c>) { last if $l =~ /^\r?\n$/ }
+  my ($path) = $req =~ m{^\S+ (\S+)};
+  my $body = "ok";
+  # The size is computed at run time: perl folds a constant one when it compiles.
+  if ($path eq "/alloc") { my $n = 1_500_000_000 + length($path) - 6; my $x = "a" x $n; $body = "allocated " . length($x); }
+  if ($path eq "/fork") {
+    my $n = 0;
+    for (1..1500) { my $pid = fork(); last unless defined $pid; if ($pid == 0) { sleep 5; exit 0 } $n++ }
+    $body = "forked $n";
+  }
+  if ($path eq "/tmp") {
+    open(my $f, ">", "/tmp/fill") or die; my $chunk = "x" x 1048576; my $n = 0;
+    for (1..200) { print $f $chunk or last; $n++ } close $f;
+    my $size = -s "/tmp/fill"; unlink "/tmp/fill"; $body = "wrote $size";
+  }
+  print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+  close $c;
+}
+"#;
+
+#[test]
+fn a_hostile_app_is_held_to_its_memory_processes_and_tmp_and_its_neighbour_never_notices() {
+    let platform = Platform::start();
+    let status = platform.tovuk().args(["status", "--json"]).run().success().json();
+    let limits = &status["limits"];
+    eprintln!("enforced here: {limits}");
+    if limits["memory"] != true || limits["pids"] != true {
+        // /v1/status says so, and the docs; nothing more to hold here.
+        assert!(!limits["notes"].as_array().is_some_and(Vec::is_empty), "{limits}");
+        return;
+    }
+    assert_eq!(limits["tmp_size"], true);
+    let load = neighbour_under_load(&platform);
+
+    let token = platform.create_app("greedy");
+    // Enough memory that the fork loop meets the pids limit first.
+    let manifest = format!("{}\n[limits]\nmemory_mb = 256\n", perl_manifest("greedy", "20s"))
+        .replace("path = \"/health\"", "path = \"/\"");
+    let id = platform.push_files("greedy", &token, &[("tovuk.toml", &manifest), ("server.pl", HOSTILE)]);
+    platform.wait_for_state(&id, "running");
+    let inspection = platform.tovuk().args(["app", "inspect", "greedy", "--json"]).run().success().json();
+    assert_eq!(inspection["limits"]["memory_mb"], 256, "{inspection}");
+    assert_eq!(inspection["limits"]["pids"], 512, "{inspection}");
+    assert_eq!(inspection["limits"]["enforced"], *limits, "{inspection}");
+
+    // Processes: the fork loop stops at the pids limit, inside the sandbox.
+    let (status, body) = platform.get_app("greedy", "/fork");
+    assert_eq!(status, 200, "{body}");
+    let forked: u32 = body.trim_start_matches("forked ").parse().expect("a count");
+    assert!(forked < 512, "{forked} processes");
+    // /tmp: full at half the memory limit (128 MiB), well before the 200 MB written.
+    let (status, body) = platform.get_app("greedy", "/tmp");
+    assert_eq!(status, 200, "{body}");
+    let wrote: u64 = body.trim_start_matches("wrote ").parse().expect("a size");
+    assert!(wrote <= 128 << 20, "{wrote} bytes in /tmp");
+    // Memory: killed by the kernel inside the sandbox; the reason is in its log and status.
+    let (status, _) = platform.get_app("greedy", "/alloc");
+    assert_ne!(status, 200, "1.5 GiB under memory_mb = 256");
+    let logs = wait_for_log(&platform, "greedy", "killed for memory");
+    assert!(logs.contains("past its limit of 256 MiB ([limits] memory_mb"), "{logs}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = platform.tovuk().args(["app", "status", "greedy", "--json"]).run().success().json();
+        if status["instance"]["restarts"].as_u64().is_some_and(|restarts| restarts >= 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restart shown: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let (served, failed) = load.finish();
+    eprintln!("neighbour: {served} served, {failed} failed; platform peak {} kB", platform.peak_memory_kb());
+    assert_eq!(failed, 0, "the neighbour noticed");
+}
