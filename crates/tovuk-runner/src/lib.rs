@@ -105,6 +105,14 @@ pub async fn run(
     });
     shutdown.spawn("instance-usage", runner.clone().measure_usage(shutdown.clone()));
     // Its first pass adopts what outlived the last run and starts what did not.
+    let cgroups = runner.config.cgroups.clone();
+    // Empty groups a killed platform left behind; a live instance's group holds its processes.
+    tokio::task::spawn_blocking(move || {
+        let removed = cgroups.remove_stale();
+        if removed > 0 {
+            tracing::info!(removed, "removed control groups left by an earlier run");
+        }
+    });
     shutdown.spawn("reconcile", runner.clone().reconcile(shutdown.clone(), restored));
     let mut errors: u32 = 0;
     loop {

@@ -226,6 +226,39 @@ impl Cgroups {
     }
 }
 
+impl Cgroups {
+    /// Removes the groups a crashed or killed platform left: empty, and older than a
+    /// minute (a group just made waits for its sandbox to enter it).
+    pub fn remove_stale(&self) -> usize {
+        let roots: Vec<&PathBuf> = match self {
+            Cgroups::V2 { group, .. } => vec![group],
+            Cgroups::V1 { memory, cpu, cpuacct, pids } => [memory, cpu, cpuacct, pids].into_iter().flatten().collect(),
+            Cgroups::Unavailable(_) => Vec::new(),
+        };
+        let mut removed = 0;
+        for root in roots {
+            let Ok(entries) = std::fs::read_dir(root) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let old = entry
+                    .metadata()
+                    .and_then(|meta| meta.modified())
+                    .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age.as_secs() >= 60));
+                let empty = std::fs::read_to_string(entry.path().join("cgroup.procs"))
+                    .is_ok_and(|procs| procs.trim().is_empty());
+                if (name.starts_with("app-") || name.starts_with("build-"))
+                    && old
+                    && empty
+                    && std::fs::remove_dir(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
 /// A group name: what a path component may hold.
 fn sanitize(name: &str) -> String {
     name.chars().map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' { ch } else { '_' }).collect()
