@@ -101,7 +101,8 @@ fn instance_target(instance: &InstanceRecord) -> Option<RouteTarget> {
             "crash-looping (last exit code {})",
             instance.last_exit_code.map_or_else(|| "unknown".to_owned(), |code| code.to_string())
         )),
-        "failed" => down(instance.reason.as_deref().unwrap_or("the app could not start")),
+        // Public: the reason (which can name files of the platform) is in `tovuk app status`.
+        "failed" => down("its current deploy could not start; `tovuk app status` says why"),
         "stopped" | "starting" => down("the app is starting"),
         // Traffic comes back once the restarted process answers its health path.
         "restarting" => down(&format!(

@@ -184,10 +184,11 @@ fn group_name(launch: &Launch) -> String {
 
 fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> SandboxSpec {
     SandboxSpec {
-        workspace: launch.release_dir.clone(),
+        // The release is read-only: an app writes to /data and /tmp, never to its own code.
+        workspace: PathBuf::new(),
         workdir: "/app".into(),
-        binds: vec![(launch.release_dir.clone(), "/app".into()), (launch.volume_dir.clone(), "/data".into())],
-        ro_binds: Vec::new(),
+        binds: vec![(launch.volume_dir.clone(), "/data".into())],
+        ro_binds: vec![(launch.release_dir.clone(), "/app".into())],
         env: launch
             .env
             .iter()

@@ -48,7 +48,7 @@ pub enum SandboxError {
 /// What one sandboxed process sees.
 #[derive(Debug, Clone, Default)]
 pub struct SandboxSpec {
-    /// Host directory bound read-write at `/workspace`.
+    /// Host directory bound read-write at `/workspace` (none when empty).
     pub workspace: PathBuf,
     /// Working directory inside the sandbox.
     pub workdir: String,
@@ -119,7 +119,9 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
         args.extend(["--size".into(), bytes.to_string()]);
     }
     args.extend(["--tmpfs".into(), "/tmp".into()]);
-    args.extend(["--bind".into(), spec.workspace.display().to_string(), "/workspace".into()]);
+    if !spec.workspace.as_os_str().is_empty() {
+        args.extend(["--bind".into(), spec.workspace.display().to_string(), "/workspace".into()]);
+    }
     for (host, inside) in &spec.binds {
         args.extend(["--bind".into(), host.display().to_string(), inside.clone()]);
     }

@@ -180,3 +180,52 @@ fn a_hostile_app_is_held_to_its_memory_processes_and_tmp_and_its_neighbour_never
     eprintln!("neighbour: {served} served, {failed} failed; platform peak {} kB", platform.peak_memory_kb());
     assert_eq!(failed, 0, "the neighbour noticed");
 }
+
+#[test]
+fn a_release_is_read_only_and_a_failed_restore_is_told_without_platform_paths() {
+    let platform = Platform::start();
+    let app_with = |name: &str, script: &str| {
+        let token = platform.create_app(name);
+        let id =
+            platform.push_files(name, &token, &[("tovuk.toml", &perl_manifest(name, "20s")), ("server.pl", script)]);
+        platform.wait_for_state(&id, "running");
+        id
+    };
+    let writer = format!(
+        "if (open(my $f, \">\", \"/app/server.pl\")) {{ print \"WROTE /app\\n\" }} else {{ print \"cannot write /app: $!\\n\" }}\n{}",
+        perl_app("one", "200 OK")
+    );
+    app_with("one", &writer);
+    let two = app_with("two", &perl_app("two", "200 OK"));
+    let logs = wait_for_log(&platform, "one", "/app");
+    assert!(logs.contains("cannot write /app: Read-only file system"), "{logs}");
+    assert_eq!(platform.get_app("one", "/").1, "hello one\n", "the release is as it was built");
+
+    // App two's artifact is gone when the platform comes back: its restore fails.
+    let digest = platform.deploy(&two)["artifact"]["digest"].as_str().expect("digest").to_owned();
+    let root = platform.stop();
+    kill_instances(&root.path().join("data"));
+    let hex = digest.trim_start_matches("sha256:");
+    std::fs::remove_file(root.path().join("data").join("artifacts").join(format!("{hex}.tar.zst"))).expect("remove");
+    let platform = Platform::start_in(root);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = platform.tovuk().args(["app", "status", "two", "--json"]).run().success().json();
+        if status["instance"]["status"] == "failed" {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the restore did not fail: {status}\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The operator's view says why; the public answer says where to look, and names no file.
+    assert!(status.to_string().contains("archive"), "{status}");
+    let (code, body) = platform.get_app("two", "/");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("tovuk app status"), "{body}");
+    assert!(!body.contains(&platform.data_dir().display().to_string()) && !body.contains(hex), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while platform.get_app("one", "/").1 != "hello one\n" {
+        assert!(Instant::now() < deadline, "app one never served again:\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
