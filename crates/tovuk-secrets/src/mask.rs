@@ -21,6 +21,46 @@ pub const MIN_MASKED_LEN: usize = 4;
 /// Bytes read per step by [`Masker::find_in_reader`].
 const CHUNK_BYTES: usize = 64 * 1024;
 
+/// Encoded fragments shorter than this are not masked: too short to be told from text.
+const MIN_ENCODED_LEN: usize = 8;
+/// Values shorter than this are masked only as themselves: their encodings are short
+/// enough to turn up by chance in hashes and ids.
+const MIN_ENCODED_VALUE_LEN: usize = 8;
+
+/// The forms a value is commonly printed in besides itself: hex (either case), base64 and
+/// base64url at each of the three byte alignments it can have inside a longer encoded
+/// string (only the characters that depend on the value alone), and URL encoding.
+/// Best effort: a value can always be printed in a form not listed here.
+fn encoded_forms(value: &str) -> Vec<String> {
+    use base64::Engine;
+    let bytes = value.as_bytes();
+    let mut forms = vec![hex::encode(bytes), hex::encode_upper(bytes)];
+    for engine in [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE] {
+        for offset in 0..3 {
+            let mut shifted = vec![0u8; offset];
+            shifted.extend_from_slice(bytes);
+            let encoded = engine.encode(&shifted);
+            // Character i holds bits [6i, 6i + 6): keep those that lie inside the value.
+            let first = (8 * offset).div_ceil(6);
+            let end = 8 * (offset + bytes.len()) / 6;
+            if let Some(fragment) = encoded.get(first..end) {
+                forms.push(fragment.to_owned());
+            }
+        }
+    }
+    // Every byte but letters and digits, or (as most encoders) all but RFC 3986's unreserved;
+    // a space as `%20` or, in forms, `+`.
+    const UNRESERVED_KEPT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    for set in [percent_encoding::NON_ALPHANUMERIC, UNRESERVED_KEPT] {
+        let url = percent_encoding::utf8_percent_encode(value, set).to_string();
+        forms.push(url.replace("%20", "+"));
+        forms.push(url);
+    }
+    forms.retain(|form| form.len() >= MIN_ENCODED_LEN && form != value);
+    forms
+}
+
 /// Finds a set of secret values in text and masks them.
 ///
 /// Every occurrence is masked in full, even where two values overlap in the
@@ -54,14 +94,22 @@ impl Masker {
         S: AsRef<str>,
     {
         let values: Vec<S> = values.into_iter().collect();
-        let mut patterns: Vec<&str> =
-            values.iter().map(AsRef::as_ref).filter(|value| value.len() >= MIN_MASKED_LEN).collect();
+        let plain: Vec<&str> = values.iter().map(AsRef::as_ref).filter(|value| value.len() >= MIN_MASKED_LEN).collect();
+        let mut distinct = plain.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let count = distinct.len();
+        let encoded: Vec<String> = plain
+            .iter()
+            .filter(|value| value.len() >= MIN_ENCODED_VALUE_LEN)
+            .flat_map(|value| encoded_forms(value))
+            .collect();
+        let mut patterns: Vec<&str> = plain.iter().copied().chain(encoded.iter().map(String::as_str)).collect();
         patterns.sort_unstable();
         patterns.dedup();
         if patterns.is_empty() {
             return Masker::default();
         }
-        let count = patterns.len();
         let longest = patterns.iter().map(|value| value.len()).max().unwrap_or(0);
         // Standard match semantics: the only kind that reports overlapping matches,
         // so a value starting inside another's match in the text is masked too.

@@ -134,3 +134,43 @@ fn find_in_reader_passes_read_errors_on() {
     let error = Masker::new(["s3cret"]).find_in_reader(Broken).expect_err("error");
     assert_eq!(error.to_string(), "disk on fire");
 }
+
+#[test]
+fn encoded_forms_of_a_value_are_masked_too() {
+    use base64::Engine;
+    let secret = "hunter2-Sup3r secret/value";
+    let masker = Masker::new([secret]);
+    let standard = &base64::engine::general_purpose::STANDARD;
+    let url_safe = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let printed = [
+        hex::encode(secret),
+        hex::encode_upper(secret),
+        standard.encode(secret),
+        // Inside a longer encoded string, at each alignment: basic auth, a JSON token.
+        standard.encode(format!("user:{secret}")),
+        standard.encode(format!("ab:{secret}")),
+        url_safe.encode(format!("{{\"k\":\"{secret}\",\"n\":1}}")),
+        url_safe.encode(format!("x{secret}")),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string(),
+        "hunter2-Sup3r+secret%2Fvalue".to_owned(),
+    ];
+    for text in printed {
+        let line = format!("Authorization: {text}");
+        let masked = masker.mask(&line);
+        assert!(masked.contains(MASK), "not masked: {line}");
+        // What is left cannot be decoded back into the value.
+        let rest = masked.replace(MASK, "");
+        for decoded in [
+            standard.decode(rest.trim_start_matches("Authorization: ")).ok(),
+            url_safe.decode(rest.trim_start_matches("Authorization: ")).ok(),
+            hex::decode(rest.trim_start_matches("Authorization: ")).ok(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(!String::from_utf8_lossy(&decoded).contains(secret), "{line} -> {masked}");
+        }
+    }
+    // Short values are not searched in encoded form: too many false hits.
+    assert_eq!(Masker::new(["abcdefg"]).mask("YWJjZGVmZw== 61626364656667"), "YWJjZGVmZw== 61626364656667");
+}

@@ -93,7 +93,7 @@ fn a_canary_secret_reaches_the_app_and_the_build_and_nothing_else() {
 
     let manifest = env_manifest(
         "canary",
-        "\n[config]\nrequired = [\"SECRET_CANARY\"]\n\n[build]\nsecrets = [\"SECRET_CANARY\"]\nbuild = \"echo build sees $SECRET_CANARY\"\n",
+        "\n[config]\nrequired = [\"SECRET_CANARY\"]\n\n[build]\nsecrets = [\"SECRET_CANARY\"]\nbuild = \"echo build sees $SECRET_CANARY; printf %s $SECRET_CANARY | base64; printf %s $SECRET_CANARY | od -An -tx1 | tr -d ' \\\\n'; echo\"\n",
     );
     let id = platform.push_files("canary", &token, &[("tovuk.toml", &manifest), ("server.pl", &env_app())]);
     let deploy = platform.wait_for_state(&id, "running");
@@ -108,6 +108,13 @@ fn a_canary_secret_reaches_the_app_and_the_build_and_nothing_else() {
     // The build printed it, the app printed it: both logs hold the mask instead.
     let build_log = seen.keep(platform.tovuk().args(["logs", "--build", &id, "--json"]).run().success());
     assert!(build_log.stdout.contains("build sees ****"), "{}", build_log.stdout);
+    // Printed encoded, it is masked too: base64 and hex.
+    use base64::Engine;
+    let encoded = [base64::engine::general_purpose::STANDARD.encode(&secret), hex::encode(&secret)];
+    for form in &encoded {
+        assert!(!build_log.stdout.contains(form.as_str()), "{form} in {}", build_log.stdout);
+    }
+    assert!(build_log.stdout.matches("****").count() >= 3, "{}", build_log.stdout);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let app_log = seen.keep(platform.tovuk().args(["logs", "canary", "--json"]).run().success());
