@@ -14,8 +14,13 @@ use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 /// Moves the shell into each `cgroup.procs` file given before `--`, then becomes the rest:
-/// the sandbox is in its group before `bwrap` starts anything.
-const ENTER_GROUP: &str = r#"while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#;
+/// the sandbox is in its group before `bwrap` starts anything. The first argument is the
+/// platform's pid, or `-`: a sandbox that dies with the platform (`--die-with-parent`)
+/// must not start once the platform is gone, as its death signal would never come.
+const ENTER_GROUP: &str = r#"parent=$1; shift
+while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift
+if [ "$parent" != - ]; then read -r _ _ _ now _ < /proc/$$/stat; [ "$now" = "$parent" ] || exit 125; fi
+exec "$@""#;
 
 /// The unprivileged identity sandboxed processes run as.
 pub const SANDBOX_UID: u32 = 1000;
@@ -140,9 +145,25 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
 /// group (a Ctrl-C) does not reach it, and dropping the handle leaves it running.
 pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
     let mut command = match &spec.cgroup {
+        // Entering a v1 group can take milliseconds: a sandbox that dies with the platform
+        // gets its death signal first (util-linux `setpriv`, kept across the execs).
+        Some(group) if !spec.outlives_platform => {
+            let mut command = Command::new("setpriv");
+            command
+                .args(["--pdeathsig", "KILL", "--", "/bin/sh", "-c", ENTER_GROUP, "tovuk-sandbox"])
+                .arg(std::process::id().to_string())
+                .args(group.procs_files())
+                .arg("--")
+                .arg(bwrap_path());
+            command
+        }
         Some(group) => {
             let mut command = Command::new("/bin/sh");
-            command.args(["-c", ENTER_GROUP, "tovuk-sandbox"]).args(group.procs_files()).arg("--").arg(bwrap_path());
+            command
+                .args(["-c", ENTER_GROUP, "tovuk-sandbox", "-"])
+                .args(group.procs_files())
+                .arg("--")
+                .arg(bwrap_path());
             command
         }
         None => Command::new("bwrap"),
