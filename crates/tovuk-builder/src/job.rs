@@ -83,15 +83,24 @@ pub(crate) async fn run(
     };
     logs.finish(DeployState::Testing);
     let _ = logs.flush().await;
-    match client.finish_build(&build.deploy_id, &finish).await {
-        Ok(_) => tracing::info!(
-            deploy_id = %build.deploy_id,
-            outcome = %finish.outcome,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "build ended"
-        ),
-        // At the next start the deploy is ended as interrupted.
-        Err(error) => tracing::warn!(deploy_id = %build.deploy_id, %error, "cannot report the end of a build"),
+    // Until the end is reported the app's next build waits: try a few times.
+    for attempt in 1..=5 {
+        match client.finish_build(&build.deploy_id, &finish).await {
+            Ok(_) => {
+                tracing::info!(
+                    deploy_id = %build.deploy_id,
+                    outcome = %finish.outcome,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "build ended"
+                );
+                return;
+            }
+            // At the next start the deploy is ended as interrupted.
+            Err(error) if attempt == 5 => {
+                tracing::warn!(deploy_id = %build.deploy_id, %error, "cannot report the end of a build")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(attempt)).await,
+        }
     }
 }
 
@@ -116,7 +125,41 @@ async fn build_in(
     }
     logs.line(DeployState::Building, LogStream::Platform, format!("checking out {} at {}", build.ref_name, build.sha));
     let repo = config.layout.repo(&build.app);
-    if let Err(error) = checkout(&repo, &build.sha, &source).await {
+    // The checkout is held to the build's time limit and stops when the deploy is cancelled.
+    let limit = committed_build_timeout(&repo, &build.sha).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checked_out = {
+        let checkout = checkout(&repo, &build.sha, &source, stop.clone());
+        tokio::pin!(checkout);
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                result = &mut checkout => break result,
+                () = &mut deadline => {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = (&mut checkout).await;
+                    let line = format!("the checkout did not finish within {} ([build] timeout in tovuk.toml): stopped", humanize(limit));
+                    logs.line(DeployState::Building, LogStream::Platform, line.clone());
+                    return Outcome::Failed(failure(FailureReason::Timeout, Some(DeployState::Building), None, Some(line)));
+                }
+                _ = tick.tick() => {
+                    if logs.flush().await {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let _ = (&mut checkout).await;
+                        return Outcome::Cancelled;
+                    }
+                }
+                () = shutdown.wait() => {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = (&mut checkout).await;
+                    return Outcome::Stopped;
+                }
+            }
+        }
+    };
+    if let Err(error) = checked_out {
         logs.line(DeployState::Building, LogStream::Platform, error.clone());
         return Outcome::Failed(failure(
             FailureReason::SourceUnavailable,
@@ -268,9 +311,26 @@ async fn report(
     }
 }
 
+/// The `[build] timeout` of the commit's contract, read from git before the checkout.
+async fn committed_build_timeout(repo: &Path, sha: &str) -> Duration {
+    let output = tokio::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["cat-file", "blob", &format!("{sha}:{MANIFEST_FILE}")])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .await;
+    output
+        .ok()
+        .and_then(|output| tovuk_manifest::check_bytes(MANIFEST_FILE, &output.stdout).0)
+        .map_or(tovuk_manifest::DEFAULT_BUILD_TIMEOUT, |manifest| manifest.build().timeout)
+}
+
 /// A clean checkout of `sha`: `git archive` of the commit streamed into the workspace.
 /// No `.git`, no files from earlier builds, and memory stays flat whatever the size.
-async fn checkout(repo: &Path, sha: &str, dest: &Path) -> Result<(), String> {
+/// Setting `stop` ends it between two entries.
+async fn checkout(repo: &Path, sha: &str, dest: &Path, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
     let (repo, sha, dest) = (repo.to_owned(), sha.to_owned(), dest.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut git = std::process::Command::new("git")
@@ -284,9 +344,14 @@ async fn checkout(repo: &Path, sha: &str, dest: &Path) -> Result<(), String> {
             .spawn()
             .map_err(|error| format!("cannot run git to check out the source: {error}"))?;
         let unpacked = match git.stdout.take() {
-            Some(stdout) => tar::Archive::new(stdout).unpack(&dest).map_err(|error| error.to_string()),
+            Some(stdout) => unpack_until_stopped(stdout, &dest, &stop),
             None => Err("git gave no output".to_owned()),
         };
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = git.kill();
+            let _ = git.wait();
+            return Err("the checkout was stopped".to_owned());
+        }
         let output = git.wait_with_output().map_err(|error| format!("git stopped: {error}"))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -297,6 +362,22 @@ async fn checkout(repo: &Path, sha: &str, dest: &Path) -> Result<(), String> {
     })
     .await
     .map_err(|error| format!("the checkout stopped: {error}"))?
+}
+
+fn unpack_until_stopped(
+    stream: impl std::io::Read,
+    dest: &Path,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(), String> {
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries().map_err(|error| error.to_string())? {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut entry = entry.map_err(|error| error.to_string())?;
+        entry.unpack_in(dest).map_err(|error| error.to_string())?;
+    }
+    Ok(())
 }
 
 fn read_manifest(source: &Path) -> Result<Manifest, String> {

@@ -193,6 +193,7 @@ pub(crate) async fn finish(
         Err(_) => running_build(&state, &id).await?,
     };
     tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, state = %deploy.state, "build finished");
+    state.store().release_build_claim(deploy.id.as_str()).await?;
     state.build_over(&deploy);
     if deploy.state == DeployState::ArtifactReady {
         state.inner.release_wakeup.notify_waiters();

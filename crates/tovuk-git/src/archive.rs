@@ -46,6 +46,8 @@ pub struct ArchiveLimits {
     pub max_file_bytes: u64,
     /// The length of one path or symlink target, in bytes.
     pub max_path_bytes: usize,
+    /// How many directories deep one path may be.
+    pub max_path_depth: usize,
 }
 
 impl Default for ArchiveLimits {
@@ -54,7 +56,8 @@ impl Default for ArchiveLimits {
             max_unpacked_bytes: 1 << 30,
             max_files: 100_000,
             max_file_bytes: 512 << 20,
-            max_path_bytes: 4096,
+            max_path_bytes: tovuk_manifest::MAX_PATH_BYTES,
+            max_path_depth: tovuk_manifest::MAX_PATH_DEPTH,
         }
     }
 }
@@ -402,6 +405,9 @@ fn normalize_path(raw: &[u8], limits: &ArchiveLimits) -> Result<Vec<String>, Arc
                 return Err(unsafe_path("the path has a `.git` component"));
             }
             _ => components.push(component.to_owned()),
+        }
+        if components.len() > limits.max_path_depth {
+            return Err(unsafe_path(&format!("the path is more than {} directories deep", limits.max_path_depth)));
         }
     }
     Ok(components)

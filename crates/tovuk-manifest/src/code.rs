@@ -35,11 +35,12 @@ pub enum Code {
     DevSetting,
     SecretFileTracked,
     GeneratedOutputTracked,
+    PathTooDeep,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 22] = [
         Code::ManifestMissing,
         Code::ManifestEmpty,
         Code::ManifestTooLarge,
@@ -61,6 +62,7 @@ impl Code {
         Code::DevSetting,
         Code::SecretFileTracked,
         Code::GeneratedOutputTracked,
+        Code::PathTooDeep,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +88,7 @@ impl Code {
             Code::DevSetting => "dev_setting",
             Code::SecretFileTracked => "secret_file_tracked",
             Code::GeneratedOutputTracked => "generated_output_tracked",
+            Code::PathTooDeep => "path_too_deep",
         }
     }
 

@@ -17,12 +17,20 @@ const COMPILED_EXTENSIONS: [&str; 3] = ["pyc", "o", "class"];
 /// `.env.*` files that are templates by convention and hold no secrets.
 const ENV_TEMPLATES: [&str; 3] = [".env.example", ".env.sample", ".env.template"];
 
+/// The deepest a tracked path may be, in components.
+pub const MAX_PATH_DEPTH: usize = 64;
+/// The longest a tracked path may be, in bytes.
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// Checks the project's tracked files (relative, `/`-separated) for what
 /// must not ship: secret-looking files are errors (`secret_file_tracked`),
 /// generated output is a warning (`generated_output_tracked`, one per
-/// directory). A path matched by `[build] include` or `exclude` is left
-/// alone, since the manifest already says what to do with it; generated
-/// output inside a static app's root is shipped on purpose. `file` is the manifest's display path, named in the fixes.
+/// directory), a path past the depth or length limit is an error
+/// (`path_too_deep`: every build checks out the whole tree). A path matched by
+/// `[build] include` or `exclude` is left alone for the first two, since the
+/// manifest already says what to do with it; generated output inside a static
+/// app's root is shipped on purpose. `file` is the manifest's display path,
+/// named in the fixes.
 pub fn check_files(report: &mut CheckReport, manifest: &Manifest, file: &str, tracked_files: &[String]) {
     let build = manifest.build();
     let static_root = manifest.static_root().filter(|root| !matches!(*root, "." | "./" | ""));
@@ -44,6 +52,24 @@ pub fn check_files(report: &mut CheckReport, manifest: &Manifest, file: &str, tr
         .filter(|path| !path.is_empty())
         .collect();
 
+    // One report for the first path past a limit: a pathological tree has thousands.
+    if let Some(path) =
+        paths.iter().find(|path| path.split('/').count() > MAX_PATH_DEPTH || path.len() > MAX_PATH_BYTES)
+    {
+        report.push_error(
+            Diagnostic::for_file(
+                Code::PathTooDeep,
+                path,
+                format!(
+                    "`{}` is {} directories deep and {} bytes long; a tracked path may be at most {MAX_PATH_DEPTH} deep and {MAX_PATH_BYTES} bytes long",
+                    path.chars().take(80).collect::<String>(),
+                    path.split('/').count(),
+                    path.len()
+                ),
+            )
+            .with_next("move the files to a shallower directory, or remove them from git"),
+        );
+    }
     let mut generated_dirs: BTreeMap<String, usize> = BTreeMap::new();
     let mut compiled: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
     for path in &paths {

@@ -39,7 +39,7 @@ use toml::de::DeTable;
 pub use capability::Capability;
 pub use code::Code;
 pub use duration::format_duration;
-pub use files::{check_files, is_default_excluded};
+pub use files::{MAX_PATH_BYTES, MAX_PATH_DEPTH, check_files, is_default_excluded};
 pub use glob::{PathPatterns, check_pattern, pattern_matches};
 pub use kinds::{AppKind, ResourceKind, RouteAuth};
 pub use manifest::{

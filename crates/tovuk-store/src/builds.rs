@@ -37,7 +37,8 @@ impl Store {
                 SELECT d.id FROM deploys d
                 WHERE d.state = 'queued' AND d.held_by_push IS NULL AND NOT EXISTS (
                     SELECT 1 FROM deploys b
-                    WHERE b.app_id = d.app_id AND b.state IN ('building', 'typechecking', 'testing'))
+                    WHERE b.app_id = d.app_id
+                      AND (b.state IN ('building', 'typechecking', 'testing') OR b.claimed_by IS NOT NULL))
                 ORDER BY d.id LIMIT 1)
              RETURNING id",
         )
@@ -52,6 +53,13 @@ impl Store {
         record_entry(&mut tx, &id, DeployState::Building, &now).await?;
         tx.commit().await?;
         self.find_deploy(&id).await
+    }
+
+    /// The builder that claimed `id` has ended its work (a cancelled build's builder may end
+    /// well after the deploy was cancelled): the app's next build may start.
+    pub async fn release_build_claim(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE deploys SET claimed_by = NULL WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Ends every build that was running when the platform stopped: its builder died with
@@ -88,6 +96,8 @@ impl Store {
                 ended.push(deploy);
             }
         }
+        // The builders died with the platform: nothing holds a build any more.
+        sqlx::query("UPDATE deploys SET claimed_by = NULL WHERE claimed_by IS NOT NULL").execute(&self.pool).await?;
         Ok(ended)
     }
 

@@ -310,6 +310,14 @@ CREATE TABLE meter_grants (
 ) STRICT;
 "#,
     ),
+    (
+        12,
+        r#"
+-- `claimed_by` now means a builder still holds the deploy's build: the app's next build
+-- waits for it. Builds that ended before this version never cleared it.
+UPDATE deploys SET claimed_by = NULL;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -52,7 +52,12 @@ async fn built(store: &Store, app: &AppId, sha: &str, digest: &str) -> DeployRec
     store.transition_deploy(id, DeployState::Building, DeployState::Typechecking).await.expect("typecheck");
     store.transition_deploy(id, DeployState::Typechecking, DeployState::Testing).await.expect("test");
     let extras = TransitionExtras { artifact: Some((digest.to_owned(), 1)), ..TransitionExtras::default() };
-    store.transition_deploy_with(id, DeployState::Testing, DeployState::ArtifactReady, &extras).await.expect("ready")
+    let ready = store
+        .transition_deploy_with(id, DeployState::Testing, DeployState::ArtifactReady, &extras)
+        .await
+        .expect("ready");
+    store.release_build_claim(id).await.expect("the builder ended");
+    ready
 }
 
 fn values(list: &[SealedValue]) -> Vec<(String, i64)> {

@@ -205,6 +205,15 @@ fn path_over_the_limit_is_refused() {
 }
 
 #[test]
+fn path_deeper_than_the_limit_is_refused_before_anything_is_written() {
+    // 2,000 directories in 4,001 bytes: under the length limit, far past the depth.
+    let deep = format!("{}/f\0", vec!["a"; 2000].join("/"));
+    let limits = ArchiveLimits { max_path_bytes: 8192, ..defaults() };
+    let archive = after_good_file().extension(EntryType::GNULongName, deep.as_bytes()).file("harmless", b"x").zst();
+    assert_unsafe_path(refused(&archive, &limits), "64 directories deep");
+}
+
+#[test]
 fn empty_file_name_is_refused() {
     assert_unsafe_path(refused(&after_good_file().file("./", b"x").zst(), &defaults()), "empty");
 }

@@ -344,3 +344,35 @@ fn a_route_declaring_auth_is_refused_before_building_until_edge_auth_exists() {
     let push = repo.push(&platform.remote("guarded", &token), &["--force", "main"]);
     assert!(push.output.contains("queued"), "{}", push.output);
 }
+
+#[test]
+fn a_push_with_a_path_2000_directories_deep_is_refused_naming_the_limit() {
+    use std::io::Write;
+    let platform = Platform::start();
+    let token = platform.create_app("deep");
+    let dir = tempfile::tempdir().expect("tempdir");
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    // A path no file system call takes whole; git's plumbing builds it all the same.
+    let deep = format!("{}/f", vec!["a"; 2000].join("/"));
+    let manifest = web_manifest("deep");
+    let script = format!(
+        "commit refs/heads/main\ncommitter t <t@t.invalid> 0 +0000\ndata 4\ndeep\nM 100644 inline tovuk.toml\ndata {}\n{manifest}\nM 100755 inline server\ndata 10\n#!/bin/sh\n\nM 100644 inline {deep}\ndata 3\nhi\n\n",
+        manifest.len()
+    );
+    let mut import = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    import.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write");
+    assert!(import.wait().expect("wait").success());
+
+    let started = std::time::Instant::now();
+    let push = git_output(dir.path(), &["push", &platform.remote("deep", &token), "main"]);
+    let output = format!("{}{}", String::from_utf8_lossy(&push.stdout), String::from_utf8_lossy(&push.stderr));
+    assert!(!push.status.success(), "{output}");
+    assert!(output.contains("path_too_deep") && output.contains("at most 64 deep"), "{output}");
+    assert!(platform.server_refs("deep").is_empty(), "refs unchanged");
+    eprintln!("refused in {:?}", started.elapsed());
+}
