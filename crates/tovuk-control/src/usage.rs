@@ -276,28 +276,38 @@ pub(crate) async fn record(
 ) -> Result<StatusCode, ApiFailure> {
     let hour = hour_now();
     let mut entries = Vec::new();
-    let mut apps: HashMap<String, AppRecord> = HashMap::new();
-    for sample in batch.entries {
+    // A few queries per batch, however many apps it holds: it comes every few seconds.
+    let apps: HashMap<String, AppRecord> =
+        state.store().list_apps().await?.into_iter().map(|app| (app.name.to_string(), app)).collect();
+    let mut sampled: HashMap<&str, &AppRecord> = HashMap::new();
+    for sample in &batch.entries {
         if Meter::from_name(&sample.meter).is_none() || !sample.quantity.is_finite() || sample.quantity <= 0.0 {
             continue;
         }
-        if !apps.contains_key(&sample.app)
-            && let Some(app) = state.store().find_app(&sample.app).await?
-        {
-            apps.insert(sample.app.clone(), app);
-        }
         if let Some(app) = apps.get(&sample.app) {
+            sampled.insert(app.id.as_str(), app);
             entries.push(UsageEntry {
                 app_id: app.id.to_string(),
                 hour: hour.clone(),
-                meter: sample.meter,
+                meter: sample.meter.clone(),
                 quantity: sample.quantity,
             });
         }
     }
     state.store().add_usage(&entries).await?;
-    for app in apps.values() {
-        enforce_caps(&state, app).await?;
+    // Only an app with a cap on what was measured can be stopped by it.
+    let capped: std::collections::HashSet<String> = state
+        .store()
+        .caps(None)
+        .await?
+        .into_iter()
+        .filter(|cap| TRAFFIC_STOPPING.iter().any(|meter| meter.as_str() == cap.meter))
+        .map(|cap| cap.app_id)
+        .collect();
+    for (app_id, app) in sampled {
+        if capped.contains(app_id) {
+            enforce_caps(&state, app).await?;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -129,6 +129,11 @@ impl Instance {
     }
 
     /// The last lines the app printed, oldest first.
+    /// Its control group, when this machine has them.
+    pub fn group(&self) -> Option<tovuk_sandbox::cgroup::Group> {
+        self.launch.cgroups.group(&group_name(&self.launch))
+    }
+
     pub fn tail(&self) -> Vec<String> {
         self.tail.lock().map(|tail| tail.iter().cloned().collect()).unwrap_or_default()
     }

@@ -448,14 +448,16 @@ impl Runner {
                 () = shutdown.wait() => return Ok(()),
                 _ = tick.tick() => {}
             }
-            let instances: Vec<(String, u32)> = self
+            let instances: Vec<usage::Measured> = self
                 .serving
                 .lock()
                 .map(|serving| {
                     serving
                         .iter()
                         .filter_map(|(app, instance)| match instance.life() {
-                            Life::Running { pid, .. } => Some((app.clone(), pid)),
+                            Life::Running { pid, .. } => {
+                                Some(usage::Measured { app: app.clone(), pid, group: instance.group() })
+                            }
                             _ => None,
                         })
                         .collect()

@@ -11,8 +11,10 @@ use std::time::Duration;
 use tovuk_api_types::LogStream;
 
 const STREAMS: [(LogStream, &str); 2] = [(LogStream::Stdout, "stdout.log"), (LogStream::Stderr, "stderr.log")];
-/// How often the files are read for new lines.
+/// How often the files are read for new lines while the app prints...
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+/// ...backing off to this while it is quiet: two hundred idle apps cost next to nothing.
+const FOLLOW_IDLE: Duration = Duration::from_secs(1);
 /// A file read to its end past this size starts again from empty (the app appends, so
 /// its next line lands at the start); only lines written in that instant can be lost.
 const ROTATE_AT: u64 = 8 << 20;
@@ -86,16 +88,21 @@ impl Followed {
     }
 
     /// Passes on every whole line written since the last call.
-    fn read_new(&mut self, on_line: &OnLine) {
-        let Ok(mut file) = File::options().read(true).write(true).open(&self.path) else { return };
-        let Ok(len) = file.metadata().map(|meta| meta.len()) else { return };
+    /// Returns whether anything new was there.
+    fn read_new(&mut self, on_line: &OnLine) -> bool {
+        // A stat, not an open, for the common case: nothing new.
+        if std::fs::metadata(&self.path).is_ok_and(|meta| meta.len() == self.offset) {
+            return false;
+        }
+        let Ok(mut file) = File::options().read(true).write(true).open(&self.path) else { return false };
+        let Ok(len) = file.metadata().map(|meta| meta.len()) else { return false };
         if len < self.offset {
             // Started again from empty.
             self.offset = 0;
             self.partial.clear();
         }
         if len == self.offset {
-            return;
+            return false;
         }
         if len - self.offset > MOST_BACKLOG {
             // Far behind: what the app printed meanwhile is skipped, not read late; its
@@ -116,13 +123,13 @@ impl Followed {
                 on_line,
             );
             let _ = std::fs::write(self.offset_path(), self.offset.to_string());
-            return;
+            return true;
         }
         let mut chunk = Vec::new();
         if file.seek(SeekFrom::Start(self.offset)).is_err()
             || (&mut file).take(READ_AT_MOST).read_to_end(&mut chunk).is_err()
         {
-            return;
+            return false;
         }
         let read_from = self.offset;
         self.offset += chunk.len() as u64;
@@ -143,6 +150,7 @@ impl Followed {
             self.offset = 0;
         }
         let _ = std::fs::write(self.offset_path(), self.offset.to_string());
+        true
     }
 }
 
@@ -229,13 +237,15 @@ impl Output {
         (self.on_line)(LogStream::Platform, line.to_owned());
     }
 
-    /// Passes on every line written so far.
-    pub fn catch_up(&self) {
+    /// Passes on every line written so far; whether there was anything new.
+    pub fn catch_up(&self) -> bool {
+        let mut any = false;
         if let Ok(mut streams) = self.streams.lock() {
             for followed in streams.iter_mut() {
-                followed.read_new(&self.on_line);
+                any |= followed.read_new(&self.on_line);
             }
         }
+        any
     }
 }
 
@@ -247,11 +257,13 @@ pub(crate) async fn follow(
     mut over: tokio::sync::watch::Receiver<bool>,
     shutdown: tovuk_daemon::Shutdown,
 ) {
+    let mut pause = FOLLOW_EVERY;
     loop {
         let reader = output.clone();
-        let _ = tokio::task::spawn_blocking(move || reader.catch_up()).await;
+        let printed = tokio::task::spawn_blocking(move || reader.catch_up()).await.unwrap_or(false);
+        pause = if printed { FOLLOW_EVERY } else { (pause * 2).min(FOLLOW_IDLE) };
         tokio::select! {
-            () = tokio::time::sleep(FOLLOW_EVERY) => {}
+            () = tokio::time::sleep(pause) => {}
             ended = over.wait_for(|over| *over) => {
                 output.catch_up();
                 if ended.is_ok() {

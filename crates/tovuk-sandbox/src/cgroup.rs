@@ -45,6 +45,7 @@ pub struct Limits {
 /// One sandbox's group: a directory per hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
+    name: String,
     version: u8,
     /// Every directory of the group (one for v2; one per controller for v1).
     dirs: Vec<PathBuf>,
@@ -166,12 +167,13 @@ impl Cgroups {
         match self {
             Cgroups::V2 { group, .. } => {
                 let dir = group.join(&name);
-                Some(Group { version: 2, dirs: vec![dir.clone()], memory: Some(dir.clone()), cpuacct: Some(dir) })
+                Some(Group { name, version: 2, dirs: vec![dir.clone()], memory: Some(dir.clone()), cpuacct: Some(dir) })
             }
             Cgroups::V1 { memory, cpu, cpuacct, pids } => {
                 let at = |root: &Option<PathBuf>| root.as_ref().map(|root| root.join(&name));
                 let dirs = [memory, cpu, cpuacct, pids].into_iter().filter_map(at).collect();
-                Some(Group { version: 1, dirs, memory: at(memory), cpuacct: at(cpuacct).or_else(|| at(cpu)) })
+                let (memory, cpuacct) = (at(memory), at(cpuacct).or_else(|| at(cpu)));
+                Some(Group { name, version: 1, dirs, memory, cpuacct })
             }
             Cgroups::Unavailable(_) => None,
         }
@@ -269,6 +271,11 @@ fn quota_us(cores: f64) -> u64 {
 }
 
 impl Group {
+    /// The group's name under the platform's group.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The `cgroup.procs` files a process writes its pid to, to enter the group.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|dir| dir.join("cgroup.procs")).collect()
@@ -297,11 +304,18 @@ impl Group {
         }
     }
 
-    /// Memory the group holds now, in bytes.
+    /// Memory the group's processes hold now, in bytes: anonymous memory and shared memory
+    /// (its `/tmp` among it), not the file cache the kernel can drop.
     pub fn memory_bytes(&self) -> Option<u64> {
         let dir = self.memory.as_ref()?;
-        let file = if self.version == 2 { "memory.current" } else { "memory.usage_in_bytes" };
-        std::fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+        let stat = std::fs::read_to_string(dir.join("memory.stat")).ok()?;
+        let keys: [&str; 2] = if self.version == 2 { ["anon", "shmem"] } else { ["total_rss", "total_shmem"] };
+        let value = |key: &str| {
+            stat.lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Some(keys.iter().map(|key| value(key)).sum())
     }
 
     /// The pids of every process in the group.

@@ -361,6 +361,11 @@ mod tests {
         // Past its /tmp: the write fails with no space.
         let (ok, out) = run(&spec, "head -c 8000000 /dev/zero > /tmp/fill").await;
         assert!(!ok && out.contains("No space"), "{out}");
+        // Its counters are what the runner bills from.
+        if enforced.cpu {
+            assert!(group.cpu_nanos().is_some_and(|nanos| nanos > 0), "no CPU time counted");
+        }
+        assert!(group.memory_bytes().is_some(), "no memory figure");
         group.remove();
         assert!(group.pids().is_empty());
     }
