@@ -51,11 +51,6 @@ impl Shutdown {
         self.token.cancelled().await;
     }
 
-    /// How many spawned tasks are still running.
-    pub fn running(&self) -> usize {
-        self.tracker.len()
-    }
-
     /// Waits for every spawned task to finish, up to `deadline`. False when some did not.
     pub async fn join(&self, deadline: Duration) -> bool {
         self.tracker.close();

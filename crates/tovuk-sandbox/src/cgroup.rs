@@ -160,8 +160,8 @@ impl Cgroups {
         }
     }
 
-    /// The group `name` (made when missing), without changing its limits: for a sandbox
-    /// that outlived the platform and is adopted.
+    /// The group `name`, as paths: nothing is made or changed. For a sandbox that outlived
+    /// the platform and is adopted, and for reading a group's counters.
     pub fn group(&self, name: &str) -> Option<Group> {
         let name = sanitize(name);
         match self {
@@ -208,18 +208,18 @@ impl Cgroups {
             }
             Cgroups::V1 { memory, cpu, pids, .. } => {
                 if let (Some(root), Some(bytes)) = (memory, limits.memory_bytes) {
-                    let dir = root.join(sanitize(name));
+                    let dir = root.join(group.name());
                     write(&dir, "memory.limit_in_bytes", bytes.to_string())?;
                     // Memory and swap together: no swap past the limit (when swap accounting is on).
                     let _ = write(&dir, "memory.memsw.limit_in_bytes", bytes.to_string());
                 }
                 if let (Some(root), Some(cores)) = (cpu, limits.cpu_cores) {
-                    let dir = root.join(sanitize(name));
+                    let dir = root.join(group.name());
                     write(&dir, "cpu.cfs_period_us", CPU_PERIOD_US.to_string())?;
                     write(&dir, "cpu.cfs_quota_us", quota_us(cores).to_string())?;
                 }
                 if let (Some(root), Some(count)) = (pids, limits.pids) {
-                    write(&root.join(sanitize(name)), "pids.max", count.to_string())?;
+                    write(&root.join(group.name()), "pids.max", count.to_string())?;
                 }
             }
             Cgroups::Unavailable(_) => {}

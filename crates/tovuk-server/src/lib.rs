@@ -18,8 +18,6 @@ use tovuk_daemon::{RoleBoard, SHUTDOWN_DEADLINE, Shutdown};
 /// The longest the router waits at start for the runner to adopt the apps that outlived
 /// the last run, before it serves regardless (apps still starting answer 503).
 const RESTORE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-/// How long the API goes on accepting after a stop began, for the other roles to finish.
-const API_LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub use data_dir::{ADMIN_TOKEN_FILE, NODE_SECRET_FILE, SERVER_FILE, STATE_FILE};
 
@@ -214,24 +212,14 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     shutdown.spawn("store-watch", tovuk_control::run_store_watch(control.clone(), shutdown.clone()));
     shutdown.spawn("token-uses", tovuk_control::run_token_uses(control.clone(), shutdown.clone()));
     let route_feed = control.route_feed();
-    // The API stops accepting last: the other roles (a build being stopped, the runner)
-    // report their last words to it as they stop. Its socket stays open in the listener
-    // keeper, so a request to an API that stopped first would wait in the backlog.
+    // The API stops accepting last, once every other task has ended: the other roles (a
+    // build being stopped, the runner) report their last words to it as they stop. Its
+    // socket stays open in the listener keeper, so a request to an API that stopped first
+    // would wait in the backlog.
     let api_stops = Shutdown::new();
-    let api_stop_trigger = api_stops.clone();
-    let others = shutdown.clone();
-    shutdown.spawn("api-stop", async move {
-        others.wait().await;
-        let deadline = tokio::time::Instant::now() + API_LINGER;
-        // Running apart from the others: this task and the API itself.
-        while others.running() > 2 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        api_stop_trigger.trigger();
-        Ok(())
-    });
-    shutdown.spawn("api", async move {
-        let result = tovuk_control::serve(api_listener, control, api_stops).await;
+    let serving_api = api_stops.clone();
+    api_stops.spawn("api", async move {
+        let result = tovuk_control::serve(api_listener, control, serving_api).await;
         api_roles.set("api", false, None);
         api_shutdown.trigger();
         result
@@ -316,6 +304,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     shutdown.trigger();
     // A second signal stops waiting for in-flight work.
     drain(&shutdown).await;
+    api_stops.trigger();
+    drain(&api_stops).await;
     if config.stop_apps {
         tovuk_runner::stop_all_instances(data_dir.layout()).await;
         // A full stop: the ports are refused from now on, not held for a next start.
