@@ -1,24 +1,13 @@
 //! Build claims on a real SQLite file: one build per app at a time, until the builder
 //! holding the last one has really ended (not just until its deploy was cancelled).
 
-use tovuk_store::{NewSource, SourceKind, Store};
+mod common;
+
+use tovuk_store::Store;
 use tovuk_types::{AppId, AppName, DeployState};
 
 async fn queued(store: &Store, app: &AppId, sha: &str) -> String {
-    let source = NewSource {
-        app_id: app.clone(),
-        token_id: "tok_test".into(),
-        kind: SourceKind::Git,
-        ref_name: "refs/heads/main".into(),
-        old_sha: None,
-        sha: sha.into(),
-        forced: false,
-        retry: false,
-        config_needs: Vec::new(),
-        refused: None,
-        plan: None,
-        held_by_push: None,
-    };
+    let source = common::pushed(app, sha);
     store.record_source(&source).await.expect("record").deploy.id.to_string()
 }
 

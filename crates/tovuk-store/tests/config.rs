@@ -1,9 +1,9 @@
 //! Config revisions and config releases on a real SQLite file: values by revision, pruning,
 //! and a config release rebased onto a deploy that went live after it was recorded.
 
-use tovuk_store::{
-    ChangeRequest, DeployKind, DeployRecord, NewSource, SealedValue, SourceKind, Store, TransitionExtras,
-};
+mod common;
+
+use tovuk_store::{ChangeRequest, DeployKind, DeployRecord, SealedValue, Store, TransitionExtras};
 use tovuk_types::{AppId, AppName, DeployState};
 
 /// A stand-in sealer: the store never looks inside a sealed value.
@@ -31,20 +31,7 @@ async fn change(store: &Store, app: &AppId, set: &[&str], unset: &[&str], releas
 
 /// Records a source and walks it to `artifact_ready` with artifact `digest`.
 async fn built(store: &Store, app: &AppId, sha: &str, digest: &str) -> DeployRecord {
-    let source = NewSource {
-        app_id: app.clone(),
-        token_id: "tok_test".into(),
-        kind: SourceKind::Git,
-        ref_name: "refs/heads/main".into(),
-        old_sha: None,
-        sha: sha.into(),
-        forced: false,
-        retry: false,
-        config_needs: Vec::new(),
-        refused: None,
-        plan: None,
-        held_by_push: None,
-    };
+    let source = common::pushed(app, sha);
     let deploy = store.record_source(&source).await.expect("record").deploy;
     let claimed = store.claim_build("node").await.expect("claim").expect("a build");
     assert_eq!(claimed.id, deploy.id);

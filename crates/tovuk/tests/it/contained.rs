@@ -100,16 +100,10 @@ fn a_300_mb_line_is_cut_as_it_is_read_and_costs_the_platform_no_memory() {
 
 /// An app that does harm on request: `/alloc` takes 1.5 GiB, `/fork` starts up to 1,500
 /// processes, `/tmp` writes 200 MB to /tmp. Each answers what it managed.
-const HOSTILE: &str = r#"use IO::Socket::INET;
-my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{PORT}, Listen => 64, ReuseAddr => 1) or die "cannot listen: $!";
-$| = 1; $SIG{CHLD} = "IGNORE";
-while (my $c = $s->accept) {
-  my $req = <$c>;
-  next unless defined $req;
-  while (my $l = <$c>) { last if $l =~ /^\r?\n$/ }
-  my ($path) = $req =~ m{^\S+ (\S+)};
-  my $body = "ok";
-  # The size is computed at run time: perl folds a constant one when it compiles.
+fn hostile() -> String {
+    perl_server(
+        r#"$SIG{CHLD} = "IGNORE";"#,
+        r#"# The size is computed at run time: perl folds a constant one when it compiles.
   if ($path eq "/alloc") { my $n = 1_500_000_000 + length($path) - 6; my $x = "a" x $n; $body = "allocated " . length($x); }
   if ($path eq "/fork") {
     my $n = 0;
@@ -120,11 +114,9 @@ while (my $c = $s->accept) {
     open(my $f, ">", "/tmp/fill") or die; my $chunk = "x" x 1048576; my $n = 0;
     for (1..200) { print $f $chunk or last; $n++ } close $f;
     my $size = -s "/tmp/fill"; unlink "/tmp/fill"; $body = "wrote $size";
-  }
-  print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
-  close $c;
+  }"#,
+    )
 }
-"#;
 
 #[test]
 fn a_hostile_app_is_held_to_its_memory_processes_and_tmp_and_its_neighbour_never_notices() {
@@ -144,7 +136,7 @@ fn a_hostile_app_is_held_to_its_memory_processes_and_tmp_and_its_neighbour_never
     // Enough memory that the fork loop meets the pids limit first.
     let manifest = format!("{}\n[limits]\nmemory_mb = 256\n", perl_manifest("greedy", "20s"))
         .replace("path = \"/health\"", "path = \"/\"");
-    let id = platform.push_files("greedy", &token, &[("tovuk.toml", &manifest), ("server.pl", HOSTILE)]);
+    let id = platform.push_files("greedy", &token, &[("tovuk.toml", &manifest), ("server.pl", &hostile())]);
     platform.wait_for_state(&id, "running");
     let inspection = platform.tovuk().args(["app", "inspect", "greedy", "--json"]).run().success().json();
     assert_eq!(inspection["limits"]["memory_mb"], 256, "{inspection}");

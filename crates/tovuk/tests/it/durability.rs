@@ -260,7 +260,7 @@ fn a_capped_app_is_refused_while_its_usage_cannot_be_stored_and_served_again_aft
     let (status, body) = refusal.expect("a capped app was served past every stored grant");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("cannot record usage"), "{body}");
-    let answer = raw_router(&platform.router_addr(), "capped");
+    let answer = raw_get(&platform.router_addr(), "capped", "/");
     assert!(answer.contains("retry-after: 1"), "{answer}");
     drop(lock);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -268,18 +268,6 @@ fn a_capped_app_is_refused_while_its_usage_cannot_be_stored_and_served_again_aft
         assert!(Instant::now() < deadline, "never served again:\n{}", platform.log());
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A raw GET to `app` through the router: the whole answer, lowercased.
-fn raw_router(addr: &str, app: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    let request = format!("GET / HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).to_lowercase()
 }
 
 /// A raw API request with a JSON body: the whole answer, lowercased.

@@ -115,22 +115,6 @@ fn apps_outlive_a_killed_server_and_the_next_start_adopts_them() {
     assert_ne!(again, boot, "a new process serves");
 }
 
-/// Sends a GET for `app` and leaves the answer unread.
-fn send_get(addr: &str, app: &str, path: &str) -> std::net::TcpStream {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(addr).expect("the port refused a connection while no server ran");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n").expect("send");
-    stream
-}
-
-fn read_answer(mut stream: std::net::TcpStream) -> String {
-    use std::io::Read;
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 #[test]
 fn connections_made_while_no_server_runs_are_answered_by_the_next_one() {
     let platform = Platform::start();
@@ -290,18 +274,6 @@ fn a_replaced_app_gets_its_sigterm_and_the_whole_grace_and_slow_requests_time_ou
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(std::fs::read_to_string(&mark).expect("mark"), "graceful\n");
-}
-
-/// A GET through the router: the whole answer, lowercased.
-fn raw_get(router: &str, app: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(router).expect("connect router");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).to_lowercase()
 }
 
 /// A GET straight to an instance on loopback, bypassing the router.

@@ -2,28 +2,17 @@
 //! config releases without a rebuild, and a canary value that must surface nowhere but
 //! in the app's own environment.
 
-use crate::support::{GitRepo, Platform, Run, any_process_named, deploy_ids, http, start_failure};
+use crate::support::{GitRepo, Platform, Run, any_process_named, deploy_ids, http, perl_server, start_failure};
 use serde_json::Value;
 use std::path::Path;
 
 /// A Perl app that answers `/env/NAME` with that variable's value and prints
 /// `SECRET_CANARY` once as it starts (so the app log must mask it).
 fn env_app() -> String {
-    r#"use IO::Socket::INET;
-my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{PORT}, Listen => 64, ReuseAddr => 1) or die "cannot listen: $!";
-$| = 1; print "starting with SECRET_CANARY=$ENV{SECRET_CANARY}\n";
-while (my $c = $s->accept) {
-  my $req = <$c>;
-  next unless defined $req;
-  while (my $l = <$c>) { last if $l =~ /^\r?\n$/ }
-  my ($path) = $req =~ m{^\S+ (\S+)};
-  my $body = "ok";
-  if ($path =~ m{^/env/(\w+)$}) { $body = defined $ENV{$1} ? "[$ENV{$1}]" : "unset" }
-  print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
-  close $c;
-}
-"#
-    .to_owned()
+    perl_server(
+        r#"print "starting with SECRET_CANARY=$ENV{SECRET_CANARY}\n";"#,
+        r#"if ($path =~ m{^/env/(\w+)$}) { $body = defined $ENV{$1} ? "[$ENV{$1}]" : "unset" }"#,
+    )
 }
 
 /// A web manifest running [`env_app`] with `extra` tables appended.

@@ -568,17 +568,29 @@ pub fn any_process_named(needle: &str) -> bool {
 /// A tiny HTTP app in Perl (in every Debian): answers `/health` with `health_status`
 /// and everything else with `hello <version>`.
 pub fn perl_app(version: &str, health_status: &str) -> String {
+    perl_server(
+        r#"print "listening on $ENV{PORT}\n";"#,
+        &format!(
+            r#"($status, $body) = $path eq "/health" ? ("{health_status}", "health") : ("200 OK", "hello {version}\n");
+  print "served $path\n" unless $path eq "/health";"#
+        ),
+    )
+}
+
+/// A perl HTTP server on `$PORT`: `setup` runs once (output unbuffered), then `handler`
+/// answers each request from `$path`, setting `$status` (`200 OK`) and `$body` (`ok`).
+pub fn perl_server(setup: &str, handler: &str) -> String {
     format!(
         r#"use IO::Socket::INET;
 my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ENV{{PORT}}, Listen => 64, ReuseAddr => 1) or die "cannot listen: $!";
-$| = 1; print "listening on $ENV{{PORT}}\n";
+$| = 1; {setup}
 while (my $c = $s->accept) {{
   my $req = <$c>;
   next unless defined $req;
   while (my $l = <$c>) {{ last if $l =~ /^\r?\n$/ }}
   my ($path) = $req =~ m{{^\S+ (\S+)}};
-  my ($status, $body) = $path eq "/health" ? ("{health_status}", "health") : ("200 OK", "hello {version}\n");
-  print "served $path\n" unless $path eq "/health";
+  my ($status, $body) = ("200 OK", "ok");
+  {handler}
   print $c "HTTP/1.1 $status\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
   close $c;
 }}
@@ -614,6 +626,27 @@ impl Platform {
     pub fn get_app(&self, app: &str, path: &str) -> (u16, String) {
         get_through(&self.router_addr(), app, path)
     }
+}
+
+/// Sends a GET for `app` to `addr` and leaves the answer unread (a connection that must
+/// be taken, whatever answers it later).
+pub fn send_get(addr: &str, app: &str, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("the port refused a connection");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n").expect("send");
+    stream
+}
+
+/// The whole answer on `stream`.
+pub fn read_answer(mut stream: TcpStream) -> String {
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A GET through the router: the whole answer, lowercased (headers included).
+pub fn raw_get(router: &str, app: &str, path: &str) -> String {
+    read_answer(send_get(router, app, path)).to_lowercase()
 }
 
 /// A GET to `app` through the router listening at `router_addr`.
