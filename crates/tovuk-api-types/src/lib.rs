@@ -62,8 +62,14 @@ pub struct EnforcedLimits {
     pub tmp_size: bool,
     /// `/data` has a size quota.
     pub data_quota: bool,
-    /// Each instance runs in a network namespace of its own.
+    /// Each instance runs in a network namespace of its own: only the router reaches it,
+    /// and it reaches neither other apps nor the platform.
     pub network_isolation: bool,
+    /// Builds and apps with capability `outbound-network` reach the outside from a
+    /// namespace of their own (never the host's loopback); without it they share the
+    /// host's network.
+    #[serde(default)]
+    pub outbound_isolation: bool,
     /// Why what is not enforced is not.
     pub notes: Vec<String>,
 }
@@ -664,6 +670,9 @@ pub struct InstanceReport {
     /// Where the router reaches a web instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<std::net::SocketAddr>,
+    /// The network namespace `upstream` is in (`/proc/PID/ns/net`); absent: the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<std::path::PathBuf>,
     /// The directory a static app's files are served from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub static_root: Option<std::path::PathBuf>,

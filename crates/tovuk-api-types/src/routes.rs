@@ -30,7 +30,12 @@ pub struct RouteEntry {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RouteTarget {
     /// Proxied to a healthy instance.
-    Proxy { upstream: SocketAddr },
+    Proxy {
+        upstream: SocketAddr,
+        /// The network namespace the instance listens in; absent: the host's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        netns: Option<PathBuf>,
+    },
     /// Files served by the router from a static release.
     Static { root: PathBuf },
     /// Nothing healthy serves the app: 503 with this reason.

@@ -471,7 +471,9 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
             ("TOVUK_BUILD_ID".into(), build.build_id.clone()),
             ("TOVUK_COMMIT_SHA".into(), build.sha.clone()),
         ],
-        network: true,
+        // Dependencies come from the outside; the host's loopback (the API, the router,
+        // other apps) is not reachable from a build.
+        network: config.network.give(tovuk_sandbox::Network::Outbound),
         // A build never outlives the platform: it dies with it and is failed at the next start.
         outlives_platform: false,
         cgroup: None,

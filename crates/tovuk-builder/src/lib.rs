@@ -40,6 +40,8 @@ pub struct BuilderConfig {
     pub secrets_key: std::sync::Arc<tovuk_secrets::MasterKey>,
     /// Where each build's control group (its limits) is made.
     pub cgroups: std::sync::Arc<tovuk_sandbox::cgroup::Cgroups>,
+    /// What network a build can be given here.
+    pub network: tovuk_sandbox::network::Support,
 }
 
 /// Runs the builder until `shutdown` fires. Builds still running then are stopped and

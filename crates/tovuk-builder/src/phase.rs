@@ -121,8 +121,8 @@ pub(crate) async fn run(
 ) -> PhaseEnd {
     let mut sandboxed = tovuk_sandbox::command(spec, "/bin/sh", &["-c", command]);
     sandboxed.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = match sandboxed.spawn() {
-        Ok(child) => child,
+    let mut child = match tovuk_sandbox::start(spec, sandboxed).await {
+        Ok(started) => started.child,
         Err(error) => return PhaseEnd::NotStarted(error.to_string()),
     };
     let (tx, mut rx) = mpsc::channel::<(LogStream, Vec<u8>)>(64);

@@ -396,6 +396,11 @@ pub struct ServerArgs {
     /// `[run] stop_grace`). Without it apps keep running, and the next start adopts them.
     #[arg(long)]
     pub stop_apps: bool,
+    /// Run app instances and builds on the host's network instead of a network of their
+    /// own: any app can then reach the API, the router and every other app. For measuring
+    /// what isolation costs (bench/isolation.sh); `tovuk status` says it is off.
+    #[arg(long)]
+    pub share_host_network: bool,
     /// Hold the listening sockets of the server on --data-dir across its restarts (the
     /// server starts this itself; it is not for people).
     #[arg(long, hide = true)]

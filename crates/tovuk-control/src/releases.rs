@@ -49,6 +49,7 @@ pub(crate) fn instance_record(report: &InstanceReport) -> InstanceRecord {
         last_exit_code: report.last_exit_code,
         last_exit_at: report.last_exit_at.clone(),
         upstream: report.upstream.map(|upstream| upstream.to_string()),
+        netns: report.netns.as_ref().map(|netns| netns.display().to_string()),
         static_root: report.static_root.as_ref().map(|root| root.display().to_string()),
         reason: report.reason.clone(),
         updated_at: String::new(),
@@ -66,6 +67,7 @@ pub(crate) fn instance_view(record: InstanceRecord) -> InstanceReport {
         last_exit_code: record.last_exit_code,
         last_exit_at: record.last_exit_at,
         upstream: record.upstream.and_then(|upstream| upstream.parse().ok()),
+        netns: record.netns.map(Into::into),
         static_root: record.static_root.map(Into::into),
         reason: record.reason,
     }

@@ -109,7 +109,7 @@ fn instance_target(instance: &InstanceRecord) -> Option<RouteTarget> {
             "restarting after it exited (code {})",
             instance.last_exit_code.map_or_else(|| "unknown".to_owned(), |code| code.to_string())
         )),
-        _ => RouteTarget::Proxy { upstream: upstream? },
+        _ => RouteTarget::Proxy { upstream: upstream?, netns: instance.netns.as_ref().map(Into::into) },
     })
 }
 

@@ -66,7 +66,9 @@ impl Router {
                 app: entry.app.clone(),
                 deploy_id: entry.deploy_id.clone(),
                 target: match &entry.target {
-                    RouteTarget::Proxy { upstream } => Target::Proxy { upstream: *upstream },
+                    RouteTarget::Proxy { upstream, netns } => {
+                        Target::Proxy { upstream: *upstream, netns: netns.clone() }
+                    }
                     RouteTarget::Static { root } => Target::Static { root: root.clone() },
                     RouteTarget::Down { reason } => Target::Down { reason: reason.clone() },
                 },

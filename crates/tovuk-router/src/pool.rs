@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// How long an idle connection to an app is kept; apps commonly close theirs after 60 s+.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,6 +33,14 @@ pub(crate) enum ExchangeError {
     Connect(std::io::Error),
     /// The connection failed while the request was sent or the response read.
     Http(hyper::Error),
+}
+
+/// Where a new connection to an instance is made: its address, in its network namespace
+/// (the host's when `None`). Addresses are unique across namespaces, so they key the pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dial<'a> {
+    pub addr: SocketAddr,
+    pub netns: Option<&'a std::path::Path>,
 }
 
 /// Idle connections per upstream.
@@ -77,9 +84,10 @@ impl Pool {
     /// is sent again on a new connection, as nothing of it reached the app.
     pub(crate) async fn send(
         self: &Arc<Self>,
-        upstream: SocketAddr,
+        dial: Dial<'_>,
         mut request: Request<DownstreamBody>,
     ) -> Result<(Response<Incoming>, Checkout), ExchangeError> {
+        let upstream = dial.addr;
         if let Some(mut sender) = self.take(upstream) {
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok((response, self.checkout(upstream, sender))),
@@ -89,7 +97,7 @@ impl Pool {
                 },
             }
         }
-        let mut sender = self.connect(upstream).await?;
+        let mut sender = self.connect(upstream, dial.netns).await?;
         let response = sender.send_request(request).await.map_err(ExchangeError::Http)?;
         Ok((response, self.checkout(upstream, sender)))
     }
@@ -135,8 +143,9 @@ impl Pool {
         runtime.spawn(reap(Arc::downgrade(self)));
     }
 
-    async fn connect(&self, upstream: SocketAddr) -> Result<Sender, ExchangeError> {
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(upstream)).await {
+    async fn connect(&self, upstream: SocketAddr, netns: Option<&std::path::Path>) -> Result<Sender, ExchangeError> {
+        let connecting = tovuk_sandbox::network::connect(netns, upstream);
+        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
             Err(_elapsed) => return Err(ExchangeError::ConnectTimedOut),
             Ok(Err(error)) => return Err(ExchangeError::Connect(error)),
             Ok(Ok(stream)) => stream,

@@ -4,6 +4,7 @@ use crate::body::{DownstreamBody, RouterBody, UpstreamBody, empty};
 use crate::error::ProxyError;
 use crate::headers;
 use crate::in_flight::InFlight;
+use crate::pool::Dial;
 use crate::router::{RequestContext, Timeouts};
 use crate::server::Worker;
 use crate::tunnel;
@@ -38,7 +39,7 @@ impl Proxy {
     pub(crate) async fn forward(
         &self,
         ctx: &RequestContext,
-        upstream: SocketAddr,
+        dial: Dial<'_>,
         mut request: Request<Incoming>,
         timeout: std::time::Duration,
         worker: &Worker,
@@ -52,8 +53,9 @@ impl Proxy {
         let activity = crate::body::Activity::new();
         let upstream_request = upstream_request(parts, body, activity.clone(), ctx, wants_upgrade)?;
 
+        let upstream = dial.addr;
         let in_flight = self.in_flight.enter(upstream);
-        let exchange = worker.pool.send(upstream, upstream_request);
+        let exchange = worker.pool.send(dial, upstream_request);
         tokio::pin!(exchange);
         // The timeout (the route's `[limits] request_timeout`, or the router's default) is for
         // an app that stops answering: it runs while nothing moves, so an upload that keeps

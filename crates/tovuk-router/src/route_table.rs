@@ -8,8 +8,9 @@ use std::sync::Arc;
 /// What answers an app's requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// An app instance listening on loopback.
-    Proxy { upstream: SocketAddr },
+    /// An app instance listening on loopback: its own, in the network namespace `netns`,
+    /// or the host's when `None`.
+    Proxy { upstream: SocketAddr, netns: Option<PathBuf> },
     /// A static app: files served by the router itself from a release directory.
     Static { root: PathBuf },
     /// The app exists but has nothing healthy to serve (crash-looping, or never deployed).

@@ -251,7 +251,8 @@ impl Router {
             }
         }
         let response = match &route.target {
-            Target::Proxy { upstream } => {
+            Target::Proxy { upstream, netns } => {
+                let dial = crate::pool::Dial { addr: *upstream, netns: netns.as_deref() };
                 let ctx = RequestContext {
                     request_id: request_id.to_owned(),
                     client_addr,
@@ -260,7 +261,7 @@ impl Router {
                     meter,
                 };
                 let timeout = route.request_timeout.unwrap_or(self.shared.timeouts.upstream_response);
-                match self.shared.proxy.forward(&ctx, *upstream, request, timeout, worker, shutdown).await {
+                match self.shared.proxy.forward(&ctx, dial, request, timeout, worker, shutdown).await {
                     Ok(response) => response,
                     Err(error) => {
                         log_proxy_error(&ctx, &error);

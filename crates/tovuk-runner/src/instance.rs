@@ -82,6 +82,9 @@ pub(crate) struct Launch {
     pub limits: tovuk_sandbox::cgroup::Limits,
     pub memory_mb: u32,
     pub cgroups: Arc<tovuk_sandbox::cgroup::Cgroups>,
+    /// Its network: its own namespace (with a route out for `outbound-network`) where
+    /// this machine can give one.
+    pub network: tovuk_sandbox::Network,
     /// Where the instance's output lines go (to the app's log).
     pub logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
     /// The app's config, opened: it reaches the process's environment and nothing else.
@@ -105,9 +108,22 @@ pub(crate) struct Instance {
     /// Cancelled once its output is read to the end (and its directory removed).
     output_done: CancellationToken,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// The network namespace of the running process (each run has its own); `None`: the host's.
+    netns: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl Instance {
+    /// Where the router and the probes reach the running process's network.
+    pub fn netns(&self) -> Option<PathBuf> {
+        self.netns.lock().ok().and_then(|netns| netns.clone())
+    }
+
+    fn set_netns(&self, netns: Option<PathBuf>) {
+        if let Ok(mut current) = self.netns.lock() {
+            *current = netns;
+        }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.launch.port))
     }
@@ -208,8 +224,8 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
                 ("TOVUK_DEPLOY_ID".into(), launch.deploy_id.clone()),
             ])
             .collect(),
-        // The app listens on the host's loopback, where the router reaches it.
-        network: true,
+        // The app listens on its own loopback, where the router reaches it.
+        network: launch.network,
         outlives_platform: true,
         cgroup: group,
         tmp_bytes: Some(u64::from(tovuk_types::instance_limits::tmp_mb(launch.memory_mb)) << 20),
@@ -233,7 +249,11 @@ pub(crate) fn start(launch: Launch, shutdown: &Shutdown, adopted: Option<Record>
         watcher: Arc::default(),
         output_done: CancellationToken::new(),
         tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
+        netns: Arc::default(),
     };
+    if let Some((process, _)) = &adopted {
+        instance.set_netns(tovuk_sandbox::network::namespace_of(process.pid()));
+    }
     let generation = Arc::new(AtomicU32::new(adopted.as_ref().map_or(0, |(_, record)| record.restarts) + 1));
     let output =
         Arc::new(Output::open(&instance.launch.instance_dir, adopted.is_none(), line_sink(&instance, &generation))?);
@@ -306,7 +326,7 @@ fn line_sink(
 }
 
 /// Starts a new sandbox process writing to the instance's output files, and records it.
-fn spawn(instance: &Instance, output: &Output, restarts: u32) -> std::io::Result<(Process, String)> {
+async fn spawn(instance: &Instance, output: &Output, restarts: u32) -> std::io::Result<(Process, String)> {
     let launch = &instance.launch;
     let (stdout, stderr) = output.files()?;
     let argv = tovuk_sandbox::app_argv(&launch.command);
@@ -319,9 +339,12 @@ fn spawn(instance: &Instance, output: &Output, restarts: u32) -> std::io::Result
             launch.cgroups.create(&group_name(launch), &launch.limits)?;
         }
     }
-    let mut command = tovuk_sandbox::command(&spec(launch, group), &argv[0], &args);
+    let spec = spec(launch, group);
+    let mut command = tovuk_sandbox::command(&spec, &argv[0], &args);
     command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-    let child = command.spawn()?;
+    let started = tovuk_sandbox::start(&spec, command).await?;
+    instance.set_netns(started.netns);
+    let child = started.child;
     let pid = child.id().unwrap_or(0);
     let started_at = now();
     let record = Record {
@@ -376,7 +399,7 @@ async fn supervise(
         let ooms_before = oom_kills();
         let spawned = match adopted.take() {
             Some((process, record)) => Ok((process, record.started_at)),
-            None => spawn(&instance, &output, restarts),
+            None => spawn(&instance, &output, restarts).await,
         };
         let (mut process, started_at) = match spawned {
             Ok(spawned) => spawned,
@@ -449,21 +472,36 @@ fn push_tail(tail: &Mutex<VecDeque<String>>, line: String) {
     }
 }
 
-/// A client for health probes: short timeouts, never a proxy.
-pub(crate) fn probe_client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .no_proxy()
-        .build()
-        .map_err(|error| format!("cannot make a health client: {error}"))
+/// How long one health probe may take, connecting included.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One `GET path` to the instance, in its own network: Err says why it was not a 2xx.
+pub(crate) async fn probe(instance: &Instance, path: &str) -> Result<(), String> {
+    match tokio::time::timeout(PROBE_TIMEOUT, probe_once(instance, path)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!("{path} did not answer within {}s", PROBE_TIMEOUT.as_secs())),
+    }
 }
 
-/// One `GET path` to the instance: Err says why it was not a 2xx.
-pub(crate) async fn probe(client: &reqwest::Client, instance: &Instance, path: &str) -> Result<(), String> {
-    match client.get(format!("http://{}{}", instance.addr(), path)).send().await {
+async fn probe_once(instance: &Instance, path: &str) -> Result<(), String> {
+    let addr = instance.addr();
+    let stream = tovuk_sandbox::network::connect(instance.netns().as_deref(), addr)
+        .await
+        .map_err(|_| format!("nothing listens on $PORT ({})", instance.launch.port))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|error| format!("{path} did not answer: {error}"))?;
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::USER_AGENT, "tovuk-health")
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .map_err(|error| format!("{path} is not a path a probe can ask for: {error}"))?;
+    let answer = sender.send_request(request).await;
+    connection.abort();
+    match answer {
         Ok(response) if response.status().is_success() => Ok(()),
         Ok(response) => Err(format!("{path} answered {}", response.status())),
-        Err(error) if error.is_connect() => Err(format!("nothing listens on $PORT ({})", instance.launch.port)),
         Err(error) => Err(format!("{path} did not answer: {error}")),
     }
 }
@@ -475,7 +513,6 @@ pub(crate) async fn wait_healthy(
     timeout: Duration,
     interval: Duration,
 ) -> Result<(), String> {
-    let client = probe_client()?;
     let deadline = Instant::now() + timeout;
     let mut life = instance.watch();
     let mut probes: u32 = 0;
@@ -484,7 +521,7 @@ pub(crate) async fn wait_healthy(
             let code = code.map_or_else(|| "unknown".to_owned(), |code| code.to_string());
             return Err(format!("the process exited with code {code} before answering {path}"));
         }
-        let last = match probe(&client, instance, path).await {
+        let last = match probe(instance, path).await {
             Ok(()) => return Ok(()),
             Err(why) => why,
         };

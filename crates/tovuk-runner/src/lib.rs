@@ -56,6 +56,8 @@ pub struct RunnerConfig {
     pub secrets_key: Arc<tovuk_secrets::MasterKey>,
     /// Where each instance's control group (its limits) is made.
     pub cgroups: Arc<tovuk_sandbox::cgroup::Cgroups>,
+    /// What network an instance can be given here.
+    pub network: tovuk_sandbox::network::Support,
 }
 
 struct Runner {
@@ -176,6 +178,7 @@ fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceR
         last_exit_at: matches!(life, Life::Restarting { .. } | Life::CrashLooping { .. })
             .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         upstream: (serves && instance.launch.kind == AppKind::Web).then(|| instance.addr()),
+        netns: instance.netns(),
         static_root: None,
         reason: None,
     }
@@ -193,6 +196,7 @@ fn bare_report(deploy_id: &str, status: InstanceStatus) -> InstanceReport {
         last_exit_code: None,
         last_exit_at: None,
         upstream: None,
+        netns: None,
         static_root: None,
         reason: None,
     }
@@ -307,6 +311,13 @@ impl Runner {
                 limits: instance::limits_of(manifest),
                 memory_mb: manifest.limits().memory_mb_or_default(),
                 cgroups: self.config.cgroups.clone(),
+                network: self.config.network.give(
+                    if manifest.has_capability(tovuk_manifest::Capability::OutboundNetwork) {
+                        tovuk_sandbox::Network::Outbound
+                    } else {
+                        tovuk_sandbox::Network::Own
+                    },
+                ),
                 logs: self.logs.clone(),
                 masker: masker.clone(),
                 env: env.clone(),
@@ -488,7 +499,6 @@ impl Runner {
         let health = instance.launch.health.clone();
         let watching = instance.new_watcher();
         self.shutdown.spawn("instance-watch", async move {
-            let client = instance::probe_client().map_err(anyhow::Error::msg)?;
             let mut life = instance.watch();
             let mut failed_probes: u32 = 0;
             // False from a restart until the new process answers its health path.
@@ -505,7 +515,7 @@ impl Runner {
                     }
                     () = tokio::time::sleep(interval), if answering && health.is_some() => {
                         let Some(health) = &health else { continue };
-                        match instance::probe(&client, &instance, &health.path).await {
+                        match instance::probe(&instance, &health.path).await {
                             Ok(()) => failed_probes = 0,
                             Err(why) => {
                                 failed_probes += 1;

@@ -132,7 +132,6 @@ impl Runner {
 async fn watch_window(proof: &Proof) -> Option<DeployFailure> {
     let instance = &proof.instance;
     let deadline = tokio::time::Instant::now() + proof.min_healthy;
-    let client = instance::probe_client().ok();
     let mut life = instance.watch();
     let every = proof.health.as_ref().map_or(WINDOW_PROBE_EVERY, |health| health.interval.min(WINDOW_PROBE_EVERY));
     loop {
@@ -159,11 +158,11 @@ async fn watch_window(proof: &Proof) -> Option<DeployFailure> {
                 return Some(crashed(why, instance, last_exit));
             }
             () = tokio::time::sleep(every.min(deadline - now)) => {
-                let (Some(health), Some(client)) = (&proof.health, &client) else { continue };
+                let Some(health) = &proof.health else { continue };
                 if tokio::time::Instant::now() >= deadline {
                     return None;
                 }
-                if let Err(why) = instance::probe(client, instance, &health.path).await {
+                if let Err(why) = instance::probe(instance, &health.path).await {
                     let why = format!(
                         "the health check failed within the first {} of serving ([health] min_healthy): {why}",
                         tovuk_manifest::format_duration(proof.min_healthy)

@@ -9,6 +9,9 @@
 //! outlives it ([`SandboxSpec::outlives_platform`]), so a platform restart stops no app.
 
 pub mod cgroup;
+pub mod network;
+
+pub use network::Network;
 
 use std::path::{Path, PathBuf};
 use tokio::process::Command;
@@ -20,6 +23,12 @@ use tokio::process::Command;
 const ENTER_GROUP: &str = r#"parent=$1; shift
 while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift
 if [ "$parent" != - ]; then read -r _ _ _ now _ < /proc/$$/stat; [ "$now" = "$parent" ] || exit 125; fi
+exec "$@""#;
+
+/// Inside a sandbox that may reach the outside: waits for the platform's `go` on stdin
+/// (its route is up), then becomes the command. A platform gone meanwhile closes stdin
+/// instead, and the command never runs (bwrap's own `--block-fd` would run it on EOF).
+const AWAIT_NETWORK: &str = r#"read -r go && [ "$go" = go ] || exit 125
 exec "$@""#;
 
 /// The unprivileged identity sandboxed processes run as.
@@ -63,8 +72,8 @@ pub struct SandboxSpec {
     pub ro_binds: Vec<(PathBuf, String)>,
     /// The whole environment: the host's is not inherited.
     pub env: Vec<(String, String)>,
-    /// Whether the process may reach the network.
-    pub network: bool,
+    /// What the process may reach.
+    pub network: Network,
     /// The sandbox keeps running when the platform process exits (an app instance, which
     /// the next start adopts); otherwise it dies with it (a build).
     pub outlives_platform: bool,
@@ -108,8 +117,10 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
         .into_iter()
         .map(str::to_owned),
     );
-    if !spec.network {
-        args.push("--unshare-net".into());
+    match spec.network {
+        Network::Host => {}
+        // The command waits for its route to the outside (`AWAIT_NETWORK`).
+        Network::Own | Network::Outbound => args.push("--unshare-net".into()),
     }
     args.extend(["--uid".into(), SANDBOX_UID.to_string(), "--gid".into(), SANDBOX_UID.to_string()]);
     args.extend(["--ro-bind".into(), "/usr".into(), "/usr".into()]);
@@ -157,32 +168,95 @@ pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
                 .arg(bwrap_path());
             command
         }
-        Some(group) => {
-            let mut command = Command::new("/bin/sh");
-            command
-                .args(["-c", ENTER_GROUP, "tovuk-sandbox", "-"])
-                .args(group.procs_files())
-                .arg("--")
-                .arg(bwrap_path());
-            command
-        }
+        Some(group) => grouped(Some(group), &bwrap_path().display().to_string()),
         None => Command::new("bwrap"),
     };
     // The environment reaches the sandbox as bwrap's own (which it passes on), never as
     // arguments: a command line is world-readable in /proc, an environment is not.
-    command
-        .args(bwrap_args(spec))
-        .arg("--")
-        .arg(program)
-        .args(args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(key, value)| (key, value)));
+    command.args(bwrap_args(spec)).arg("--");
+    if spec.network == Network::Outbound {
+        command.args(["/bin/sh", "-c", AWAIT_NETWORK, "tovuk-sandbox"]);
+    }
+    command.arg(program).args(args).env_clear().envs(spec.env.iter().map(|(key, value)| (key, value)));
     if spec.outlives_platform {
         command.process_group(0);
     } else {
         command.kill_on_drop(true);
     }
     command
+}
+
+/// A sandbox that is running.
+#[derive(Debug)]
+pub struct Started {
+    pub child: tokio::process::Child,
+    /// Its network namespace, where the platform reaches it (`None`: the host's).
+    pub netns: Option<PathBuf>,
+}
+
+/// Starts `command` (made by [`command`] from `spec`) and gives it its network: the command
+/// runs once a sandbox that may reach the outside has its route there.
+pub async fn start(spec: &SandboxSpec, mut command: Command) -> std::io::Result<Started> {
+    if spec.network == Network::Outbound {
+        command.stdin(std::process::Stdio::piped());
+    }
+    let mut child = command.spawn()?;
+    let Some(pid) = child.id() else { return Ok(Started { child, netns: None }) };
+    if spec.network == Network::Host {
+        return Ok(Started { child, netns: None });
+    }
+    // A command that ends at once (a crash on start) ends its sandbox before it can be
+    // found: its exit is what the caller needs to see, not a missing namespace.
+    let ended = |child: &mut tokio::process::Child| matches!(child.try_wait(), Ok(Some(_)));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_micros(200);
+    let (first, netns) = loop {
+        if let Some(found) = network::first_process(pid) {
+            break found;
+        }
+        if ended(&mut child) {
+            return Ok(Started { child, netns: None });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(std::io::Error::other("the sandbox made no network namespace within 10 s"));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    };
+    if spec.network == Network::Outbound {
+        let opened = async {
+            network::open_outbound(first, &netns, spec.outlives_platform).await?;
+            // `AWAIT_NETWORK` runs the command; then the command's stdin is at its end.
+            if let Some(mut go) = child.stdin.take() {
+                use tokio::io::AsyncWriteExt;
+                go.write_all(b"go\n").await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        if let Err(error) = opened.await {
+            if ended(&mut child) {
+                return Ok(Started { child, netns: None });
+            }
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(error);
+        }
+    }
+    Ok(Started { child, netns: Some(netns) })
+}
+
+/// A command running `program` inside `group` (entered before it starts), or bare.
+fn grouped(group: Option<&cgroup::Group>, program: &str) -> Command {
+    match group {
+        Some(group) => {
+            let mut command = Command::new("/bin/sh");
+            command.args(["-c", ENTER_GROUP, "tovuk-sandbox", "-"]).args(group.procs_files()).arg("--").arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
 }
 
 /// `bwrap` as found on this process's `PATH` (the sandbox's own environment may have none).
@@ -368,6 +442,46 @@ mod tests {
         assert!(group.memory_bytes().is_some(), "no memory figure");
         group.remove();
         assert!(group.pids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_with_its_own_network_is_reached_only_by_the_platform() {
+        check_available().await.expect("bubblewrap works here (scripts/test installs it)");
+        if let Some(why) = network::Support::detect().own_unavailable {
+            eprintln!("no network of its own here: {why}");
+            return;
+        }
+        let host = tempfile::tempdir().expect("tempdir");
+        let mut spec = spec(&host.path().join("work"));
+        spec.network = Network::Own;
+        // A port that is free on the host, so a connection there is the sandbox's or nobody's.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let host_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("host listener");
+        let host_addr = host_listener.local_addr().expect("addr");
+        let script = format!(
+            "perl -MIO::Socket::INET -e 'my $c = IO::Socket::INET->new(PeerAddr => \"{host_addr}\", Timeout => 1); \
+             print STDERR ($c ? \"reached the host\\n\" : \"no host\\n\"); \
+             my $s = IO::Socket::INET->new(LocalAddr => \"127.0.0.1:{port}\", Listen => 1, ReuseAddr => 1) or die; \
+             my $k = $s->accept; print $k \"inside\\n\"; close $k'"
+        );
+        let mut command = command(&spec, "/bin/sh", &["-c", &script]);
+        command.stderr(std::process::Stdio::piped());
+        let started = start(&spec, command).await.expect("start");
+        let netns = started.netns.clone().expect("a namespace of its own");
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut answer = String::new();
+        for _ in 0..100 {
+            assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the sandbox's port is open on the host");
+            if let Ok(mut stream) = network::connect(Some(&netns), addr).await {
+                use tokio::io::AsyncReadExt;
+                stream.read_to_string(&mut answer).await.expect("read");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(answer, "inside\n");
+        let output = started.child.wait_with_output().await.expect("exit");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "no host\n");
     }
 
     #[tokio::test]

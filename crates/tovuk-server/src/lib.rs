@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub metering: bool,
     /// Stop the apps when the server stops, instead of leaving them for the next start.
     pub stop_apps: bool,
+    /// Give instances and builds the host's network (`--share-host-network`).
+    pub share_host_network: bool,
     /// Be the listener keeper of the server on `data_dir` (`--hold-listeners`).
     pub hold_listeners: bool,
     /// Only check the state store and exit (`--check-store`).
@@ -169,7 +171,12 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         .context("cannot prepare the build signing key")?;
     let meters = tovuk_meter::Meters::new(config.metering);
     let cgroups = std::sync::Arc::new(tovuk_sandbox::cgroup::Cgroups::detect());
-    let enforced_limits = enforced_limits(&cgroups);
+    let network = if config.share_host_network {
+        tovuk_sandbox::network::Support::none("turned off by --share-host-network")
+    } else {
+        tovuk_sandbox::network::Support::detect()
+    };
+    let enforced_limits = enforced_limits(&cgroups, &network);
     if !enforced_limits.notes.is_empty() {
         tracing::warn!(notes = ?enforced_limits.notes, "some limits on apps and builds are not enforced on this machine");
     }
@@ -264,6 +271,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         toolchains: config.build_toolchains.clone(),
         secrets_key: secrets_key.clone(),
         cgroups: cgroups.clone(),
+        network: network.clone(),
     };
     let builder_node_secret = node_secret;
     let builder_shutdown = shutdown.clone();
@@ -283,6 +291,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         node_secret: builder_node_secret,
         secrets_key,
         cgroups,
+        network,
     };
     let traffic: std::sync::Arc<dyn tovuk_runner::Traffic> = std::sync::Arc::new(routes::RouterTraffic(router));
     let runner_shutdown = shutdown.clone();
@@ -323,7 +332,10 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
 }
 
 /// What this machine enforces, as `/v1/status` says it.
-fn enforced_limits(cgroups: &tovuk_sandbox::cgroup::Cgroups) -> tovuk_api_types::EnforcedLimits {
+fn enforced_limits(
+    cgroups: &tovuk_sandbox::cgroup::Cgroups,
+    network: &tovuk_sandbox::network::Support,
+) -> tovuk_api_types::EnforcedLimits {
     let enforced = cgroups.enforced();
     let mut notes = Vec::new();
     if let Some(why) = cgroups.unavailable_reason() {
@@ -336,9 +348,16 @@ fn enforced_limits(cgroups: &tovuk_sandbox::cgroup::Cgroups) -> tovuk_api_types:
         }
     }
     notes.push("/data has no quota: its size is measured every minute and billed (storage_gb_month)".into());
-    notes.push(
-        "app instances share the host's network: another app's port or the API can be reached from inside".into(),
-    );
+    if let Some(why) = &network.own_unavailable {
+        notes.push(format!(
+            "app instances share the host's network ({why}): another app's port or the API can be reached from inside"
+        ));
+    }
+    if let Some(why) = &network.outbound_unavailable {
+        notes.push(format!(
+            "builds and apps with capability `outbound-network` share the host's network ({why}): they can reach the API and other apps"
+        ));
+    }
     tovuk_api_types::EnforcedLimits {
         cgroup: cgroups.version().to_owned(),
         memory: enforced.memory,
@@ -346,7 +365,8 @@ fn enforced_limits(cgroups: &tovuk_sandbox::cgroup::Cgroups) -> tovuk_api_types:
         pids: enforced.pids,
         tmp_size: true,
         data_quota: false,
-        network_isolation: false,
+        network_isolation: network.own_unavailable.is_none(),
+        outbound_isolation: network.outbound_unavailable.is_none(),
         notes,
     }
 }

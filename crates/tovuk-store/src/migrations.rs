@@ -318,6 +318,13 @@ CREATE TABLE meter_grants (
 UPDATE deploys SET claimed_by = NULL;
 "#,
     ),
+    (
+        13,
+        r#"
+-- An instance runs in a network namespace of its own: the router connects inside it.
+ALTER TABLE instances ADD COLUMN netns TEXT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -22,6 +22,8 @@ pub struct InstanceRecord {
     pub last_exit_at: Option<String>,
     /// `ip:port` the router reaches a web instance at.
     pub upstream: Option<String>,
+    /// The network namespace the upstream is in; `None`: the host's.
+    pub netns: Option<String>,
     /// The directory a static release is served from.
     pub static_root: Option<String>,
     /// Why it is not serving, when it could not start.
@@ -312,7 +314,7 @@ impl Store {
     /// serves until the runner reports it again.
     pub async fn forget_instances(&self) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE instances SET status = 'stopped', pid = NULL, upstream = NULL, updated_at = ?
+            "UPDATE instances SET status = 'stopped', pid = NULL, upstream = NULL, netns = NULL, updated_at = ?
              WHERE status != 'stopped'",
         )
         .bind(now_rfc3339())
@@ -374,6 +376,7 @@ fn instance_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRecord, sq
         last_exit_code: row.try_get("last_exit_code")?,
         last_exit_at: row.try_get("last_exit_at")?,
         upstream: row.try_get("upstream")?,
+        netns: row.try_get("netns")?,
         static_root: row.try_get("static_root")?,
         reason: row.try_get("reason")?,
         updated_at: row.try_get("updated_at")?,
@@ -388,12 +391,12 @@ async fn upsert_instance(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO instances (deploy_id, app_id, status, pid, port, started_at, restarts, last_exit_code, last_exit_at,
-                                upstream, static_root, reason, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                upstream, netns, static_root, reason, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (deploy_id) DO UPDATE SET
             status = excluded.status, pid = excluded.pid, port = excluded.port, started_at = excluded.started_at,
             restarts = excluded.restarts, last_exit_code = excluded.last_exit_code,
-            last_exit_at = excluded.last_exit_at, upstream = excluded.upstream,
+            last_exit_at = excluded.last_exit_at, upstream = excluded.upstream, netns = excluded.netns,
             static_root = excluded.static_root, reason = excluded.reason, updated_at = excluded.updated_at",
     )
     .bind(deploy.id.as_str())
@@ -406,6 +409,7 @@ async fn upsert_instance(
     .bind(instance.last_exit_code)
     .bind(&instance.last_exit_at)
     .bind(&instance.upstream)
+    .bind(&instance.netns)
     .bind(&instance.static_root)
     .bind(&instance.reason)
     .bind(now)

@@ -122,6 +122,7 @@ fn healthy(deploy: &tovuk_store::DeployRecord) -> tovuk_store::InstanceRecord {
         last_exit_code: None,
         last_exit_at: None,
         upstream: Some("127.0.0.1:8000".into()),
+        netns: None,
         static_root: None,
         reason: None,
         updated_at: String::new(),

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             config_file: args.config,
             metering: !args.no_metering,
             stop_apps: args.stop_apps,
+            share_host_network: args.share_host_network,
             hold_listeners: args.hold_listeners,
             check_store: args.check_store,
             split_role: args.role.map(|role| tovuk_server::SplitRole {

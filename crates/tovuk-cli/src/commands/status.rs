@@ -32,7 +32,7 @@ pub(crate) async fn run(global: &GlobalArgs) -> CommandResult {
     let limits = &status.limits;
     let said = |on: bool| if on { "enforced" } else { "NOT enforced" };
     output::line(format!(
-        "limits on apps and builds (cgroup {}): memory {}, cpu {}, pids {}, /tmp size {}, /data quota {}, own network {}",
+        "limits on apps and builds (cgroup {}): memory {}, cpu {}, pids {}, /tmp size {}, /data quota {}, own network {}, builds and outbound apps apart {}",
         limits.cgroup,
         said(limits.memory),
         said(limits.cpu),
@@ -40,6 +40,7 @@ pub(crate) async fn run(global: &GlobalArgs) -> CommandResult {
         said(limits.tmp_size),
         said(limits.data_quota),
         said(limits.network_isolation),
+        said(limits.outbound_isolation),
     ));
     for note in &limits.notes {
         output::line(format!("  {note}"));

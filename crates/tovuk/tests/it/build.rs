@@ -273,7 +273,12 @@ fn cancelling_a_build_kills_it_fast_and_removes_its_workspace() {
     let manifest = build_manifest("hello", &format!("build = \"{marker}\""));
     let id = platform.push_files("hello", &token, &[("tovuk.toml", &manifest)]);
     platform.wait_for_deploy(&id, "running its build", |deploy| deploy["phases"][0]["status"] == "running");
-    assert!(any_process_named(&marker));
+    // The phase is recorded as running just before its sandbox (and its network) starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !any_process_named(&marker) {
+        assert!(Instant::now() < deadline, "the build's command never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let started = Instant::now();
     let cancelled = platform.tovuk().args(["deploy", "cancel", &id, "--json"]).run().success().json();
     assert_eq!(cancelled["state"], "cancelled");

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Requests to `app` in a loop on another thread until stopped; counts what was not a 200.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     failed: Arc<AtomicU64>,
     served: Arc<AtomicU64>,
@@ -30,7 +30,7 @@ impl Load {
     }
 
     /// Stops the load; (served, failed).
-    fn finish(mut self) -> (u64, u64) {
+    pub(crate) fn finish(mut self) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -40,7 +40,7 @@ impl Load {
 }
 
 /// Deploys the well-behaved neighbour and starts load on it.
-fn neighbour_under_load(platform: &Platform) -> Load {
+pub(crate) fn neighbour_under_load(platform: &Platform) -> Load {
     let token = platform.create_app("calm");
     let id = platform.push_files(
         "calm",

@@ -71,11 +71,13 @@ fn status(platform: &Platform, name: &str) -> serde_json::Value {
 }
 
 /// The port an app's instance listens on, from the runner's record.
-fn instance_port(data_dir: &std::path::Path) -> u16 {
+/// The app's only instance, as its record in the data dir names it: (bwrap's pid, port).
+fn instance_record(data_dir: &std::path::Path) -> (u32, u16) {
     let dir = std::fs::read_dir(data_dir.join("instances")).expect("instances").flatten().next().expect("an instance");
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("instance.json")).expect("record")).expect("json");
-    u16::try_from(record["port"].as_u64().expect("port")).expect("port")
+    let pid = u32::try_from(record["pid"].as_u64().expect("pid")).expect("pid");
+    (pid, u16::try_from(record["port"].as_u64().expect("port")).expect("port"))
 }
 
 #[test]
@@ -88,11 +90,11 @@ fn apps_outlive_a_killed_server_and_the_next_start_adopts_them() {
     let boot = platform.get_app("keep", "/boot");
     assert_eq!(boot.0, 200);
     let data_dir = platform.data_dir();
-    let port = instance_port(&data_dir);
+    let instance = instance_record(&data_dir);
 
     let root = platform.kill();
     // The app goes on serving with no platform at all.
-    assert_eq!(get_direct(port, "/boot"), boot, "the app died with the server");
+    assert_eq!(get_direct(instance, "/boot"), boot, "the app died with the server");
     assert!(!instance_pids(&data_dir).is_empty());
 
     // The next start adopts the very same process: its first answer is the app's, not a 404 or 503.
@@ -101,7 +103,7 @@ fn apps_outlive_a_killed_server_and_the_next_start_adopts_them() {
     assert_eq!(platform.deploy(&id)["state"], "running");
     let status = status(&platform, "keep");
     assert_eq!(status["instance"]["status"], "healthy", "{status}");
-    assert_eq!(status["instance"]["port"], u64::from(port), "{status}");
+    assert_eq!(status["instance"]["port"], u64::from(instance.1), "{status}");
     assert!(platform.log().contains("adopt") || platform.log().contains("serving to match"), "{}", platform.log());
 
     // An instance gone while the platform was down is started again; meanwhile its app
@@ -277,8 +279,21 @@ fn a_replaced_app_gets_its_sigterm_and_the_whole_grace_and_slow_requests_time_ou
 }
 
 /// A GET straight to an instance on loopback, bypassing the router.
-fn get_direct(port: u16, path: &str) -> (u16, String) {
-    http(&format!("127.0.0.1:{port}"), "GET", path, &[], "")
+/// A GET straight to an instance (bwrap's pid, port), from inside its own network
+/// namespace as the router reaches it: from the host's, nothing answers.
+fn get_direct((pid, port): (u32, u16), path: &str) -> (u16, String) {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).expect("the sandbox runs");
+    let first = children.split_whitespace().next().expect("the sandbox's first process").to_owned();
+    let netns = std::fs::File::open(format!("/proc/{first}/ns/net")).expect("its network namespace");
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        use std::os::fd::AsFd;
+        rustix::thread::move_into_link_name_space(netns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
+            .expect("enter the instance's network (the tests run as root)");
+        http(&format!("127.0.0.1:{port}"), "GET", &path, &[], "")
+    })
+    .join()
+    .expect("the GET")
 }
 
 #[test]
@@ -291,7 +306,7 @@ fn a_stopped_server_leaves_apps_running_unless_told_to_stop_them() {
     let boot = platform.get_app("stay", "/boot");
     let data_dir = platform.data_dir();
     let root = platform.stop();
-    assert_eq!(get_direct(instance_port(&data_dir), "/boot"), boot);
+    assert_eq!(get_direct(instance_record(&data_dir), "/boot"), boot);
     let platform = Platform::start_in(root);
     assert_eq!(platform.get_app("stay", "/boot"), boot);
 

@@ -12,6 +12,7 @@ mod control;
 mod docs;
 mod durability;
 mod lifecycle;
+mod network;
 mod push;
 mod release;
 mod secrets;
