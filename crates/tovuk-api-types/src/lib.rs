@@ -17,7 +17,7 @@ pub use config::{
     SealedEnvVar, TokenMention,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
-pub use routes::{RouteEntry, RouteTable, RouteTarget};
+pub use routes::{Backend, RouteEntry, RouteTable, RouteTarget};
 pub use tovuk_types::DeployState;
 pub use tovuk_types::values::{
     BuildOutcome, CapState, DeployKind, FailureReason, FinalBuildStatus, InstanceStatus, LogStream, OperationKind,
@@ -658,6 +658,9 @@ pub struct ReleaseFailed {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstanceReport {
     pub deploy_id: String,
+    /// Which of the deploy's instances: 0 up to `[limits] instances` - 1.
+    #[serde(default)]
+    pub slot: u32,
     /// `starting`, `healthy`, `restarting`, `crashing`, `failed`, `stopped`.
     #[serde(with = "text")]
     pub status: InstanceStatus,
@@ -689,7 +692,11 @@ pub struct AppStatus {
     pub service_url: String,
     /// The deploy serving traffic; `null` before the first one went live.
     pub current_deploy: Option<Deploy>,
+    /// The current deploy's first instance (`instances[0]`).
     pub instance: Option<InstanceReport>,
+    /// Every instance of the current deploy (`[limits] instances` of them), by slot.
+    #[serde(default)]
+    pub instances: Vec<InstanceReport>,
 }
 
 /// One event of a followed deploy (NDJSON: one per line).

@@ -25,17 +25,21 @@ pub struct RouteEntry {
     pub request_timeout_secs: Option<u64>,
 }
 
+/// One healthy instance a route sends requests to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub addr: SocketAddr,
+    /// The network namespace the instance listens in; absent: the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<PathBuf>,
+}
+
 /// Where a route's requests go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RouteTarget {
-    /// Proxied to a healthy instance.
-    Proxy {
-        upstream: SocketAddr,
-        /// The network namespace the instance listens in; absent: the host's.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        netns: Option<PathBuf>,
-    },
+    /// Proxied to the healthy instances, balanced between them.
+    Proxy { upstreams: Vec<Backend> },
     /// Files served by the router from a static release.
     Static { root: PathBuf },
     /// Nothing healthy serves the app: 503 with this reason.

@@ -177,15 +177,22 @@ async fn app_status(
         Some(id) => state.store().find_deploy(&id).await?,
         None => None,
     };
-    let instance = match &current {
-        Some(deploy) => state.store().find_instance(deploy.id.as_str()).await?.map(crate::releases::instance_view),
-        None => None,
+    let instances: Vec<_> = match &current {
+        Some(deploy) => state
+            .store()
+            .find_instances(deploy.id.as_str())
+            .await?
+            .into_iter()
+            .map(crate::releases::instance_view)
+            .collect(),
+        None => Vec::new(),
     };
     Ok(tovuk_api_types::AppStatus {
         service_url: service_url(state, &app.name),
         app: app.name,
         current_deploy: current.map(crate::views::deploy_view),
-        instance,
+        instance: instances.first().cloned(),
+        instances,
     })
 }
 

@@ -41,6 +41,7 @@ async fn deploy_of(state: &ControlState, id: &str) -> Result<DeployRecord, ApiFa
 pub(crate) fn instance_record(report: &InstanceReport) -> InstanceRecord {
     InstanceRecord {
         deploy_id: report.deploy_id.clone(),
+        slot: i64::from(report.slot),
         status: report.status,
         pid: report.pid,
         port: report.port,
@@ -59,6 +60,7 @@ pub(crate) fn instance_record(report: &InstanceReport) -> InstanceRecord {
 pub(crate) fn instance_view(record: InstanceRecord) -> InstanceReport {
     InstanceReport {
         deploy_id: record.deploy_id,
+        slot: u32::try_from(record.slot).unwrap_or(0),
         status: record.status,
         pid: record.pid,
         port: record.port,

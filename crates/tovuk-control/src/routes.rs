@@ -15,8 +15,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tovuk_api_types::{RouteEntry, RouteTable, RouteTarget};
+use tovuk_api_types::{Backend, RouteEntry, RouteTable, RouteTarget};
 use tovuk_store::{InstanceRecord, RouteRow};
+use tovuk_types::values::InstanceStatus;
 
 /// How long a follower's request waits for a change before answering "no change".
 const FOLLOW_WAIT: Duration = Duration::from_secs(20);
@@ -75,41 +76,53 @@ pub async fn run_route_table(state: ControlState, shutdown: tovuk_daemon::Shutdo
     }
 }
 
-/// Where an app's traffic goes, from its deploy's instance. Apps with nothing to route
+/// Where an app's traffic goes, from its deploy's instances. Apps with nothing to route
 /// (a worker) have no entry.
 fn route_entry(row: RouteRow) -> Option<RouteEntry> {
-    let target = match &row.instance {
-        None => down("the app is starting"),
-        Some(instance) => instance_target(instance)?,
-    };
     // Every deploy records its limits in its plan, the plan default filled in.
-    let request_timeout_secs = row
-        .plan
-        .as_deref()
-        .and_then(|plan| serde_json::from_str::<tovuk_api_types::DeployShape>(plan).ok())
-        .map(|plan| plan.limits.app.request_timeout_secs);
+    let plan = row.plan.as_deref().and_then(|plan| serde_json::from_str::<tovuk_api_types::DeployShape>(plan).ok());
+    let request_timeout_secs = plan.as_ref().map(|plan| plan.limits.app.request_timeout_secs);
+    let wanted = plan.as_ref().map_or(1, |plan| usize::try_from(plan.limits.app.instances).unwrap_or(1));
+    let target = route_target(&row, wanted)?;
     Some(RouteEntry { app: row.app_name, deploy_id: row.deploy_id, target, request_timeout_secs })
 }
 
-fn instance_target(instance: &InstanceRecord) -> Option<RouteTarget> {
-    if let Some(root) = &instance.static_root {
+/// The healthy instances of the routed deploy; while it rolls in (fewer healthy than
+/// `wanted`), healthy instances of the deploy it replaces make up the difference. With
+/// none, the first instance's state says why the app is down.
+fn route_target(row: &RouteRow, wanted: usize) -> Option<RouteTarget> {
+    let Some(first) = row.instances.first() else { return Some(down("the app is starting")) };
+    if let Some(root) = &first.static_root {
         return Some(RouteTarget::Static { root: root.into() });
     }
-    let upstream = instance.upstream.as_deref().and_then(|upstream| upstream.parse().ok());
-    Some(match instance.status.as_str() {
-        "crashing" => down(&format!(
-            "crash-looping (last exit code {})",
-            instance.last_exit_code.map_or_else(|| "unknown".to_owned(), |code| code.to_string())
-        )),
+    let backend = |instance: &InstanceRecord| {
+        Some(Backend {
+            addr: instance.upstream.as_deref()?.parse().ok()?,
+            netns: instance.netns.as_ref().map(Into::into),
+        })
+    };
+    let healthy: Vec<Backend> = row
+        .instances
+        .iter()
+        .filter(|instance| instance.status == InstanceStatus::Healthy)
+        .filter_map(backend)
+        .collect();
+    let missing = wanted.saturating_sub(healthy.len());
+    let upstreams: Vec<Backend> =
+        healthy.into_iter().chain(row.replaced.iter().filter_map(backend).take(missing)).collect();
+    if !upstreams.is_empty() {
+        return Some(RouteTarget::Proxy { upstreams });
+    }
+    let last_exit = || first.last_exit_code.map_or_else(|| "unknown".to_owned(), |code| code.to_string());
+    Some(match first.status {
+        InstanceStatus::Crashing => down(&format!("crash-looping (last exit code {})", last_exit())),
         // Public: the reason (which can name files of the platform) is in `tovuk app status`.
-        "failed" => down("its current deploy could not start; `tovuk app status` says why"),
-        "stopped" | "starting" => down("the app is starting"),
+        InstanceStatus::Failed => down("its current deploy could not start; `tovuk app status` says why"),
+        InstanceStatus::Stopped | InstanceStatus::Starting => down("the app is starting"),
         // Traffic comes back once the restarted process answers its health path.
-        "restarting" => down(&format!(
-            "restarting after it exited (code {})",
-            instance.last_exit_code.map_or_else(|| "unknown".to_owned(), |code| code.to_string())
-        )),
-        _ => RouteTarget::Proxy { upstream: upstream?, netns: instance.netns.as_ref().map(Into::into) },
+        InstanceStatus::Restarting => down(&format!("restarting after it exited (code {})", last_exit())),
+        // Healthy with no address: a worker, which has no route.
+        InstanceStatus::Healthy => return None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Following the control plane's route table: one interface, fed in-process (a watch
 //! channel the control plane publishes to) or over the API by a router on another machine.
 
-use crate::route_table::{Route, RouteTable, Target};
+use crate::route_table::{Route, RouteTable, Target, Upstream};
 use crate::router::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -66,9 +66,12 @@ impl Router {
                 app: entry.app.clone(),
                 deploy_id: entry.deploy_id.clone(),
                 target: match &entry.target {
-                    RouteTarget::Proxy { upstream, netns } => {
-                        Target::Proxy { upstream: *upstream, netns: netns.clone() }
-                    }
+                    RouteTarget::Proxy { upstreams } => Target::Proxy {
+                        upstreams: upstreams
+                            .iter()
+                            .map(|backend| Upstream { addr: backend.addr, netns: backend.netns.clone() })
+                            .collect(),
+                    },
                     RouteTarget::Static { root } => Target::Static { root: root.clone() },
                     RouteTarget::Down { reason } => Target::Down { reason: reason.clone() },
                 },

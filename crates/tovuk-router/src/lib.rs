@@ -25,7 +25,7 @@ mod tunnel;
 
 pub use error::ErrorSource;
 pub use feed::{RouteFeed, follow_routes};
-pub use route_table::{Route, RouteTable, Target};
+pub use route_table::{Route, RouteTable, Target, Upstream};
 pub use router::{Router, Timeouts};
 
 use tokio::net::TcpListener;

@@ -8,13 +8,27 @@ use std::sync::Arc;
 /// What answers an app's requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// An app instance listening on loopback: its own, in the network namespace `netns`,
-    /// or the host's when `None`.
-    Proxy { upstream: SocketAddr, netns: Option<PathBuf> },
+    /// App instances, balanced: each listening on loopback, its own or the host's.
+    Proxy { upstreams: Vec<Upstream> },
     /// A static app: files served by the router itself from a release directory.
     Static { root: PathBuf },
     /// The app exists but has nothing healthy to serve (crash-looping, or never deployed).
     Down { reason: String },
+}
+
+/// One instance a route sends requests to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    /// The network namespace it listens in; `None`: the host's.
+    pub netns: Option<PathBuf>,
+}
+
+impl Upstream {
+    /// An instance on the host's loopback.
+    pub fn host(addr: SocketAddr) -> Upstream {
+        Upstream { addr, netns: None }
+    }
 }
 
 /// One app's current route.

@@ -251,8 +251,11 @@ impl Router {
             }
         }
         let response = match &route.target {
-            Target::Proxy { upstream, netns } => {
-                let dial = crate::pool::Dial { addr: *upstream, netns: netns.as_deref() };
+            Target::Proxy { upstreams } => {
+                let Some(upstream) = pick(upstreams) else {
+                    return (reply::app_down(&route.app, "the app is starting"), Some(route.app.clone()));
+                };
+                let dial = crate::pool::Dial { addr: upstream.addr, netns: upstream.netns.as_deref() };
                 let ctx = RequestContext {
                     request_id: request_id.to_owned(),
                     client_addr,
@@ -279,6 +282,27 @@ impl Router {
             Target::Down { reason } => reply::app_down(&route.app, reason),
         };
         (response, Some(route.app.clone()))
+    }
+}
+
+thread_local! {
+    /// Where each serving thread's round of a route's instances goes next.
+    static NEXT_UPSTREAM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The instance for the next request: round robin, per serving thread.
+fn pick(upstreams: &[crate::route_table::Upstream]) -> Option<&crate::route_table::Upstream> {
+    match upstreams {
+        [] => None,
+        [only] => Some(only),
+        several => {
+            let turn = NEXT_UPSTREAM.with(|next| {
+                let turn = next.get();
+                next.set(turn.wrapping_add(1));
+                turn
+            });
+            several.get(turn % several.len())
+        }
     }
 }
 

@@ -66,6 +66,8 @@ pub(crate) struct Launch {
     /// Web instances are routed to; workers are not.
     pub kind: tovuk_manifest::AppKind,
     pub deploy_id: String,
+    /// Which of the deploy's `[limits] instances` this is (0, 1, ...).
+    pub slot: u32,
     pub release_dir: PathBuf,
     pub volume_dir: PathBuf,
     /// The process record and output files (`DataLayout::instance_dir`).
@@ -198,9 +200,20 @@ pub(crate) fn limits_of(manifest: &tovuk_manifest::Manifest) -> tovuk_sandbox::c
     }
 }
 
-/// The control group of an instance: one per deploy, kept across its restarts.
+/// The control group of an instance: one per deploy and slot, kept across its restarts.
 fn group_name(launch: &Launch) -> String {
-    format!("app-{}", launch.deploy_id)
+    match launch.slot {
+        0 => format!("app-{}", launch.deploy_id),
+        slot => format!("app-{}.{slot}", launch.deploy_id),
+    }
+}
+
+/// How an instance is named in logs: `<deploy>` for the first, `<deploy>.<slot>` after.
+pub(crate) fn instance_label(deploy_id: &str, slot: u32) -> String {
+    match slot {
+        0 => deploy_id.to_owned(),
+        slot => format!("{deploy_id}.{slot}"),
+    }
 }
 
 fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> SandboxSpec {
@@ -222,6 +235,7 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
                 ("HOST".into(), "127.0.0.1".into()),
                 ("TOVUK_APP".into(), launch.app.clone()),
                 ("TOVUK_DEPLOY_ID".into(), launch.deploy_id.clone()),
+                ("TOVUK_INSTANCE".into(), launch.slot.to_string()),
             ])
             .collect(),
         // The app listens on its own loopback, where the router reaches it.
@@ -263,10 +277,14 @@ pub(crate) fn start(launch: Launch, shutdown: &Shutdown, adopted: Option<Record>
         let mut life = instance.life.clone();
         let (over_tx, over) = watch::channel(false);
         async move {
-            // The instance is over once its process is gone for good.
+            // The instance is over once its process is gone for good; a supervisor that let
+            // go of it (the platform stops, the app runs on) drops `life` without that.
             let ended = async move {
-                let _ = life.wait_for(|life| matches!(life, Life::Stopped | Life::ExitedEarly { .. })).await;
-                let _ = over_tx.send(true);
+                if life.wait_for(|life| matches!(life, Life::Stopped | Life::ExitedEarly { .. })).await.is_ok() {
+                    let _ = over_tx.send(true);
+                } else {
+                    std::future::pending::<()>().await;
+                }
             };
             tokio::join!(crate::output::follow(output, over, shutdown.clone()), async {
                 tokio::select! {
@@ -305,7 +323,11 @@ fn line_sink(
             at: now(),
             app: launch.app.clone(),
             deploy_id: launch.deploy_id.clone(),
-            instance: format!("{}/{}", launch.deploy_id, generation.load(Ordering::SeqCst)),
+            instance: format!(
+                "{}/{}",
+                instance_label(&launch.deploy_id, launch.slot),
+                generation.load(Ordering::SeqCst)
+            ),
             stream,
             line,
         };

@@ -60,14 +60,24 @@ pub struct RunnerConfig {
     pub network: tovuk_sandbox::network::Support,
 }
 
+/// What every instance of a release starts from.
+struct Starter<'a> {
+    release: &'a ClaimedRelease,
+    prepared: &'a release::Release,
+    env: Arc<tovuk_secrets::OpenedEnv>,
+    masker: Arc<tovuk_secrets::Masker>,
+    /// Bringing back a live app after a platform restart: adopt what outlived it.
+    restoring: bool,
+}
+
 struct Runner {
     client: Client,
     /// Instances' output on its way to the app logs.
     logs: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>,
     config: RunnerConfig,
     traffic: Arc<dyn Traffic>,
-    /// The instance serving each app.
-    serving: Mutex<HashMap<String, Instance>>,
+    /// The instances serving each app (its current deploy's, by slot).
+    serving: Mutex<HashMap<String, Vec<Instance>>>,
     /// Every task the runner starts runs under it.
     shutdown: Shutdown,
     /// The deploy each static app serves (the router serves its files; no process runs).
@@ -169,6 +179,7 @@ fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceR
     let restarts = i64::from(life.restarts());
     InstanceReport {
         deploy_id: instance.launch.deploy_id.clone(),
+        slot: instance.launch.slot,
         status,
         pid,
         port: Some(i64::from(instance.launch.port)),
@@ -188,6 +199,7 @@ fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceR
 fn bare_report(deploy_id: &str, status: InstanceStatus) -> InstanceReport {
     InstanceReport {
         deploy_id: deploy_id.to_owned(),
+        slot: 0,
         status,
         pid: None,
         port: None,
@@ -263,7 +275,7 @@ impl Runner {
             if !restoring {
                 // Files cannot crash: the release has nothing to prove.
                 let previous = match (previous, previous_static) {
-                    (Some(instance), _) => Some(window::Previous::Process(Box::new(instance))),
+                    (Some(instances), _) => Some(window::Previous::Processes(instances)),
                     (None, Some(deploy_id)) => Some(window::Previous::Static(deploy_id)),
                     (None, None) => None,
                 };
@@ -280,16 +292,113 @@ impl Runner {
                     format!("{error}; then: tovuk app restart {}", release.app),
                 )
             })?;
-        let instance_dir = self.config.layout.instance_dir(&release.deploy_id);
+        let env = Arc::new(env);
+        let masker = Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str())));
+        let starter = Starter { release, prepared: &prepared, env, masker, restoring };
+        let first = self.start_instance(&starter, 0).await?;
+        let healthy = report(&first, InstanceStatus::Healthy, &first.life());
+        // Going live switches the app's route to this instance, in the control plane; while
+        // its other instances start, the deploy it replaces serves in their stead.
+        let route_version = if restoring {
+            self.report_restored(&healthy).await;
+            None
+        } else {
+            match self.go_live(release, &healthy).await {
+                Some(route_version) => Some(route_version),
+                None => {
+                    first.stop().await;
+                    return Ok(());
+                }
+            }
+        };
+        let previous_static = self.serving_static.lock().ok().and_then(|mut statics| statics.remove(&release.app));
+        let previous =
+            self.serving.lock().ok().and_then(|mut serving| serving.insert(release.app.clone(), vec![first.clone()]));
+        self.watch(first.clone());
+        let previous = match (previous, previous_static) {
+            (Some(previous), _) => Some(window::Previous::Processes(previous)),
+            (None, Some(deploy_id)) => Some(window::Previous::Static(deploy_id)),
+            (None, None) => None,
+        };
+        let health = manifest.health();
+        let min_healthy = health.map_or(tovuk_manifest::DEFAULT_MIN_HEALTHY, |health| health.min_healthy);
+        let mut proof = window::Proof {
+            release: release.clone(),
+            instances: vec![first],
+            previous: previous.unwrap_or(window::Previous::Processes(Vec::new())),
+            health: health.cloned(),
+            min_healthy,
+            route_version: route_version.unwrap_or(0),
+        };
+        // The rest, one at a time, each health-gated: each joins the route as it passes,
+        // and one instance of the replaced deploy leaves it.
+        for slot in 1..manifest.limits().instances_or_default() {
+            match self.start_instance(&starter, slot).await {
+                Ok(instance) => {
+                    if let Ok(mut serving) = self.serving.lock()
+                        && let Some(serving) = serving.get_mut(&release.app)
+                    {
+                        serving.push(instance.clone());
+                    }
+                    let healthy = report(&instance, InstanceStatus::Healthy, &instance.life());
+                    if let Err(error) = self.client.report_instance(&healthy).await {
+                        tracing::warn!(%error, app = %release.app, slot, "cannot report the instance");
+                    }
+                    self.watch(instance.clone());
+                    proof.instances.push(instance);
+                }
+                Err(failure) if restoring => {
+                    let reason = failure.first_actionable_line.unwrap_or_else(|| failure.reason.to_string());
+                    tracing::error!(app = %release.app, slot, %reason, "cannot start one of the app's instances");
+                    let failed = InstanceReport {
+                        slot,
+                        reason: Some(reason),
+                        ..bare_report(&release.deploy_id, InstanceStatus::Failed)
+                    };
+                    let _ = self.client.report_instance(&failed).await;
+                }
+                // The release went live with its first instance: failing now sends the
+                // traffic back to what served before.
+                Err(failure) => {
+                    if let Ok(mut serving) = self.serving.lock() {
+                        serving.remove(&release.app);
+                    }
+                    self.roll_back(proof, failure).await;
+                    return Ok(());
+                }
+            }
+        }
+        let previous = match proof.previous {
+            window::Previous::Processes(previous) if previous.is_empty() => None,
+            previous => Some(previous),
+        };
+        match (route_version, previous) {
+            (None, previous) => {
+                if let Some(window::Previous::Processes(previous)) = previous {
+                    self.retire(previous, None).await;
+                }
+            }
+            (Some(route_version), Some(previous)) if !min_healthy.is_zero() => {
+                self.prove(window::Proof { previous, route_version, ..proof });
+            }
+            (Some(route_version), previous) => self.settle(release, previous, Some(route_version)).await,
+        }
+        Ok(())
+    }
+
+    /// Starts one instance of a release and waits until it passes its health gate.
+    /// Restoring, it adopts the instance of that slot that outlived the restart when it is
+    /// alive and still answers. Err says why it never became healthy.
+    async fn start_instance(&self, starter: &Starter<'_>, slot: u32) -> Result<Instance, DeployFailure> {
+        let (release, manifest) = (starter.release, &starter.prepared.manifest);
+        let instance_dir = self.config.layout.instance_dir(&release.deploy_id, slot);
         // Adopted only when alive and the very process started for this deploy.
-        let mut adopted = if restoring {
+        let mut adopted = if starter.restoring {
             process::Record::read(&instance_dir).filter(|record| record.app == release.app && record.is_alive())
         } else {
             None
         };
-        let env = Arc::new(env);
-        let masker = Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str())));
-        let instance = loop {
+        loop {
             let port = match &adopted {
                 Some(record) => record.port,
                 None => instance::free_port().map_err(|error| {
@@ -300,7 +409,8 @@ impl Runner {
                 app: release.app.clone(),
                 kind: manifest.kind(),
                 deploy_id: release.deploy_id.clone(),
-                release_dir: prepared.dir.clone(),
+                slot,
+                release_dir: starter.prepared.dir.clone(),
                 volume_dir: self.config.layout.volume_dir(&release.app),
                 instance_dir: instance_dir.clone(),
                 command: manifest.run_command().unwrap_or_default().to_owned(),
@@ -319,8 +429,8 @@ impl Runner {
                     },
                 ),
                 logs: self.logs.clone(),
-                masker: masker.clone(),
-                env: env.clone(),
+                masker: starter.masker.clone(),
+                env: starter.env.clone(),
             };
             let was_adopted = adopted.is_some();
             let instance = instance::start(launch, &self.shutdown, adopted.take()).map_err(|error| {
@@ -331,10 +441,13 @@ impl Runner {
                 None => worker_settles(&instance).await,
             };
             match gate {
-                Ok(()) => break instance,
+                Ok(()) => {
+                    instance.pass_gate();
+                    return Ok(instance);
+                }
                 // An adopted instance that no longer answers is replaced by a new one.
                 Err(why) if was_adopted => {
-                    tracing::warn!(app = %release.app, %why, "the instance that outlived the restart does not answer; starting a new one");
+                    tracing::warn!(app = %release.app, slot, %why, "the instance that outlived the restart does not answer; starting a new one");
                     instance.stop().await;
                 }
                 Err(why) => {
@@ -348,56 +461,7 @@ impl Runner {
                     return Err(failure);
                 }
             }
-        };
-        instance.pass_gate();
-        let healthy = report(&instance, InstanceStatus::Healthy, &instance.life());
-        // Going live switches the app's route to this instance, in the control plane.
-        let route_version = if restoring {
-            self.report_restored(&healthy).await;
-            None
-        } else {
-            match self.go_live(release, &healthy).await {
-                Some(route_version) => Some(route_version),
-                None => {
-                    instance.stop().await;
-                    return Ok(());
-                }
-            }
-        };
-        let previous_static = self.serving_static.lock().ok().and_then(|mut statics| statics.remove(&release.app));
-        let previous =
-            self.serving.lock().ok().and_then(|mut serving| serving.insert(release.app.clone(), instance.clone()));
-        self.watch(instance.clone());
-        let previous = match (previous, previous_static) {
-            (Some(previous), _) => Some(window::Previous::Process(Box::new(previous))),
-            (None, Some(deploy_id)) => Some(window::Previous::Static(deploy_id)),
-            (None, None) => None,
-        };
-        match (route_version, manifest.health()) {
-            (None, _) => {
-                if let Some(window::Previous::Process(previous)) = previous {
-                    self.retire(*previous, None).await;
-                }
-            }
-            (Some(route_version), health) => {
-                let min_healthy = health.map_or(tovuk_manifest::DEFAULT_MIN_HEALTHY, |health| health.min_healthy);
-                match previous {
-                    Some(previous) if !min_healthy.is_zero() => {
-                        let proof = window::Proof {
-                            release: release.clone(),
-                            instance,
-                            previous,
-                            health: health.cloned(),
-                            min_healthy,
-                            route_version,
-                        };
-                        self.prove(proof);
-                    }
-                    previous => self.settle(release, previous, Some(route_version)).await,
-                }
-            }
         }
-        Ok(())
     }
 
     /// Reports the release live, which routes the app to it. Returns the route table
@@ -428,16 +492,31 @@ impl Runner {
         }
     }
 
-    /// Lets a replaced instance finish its in-flight requests, then stops it: first the
-    /// routers must serve by the table that no longer sends it requests (`route_version`).
-    async fn retire(&self, previous: Instance, route_version: Option<u64>) {
+    /// Lets a replaced deploy's instances finish their in-flight requests, then stops them:
+    /// first the routers must serve by the table that no longer sends them requests
+    /// (`route_version`). They drain together, then stop together.
+    pub(crate) async fn retire(&self, previous: Vec<Instance>, route_version: Option<u64>) {
         self.wait_routed(route_version).await;
-        let deadline = tokio::time::Instant::now() + previous.launch.drain_timeout;
-        while self.traffic.in_flight(previous.addr()) > 0 && tokio::time::Instant::now() < deadline {
+        let drain = previous.iter().map(|instance| instance.launch.drain_timeout).max().unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + drain;
+        while previous.iter().any(|instance| self.traffic.in_flight(instance.addr()) > 0)
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        previous.stop().await;
-        let _ = self.client.report_instance(&report(&previous, InstanceStatus::Stopped, &Life::Stopped)).await;
+        // Each stop waits out its own grace; dropping the set (a shutdown) leaves the rest.
+        let mut stopping = tokio::task::JoinSet::new();
+        for instance in previous {
+            stopping.spawn(async move {
+                instance.stop().await;
+                instance
+            });
+        }
+        while let Some(stopped) = stopping.join_next().await {
+            if let Ok(instance) = stopped {
+                let _ = self.client.report_instance(&report(&instance, InstanceStatus::Stopped, &Life::Stopped)).await;
+            }
+        }
     }
 
     /// Waits (a while at most) until the routers serve by `route_version`.
@@ -465,6 +544,7 @@ impl Runner {
                 .map(|serving| {
                     serving
                         .iter()
+                        .flat_map(|(app, instances)| instances.iter().map(move |instance| (app, instance)))
                         .filter_map(|(app, instance)| match instance.life() {
                             Life::Running { pid, .. } => {
                                 Some(usage::Measured { app: app.clone(), pid, group: instance.group() })
@@ -577,12 +657,14 @@ impl Runner {
         });
     }
 
-    /// Whether `instance` is the one serving its app here.
+    /// Whether `instance` is one of those serving its app here.
     fn is_serving(&self, instance: &Instance) -> bool {
         self.serving.lock().is_ok_and(|serving| {
-            serving
-                .get(&instance.launch.app)
-                .is_some_and(|serving| serving.launch.deploy_id == instance.launch.deploy_id)
+            serving.get(&instance.launch.app).is_some_and(|serving| {
+                serving.iter().any(|serving| {
+                    serving.launch.deploy_id == instance.launch.deploy_id && serving.launch.slot == instance.launch.slot
+                })
+            })
         })
     }
 }

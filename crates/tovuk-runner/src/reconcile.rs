@@ -50,13 +50,13 @@ impl Runner {
             if let Ok(mut failed) = self.failed_starts.lock() {
                 failed.retain(|deploy_id| desired_ids.contains(deploy_id));
             }
-            for (app, instance) in self.serving_snapshot() {
+            for (app, instances) in self.serving_snapshot() {
                 if !wanted.contains(app.as_str()) && self.claim_app(&app) {
-                    tracing::info!(%app, deploy_id = %instance.launch.deploy_id, "instance no longer wanted: stopping it");
+                    tracing::info!(%app, instances = instances.len(), "instances no longer wanted: stopping them");
                     if let Ok(mut serving) = self.serving.lock() {
                         serving.remove(&app);
                     }
-                    self.retire(instance, None).await;
+                    self.retire(instances, None).await;
                     self.release_app(&app);
                 }
             }
@@ -67,7 +67,7 @@ impl Runner {
                     continue;
                 }
                 // Only adoptions are waited for: a start from scratch may take long.
-                let adoptable = process::Record::read(&self.config.layout.instance_dir(&release.deploy_id))
+                let adoptable = process::Record::read(&self.config.layout.instance_dir(&release.deploy_id, 0))
                     .is_some_and(|record| record.is_alive());
                 let runner = self.clone();
                 let restore = async move {
@@ -118,7 +118,9 @@ impl Runner {
         let Ok(entries) = std::fs::read_dir(self.config.layout.instances_dir()) else { return };
         let mut stopping = tokio::task::JoinSet::new();
         for entry in entries.flatten() {
-            let deploy_id = entry.file_name().to_string_lossy().into_owned();
+            // `<deploy>` holds a deploy's first instance, `<deploy>.<slot>` the others.
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let deploy_id = name.split('.').next().unwrap_or_default().to_owned();
             if !wanted.contains(deploy_id.as_str()) {
                 tracing::info!(%deploy_id, "an instance from the last run is no longer wanted: stopping it");
                 stopping.spawn(async move { process::kill_recorded(&entry.path()).await });
@@ -142,17 +144,18 @@ impl Runner {
 
     /// Whether an instance of `deploy_id` serves `app` here.
     fn serves(&self, app: &str, deploy_id: &str) -> bool {
-        let process = self
-            .serving
-            .lock()
-            .is_ok_and(|serving| serving.get(app).is_some_and(|instance| instance.launch.deploy_id == deploy_id));
+        let process = self.serving.lock().is_ok_and(|serving| {
+            serving
+                .get(app)
+                .is_some_and(|instances| instances.iter().any(|instance| instance.launch.deploy_id == deploy_id))
+        });
         process || self.serving_static.lock().is_ok_and(|statics| statics.get(app).is_some_and(|id| id == deploy_id))
     }
 
-    fn serving_snapshot(&self) -> Vec<(String, crate::Instance)> {
+    fn serving_snapshot(&self) -> Vec<(String, Vec<crate::Instance>)> {
         self.serving
             .lock()
-            .map(|serving| serving.iter().map(|(app, instance)| (app.clone(), instance.clone())).collect())
+            .map(|serving| serving.iter().map(|(app, instances)| (app.clone(), instances.clone())).collect())
             .unwrap_or_default()
     }
 }

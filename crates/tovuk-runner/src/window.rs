@@ -13,8 +13,8 @@ use tovuk_api_types::{ClaimedRelease, DeployFailure, FailureReason};
 
 /// What served the app before the release.
 pub(crate) enum Previous {
-    /// An instance, kept running (without new requests) through the window.
-    Process(Box<Instance>),
+    /// Its instances, kept running (without new requests) through the window.
+    Processes(Vec<Instance>),
     /// A static deploy (the router serves its files): nothing to keep running.
     Static(String),
 }
@@ -22,7 +22,8 @@ pub(crate) enum Previous {
 /// A release proving itself.
 pub(crate) struct Proof {
     pub release: ClaimedRelease,
-    pub instance: Instance,
+    /// Every instance of the release that started.
+    pub instances: Vec<Instance>,
     pub previous: Previous,
     pub health: Option<tovuk_manifest::Health>,
     pub min_healthy: Duration,
@@ -80,13 +81,13 @@ impl Runner {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, app = %release.app, "cannot settle the release; the next start does"),
         }
-        if let Some(Previous::Process(previous)) = previous {
-            self.retire(*previous, route_version).await;
+        if let Some(Previous::Processes(previous)) = previous {
+            self.retire(previous, route_version).await;
         }
     }
 
-    /// Sends the traffic back to what served before, and stops the release's instance.
-    async fn roll_back(self: &Arc<Self>, proof: Proof, failure: DeployFailure) {
+    /// Sends the traffic back to what served before, and stops the release's instances.
+    pub(crate) async fn roll_back(self: &Arc<Self>, proof: Proof, failure: DeployFailure) {
         let app = proof.release.app.clone();
         let mut rolled = None;
         for attempt in 1..=3u64 {
@@ -108,11 +109,13 @@ impl Runner {
         };
         tracing::warn!(%app, deploy_id = %proof.release.deploy_id, reason = ?failure.first_actionable_line, "release crashed before it settled; traffic is back on the deploy before it");
         match proof.previous {
-            Previous::Process(previous) => {
+            Previous::Processes(previous) => {
                 if let Ok(mut serving) = self.serving.lock() {
-                    serving.insert(app.clone(), Instance::clone(&previous));
+                    serving.insert(app.clone(), previous.clone());
                 }
-                self.watch(*previous);
+                for instance in previous {
+                    self.watch(instance);
+                }
             }
             Previous::Static(deploy_id) => {
                 if let Ok(mut serving) = self.serving.lock() {
@@ -123,17 +126,37 @@ impl Runner {
                 }
             }
         }
-        self.retire(proof.instance, Some(rolled.route_version)).await;
+        self.retire(proof.instances, Some(rolled.route_version)).await;
     }
 }
 
-/// Watches a release through `min_healthy`: `Some` with the failure when it crashed or
-/// failed a health probe, `None` when it stayed healthy (or was stopped by someone else).
+/// Watches a release's instances through `min_healthy`: `Some` with the first failure when
+/// one crashed or failed a health probe, `None` when all stayed healthy (or were stopped by
+/// someone else).
 async fn watch_window(proof: &Proof) -> Option<DeployFailure> {
-    let instance = &proof.instance;
     let deadline = tokio::time::Instant::now() + proof.min_healthy;
+    // Ended with the window: dropping the set stops the watches still running.
+    let mut watches = tokio::task::JoinSet::new();
+    for instance in &proof.instances {
+        watches.spawn(watch_instance(instance.clone(), proof.health.clone(), proof.min_healthy, deadline));
+    }
+    while let Some(watched) = watches.join_next().await {
+        if let Ok(Some(failure)) = watched {
+            return Some(failure);
+        }
+    }
+    None
+}
+
+async fn watch_instance(
+    instance: Instance,
+    health: Option<tovuk_manifest::Health>,
+    min_healthy: Duration,
+    deadline: tokio::time::Instant,
+) -> Option<DeployFailure> {
     let mut life = instance.watch();
-    let every = proof.health.as_ref().map_or(WINDOW_PROBE_EVERY, |health| health.interval.min(WINDOW_PROBE_EVERY));
+    let every = health.as_ref().map_or(WINDOW_PROBE_EVERY, |health| health.interval.min(WINDOW_PROBE_EVERY));
+    let window = tovuk_manifest::format_duration(min_healthy);
     loop {
         let now = tokio::time::Instant::now();
         if now >= deadline {
@@ -151,23 +174,19 @@ async fn watch_window(proof: &Proof) -> Option<DeployFailure> {
                     Life::ExitedEarly { code } => *code,
                 };
                 let exit = last_exit.map_or_else(|| "with an unknown code".to_owned(), |code| format!("with code {code}"));
-                let why = format!(
-                    "the app exited {exit} within its first {} of serving ([health] min_healthy)",
-                    tovuk_manifest::format_duration(proof.min_healthy)
-                );
-                return Some(crashed(why, instance, last_exit));
+                let why = format!("the app exited {exit} within its first {window} of serving ([health] min_healthy)");
+                return Some(crashed(why, &instance, last_exit));
             }
             () = tokio::time::sleep(every.min(deadline - now)) => {
-                let Some(health) = &proof.health else { continue };
+                let Some(health) = &health else { continue };
                 if tokio::time::Instant::now() >= deadline {
                     return None;
                 }
-                if let Err(why) = instance::probe(instance, &health.path).await {
+                if let Err(why) = instance::probe(&instance, &health.path).await {
                     let why = format!(
-                        "the health check failed within the first {} of serving ([health] min_healthy): {why}",
-                        tovuk_manifest::format_duration(proof.min_healthy)
+                        "the health check failed within the first {window} of serving ([health] min_healthy): {why}"
                     );
-                    return Some(crashed(why, instance, None));
+                    return Some(crashed(why, &instance, None));
                 }
             }
         }

@@ -325,6 +325,36 @@ UPDATE deploys SET claimed_by = NULL;
 ALTER TABLE instances ADD COLUMN netns TEXT;
 "#,
     ),
+    (
+        14,
+        r#"
+-- A deploy runs `[limits] instances` instances, each reported under its slot (0, 1, ...).
+CREATE TABLE instances_by_slot (
+    deploy_id      TEXT NOT NULL REFERENCES deploys(id) ON DELETE CASCADE,
+    slot           INTEGER NOT NULL DEFAULT 0,
+    app_id         TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    status         TEXT NOT NULL,
+    pid            INTEGER,
+    port           INTEGER,
+    started_at     TEXT,
+    restarts       INTEGER NOT NULL DEFAULT 0,
+    last_exit_code INTEGER,
+    last_exit_at   TEXT,
+    updated_at     TEXT NOT NULL,
+    upstream       TEXT,
+    static_root    TEXT,
+    reason         TEXT,
+    netns          TEXT,
+    PRIMARY KEY (deploy_id, slot)
+) STRICT;
+INSERT INTO instances_by_slot (deploy_id, slot, app_id, status, pid, port, started_at, restarts, last_exit_code,
+                               last_exit_at, updated_at, upstream, static_root, reason, netns)
+    SELECT deploy_id, 0, app_id, status, pid, port, started_at, restarts, last_exit_code,
+           last_exit_at, updated_at, upstream, static_root, reason, netns FROM instances;
+DROP TABLE instances;
+ALTER TABLE instances_by_slot RENAME TO instances;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

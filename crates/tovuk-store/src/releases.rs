@@ -6,6 +6,7 @@ use crate::deploys::{DeployRecord, Failure, TransitionExtras, record_entry, tran
 use crate::time::now_rfc3339;
 use crate::{Store, StoreError};
 use sqlx::{Row, Sqlite, Transaction};
+use std::collections::HashMap;
 use tovuk_types::DeployState;
 use tovuk_types::values::{FailureReason, InstanceStatus};
 
@@ -13,6 +14,8 @@ use tovuk_types::values::{FailureReason, InstanceStatus};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRecord {
     pub deploy_id: String,
+    /// Which of the deploy's instances (0 up to `[limits] instances` - 1).
+    pub slot: i64,
     pub status: InstanceStatus,
     pub pid: Option<i64>,
     pub port: Option<i64>,
@@ -89,12 +92,16 @@ async fn supersede_running(
     Ok(superseded)
 }
 
-/// One app's desired route with what its serving instance last reported.
+/// One app's desired route with what its instances last reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRow {
     pub app_name: String,
     pub deploy_id: String,
-    pub instance: Option<InstanceRecord>,
+    /// The instances of the routed deploy, by slot.
+    pub instances: Vec<InstanceRecord>,
+    /// Healthy instances of the app's other `running` deploy (the one the routed deploy is
+    /// replacing, until it settles), by slot: they serve while the new one rolls in.
+    pub replaced: Vec<InstanceRecord>,
     /// The deploy's plan (JSON), which holds its limits.
     pub plan: Option<String>,
 }
@@ -323,35 +330,57 @@ impl Store {
         Ok(())
     }
 
-    /// Every app's desired route, with its deploy's instance as last reported, by app name.
+    /// Every app's desired route, with its deploy's instances as last reported, by app name.
     pub async fn route_rows(&self) -> Result<Vec<RouteRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.name AS app_name, r.deploy_id AS route_deploy_id, d.plan AS deploy_plan, i.*
+        let routes = sqlx::query(
+            "SELECT a.name AS app_name, r.app_id AS app_id, r.deploy_id AS route_deploy_id, d.plan AS deploy_plan
              FROM routes r JOIN apps a ON a.id = r.app_id JOIN deploys d ON d.id = r.deploy_id
-             LEFT JOIN instances i ON i.deploy_id = r.deploy_id
              ORDER BY a.name",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut routes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let has_instance = row.try_get::<Option<String>, _>("deploy_id")?.is_some();
-            routes.push(RouteRow {
-                app_name: row.try_get("app_name")?,
-                deploy_id: row.try_get("route_deploy_id")?,
-                instance: if has_instance { Some(instance_from_row(&row)?) } else { None },
-                plan: row.try_get("deploy_plan")?,
+        // The routed deploys' instances, and the healthy ones of their apps' other running deploys.
+        let instances = sqlx::query(
+            "SELECT i.*, (i.deploy_id = r.deploy_id) AS routed
+             FROM routes r JOIN deploys d ON d.app_id = r.app_id JOIN instances i ON i.deploy_id = d.id
+             WHERE i.deploy_id = r.deploy_id OR (d.state = 'running' AND i.status = 'healthy')
+             ORDER BY i.deploy_id, i.slot",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_app: HashMap<String, (Vec<InstanceRecord>, Vec<InstanceRecord>)> = HashMap::new();
+        for row in &instances {
+            let (current, replaced) = by_app.entry(row.try_get("app_id")?).or_default();
+            let routed: bool = row.try_get("routed")?;
+            if routed { current } else { replaced }.push(instance_from_row(row)?);
+        }
+        let mut rows = Vec::with_capacity(routes.len());
+        for route in routes {
+            let app_id: String = route.try_get("app_id")?;
+            let (instances, replaced) = by_app.remove(&app_id).unwrap_or_default();
+            rows.push(RouteRow {
+                app_name: route.try_get("app_name")?,
+                deploy_id: route.try_get("route_deploy_id")?,
+                instances,
+                replaced,
+                plan: route.try_get("deploy_plan")?,
             });
         }
-        Ok(routes)
+        Ok(rows)
     }
 
+    /// The deploy's first instance (slot 0).
     pub async fn find_instance(&self, deploy_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM instances WHERE deploy_id = ?")
+        Ok(self.find_instances(deploy_id).await?.into_iter().next())
+    }
+
+    /// Every instance of the deploy, by slot.
+    pub async fn find_instances(&self, deploy_id: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM instances WHERE deploy_id = ? ORDER BY slot")
             .bind(deploy_id)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        row.map(|row| instance_from_row(&row)).transpose().map_err(StoreError::from)
+        Ok(rows.iter().map(instance_from_row).collect::<Result<_, _>>()?)
     }
 
     /// The app's current deploy id, if it has one.
@@ -368,6 +397,7 @@ impl Store {
 fn instance_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRecord, sqlx::Error> {
     Ok(InstanceRecord {
         deploy_id: row.try_get("deploy_id")?,
+        slot: row.try_get("slot")?,
         status: crate::deploys::text(row, "status")?,
         pid: row.try_get("pid")?,
         port: row.try_get("port")?,
@@ -390,16 +420,17 @@ async fn upsert_instance(
     now: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO instances (deploy_id, app_id, status, pid, port, started_at, restarts, last_exit_code, last_exit_at,
-                                upstream, netns, static_root, reason, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (deploy_id) DO UPDATE SET
+        "INSERT INTO instances (deploy_id, slot, app_id, status, pid, port, started_at, restarts, last_exit_code,
+                                last_exit_at, upstream, netns, static_root, reason, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (deploy_id, slot) DO UPDATE SET
             status = excluded.status, pid = excluded.pid, port = excluded.port, started_at = excluded.started_at,
             restarts = excluded.restarts, last_exit_code = excluded.last_exit_code,
             last_exit_at = excluded.last_exit_at, upstream = excluded.upstream, netns = excluded.netns,
             static_root = excluded.static_root, reason = excluded.reason, updated_at = excluded.updated_at",
     )
     .bind(deploy.id.as_str())
+    .bind(instance.slot)
     .bind(deploy.app_id.as_str())
     .bind(instance.status.as_str())
     .bind(instance.pid)

@@ -114,6 +114,7 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
 fn healthy(deploy: &tovuk_store::DeployRecord) -> tovuk_store::InstanceRecord {
     tovuk_store::InstanceRecord {
         deploy_id: deploy.id.to_string(),
+        slot: 0,
         status: tovuk_types::values::InstanceStatus::Healthy,
         pid: Some(1),
         port: Some(8000),

@@ -121,10 +121,15 @@ impl DataLayout {
         self.root.join("instances")
     }
 
-    /// One deploy's instance: `instance.json` names its process (so a platform restart
-    /// adopts it), `stdout.log` and `stderr.log` hold its output until the runner reads it.
-    pub fn instance_dir(&self, deploy_id: &str) -> PathBuf {
-        self.instances_dir().join(deploy_id)
+    /// One instance of a deploy (`slot` 0 up to `[limits] instances` - 1): `instance.json`
+    /// names its process (so a platform restart adopts it), `stdout.log` and `stderr.log`
+    /// hold its output until the runner reads it. The first is `<deploy>`, the others
+    /// `<deploy>.<slot>`.
+    pub fn instance_dir(&self, deploy_id: &str, slot: u32) -> PathBuf {
+        match slot {
+            0 => self.instances_dir().join(deploy_id),
+            slot => self.instances_dir().join(format!("{deploy_id}.{slot}")),
+        }
     }
 
     /// The app's persistent data, bound at `/data`.

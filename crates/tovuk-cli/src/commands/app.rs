@@ -5,6 +5,7 @@ use crate::args::{AppCommand, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::{connect, output};
 use tovuk_api_types::App;
+use tovuk_types::values::InstanceStatus;
 
 pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResult {
     let client = connect::client(global.target.as_deref())?;
@@ -155,11 +156,35 @@ fn print_status(status: &tovuk_api_types::AppStatus) {
         Some(deploy) => output::line(format!("deploy:      {} ({})", deploy.id, deploy.state)),
         None => output::line("deploy:      - (nothing has gone live yet)"),
     }
-    if let Some(instance) = &status.instance {
-        output::line(format!("instance:    {}", instance.status));
-        output::line(format!("pid:         {}", instance.pid.map_or("-".to_owned(), |pid| pid.to_string())));
-        output::line(format!("port:        {}", instance.port.map_or("-".to_owned(), |port| port.to_string())));
-        output::line(format!("started:     {}", output::or_dash(instance.started_at.as_deref())));
-        output::line(format!("restarts:    {}", instance.restarts));
+    match status.instances.as_slice() {
+        [] => {}
+        [instance] => {
+            output::line(format!("instance:    {}", instance.status));
+            output::line(format!("pid:         {}", instance.pid.map_or("-".to_owned(), |pid| pid.to_string())));
+            output::line(format!("port:        {}", instance.port.map_or("-".to_owned(), |port| port.to_string())));
+            output::line(format!("started:     {}", output::or_dash(instance.started_at.as_deref())));
+            output::line(format!("restarts:    {}", instance.restarts));
+            if let Some(reason) = &instance.reason {
+                output::line(format!("reason:      {reason}"));
+            }
+        }
+        several => {
+            let healthy = several.iter().filter(|instance| instance.status == InstanceStatus::Healthy).count();
+            output::line(format!("instances:   {} ({healthy} healthy)", several.len()));
+            let rows: Vec<Vec<String>> = several
+                .iter()
+                .map(|instance| {
+                    vec![
+                        instance.slot.to_string(),
+                        instance.status.to_string(),
+                        instance.pid.map_or("-".to_owned(), |pid| pid.to_string()),
+                        output::or_dash(instance.started_at.as_deref()),
+                        instance.restarts.to_string(),
+                        output::or_dash(instance.reason.as_deref()),
+                    ]
+                })
+                .collect();
+            output::line(output::table(&["SLOT", "STATUS", "PID", "STARTED", "RESTARTS", "REASON"], &rows));
+        }
     }
 }

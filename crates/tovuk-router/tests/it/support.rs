@@ -170,5 +170,5 @@ pub async fn closed_port() -> SocketAddr {
 }
 
 pub fn proxy(upstream: SocketAddr) -> Target {
-    Target::Proxy { upstream, netns: None }
+    Target::Proxy { upstreams: vec![tovuk_router::Upstream::host(upstream)] }
 }

@@ -226,7 +226,7 @@ fn the_documented_data_directory_is_the_layout_the_code_uses() {
         dir(layout.cache_dir("<app>", "")).trim_end_matches('/').to_owned() + "/",
         format!("{}/<sha256>.*", layout.artifacts_dir().display()),
         dir(layout.release_dir("<app>", "<deploy>")),
-        dir(layout.instance_dir("<deploy>")),
+        dir(layout.instance_dir("<deploy>", 0)),
         dir(layout.volume_dir("<app>")),
     ]
     .into_iter()

@@ -11,6 +11,7 @@ mod contained;
 mod control;
 mod docs;
 mod durability;
+mod instances;
 mod lifecycle;
 mod network;
 mod push;

@@ -313,7 +313,15 @@ fn a_crash_looping_app_is_restarted_then_answers_503_naming_it() {
         assert!(std::time::Instant::now() < deadline, "never marked crashing: {status}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let (status, body) = platform.get_app("hello", "/");
+    // The routers follow the table the crash report republished, a moment after it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (status, body) = loop {
+        let (status, body) = platform.get_app("hello", "/");
+        if status == 503 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("hello") && body.contains("tovuk logs hello"), "{body}");
 }
