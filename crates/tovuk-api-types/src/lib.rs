@@ -60,7 +60,7 @@ pub struct EnforcedLimits {
     pub pids: bool,
     /// The private `/tmp` has a fixed size.
     pub tmp_size: bool,
-    /// `/data` has a size quota.
+    /// `/data` has a size (`[limits] data_mb`): a write past it fails inside the app.
     pub data_quota: bool,
     /// Each instance runs in a network namespace of its own: only the router reaches it,
     /// and it reaches neither other apps nor the platform.
@@ -582,6 +582,10 @@ pub struct ArtifactVerification {
     pub ok: bool,
     pub digest_ok: bool,
     pub signature_ok: bool,
+    /// The signed manifest names this deploy's app and commit, and the deploy whose build
+    /// sealed it (the deploy itself, or the base deploy of a config release).
+    #[serde(default)]
+    pub bound_ok: bool,
     pub expected_digest: String,
     pub actual_digest: Option<String>,
     /// What is wrong, when something is.
@@ -600,6 +604,10 @@ pub struct ClaimedRelease {
     pub sha: String,
     /// `sha256:<hex>` of the signed artifact.
     pub digest: String,
+    /// The deploy whose build sealed the artifact: this one, or the base deploy of a
+    /// config release. Its signed manifest must name it.
+    #[serde(default)]
+    pub built_by: String,
     /// The app's config at the release's revision, still sealed: the runner opens it.
     #[serde(default)]
     pub env: Vec<SealedEnvVar>,
@@ -775,6 +783,9 @@ pub struct InstanceLimits {
     pub cpu_cores: f64,
     pub pids: u64,
     pub tmp_mb: u32,
+    /// The app's `/data` volume (shared by its instances), `[limits] data_mb`.
+    #[serde(default)]
+    pub data_mb: u32,
     /// Which of these this machine enforces (as `/v1/status` says).
     pub enforced: EnforcedLimits,
 }

@@ -186,6 +186,9 @@ pub struct AppLimits {
     pub cpu_cores: f64,
     pub instances: u32,
     pub request_timeout_secs: u64,
+    /// The app's `/data` volume in MiB, shared by its instances.
+    #[serde(default)]
+    pub data_mb: u32,
 }
 
 /// `billingEstimate`.

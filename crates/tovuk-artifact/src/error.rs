@@ -89,6 +89,13 @@ pub enum ArtifactError {
         digest: String,
     },
 
+    /// A deploy id that cannot name an artifact manifest.
+    #[error("deploy id `{deploy_id}` is not letters, digits and `_`; pass the deploy id exactly as recorded")]
+    InvalidDeployId {
+        /// The rejected id.
+        deploy_id: String,
+    },
+
     /// The build output root is missing or is not a directory.
     #[error(
         "build output root `{path}` is not a directory; check that the build ran in this checkout",

@@ -25,4 +25,4 @@ pub use error::ArtifactError;
 pub use key::{BuildKey, KEY_FILE_NAME, PUBLIC_KEY_FILE_NAME, load_public_key};
 pub use manifest::{ARCHIVE_FORMAT, ArtifactManifest, MANIFEST_SCHEMA, SIGNATURE_DOMAIN, canonical_json, sign};
 pub use pack::{PackSummary, pack};
-pub use store::{ArtifactPaths, Verification, create_temp_archive, digest_file, read_manifest, seal, verify};
+pub use store::{ArtifactPaths, Expected, Verification, create_temp_archive, digest_file, read_manifest, seal, verify};

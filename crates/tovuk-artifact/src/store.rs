@@ -41,21 +41,25 @@ pub fn digest_file(path: &Path) -> Result<(String, u64), ArtifactError> {
     Ok((format!("{DIGEST_PREFIX}{}", hex::encode(hasher.finalize())), size_bytes))
 }
 
-/// Where an artifact lives in `<data>/artifacts/`: `<hex>.tar.zst`, `<hex>.sig`, `<hex>.json`.
+/// Where an artifact lives in `<data>/artifacts/`: the archive `<hex>.tar.zst` (content
+/// addressed: identical build outputs share it), and each build's own signed manifest
+/// `<hex>.<deploy>.json` with its signature `<hex>.<deploy>.sig`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactPaths {
     /// The tar+zstd archive, `<hex>.tar.zst`. Renamed into place last, so its
     /// presence means the manifest and signature are complete too.
     pub archive: PathBuf,
-    /// The hex ed25519 signature over the manifest bytes, `<hex>.sig`.
+    /// The hex ed25519 signature over the manifest bytes.
     pub signature: PathBuf,
-    /// The canonical JSON manifest, `<hex>.json`; exactly the signed bytes.
+    /// The canonical JSON manifest; exactly the signed bytes.
     pub manifest: PathBuf,
 }
 
 impl ArtifactPaths {
-    /// The paths for `digest`; refuses a digest that is not `sha256:` + 64 lowercase hex,
-    /// so a digest from a request can never name a path outside `artifacts_dir`.
+    /// The archive of `digest` with the manifest pair of artifacts sealed before manifests
+    /// were per deploy (`<hex>.json`, `<hex>.sig`); refuses a digest that is not
+    /// `sha256:` + 64 lowercase hex, so a digest from a request can never name a path
+    /// outside `artifacts_dir`.
     pub fn for_digest(artifacts_dir: &Path, digest: &str) -> Result<ArtifactPaths, ArtifactError> {
         let hex_digest = digest_hex(digest)?;
         Ok(ArtifactPaths {
@@ -64,6 +68,37 @@ impl ArtifactPaths {
             manifest: artifacts_dir.join(format!("{hex_digest}.json")),
         })
     }
+
+    /// The archive of `digest` with the manifest pair the build of `deploy_id` sealed (or,
+    /// for an artifact sealed before manifests were per deploy, the digest's own pair).
+    pub fn for_deploy(artifacts_dir: &Path, digest: &str, deploy_id: &str) -> Result<ArtifactPaths, ArtifactError> {
+        let paths = Self::sealed_by(artifacts_dir, digest, deploy_id)?;
+        let legacy = Self::for_digest(artifacts_dir, digest)?;
+        Ok(if !paths.manifest.exists() && legacy.manifest.exists() { legacy } else { paths })
+    }
+
+    /// Where the build of `deploy_id` seals its manifest pair for `digest`.
+    fn sealed_by(artifacts_dir: &Path, digest: &str, deploy_id: &str) -> Result<ArtifactPaths, ArtifactError> {
+        let hex_digest = digest_hex(digest)?;
+        if deploy_id.is_empty() || !deploy_id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') {
+            return Err(ArtifactError::InvalidDeployId { deploy_id: deploy_id.to_owned() });
+        }
+        Ok(ArtifactPaths {
+            archive: artifacts_dir.join(format!("{hex_digest}.tar.zst")),
+            signature: artifacts_dir.join(format!("{hex_digest}.{deploy_id}.sig")),
+            manifest: artifacts_dir.join(format!("{hex_digest}.{deploy_id}.json")),
+        })
+    }
+}
+
+/// What an artifact must be to run as a deploy: its signed manifest names this app, this
+/// deploy (the one whose build sealed it: the base deploy of a config release) and this
+/// commit. A valid artifact of another app or deploy is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected<'a> {
+    pub app: &'a str,
+    pub deploy_id: &'a str,
+    pub commit_sha: &'a str,
 }
 
 /// The 64 hex characters of a valid digest.
@@ -97,9 +132,9 @@ pub fn create_temp_archive(artifacts_dir: &Path) -> Result<(PathBuf, File), Arti
 /// [`create_temp_archive`]); from elsewhere it is copied in first. On
 /// success it is gone; on error the caller deletes it.
 ///
-/// Artifacts are content-addressed: sealing an archive whose digest is
-/// already stored (an identical build output) replaces that digest's manifest
-/// and signature with this build's.
+/// Archives are content-addressed: sealing an archive whose digest is already
+/// stored (an identical build output) keeps one archive, and each build has its
+/// own manifest and signature beside it (see [`ArtifactPaths`]).
 pub fn seal(
     artifacts_dir: &Path,
     packed_archive: &Path,
@@ -124,7 +159,7 @@ pub fn seal(
         .map_err(|source| ArtifactError::io("create artifacts directory", artifacts_dir, source))?;
 
     let (digest, size_bytes) = digest_file(packed_archive)?;
-    let paths = ArtifactPaths::for_digest(artifacts_dir, &digest)?;
+    let paths = ArtifactPaths::sealed_by(artifacts_dir, &digest, &manifest.deploy_id)?;
     manifest.digest = digest;
     manifest.size_bytes = size_bytes;
     let manifest_json = canonical_json(&manifest);
@@ -196,6 +231,10 @@ pub struct Verification {
     /// The manifest and signature exist, the signature verifies over the
     /// stored manifest bytes under the key, and the manifest names this digest.
     pub signature_ok: bool,
+    /// The signed manifest names the app, deploy and commit expected.
+    pub bound_ok: bool,
+    /// The signed manifest, when it could be read.
+    pub manifest: Option<ArtifactManifest>,
     /// The digest that was asked for (the artifact's name).
     pub expected_digest: String,
     /// What the archive on disk hashes to; `None` when it could not be read.
@@ -208,12 +247,19 @@ pub struct Verification {
 ///
 /// Checks that the signature is valid under `key` for the manifest bytes
 /// exactly as stored (before parsing them), that the manifest names `digest`
-/// (so a valid manifest cannot be copied under another artifact's name), that
-/// the archive hashes to `digest`, and that its size is the manifest's
-/// `size_bytes`. A missing or unreadable file is a failed verification whose
-/// `problem` says which; `Err` only for a malformed `digest`.
-pub fn verify(artifacts_dir: &Path, digest: &str, key: &VerifyingKey) -> Result<Verification, ArtifactError> {
-    let paths = ArtifactPaths::for_digest(artifacts_dir, digest)?;
+/// (so a valid manifest cannot be copied under another artifact's name) and the
+/// app, deploy and commit `expected` (so a valid artifact of another app or
+/// deploy is refused), that the archive hashes to `digest`, and that its size is
+/// the manifest's `size_bytes`. A missing or unreadable file is a failed
+/// verification whose `problem` says which; `Err` only for a malformed `digest`
+/// or deploy id.
+pub fn verify(
+    artifacts_dir: &Path,
+    digest: &str,
+    expected: &Expected<'_>,
+    key: &VerifyingKey,
+) -> Result<Verification, ArtifactError> {
+    let paths = ArtifactPaths::for_deploy(artifacts_dir, digest, expected.deploy_id)?;
     let mut problems: Vec<String> = Vec::new();
 
     let manifest = match check_manifest(&paths, digest, key) {
@@ -224,6 +270,23 @@ pub fn verify(artifacts_dir: &Path, digest: &str, key: &VerifyingKey) -> Result<
         }
     };
     let signature_ok = problems.is_empty();
+    let bound_ok = match &manifest {
+        Some(manifest)
+            if manifest.app == expected.app
+                && manifest.deploy_id == expected.deploy_id
+                && manifest.commit_sha == expected.commit_sha =>
+        {
+            true
+        }
+        Some(manifest) => {
+            problems.push(format!(
+                "the artifact is signed for app `{}`, deploy `{}`, commit `{}`, not app `{}`, deploy `{}`, commit `{}`: it belongs to another deploy",
+                manifest.app, manifest.deploy_id, manifest.commit_sha, expected.app, expected.deploy_id, expected.commit_sha
+            ));
+            false
+        }
+        None => false,
+    };
 
     let (actual_digest, digest_ok) = match digest_file(&paths.archive) {
         Ok((actual_digest, size_bytes)) => {
@@ -253,9 +316,11 @@ pub fn verify(artifacts_dir: &Path, digest: &str, key: &VerifyingKey) -> Result<
     };
 
     Ok(Verification {
-        ok: signature_ok && digest_ok,
+        ok: signature_ok && digest_ok && bound_ok,
         digest_ok,
         signature_ok,
+        bound_ok,
+        manifest,
         expected_digest: digest.to_owned(),
         actual_digest,
         problem: problems.into_iter().next(),
@@ -320,9 +385,10 @@ fn missing_or(path: &Path, what: &str, error: ArtifactError) -> String {
     }
 }
 
-/// Reads and parses `<hex>.json` without checking its signature; use [`verify`] before trusting it.
-pub fn read_manifest(artifacts_dir: &Path, digest: &str) -> Result<ArtifactManifest, ArtifactError> {
-    let paths = ArtifactPaths::for_digest(artifacts_dir, digest)?;
+/// Reads and parses the manifest the build of `deploy_id` sealed for `digest`, without
+/// checking its signature; use [`verify`] before trusting it.
+pub fn read_manifest(artifacts_dir: &Path, digest: &str, deploy_id: &str) -> Result<ArtifactManifest, ArtifactError> {
+    let paths = ArtifactPaths::for_deploy(artifacts_dir, digest, deploy_id)?;
     let manifest_json = match fs::read(&paths.manifest) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {

@@ -131,6 +131,7 @@ pub(crate) async fn inspect(
             cpu_cores: limits.cpu_cores_or_default(),
             pids: tovuk_types::instance_limits::INSTANCE_PIDS,
             tmp_mb: tovuk_types::instance_limits::tmp_mb(limits.memory_mb_or_default()),
+            data_mb: limits.data_mb_or_default(),
             enforced: state.config().enforced_limits.clone(),
         }
     });

@@ -30,10 +30,12 @@ pub(crate) async fn show(
 ) -> Result<Json<ArtifactInfo>, ApiFailure> {
     let deploy = deploy_for(&state, &caller, &id).await?;
     let digest = digest_of(&deploy)?;
+    let built_by = crate::releases::built_by(&deploy);
     let artifacts = state.artifacts_dir();
     let keys = state.keys_dir();
     let info = tokio::task::spawn_blocking(move || -> Result<ArtifactInfo, String> {
-        let paths = tovuk_artifact::ArtifactPaths::for_digest(&artifacts, &digest).map_err(|e| e.to_string())?;
+        let paths =
+            tovuk_artifact::ArtifactPaths::for_deploy(&artifacts, &digest, &built_by).map_err(|e| e.to_string())?;
         let manifest = std::fs::read(&paths.manifest).map_err(|e| format!("cannot read the artifact manifest: {e}"))?;
         let signature =
             std::fs::read_to_string(&paths.signature).map_err(|e| format!("cannot read the signature: {e}"))?;
@@ -61,11 +63,14 @@ pub(crate) async fn verify(
 ) -> Result<Json<ArtifactVerification>, ApiFailure> {
     let deploy = deploy_for(&state, &caller, &id).await?;
     let digest = digest_of(&deploy)?;
+    let built_by = crate::releases::built_by(&deploy);
+    let (app, sha) = (deploy.app_name.clone(), deploy.sha.clone());
     let artifacts = state.artifacts_dir();
     let keys = state.keys_dir();
     let verification = tokio::task::spawn_blocking(move || {
         let key = tovuk_artifact::load_public_key(&keys)?;
-        tovuk_artifact::verify(&artifacts, &digest, &key)
+        let expected = tovuk_artifact::Expected { app: &app, deploy_id: &built_by, commit_sha: &sha };
+        tovuk_artifact::verify(&artifacts, &digest, &expected, &key)
     })
     .await
     .map_err(|error| internal("the artifact could not be verified", &error))?
@@ -75,6 +80,7 @@ pub(crate) async fn verify(
         ok: verification.ok,
         digest_ok: verification.digest_ok,
         signature_ok: verification.signature_ok,
+        bound_ok: verification.bound_ok,
         expected_digest: verification.expected_digest,
         actual_digest: verification.actual_digest,
         problem: verification.problem,

@@ -255,6 +255,17 @@ async fn collect_artifacts(state: &ControlState, app_id: &str) -> Result<(), tov
             for path in [&paths.archive, &paths.signature, &paths.manifest] {
                 let _ = std::fs::remove_file(path);
             }
+            // Every build's own manifest pair beside the archive (`<hex>.<deploy>.json|sig`).
+            let hex = digest.trim_start_matches("sha256:");
+            if let Ok(entries) = std::fs::read_dir(state.artifacts_dir()) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let pair = name.ends_with(".json") || name.ends_with(".sig");
+                    if pair && name.strip_prefix(hex).is_some_and(|rest| rest.starts_with('.')) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
             tracing::info!(deploy_id, digest, "old artifact collected");
         }
     }

@@ -56,6 +56,7 @@ pub(crate) fn shape(state: &ControlState, caps: &[CapRecord], manifest: &Manifes
                 cpu_cores: limits.cpu_cores_or_default(),
                 instances: limits.instances_or_default(),
                 request_timeout_secs: limits.request_timeout_or_default().as_secs(),
+                data_mb: limits.data_mb_or_default(),
             },
             caps: caps.iter().map(|cap| (cap.meter.clone(), cap.cap)).collect(),
         },

@@ -20,9 +20,10 @@ const CLAIM_WAIT: Duration = Duration::from_secs(20);
 
 /// What the runner needs to start a deploy: its artifact and its config, still sealed.
 async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<ClaimedRelease>, ApiFailure> {
-    let Some((digest, _)) = deploy.artifact else { return Ok(None) };
+    let Some((digest, _)) = deploy.artifact.clone() else { return Ok(None) };
     let env = state.store().config_values(&deploy.app_id, deploy.config_rev).await?;
     Ok(Some(ClaimedRelease {
+        built_by: built_by(&deploy),
         deploy_id: deploy.id.to_string(),
         app: deploy.app_name,
         app_id: deploy.app_id.to_string(),
@@ -30,6 +31,11 @@ async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<Cl
         digest,
         env: env.into_iter().map(crate::env::sealed_view).collect(),
     }))
+}
+
+/// The deploy whose build sealed `deploy`'s artifact.
+pub(crate) fn built_by(deploy: &DeployRecord) -> String {
+    deploy.base_deploy_id.clone().unwrap_or_else(|| deploy.id.to_string())
 }
 
 async fn deploy_of(state: &ControlState, id: &str) -> Result<DeployRecord, ApiFailure> {

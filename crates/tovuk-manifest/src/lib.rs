@@ -43,7 +43,7 @@ pub use files::{MAX_PATH_BYTES, MAX_PATH_DEPTH, check_files, is_default_excluded
 pub use glob::{PathPatterns, check_pattern, pattern_matches};
 pub use kinds::{AppKind, ResourceKind, RouteAuth};
 pub use manifest::{
-    Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_CPU_CORES, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_INTERVAL,
+    Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_CPU_CORES, DEFAULT_DATA_MB, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_INTERVAL,
     DEFAULT_HEALTH_TIMEOUT, DEFAULT_INSTANCES, DEFAULT_MEMORY_MB, DEFAULT_MIN_HEALTHY, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Manifest, Resource, Route,
     ServiceBinding,

@@ -231,6 +231,8 @@ pub struct Domain {
 pub const DEFAULT_MEMORY_MB: u32 = 256;
 pub const DEFAULT_CPU_CORES: f64 = 1.0;
 pub const DEFAULT_INSTANCES: u32 = 1;
+/// The size of an app's `/data` volume in MiB.
+pub const DEFAULT_DATA_MB: u32 = 1024;
 /// The router's upstream response timeout, the default request timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -245,6 +247,8 @@ pub struct Limits {
     pub instances: Option<u32>,
     /// Longest a single request may take.
     pub request_timeout: Option<Duration>,
+    /// The size of the app's `/data` volume in MiB (all its instances share it), 16..=1048576.
+    pub data_mb: Option<u32>,
 }
 
 impl Limits {
@@ -259,6 +263,10 @@ impl Limits {
 
     pub fn instances_or_default(&self) -> u32 {
         self.instances.unwrap_or(DEFAULT_INSTANCES)
+    }
+
+    pub fn data_mb_or_default(&self) -> u32 {
+        self.data_mb.unwrap_or(DEFAULT_DATA_MB)
     }
 
     pub fn request_timeout_or_default(&self) -> Duration {

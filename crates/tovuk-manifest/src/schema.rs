@@ -164,6 +164,7 @@ pub(crate) const LIMITS: TableSpec = TableSpec {
         key("cpu_cores", Number, "cpu_cores = 1.5"),
         key("instances", Integer, "instances = 2"),
         key("request_timeout", Duration, r#"request_timeout = "30s""#),
+        key("data_mb", Integer, "data_mb = 2048"),
     ],
 };
 

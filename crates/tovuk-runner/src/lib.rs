@@ -58,6 +58,8 @@ pub struct RunnerConfig {
     pub cgroups: Arc<tovuk_sandbox::cgroup::Cgroups>,
     /// What network an instance can be given here.
     pub network: tovuk_sandbox::network::Support,
+    /// Whether an app's `/data` can be given its size here.
+    pub volumes: tovuk_sandbox::volume::Volumes,
 }
 
 /// What every instance of a release starts from.
@@ -391,6 +393,7 @@ impl Runner {
     /// alive and still answers. Err says why it never became healthy.
     async fn start_instance(&self, starter: &Starter<'_>, slot: u32) -> Result<Instance, DeployFailure> {
         let (release, manifest) = (starter.release, &starter.prepared.manifest);
+        self.prepare_volume(&release.app, manifest).await?;
         let instance_dir = self.config.layout.instance_dir(&release.deploy_id, slot);
         // Adopted only when alive and the very process started for this deploy.
         let mut adopted = if starter.restoring {
@@ -462,6 +465,52 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// Makes the app's `/data` a volume of `[limits] data_mb` (or grows it to that).
+    async fn prepare_volume(&self, app: &str, manifest: &tovuk_manifest::Manifest) -> Result<(), DeployFailure> {
+        let volumes = self.config.volumes.clone();
+        let (image, dir) = (self.config.layout.volume_image(app), self.config.layout.volume_dir(app));
+        let bytes = u64::from(manifest.limits().data_mb_or_default()) << 20;
+        let sized = tokio::task::spawn_blocking(move || volumes.ensure(&image, &dir, bytes)).await;
+        match sized {
+            Ok(Ok(tovuk_sandbox::volume::Sized::Limited(size))) if size != bytes => {
+                let why = if size > bytes {
+                    "a volume never shrinks".to_owned()
+                } else {
+                    self.config.volumes.cannot_grow.clone().unwrap_or_else(|| "it could not grow".to_owned())
+                };
+                let said = format!(
+                    "[tovuk] /data stays {} MiB, not the {} MiB of [limits] data_mb: {why}",
+                    size >> 20,
+                    bytes >> 20
+                );
+                tracing::warn!(app, %said, "the /data volume keeps its size");
+                self.say(app, &said);
+                Ok(())
+            }
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(release::failure(
+                FailureReason::ReleaseFailed,
+                format!("the app's /data volume cannot be prepared: {error}"),
+            )),
+            Err(error) => {
+                Err(release::failure(FailureReason::ReleaseFailed, format!("preparing /data stopped: {error}")))
+            }
+        }
+    }
+
+    /// A line of the platform's own in the app's log.
+    fn say(&self, app: &str, line: &str) {
+        let _ = self.logs.try_send(tovuk_api_types::AppLogLine {
+            seq: 0,
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            app: app.to_owned(),
+            deploy_id: String::new(),
+            instance: "tovuk".to_owned(),
+            stream: tovuk_api_types::LogStream::Platform,
+            line: line.to_owned(),
+        });
     }
 
     /// Reports the release live, which routes the app to it. Returns the route table

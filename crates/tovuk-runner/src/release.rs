@@ -42,7 +42,10 @@ fn prepare_blocking(layout: &DataLayout, release: &ClaimedRelease, reuse: bool) 
     let key = tovuk_artifact::load_public_key(&layout.keys_dir()).map_err(|error| {
         failure(FailureReason::ArtifactSignatureInvalid, format!("the build key cannot be read: {error}"))
     })?;
-    let verification = tovuk_artifact::verify(&artifacts, &release.digest, &key)
+    // The artifact must be the one its deploy's build sealed: this app, that build, this commit.
+    let built_by = if release.built_by.is_empty() { &release.deploy_id } else { &release.built_by };
+    let expected = tovuk_artifact::Expected { app: &release.app, deploy_id: built_by, commit_sha: &release.sha };
+    let verification = tovuk_artifact::verify(&artifacts, &release.digest, &expected, &key)
         .map_err(|error| failure(FailureReason::ArtifactSignatureInvalid, error.to_string()))?;
     if !verification.ok {
         let problem = verification.problem.unwrap_or_else(|| "signature or digest mismatch".into());

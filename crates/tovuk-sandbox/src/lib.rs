@@ -10,6 +10,7 @@
 
 pub mod cgroup;
 pub mod network;
+pub mod volume;
 
 pub use network::Network;
 

@@ -176,7 +176,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     } else {
         tovuk_sandbox::network::Support::detect()
     };
-    let enforced_limits = enforced_limits(&cgroups, &network);
+    let volumes = tovuk_sandbox::volume::Volumes::detect();
+    let enforced_limits = enforced_limits(&cgroups, &network, &volumes);
     if !enforced_limits.notes.is_empty() {
         tracing::warn!(notes = ?enforced_limits.notes, "some limits on apps and builds are not enforced on this machine");
     }
@@ -292,6 +293,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         secrets_key,
         cgroups,
         network,
+        volumes,
     };
     let traffic: std::sync::Arc<dyn tovuk_runner::Traffic> = std::sync::Arc::new(routes::RouterTraffic(router));
     let runner_shutdown = shutdown.clone();
@@ -335,6 +337,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
 fn enforced_limits(
     cgroups: &tovuk_sandbox::cgroup::Cgroups,
     network: &tovuk_sandbox::network::Support,
+    volumes: &tovuk_sandbox::volume::Volumes,
 ) -> tovuk_api_types::EnforcedLimits {
     let enforced = cgroups.enforced();
     let mut notes = Vec::new();
@@ -347,7 +350,13 @@ fn enforced_limits(
             }
         }
     }
-    notes.push("/data has no quota: its size is measured every minute and billed (storage_gb_month)".into());
+    if let Some(why) = &volumes.unavailable {
+        notes.push(format!(
+            "/data has no size limit ({why}): its size is measured every minute and billed (storage_gb_month)"
+        ));
+    } else if let Some(why) = &volumes.cannot_grow {
+        notes.push(format!("/data cannot grow once made ({why}): a larger [limits] data_mb keeps the size it had"));
+    }
     if let Some(why) = &network.own_unavailable {
         notes.push(format!(
             "app instances share the host's network ({why}): another app's port or the API can be reached from inside"
@@ -364,7 +373,7 @@ fn enforced_limits(
         cpu: enforced.cpu,
         pids: enforced.pids,
         tmp_size: true,
-        data_quota: false,
+        data_quota: volumes.unavailable.is_none(),
         network_isolation: network.own_unavailable.is_none(),
         outbound_isolation: network.outbound_unavailable.is_none(),
         notes,

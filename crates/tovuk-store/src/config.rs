@@ -360,13 +360,14 @@ async fn start_config_release(
         updated_at: now.to_owned(),
     };
     insert_operation(tx, &deploy_op).await?;
-    // The column is unique; the API shows the base's build job for a config release.
+    // The column is unique; the API shows the base's build job for a config release. The base
+    // is the deploy whose build made the artifact (a config release's base, not itself).
     let build_job_id = BuildId::new(ms, random_bytes()?);
     sqlx::query(
         "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id,
             build_job_id, final_build_status, created_at, updated_at, artifact_digest, artifact_size, kind, base_deploy_id, config_needs)
          SELECT ?, app_id, 'artifact_ready', source_kind, ref, sha, 0, token_id, source_op_id, build_op_id, ?,
-            ?, final_build_status, ?, ?, artifact_digest, artifact_size, 'config', id, config_needs
+            ?, final_build_status, ?, ?, artifact_digest, artifact_size, 'config', coalesce(base_deploy_id, id), config_needs
          FROM deploys WHERE id = ?",
     )
     .bind(deploy_id.as_str())

@@ -140,7 +140,7 @@ impl Store {
         // before another deploy went live never brings back the older artifact.
         sqlx::query(
             "UPDATE deploys SET (base_deploy_id, source_kind, ref, sha, source_op_id, build_op_id, artifact_digest, artifact_size, config_needs) =
-                (SELECT c.id, c.source_kind, c.ref, c.sha, c.source_op_id, c.build_op_id, c.artifact_digest, c.artifact_size, c.config_needs
+                (SELECT coalesce(c.base_deploy_id, c.id), c.source_kind, c.ref, c.sha, c.source_op_id, c.build_op_id, c.artifact_digest, c.artifact_size, c.config_needs
                  FROM apps a JOIN deploys c ON c.id = a.current_deploy_id WHERE a.id = deploys.app_id)
              WHERE id = ?1 AND kind = 'config' AND EXISTS (
                 SELECT 1 FROM apps a JOIN deploys c ON c.id = a.current_deploy_id

@@ -89,7 +89,8 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
     let claimed = store.claim_release().await.expect("claim").expect("second");
     assert_eq!(claimed.id, second.id);
     let late = change(&store, &app.id, &["C"], &[], true).await.expect("late release");
-    assert_eq!(late.base_deploy_id.as_deref(), Some(release.id.as_str()));
+    // Its base is the deploy whose build made the artifact, not the config release it restarts.
+    assert_eq!(late.base_deploy_id.as_deref(), Some(first.id.as_str()));
     store.go_live(&second, &healthy(&second)).await.expect("second live");
     let claimed = store.claim_release().await.expect("claim").expect("late");
     assert_eq!(claimed.id, late.id);

@@ -132,8 +132,13 @@ impl DataLayout {
         }
     }
 
-    /// The app's persistent data, bound at `/data`.
+    /// The app's persistent data, bound at `/data`: the mount point of its volume image.
     pub fn volume_dir(&self, app: &str) -> PathBuf {
         self.root.join("volumes").join(app)
+    }
+
+    /// The ext4 image that holds the app's volume, its size the app's `[limits] data_mb`.
+    pub fn volume_image(&self, app: &str) -> PathBuf {
+        self.root.join("volumes").join(format!("{app}.ext4"))
     }
 }

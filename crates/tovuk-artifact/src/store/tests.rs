@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::{
-    ArtifactError, ArtifactManifest, ArtifactPaths, BuildKey, SIGNATURE_DOMAIN, Verification, canonical_json,
+    ArtifactError, ArtifactManifest, ArtifactPaths, BuildKey, Expected, SIGNATURE_DOMAIN, Verification, canonical_json,
     create_temp_archive, digest_file, pack, read_manifest, seal, sign, verify,
 };
 
@@ -20,11 +20,15 @@ struct Sealed {
 
 impl Sealed {
     fn paths(&self) -> ArtifactPaths {
-        ArtifactPaths::for_digest(&self.artifacts_dir, &self.manifest.digest).expect("paths")
+        ArtifactPaths::for_deploy(&self.artifacts_dir, &self.manifest.digest, &self.manifest.deploy_id).expect("paths")
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected { app: &self.manifest.app, deploy_id: &self.manifest.deploy_id, commit_sha: &self.manifest.commit_sha }
     }
 
     fn verify(&self) -> Verification {
-        verify(&self.artifacts_dir, &self.manifest.digest, &self.key.verifying_key()).expect("verify")
+        verify(&self.artifacts_dir, &self.manifest.digest, &self.expected(), &self.key.verifying_key()).expect("verify")
     }
 }
 
@@ -78,12 +82,14 @@ fn pack_seal_verify_round_trip() {
             ok: true,
             digest_ok: true,
             signature_ok: true,
+            bound_ok: true,
+            manifest: Some(sealed.manifest.clone()),
             expected_digest: digest.clone(),
             actual_digest: Some(digest.clone()),
             problem: None,
         }
     );
-    assert_eq!(read_manifest(&sealed.artifacts_dir, &digest).expect("manifest"), sealed.manifest);
+    assert_eq!(read_manifest(&sealed.artifacts_dir, &digest, "dep_01").expect("manifest"), sealed.manifest);
     // The stored manifest is exactly the canonical JSON, and the stored signature is `sign` of it.
     assert_eq!(fs::read(&paths.manifest).expect("read file"), canonical_json(&sealed.manifest));
     assert_eq!(
@@ -97,7 +103,10 @@ fn pack_seal_verify_round_trip() {
         .collect();
     names.sort();
     let hex_digest = digest.strip_prefix("sha256:").expect("prefix");
-    assert_eq!(names, [format!("{hex_digest}.json"), format!("{hex_digest}.sig"), format!("{hex_digest}.tar.zst")]);
+    assert_eq!(
+        names,
+        [format!("{hex_digest}.dep_01.json"), format!("{hex_digest}.dep_01.sig"), format!("{hex_digest}.tar.zst")]
+    );
 }
 
 #[test]
@@ -181,7 +190,8 @@ fn signature_by_another_key_fails() {
     // And the genuine signature under another verifying key fails too.
     let sealed = pack_and_seal();
     let verification =
-        verify(&sealed.artifacts_dir, &sealed.manifest.digest, &other_key.verifying_key()).expect("verify");
+        verify(&sealed.artifacts_dir, &sealed.manifest.digest, &sealed.expected(), &other_key.verifying_key())
+            .expect("verify");
     assert!(!verification.ok);
     assert!(!verification.signature_ok);
 }
@@ -234,12 +244,13 @@ fn valid_manifest_copied_under_another_digest_fails() {
     let summary = pack(&root, &[], &|_| false, archive_file).expect("pack");
     let second = seal(&first.artifacts_dir, &temp_archive, manifest(summary.files), &first.key).expect("seal");
     let first_paths = first.paths();
-    let second_paths = ArtifactPaths::for_digest(&first.artifacts_dir, &second.digest).expect("paths");
+    let second_paths = ArtifactPaths::for_deploy(&first.artifacts_dir, &second.digest, "dep_01").expect("paths");
     // Replace the second artifact's archive, manifest and signature with the first's.
     fs::copy(&first_paths.archive, &second_paths.archive).expect("copy");
     fs::copy(&first_paths.manifest, &second_paths.manifest).expect("copy");
     fs::copy(&first_paths.signature, &second_paths.signature).expect("copy");
-    let verification = verify(&first.artifacts_dir, &second.digest, &first.key.verifying_key()).expect("verify");
+    let verification =
+        verify(&first.artifacts_dir, &second.digest, &first.expected(), &first.key.verifying_key()).expect("verify");
     assert!(!verification.ok);
     assert!(!verification.signature_ok);
     assert!(!verification.digest_ok);
@@ -284,8 +295,12 @@ fn malformed_digests_are_refused() {
                 "artifact digest `{digest}` is not `sha256:` followed by 64 lowercase hex characters; pass the digest exactly as recorded on the deploy"
             )
         );
-        assert!(matches!(verify(temp.path(), digest, &key.verifying_key()), Err(ArtifactError::InvalidDigest { .. })));
-        assert!(matches!(read_manifest(temp.path(), digest), Err(ArtifactError::InvalidDigest { .. })));
+        let expected = Expected { app: "a", deploy_id: "dep_01", commit_sha: "c" };
+        assert!(matches!(
+            verify(temp.path(), digest, &expected, &key.verifying_key()),
+            Err(ArtifactError::InvalidDigest { .. })
+        ));
+        assert!(matches!(read_manifest(temp.path(), digest, "dep_01"), Err(ArtifactError::InvalidDigest { .. })));
     }
 }
 
@@ -304,7 +319,7 @@ fn digest_file_is_sha256_of_the_contents() {
 fn read_manifest_of_an_unknown_digest_is_not_found() {
     let temp = tempfile::tempdir().expect("tempdir");
     let digest = format!("sha256:{}", "0".repeat(64));
-    let error = read_manifest(temp.path(), &digest).expect_err("read_manifest should refuse this");
+    let error = read_manifest(temp.path(), &digest, "dep_01").expect_err("read_manifest should refuse this");
     assert!(matches!(error, ArtifactError::ManifestNotFound { .. }), "{error}");
 }
 
@@ -332,8 +347,38 @@ fn sealing_identical_output_twice_keeps_one_verifiable_artifact() {
     second.deploy_id = "dep_02".to_owned();
     let second = seal(&sealed.artifacts_dir, &temp_archive, second, &sealed.key).expect("seal");
     assert_eq!(second.digest, sealed.manifest.digest);
+    // One archive, and each build's own signed manifest beside it.
     assert!(sealed.verify().ok);
-    assert_eq!(read_manifest(&sealed.artifacts_dir, &second.digest).expect("manifest").deploy_id, "dep_02");
+    assert_eq!(read_manifest(&sealed.artifacts_dir, &second.digest, "dep_02").expect("manifest").deploy_id, "dep_02");
+    assert_eq!(read_manifest(&sealed.artifacts_dir, &second.digest, "dep_01").expect("manifest").deploy_id, "dep_01");
+    let second_expected = Expected { deploy_id: "dep_02", ..sealed.expected() };
+    let verified = verify(&sealed.artifacts_dir, &second.digest, &second_expected, &sealed.key.verifying_key());
+    assert!(verified.expect("verify").ok);
+}
+
+#[test]
+fn a_valid_artifact_of_another_app_deploy_or_commit_is_refused() {
+    let sealed = pack_and_seal();
+    let wrong = [
+        Expected { app: "another-app", ..sealed.expected() },
+        Expected { commit_sha: "fedcba9876543210fedcba9876543210fedcba98", ..sealed.expected() },
+    ];
+    for expected in wrong {
+        let verification =
+            verify(&sealed.artifacts_dir, &sealed.manifest.digest, &expected, &sealed.key.verifying_key())
+                .expect("verify");
+        assert!(!verification.ok && !verification.bound_ok && verification.signature_ok && verification.digest_ok);
+        assert!(verification.problem.expect("problem").contains("it belongs to another deploy"));
+    }
+    // Another deploy's manifest copied over this one's: signed, same digest, wrong deploy.
+    let mut other = sealed.manifest.clone();
+    other.deploy_id = "dep_99".to_owned();
+    let json = canonical_json(&other);
+    let paths = sealed.paths();
+    fs::write(&paths.manifest, &json).expect("write");
+    fs::write(&paths.signature, format!("{}\n", sign(&sealed.key, &other))).expect("write");
+    let verification = sealed.verify();
+    assert!(!verification.ok && !verification.bound_ok, "{verification:?}");
 }
 
 #[test]
@@ -356,5 +401,10 @@ fn concurrent_seals_of_identical_output_leave_a_verifiable_pair() {
         }
     });
     assert_eq!(sealed.verify().problem, None);
-    assert_eq!(fs::read_dir(&sealed.artifacts_dir).expect("read artifacts dir").count(), 3, "no temp files left");
+    let left: Vec<_> = fs::read_dir(&sealed.artifacts_dir)
+        .expect("read artifacts dir")
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
 }

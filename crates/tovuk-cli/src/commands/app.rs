@@ -89,7 +89,7 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 output::line(format!("  cpu               {} cores{}", limits.cpu_cores, said(limits.enforced.cpu)));
                 output::line(format!("  processes         {}{}", limits.pids, said(limits.enforced.pids)));
                 output::line(format!("  /tmp              {} MiB{}", limits.tmp_mb, said(limits.enforced.tmp_size)));
-                output::line(format!("  /data quota       none{}", said(limits.enforced.data_quota)));
+                output::line(format!("  /data             {} MiB{}", limits.data_mb, said(limits.enforced.data_quota)));
                 output::line(format!(
                     "  own network       {}",
                     if limits.enforced.network_isolation { "yes" } else { "no (NOT enforced here)" }

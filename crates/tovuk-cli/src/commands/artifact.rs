@@ -33,15 +33,16 @@ pub(crate) async fn run(command: ArtifactCommand, global: &GlobalArgs) -> Comman
             }
             if verification.ok {
                 output::line(format!(
-                    "artifact of {} verified: signature ok, digest {} ok",
+                    "artifact of {} verified: signature ok, digest {} ok, signed for this deploy",
                     id, verification.expected_digest
                 ));
             } else {
                 output::line(format!(
-                    "artifact of {} FAILED verification: signature {}, digest {}",
+                    "artifact of {} FAILED verification: signature {}, digest {}, {}",
                     id,
                     if verification.signature_ok { "ok" } else { "invalid" },
-                    if verification.digest_ok { "ok" } else { "mismatch" }
+                    if verification.digest_ok { "ok" } else { "mismatch" },
+                    if verification.bound_ok { "signed for this deploy" } else { "not signed for this deploy" }
                 ));
                 if let Some(problem) = &verification.problem {
                     output::note(format!("problem: {problem}"));

@@ -48,11 +48,12 @@ fn print_plan(plan: &DeployPlan) {
     output::line(format!("               disabled {}", plan.capabilities.disabled.join(", ")));
     let limits = &plan.limits;
     output::line(format!(
-        "limits:        memory {} MB, {} cpu, {} instance(s), {} s per request, build phase {} s",
+        "limits:        memory {} MB, {} cpu, {} instance(s), {} s per request, /data {} MB, build phase {} s",
         limits.app.memory_mb,
         limits.app.cpu_cores,
         limits.app.instances,
         limits.app.request_timeout_secs,
+        limits.app.data_mb,
         limits.platform.build_timeout_secs
     ));
     for (meter, cap) in &limits.caps {

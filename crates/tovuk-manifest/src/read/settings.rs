@@ -13,6 +13,7 @@ use crate::schema::{CONFIG, EXPECTED, LIMITS};
 
 pub(crate) const MEMORY_MB_RANGE: std::ops::RangeInclusive<i64> = 16..=65536;
 pub(crate) const INSTANCES_RANGE: std::ops::RangeInclusive<i64> = 1..=100;
+pub(crate) const DATA_MB_RANGE: std::ops::RangeInclusive<i64> = 16..=1_048_576;
 pub(crate) const MAX_CPU_CORES: f64 = 64.0;
 pub(crate) const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
@@ -27,6 +28,7 @@ pub(super) fn read_limits(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> L
     reader.check_keys(table, &LIMITS);
     let memory_mb = integer_in(reader, table, "memory_mb", MEMORY_MB_RANGE);
     let instances = integer_in(reader, table, "instances", INSTANCES_RANGE);
+    let data_mb = integer_in(reader, table, "data_mb", DATA_MB_RANGE);
     let cpu_cores = reader.number(table, &LIMITS, "cpu_cores").and_then(|cores, span| {
         if *cores > 0.0 && *cores <= MAX_CPU_CORES {
             return Some(*cores);
@@ -42,6 +44,7 @@ pub(super) fn read_limits(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> L
         memory_mb,
         cpu_cores: cpu_cores.value().copied(),
         instances,
+        data_mb,
         request_timeout: reader
             .duration_in(table, &LIMITS, "request_timeout", Duration::from_secs(1)..=MAX_REQUEST_TIMEOUT)
             .value()

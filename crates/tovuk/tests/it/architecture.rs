@@ -228,6 +228,7 @@ fn the_documented_data_directory_is_the_layout_the_code_uses() {
         dir(layout.release_dir("<app>", "<deploy>")),
         dir(layout.instance_dir("<deploy>", 0)),
         dir(layout.volume_dir("<app>")),
+        path(layout.volume_image("<app>")),
     ]
     .into_iter()
     .collect();

@@ -98,6 +98,20 @@ fn a_300_mb_line_is_cut_as_it_is_read_and_costs_the_platform_no_memory() {
     assert!(after_kb < before_kb + 64 * 1024, "the platform grew from {before_kb} kB to {after_kb} kB");
 }
 
+/// Waits until the app's instance is reported `failed` (its restore after a restart was
+/// refused); its status.
+fn wait_for_failed_restore(platform: &Platform, app: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = platform.tovuk().args(["app", "status", app, "--json"]).run().success().json();
+        if status["instance"]["status"] == "failed" {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the restore of {app} did not fail: {status}\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// An app that does harm on request: `/alloc` takes 1.5 GiB, `/fork` starts up to 1,500
 /// processes, `/tmp` writes 200 MB to /tmp. Each answers what it managed.
 fn hostile() -> String {
@@ -200,15 +214,7 @@ fn a_release_is_read_only_and_a_failed_restore_is_told_without_platform_paths() 
     let hex = digest.trim_start_matches("sha256:");
     std::fs::remove_file(root.path().join("data").join("artifacts").join(format!("{hex}.tar.zst"))).expect("remove");
     let platform = Platform::start_in(root);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let status = platform.tovuk().args(["app", "status", "two", "--json"]).run().success().json();
-        if status["instance"]["status"] == "failed" {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the restore did not fail: {status}\n{}", platform.log());
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = wait_for_failed_restore(&platform, "two");
     // The operator's view says why; the public answer says where to look, and names no file.
     assert!(status.to_string().contains("archive"), "{status}");
     let (code, body) = platform.get_app("two", "/");
@@ -220,4 +226,100 @@ fn a_release_is_read_only_and_a_failed_restore_is_told_without_platform_paths() 
         assert!(Instant::now() < deadline, "app one never served again:\n{}", platform.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn an_artifact_signed_for_another_app_is_refused_at_restore_and_by_verify() {
+    let platform = Platform::start();
+    // Two apps whose builds make byte-identical output: one archive, a manifest each.
+    let manifest = |app: &str| {
+        perl_manifest(app, "20s").replace("perl server.pl", "perl out/server.pl")
+            + "\n[build]\nbuild = \"mkdir -p out && cp server.pl out/\"\noutput = [\"out\"]\n"
+    };
+    let mut deploys = Vec::new();
+    for app in ["mine", "theirs"] {
+        let token = platform.create_app(app);
+        let id = platform.push_files(
+            app,
+            &token,
+            &[("tovuk.toml", &manifest(app)), ("server.pl", &perl_app("same", "200 OK"))],
+        );
+        platform.wait_for_state(&id, "running");
+        deploys.push(id);
+    }
+    let (mine, theirs) = (&deploys[0], &deploys[1]);
+    let digest = platform.deploy(mine)["artifact"]["digest"].as_str().expect("digest").to_owned();
+    assert_eq!(platform.deploy(theirs)["artifact"]["digest"], digest.as_str(), "identical outputs share an archive");
+    let verified = platform.tovuk().args(["artifact", "verify", mine, "--json"]).run().success().json();
+    assert_eq!(verified["bound_ok"], true, "{verified}");
+
+    // Their validly signed manifest put in place of mine: signed, same digest, wrong app.
+    let root = platform.stop();
+    kill_instances(&root.path().join("data"));
+    let artifacts = root.path().join("data").join("artifacts");
+    let hex = digest.trim_start_matches("sha256:");
+    for ext in ["json", "sig"] {
+        std::fs::copy(artifacts.join(format!("{hex}.{theirs}.{ext}")), artifacts.join(format!("{hex}.{mine}.{ext}")))
+            .expect("swap the manifest");
+    }
+    let platform = Platform::start_in(root);
+    let status = wait_for_failed_restore(&platform, "mine");
+    assert!(status["instance"]["reason"].to_string().contains("belongs to another deploy"), "{status}");
+    let verified = platform.tovuk().args(["artifact", "verify", mine, "--json"]).run().json();
+    assert_eq!(verified["bound_ok"], false, "{verified}");
+    assert_eq!(platform.get_app("mine", "/").0, 503);
+    // The app the manifest belongs to runs as before.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while platform.get_app("theirs", "/") != (200, "hello same\n".to_owned()) {
+        assert!(Instant::now() < deadline, "theirs never served again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn data_is_held_to_its_size_and_grows_when_the_contract_says_so() {
+    let platform = Platform::start();
+    let limits = platform.tovuk().args(["status", "--json"]).run().success().json()["limits"].clone();
+    if limits["data_quota"] != true {
+        assert!(limits["notes"].to_string().contains("/data has no size limit"), "{limits}");
+        return;
+    }
+    let load = neighbour_under_load(&platform);
+    // `/fill` writes 1 MiB chunks to /data until a write fails, then says how far it got and why.
+    let filler = perl_server(
+        "",
+        r#"if ($path eq "/fill") {
+    open(my $f, ">>", "/data/fill") or die "open: $!"; my $chunk = "x" x 1048576; my $why = "";
+    for (1..400) { unless (print $f $chunk and $f->flush) { $why = "$!"; last } }
+    close $f; $body = (-s "/data/fill") . " $why"; unlink "/data/fill";
+  }"#,
+    );
+    let manifest = |data_mb: u32| format!("{}\n[limits]\ndata_mb = {data_mb}\n", perl_manifest("filler", "20s"));
+    let token = platform.create_app("filler");
+    let id = platform.push_files("filler", &token, &[("tovuk.toml", &manifest(64)), ("server.pl", &filler)]);
+    platform.wait_for_state(&id, "running");
+    let inspection = platform.tovuk().args(["app", "inspect", "filler", "--json"]).run().success().json();
+    assert_eq!(inspection["limits"]["data_mb"], 64, "{inspection}");
+    let fill = |platform: &Platform| {
+        let (status, body) = platform.get_app("filler", "/fill");
+        assert_eq!(status, 200, "{body}");
+        let (size, why) = body.split_once(' ').expect("`size why`");
+        (size.parse::<u64>().expect("a size"), why.to_owned())
+    };
+    let (size, why) = fill(&platform);
+    assert!(size <= 64 << 20 && why.contains("No space left"), "wrote {size} bytes to a 64 MiB /data: {why}");
+    // A bigger data_mb grows the volume in place where the machine can (its status says
+    // when it cannot, and the app's log says the size it kept).
+    let id = platform.push_files("filler", &token, &[("tovuk.toml", &manifest(128)), ("server.pl", &filler)]);
+    platform.wait_for_state(&id, "running");
+    let (grown, why) = fill(&platform);
+    assert!(why.contains("No space left"), "{grown} bytes: {why}");
+    if limits["notes"].to_string().contains("/data cannot grow") {
+        assert!(grown <= 64 << 20, "{grown} bytes");
+        wait_for_log(&platform, "filler", "/data stays 64 MiB, not the 128 MiB of [limits] data_mb");
+    } else {
+        assert!(grown > 64 << 20 && grown <= 128 << 20, "{grown} bytes");
+    }
+    let (served, failed) = load.finish();
+    assert_eq!(failed, 0, "the neighbour noticed ({served} served)");
 }

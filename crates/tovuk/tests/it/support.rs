@@ -144,6 +144,19 @@ impl From<TempDir> for DataRoot {
 impl Drop for DataRoot {
     fn drop(&mut self) {
         kill_instances(&self.0.path().join("data"));
+        unmount_volumes(&self.0.path().join("data"));
+    }
+}
+
+/// Unmounts the apps' volumes under `data_dir` (they outlive the server, as the apps do),
+/// so the temp dir can go.
+pub fn unmount_volumes(data_dir: &Path) {
+    let volumes = data_dir.join("volumes");
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else { return };
+    for mountpoint in mounts.lines().filter_map(|line| line.split(' ').nth(1)) {
+        if Path::new(mountpoint).starts_with(&volumes) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(mountpoint).status();
+        }
     }
 }
 
