@@ -77,12 +77,6 @@ start_server() { # side, extra server args...
     ROUTER[$side]=${ROUTER[$side]%/}
     TOKEN[$side]=$(cat "$dir/data/admin.token")
 }
-# Runs the CLI against one side's server.
-tv() { # side, tovuk args...
-    local side=$1
-    shift
-    TOVUK_URL=${API[$side]} TOVUK_TOKEN=${TOKEN[$side]} "$BIN" "$@"
-}
 
 start_server on
 start_server off --no-metering
@@ -97,13 +91,7 @@ printf '<!doctype html>\n<title>%s</title>\n<p>hello from the backend</p>\n' "$A
 EXPECTED_BODY=$(cat "$WORK/public/index.html")
 git -C "$WORK" add -A
 git -C "$WORK" commit -q -m "nginx backend"
-
-for side in "${SIDES[@]}"; do
-    # lib.sh's bench_create_app talks to the server in TOVUK_URL, TOVUK_TOKEN and API_URL.
-    API_URL=${API[$side]} TOVUK_URL=${API[$side]} TOVUK_TOKEN=${TOKEN[$side]} \
-        bench_create_app "$APP" "${DIR[$side]}/app.json"
-    git -C "$WORK" remote add "$side" "$PLATFORM_REMOTE"
-done
+bench_create_app_on_sides
 
 # The caps on A, set before the first deploy (they take effect at once).
 for meter in requests egress_bytes; do
@@ -138,14 +126,6 @@ deploy() { # side
 for side in "${SIDES[@]}"; do deploy "$side"; done
 
 # The router must answer the backend's file (retried while the route settles at startup).
-check_router() { # side, attempts
-    local body=
-    for _ in $(seq "$2"); do
-        body=$(curl -sf --max-time 2 -H "Host: $APP.localhost" "${ROUTER[$1]}/") && [[ $body = "$EXPECTED_BODY" ]] && return 0
-        sleep 0.1
-    done
-    die "the router of ${SERVER_NAME[$1]} (${ROUTER[$1]}) does not answer the backend's index.html; last body: '$body'"
-}
 for side in "${SIDES[@]}"; do check_router "$side" 100; done
 
 # --- usage ----------------------------------------------------------------------------
@@ -175,64 +155,18 @@ settled_usage() { # side
 }
 
 # --- load ---------------------------------------------------------------------------
-# Converts wrk's "1.23ms" / "850.00us" / "1.02s" to integer microseconds.
-to_us() {
-    local v=$1 num unit
-    [[ $v =~ ^([0-9.]+)(us|ms|s|m)$ ]] || die "cannot read wrk latency '$v'"
-    num=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
-    case $unit in
-    us) awk -v n="$num" 'BEGIN { printf "%d", n + 0.5 }' ;;
-    ms) awk -v n="$num" 'BEGIN { printf "%d", n * 1000 + 0.5 }' ;;
-    s) awk -v n="$num" 'BEGIN { printf "%d", n * 1000000 + 0.5 }' ;;
-    m) awk -v n="$num" 'BEGIN { printf "%d", n * 60000000 + 0.5 }' ;;
-    esac
-}
-
-# CPU time (clock ticks, user + system, all threads) of one side's `tovuk server` process
-# (router, control plane with its metering loop, runner; not the sandboxed backend).
-CLK_TCK=$(getconf CLK_TCK)
-server_ticks() { # side
-    local stat fields
-    stat=$(cat "/proc/${PID[$1]}/stat") || die "${SERVER_NAME[$1]} (pid ${PID[$1]}) is gone"
-    stat=${stat##*) }
-    read -r -a fields <<<"$stat"
-    echo $((fields[11] + fields[12])) # utime, stime (fields 14 and 15 of stat)
-}
-
 declare -A RPS P50 P99 CPU ERRORS SENT
-# One wrk run against side $1's router; appends req/s (x100), p50 and p99 (µs) and the
-# server's CPU time per request (ns); adds up errors and completed requests.
+# One wrk run against side $1's router (lib.sh's load_router: req/s, p50, p99, the server's
+# CPU time per request, its metering loop included, and errors); adds up completed requests.
 load() { # side, label
-    local side=$1 label=$2 report rps p50 p99 non2xx socket requests ticks0 ticks1
-    report=${DIR[$side]}/wrk-$label.txt
-    ticks0=$(server_ticks "$side")
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Host: $APP.localhost" "${ROUTER[$side]}/" \
-        >"$report" 2>&1 || { cat "$report" >&2; die "wrk against ${SERVER_NAME[$side]} failed"; }
-    ticks1=$(server_ticks "$side")
-    requests=$(awk '/ requests in / { print $1 }' "$report")
-    [[ $requests =~ ^[1-9][0-9]*$ ]] || { cat "$report" >&2; die "cannot read the request count of the wrk report for ${SERVER_NAME[$side]}"; }
-    rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 * 100 + 0.5 }' "$report")
-    p50=$(awk '$1 == "50%" { print $2 }' "$report")
-    p99=$(awk '$1 == "99%" { print $2 }' "$report")
-    [[ -n $rps && -n $p50 && -n $p99 ]] || { cat "$report" >&2; die "cannot read the wrk report for ${SERVER_NAME[$side]}"; }
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$report")
-    socket=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$report")
-    RPS[$side]+="$rps "
-    P50[$side]+="$(to_us "$p50") "
-    P99[$side]+="$(to_us "$p99") "
-    CPU[$side]+="$(((ticks1 - ticks0) * 1000000000 / CLK_TCK / requests)) "
-    ERRORS[$side]=$((${ERRORS[$side]:-0} + ${non2xx:-0} + ${socket:-0}))
-    SENT[$side]=$((${SENT[$side]:-0} + requests))
-    LAST="$(awk -v r="$rps" 'BEGIN { printf "%.0f", r / 100 }') req/s, p99 $p99"
+    load_router "$1" "$2"
+    SENT[$1]=$((${SENT[$1]:-0} + WRK_REQUESTS))
 }
 
 echo "warm-up: 2 s of load on each router ..." >&2
-saved=$DURATION
-DURATION=2
-for side in "${SIDES[@]}"; do load "$side" warmup; done
-DURATION=$saved
-unset RPS P50 P99 CPU ERRORS SENT
-declare -A RPS P50 P99 CPU ERRORS SENT CHECKS
+wrk_warm_up load "${SIDES[@]}"
+unset SENT
+declare -A SENT CHECKS
 
 # Usage before the timed runs (warm-up and checks included), once stored.
 declare -A USAGE_BEFORE USAGE_AFTER
@@ -254,16 +188,7 @@ done
 for side in "${SIDES[@]}"; do USAGE_AFTER[$side]=$(settled_usage "$side"); done
 CAPS_AFTER=$(caps_of on) || die "tovuk caps list $APP failed on server A"
 
-# --- figures (median: lib.sh) --------------------------------------------------------
-# Latencies here are small: two decimals, not lib.sh's one.
-ms() { # microseconds -> "1.23"
-    local us=$1
-    us=$((us + 5))
-    printf '%d.%02d' $((us / 1000)) $(((us % 1000) / 10))
-}
-pct() { # new, base -> "+1.2 %" ((new - base) / base)
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f %%", (a - b) * 100 / b }'
-}
+# --- figures (median, pct, print_side_rows: lib.sh) -----------------------------------
 
 declare -A M_RPS M_P50 M_P99 M_CPU
 for side in "${SIDES[@]}"; do
@@ -279,29 +204,18 @@ done
 # The cost: how much lower the median req/s is with metering on (negative: on was faster).
 COST=$(awk -v on="${M_RPS[on]}" -v off="${M_RPS[off]}" 'BEGIN { printf "%.1f", (off - on) * 100 / off }')
 if awk -v c="$COST" 'BEGIN { exit !(c < 3) }'; then verdict="met"; else verdict="NOT met"; fi
-spread() { # side -> "20123-23456"
-    # shellcheck disable=SC2086
-    sort_values ${RPS[$1]}
-    awk -v lo="${SORTED[0]}" -v hi="${SORTED[${#SORTED[@]} - 1]}" 'BEGIN { printf "%.0f-%.0f", lo / 100, hi / 100 }'
-}
 
 echo
 echo "metering: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency through the router, GET / (a $(wc -c <"$WORK/public/index.html")-byte file from nginx, 1 worker, in the sandbox); median of $RUNS runs per side, alternating"
 bench_version_line "$(/usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //')" "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
 echo
-printf '%-44s %5s %10s %14s %10s %10s %12s %8s\n' "" runs "req/s" "req/s range" p50 p99 "server CPU" errors
 label_of() {
     case $1 in
     on) echo "metering on (A: caps set, not reached)" ;;
     off) echo "metering off (B: --no-metering)" ;;
     esac
 }
-for side in "${SIDES[@]}"; do
-    printf '%-44s %5d %10s %14s %10s %10s %12s %8d\n' "$(label_of "$side")" "$RUNS" \
-        "$(awk -v r="${M_RPS[$side]}" 'BEGIN { printf "%.0f", r / 100 }')" "$(spread "$side")" \
-        "$(ms "${M_P50[$side]}") ms" "$(ms "${M_P99[$side]}") ms" \
-        "$(awk -v n="${M_CPU[$side]}" 'BEGIN { printf "%.1f", n / 1000 }') us/req" "${ERRORS[$side]}"
-done
+print_side_rows
 printf '%-44s %5s %10s %14s %10s %10s %12s\n' "on vs off (on - off) / off" "" \
     "$(pct "${M_RPS[on]}" "${M_RPS[off]}")" "" "$(pct "${M_P50[on]}" "${M_P50[off]}")" \
     "$(pct "${M_P99[on]}" "${M_P99[off]}")" "$(pct "${M_CPU[on]}" "${M_CPU[off]}")"

@@ -39,26 +39,8 @@ bench_isolate_env
 # One clock for everything the script times: bash's EPOCHREALTIME (now_us in lib.sh). The
 # server's timestamps (ms, same machine, same clock) are compared with it for the breakdown.
 
-# Sleeps without forking: a read that times out on a FIFO nobody writes to.
-mkfifo "$TMP/nap.fifo"
-exec {NAP_FD}<>"$TMP/nap.fifo"
-nap() { read -r -t "$1" -u "$NAP_FD" _ || true; }
-
-# One HTTP/1.1 GET over bash's /dev/tcp (no fork, so polling every 10 ms is cheap and
-# precise): sets HTTP_STATUS ("000" when nothing answered) and HTTP_BODY.
-HTTP_STATUS=000
-HTTP_BODY=
-http_get() { # host:port, Host header, path
-    local addr=$1 host=$2 path=$3 fd response=
-    HTTP_STATUS=000 HTTP_BODY=
-    { exec {fd}<>"/dev/tcp/${addr%:*}/${addr##*:}"; } 2>/dev/null || return 0
-    printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$host" >&"$fd" 2>/dev/null || true
-    IFS= read -r -d '' -t 2 -u "$fd" response || true
-    exec {fd}>&-
-    [[ $response =~ ^HTTP/1\.[01]\ ([0-9]{3}) ]] && HTTP_STATUS=${BASH_REMATCH[1]}
-    [[ $response == *$'\r\n\r\n'* ]] && HTTP_BODY=${response#*$'\r\n\r\n'}
-    return 0
-}
+# Polls sleep without forking and GET over bash's /dev/tcp (lib.sh's nap and http_get).
+nap_open
 
 # --- the platform ------------------------------------------------------------------
 bench_start_server
@@ -93,25 +75,11 @@ git -C "$WORK" remote add platform "$PLATFORM_REMOTE"
 
 # Polls the router every POLL_S until it answers 200 with "hello $1"; sets LIVE_US (the
 # script clock when it did). Dies after LIVE_TIMEOUT_S.
-LIVE_US=
 wait_live() { # version, label, deploy id
-    local want="hello $1"$'\n' t deadline
-    t=${EPOCHREALTIME/[.,]/}
-    deadline=$((10#$t + LIVE_TIMEOUT_S * 1000000))
-    while :; do
-        http_get "$ROUTER_ADDR" "$APP.localhost" /
-        t=${EPOCHREALTIME/[.,]/}
-        if [[ $HTTP_STATUS = 200 && $HTTP_BODY = "$want" ]]; then
-            LIVE_US=$((10#$t))
-            return 0
-        fi
-        if ((10#$t > deadline)); then
-            load_deploy "$3"
-            tail -20 "$TMP/server.log" >&2
-            die "$2: the router did not serve '$1' within $LIVE_TIMEOUT_S s (deploy $3 is '$(deploy_state)', last answer $HTTP_STATUS)"
-        fi
-        nap "$POLL_S"
-    done
+    poll_until_body "$ROUTER_ADDR" "$APP.localhost" "hello $1"$'\n' "$POLL_S" "$LIVE_TIMEOUT_S" && return 0
+    load_deploy "$3"
+    tail -20 "$TMP/server.log" >&2
+    die "$2: the router did not serve '$1' within $LIVE_TIMEOUT_S s (deploy $3 is '$(deploy_state)', last answer $HTTP_STATUS)"
 }
 # Waits until the deploy has a `running` state change (the runner reports it right after
 # switching the route, so the router may answer first). Leaves it loaded.

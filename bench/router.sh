@@ -9,8 +9,13 @@
 # load is `wrk -t2 -c64 -d10s --latency`:
 #   tovuk:  wrk -> tovuk router (Host: <app>.localhost) -> the instance
 #   direct: wrk -> the instance (port from `tovuk app status --json`)
-#   nginx:  wrk -> nginx on the host (upstream keepalive 64, HTTP/1.1) -> the instance,
-#           once per worker count (1 and auto), each its own nginx on its own port
+#   nginx:  wrk -> nginx (upstream keepalive 64, HTTP/1.1) -> the instance, once per
+#           worker count (1 and auto), each its own nginx on its own port
+# The instance runs in a network namespace of its own (`.instance.netns` in
+# `tovuk app status --json`), which only the router reaches from the host: wrk for direct,
+# the nginx proxies and wrk against them run inside that namespace (`nsenter --net`, as
+# root), wrk for tovuk on the host. With no namespace (a server started with
+# --share-host-network) all of them run on the host.
 #
 # Anchor (issue): tovuk >= 1.1x the best nginx's req/s, and tovuk <= the best nginx's p99
 # latency (best: the higher median req/s, the lower median p99, of the worker counts run).
@@ -42,6 +47,7 @@ command -v git >/dev/null || die "git is needed (Debian: apt-get install git)"
 command -v curl >/dev/null || die "curl is needed (Debian: apt-get install curl)"
 command -v perl >/dev/null || die "perl is needed (Debian: apt-get install perl)"
 command -v bwrap >/dev/null || die "bubblewrap is needed by the builder and runner (Debian: apt-get install bubblewrap)"
+command -v nsenter >/dev/null || die "nsenter is needed to reach the instance's network namespace (Debian: apt-get install util-linux)"
 bench_need_wrk_nginx
 NGINX=/usr/sbin/nginx
 
@@ -79,18 +85,39 @@ STATUS=$("$BIN" app status "$APP" --json | tr -d ' \n\t')
 INSTANCE_PORT=$(grep -o '"instance":{[^}]*}' <<<"$STATUS" | grep -o '"port":[0-9]*' | cut -d: -f2)
 [[ -n $INSTANCE_PORT ]] || die "tovuk app status has no instance port: $STATUS"
 BACKEND_URL=http://127.0.0.1:$INSTANCE_PORT
+# The instance's network namespace (/proc/PID/ns/net); empty when it shares the host's.
+NETNS=$(grep -o '"instance":{[^}]*}' <<<"$STATUS" | grep -o '"netns":"[^"]*"' | cut -d'"' -f4) || true
+if [[ -n $NETNS ]]; then
+    [[ $(id -u) = 0 ]] || die "the instance runs in a network namespace of its own ($NETNS): run as root to enter it"
+    nsenter --net="$NETNS" true || die "cannot enter the instance's network namespace $NETNS"
+    echo "the instance is in network namespace $NETNS: direct and nginx load run inside it" >&2
+fi
+# The prefix that runs a command in the instance's network namespace (none without one).
+# nsenter --net does not fork: it enters the namespace and execs the command, so a command
+# started in the background with it is that command's pid ($! is nginx's, not nsenter's).
+IN_NS=()
+[[ -z $NETNS ]] || IN_NS=(nsenter --net="$NETNS")
+# Runs a command where target $1 is reached: tovuk (the router) on the host, direct and the
+# nginx proxies in the instance's network namespace. (Not for background commands: a
+# function run with & is a subshell, and $! would be its pid.)
+at() { # target name, command...
+    local name=$1
+    shift
+    if [[ $name = tovuk ]]; then "$@"; else "${IN_NS[@]}" "$@"; fi
+}
 
-# --- nginx on the host as a keep-alive reverse proxy to the same instance ----------------
+# --- nginx as a keep-alive reverse proxy to the same instance ----------------------------
 # One nginx per worker count, each with its own directory and port, all running for the
-# whole run (an idle nginx only waits in epoll). By default 1 and auto (one per core): on a
-# few cores shared with wrk and the backend one worker can beat auto, so both are run and
-# tovuk is compared with the better.
+# whole run (an idle nginx only waits in epoll), next to the instance: in its network
+# namespace when it has one. By default 1 and auto (one per core): on a few cores shared
+# with wrk and the backend one worker can beat auto, so both are run and tovuk is compared
+# with the better.
 if [[ -n $NGINX_WORKERS ]]; then NGINX_COUNTS=("$NGINX_WORKERS"); else NGINX_COUNTS=(1 auto); fi
 NGINX_TARGETS=()
 declare -A PROXY_URL PROXY_DIR_OF PROXY_PIDVAR
 start_proxy() { # index (1, 2), worker_processes
     local name=nginx-$2 dir=$TMP/nginx-proxy-$2 port
-    port=$(free_port)
+    port=$(free_port "$NETNS")
     NGINX_TARGETS+=("$name")
     PROXY_URL[$name]=http://127.0.0.1:$port
     PROXY_DIR_OF[$name]=$dir
@@ -127,7 +154,7 @@ http {
     }
 }
 EOF
-    "$NGINX" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
+    "${IN_NS[@]}" "$NGINX" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
     printf -v "PROXY$1_PID" '%s' "$!"
 }
 for ((i = 0; i < ${#NGINX_COUNTS[@]}; i++)); do start_proxy $((i + 1)) "${NGINX_COUNTS[i]}"; done
@@ -136,7 +163,7 @@ for ((i = 0; i < ${#NGINX_COUNTS[@]}; i++)); do start_proxy $((i + 1)) "${NGINX_
 check_target() { # name, url, [Host header]
     local body=
     for _ in $(seq 100); do
-        body=$(curl -sf --max-time 2 ${3:+-H "Host: $3"} "$2/") && [[ $body = "$EXPECTED_BODY" ]] && return 0
+        body=$(at "$1" curl -sf --max-time 2 ${3:+-H "Host: $3"} "$2/") && [[ $body = "$EXPECTED_BODY" ]] && return 0
         sleep 0.1
     done
     [[ -z ${PROXY_DIR_OF[$1]:-} ]] || cat "${PROXY_DIR_OF[$1]}/error.log" >&2 2>/dev/null || true
@@ -147,24 +174,10 @@ check_target direct "$BACKEND_URL"
 for name in "${NGINX_TARGETS[@]}"; do check_target "$name" "${PROXY_URL[$name]}"; done
 
 # --- load ---------------------------------------------------------------------------
-# Converts wrk's "1.23ms" / "850.00us" / "1.02s" to integer microseconds.
-to_us() {
-    local v=$1 num unit
-    [[ $v =~ ^([0-9.]+)(us|ms|s|m)$ ]] || die "cannot read wrk latency '$v'"
-    num=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
-    case $unit in
-    us) awk -v n="$num" 'BEGIN { printf "%d", n + 0.5 }' ;;
-    ms) awk -v n="$num" 'BEGIN { printf "%d", n * 1000 + 0.5 }' ;;
-    s) awk -v n="$num" 'BEGIN { printf "%d", n * 1000000 + 0.5 }' ;;
-    m) awk -v n="$num" 'BEGIN { printf "%d", n * 60000000 + 0.5 }' ;;
-    esac
-}
-
 # CPU time (clock ticks, user + system, all threads) of the proxy in front of the instance:
 # the tovuk server process, or the nginx master and its workers. 0 for direct.
-CLK_TCK=$(getconf CLK_TCK)
 proxy_ticks() { # name
-    local pids=() pid total=0 stat master
+    local pids=() pid total=0 ticks master
     case $1 in
     tovuk) pids=("$SERVER_PID") ;;
     nginx-*)
@@ -175,38 +188,23 @@ proxy_ticks() { # name
     *) echo 0; return ;;
     esac
     for pid in "${pids[@]}"; do
-        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-        stat=${stat##*) }
-        read -r -a fields <<<"$stat"
-        total=$((total + fields[11] + fields[12])) # utime, stime (fields 14 and 15 of stat)
+        ticks=$(proc_ticks "$pid" 2>/dev/null) || continue
+        total=$((total + ticks))
     done
     echo "$total"
 }
 
 declare -A RPS P99 P50 CPU ERRORS
 # One wrk run against target $1; appends req/s (x100), p50 and p99 (µs), the proxy's CPU
-# time per request (ns) and errors.
+# time per request (ns) and errors (lib.sh's wrk_record).
 load() { # name, url, [Host header], label
-    local name=$1 url=$2 host=$3 label=$4 report rps p50 p99 non2xx socket requests ticks0 ticks1
+    local name=$1 url=$2 host=$3 label=$4 report ticks0 ticks1
     report=$TMP/wrk-$name-$label.txt
     ticks0=$(proxy_ticks "$name")
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency ${host:+-H "Host: $host"} "$url/" >"$report" 2>&1 ||
+    at "$name" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency ${host:+-H "Host: $host"} "$url/" >"$report" 2>&1 ||
         { cat "$report" >&2; die "wrk against $name failed"; }
     ticks1=$(proxy_ticks "$name")
-    requests=$(awk '/ requests in / { print $1 }' "$report")
-    [[ $requests =~ ^[1-9][0-9]*$ ]] || { cat "$report" >&2; die "cannot read the request count of the wrk report for $name"; }
-    CPU[$name]+="$(((ticks1 - ticks0) * 1000000000 / CLK_TCK / requests)) "
-    rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 * 100 + 0.5 }' "$report")
-    p50=$(awk '$1 == "50%" { print $2 }' "$report")
-    p99=$(awk '$1 == "99%" { print $2 }' "$report")
-    [[ -n $rps && -n $p50 && -n $p99 ]] || { cat "$report" >&2; die "cannot read the wrk report for $name"; }
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$report")
-    socket=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$report")
-    RPS[$name]+="$rps "
-    P50[$name]+="$(to_us "$p50") "
-    P99[$name]+="$(to_us "$p99") "
-    ERRORS[$name]=$((${ERRORS[$name]:-0} + ${non2xx:-0} + ${socket:-0}))
-    LAST="$(awk -v r="$rps" 'BEGIN { printf "%.0f", r / 100 }') req/s, p99 $p99"
+    wrk_record "$name" "$report" "$name" $((ticks1 - ticks0))
 }
 run_target() { # name, label
     case $1 in
@@ -218,12 +216,7 @@ run_target() { # name, label
 
 TARGETS=(tovuk direct "${NGINX_TARGETS[@]}")
 echo "warm-up: 2 s of load on each target ..." >&2
-saved=$DURATION
-DURATION=2
-for name in "${TARGETS[@]}"; do run_target "$name" warmup; done
-DURATION=$saved
-unset RPS P50 P99 CPU ERRORS
-declare -A RPS P99 P50 CPU ERRORS
+wrk_warm_up run_target "${TARGETS[@]}"
 
 echo "timing $RUNS runs of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s per target ..." >&2
 for ((run = 1; run <= RUNS; run++)); do
@@ -240,16 +233,7 @@ for ((run = 1; run <= RUNS; run++)); do
     printf '  run %d/%d:%s\n' "$run" "$RUNS" "$line" >&2
 done
 
-# --- figures (median: lib.sh) --------------------------------------------------------
-# Latencies here are small: two decimals, not lib.sh's one.
-ms() { # microseconds -> "1.23"
-    local us=$1
-    us=$((us + 5))
-    printf '%d.%02d' $((us / 1000)) $(((us % 1000) / 10))
-}
-ratio() { # a, b -> "0.93x"
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'
-}
+# --- figures (median, ms2, ratio: lib.sh) ---------------------------------------------
 
 declare -A M_RPS M_P50 M_P99 M_CPU
 for name in "${TARGETS[@]}"; do
@@ -278,7 +262,9 @@ if ((M_P99[tovuk] <= M_P99[$BEST_P99])); then p99_verdict="met"; else p99_verdic
 
 echo
 echo "router: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, GET / (a $(wc -c <"$WORK/public/index.html")-byte file from nginx, 1 worker, in the sandbox); median of $RUNS runs"
-bench_version_line "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')" "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+where="direct and nginx on the host (the instance shares the host's network)"
+[[ -z $NETNS ]] || where="direct and nginx in the instance's network namespace"
+VERSION_SUFFIX="; $where" bench_version_line "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')" "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
 echo
 printf '%-44s %5s %10s %10s %10s %12s %8s\n' "" runs "req/s" p50 p99 "proxy CPU" errors
 label_of() {
@@ -295,7 +281,7 @@ for name in "${TARGETS[@]}"; do
     [[ $name = direct ]] || cpu="$(awk -v n="${M_CPU[$name]}" 'BEGIN { printf "%.1f", n / 1000 }') us/req"
     printf '%-44s %5d %10s %10s %10s %12s %8d\n' "$(label_of "$name")" "$RUNS" \
         "$(awk -v r="${M_RPS[$name]}" 'BEGIN { printf "%.0f", r / 100 }')" \
-        "$(ms "${M_P50[$name]}") ms" "$(ms "${M_P99[$name]}") ms" "$cpu" "${ERRORS[$name]}"
+        "$(ms2 "${M_P50[$name]}") ms" "$(ms2 "${M_P99[$name]}") ms" "$cpu" "${ERRORS[$name]}"
 done
 short_of() { # "nginx-1" -> "1 worker", "nginx-auto" -> "auto", "nginx-4" -> "4 workers"
     case $1 in
