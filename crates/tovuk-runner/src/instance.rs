@@ -115,9 +115,19 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Where the router and the probes reach the running process's network.
+    /// Where the router and the probes reach the running process's network: found (once)
+    /// when the sandbox has made it. `None` for an instance on the host's network, and for
+    /// one whose namespace is not made yet.
     pub fn netns(&self) -> Option<PathBuf> {
-        self.netns.lock().ok().and_then(|netns| netns.clone())
+        if let Some(netns) = self.netns.lock().ok().and_then(|netns| netns.clone()) {
+            return Some(netns);
+        }
+        let Life::Running { pid, .. } = self.life() else { return None };
+        let found = tovuk_sandbox::network::namespace_of(pid);
+        if found.is_some() {
+            self.set_netns(found.clone());
+        }
+        found
     }
 
     fn set_netns(&self, netns: Option<PathBuf>) {
@@ -507,7 +517,13 @@ pub(crate) async fn probe(instance: &Instance, path: &str) -> Result<(), String>
 
 async fn probe_once(instance: &Instance, path: &str) -> Result<(), String> {
     let addr = instance.addr();
-    let stream = tovuk_sandbox::network::connect(instance.netns().as_deref(), addr)
+    let netns = instance.netns();
+    // Never the host's loopback for an instance with a network of its own: whatever
+    // listens there is not the app.
+    if netns.is_none() && instance.launch.network != tovuk_sandbox::Network::Host {
+        return Err(format!("nothing listens on $PORT ({}) yet: the sandbox is starting", instance.launch.port));
+    }
+    let stream = tovuk_sandbox::network::connect(netns.as_deref(), addr)
         .await
         .map_err(|_| format!("nothing listens on $PORT ({})", instance.launch.port))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))

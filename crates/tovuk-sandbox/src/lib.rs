@@ -196,14 +196,16 @@ pub struct Started {
 }
 
 /// Starts `command` (made by [`command`] from `spec`) and gives it its network: the command
-/// runs once a sandbox that may reach the outside has its route there.
+/// runs once a sandbox that may reach the outside has its route there. A sandbox with only
+/// a network of its own is not waited for: [`network::namespace_of`] finds its namespace
+/// once `bwrap` has made it.
 pub async fn start(spec: &SandboxSpec, mut command: Command) -> std::io::Result<Started> {
     if spec.network == Network::Outbound {
         command.stdin(std::process::Stdio::piped());
     }
     let mut child = command.spawn()?;
     let Some(pid) = child.id() else { return Ok(Started { child, netns: None }) };
-    if spec.network == Network::Host {
+    if spec.network != Network::Outbound {
         return Ok(Started { child, netns: None });
     }
     // A command that ends at once (a crash on start) ends its sandbox before it can be
@@ -224,9 +226,9 @@ pub async fn start(spec: &SandboxSpec, mut command: Command) -> std::io::Result<
             return Err(std::io::Error::other("the sandbox made no network namespace within 10 s"));
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        pause = (pause * 2).min(std::time::Duration::from_millis(1));
     };
-    if spec.network == Network::Outbound {
+    {
         let opened = async {
             network::open_outbound(first, &netns, spec.outlives_platform).await?;
             // `AWAIT_NETWORK` runs the command; then the command's stdin is at its end.

@@ -175,7 +175,7 @@ pub(crate) async fn open_outbound(first: u32, netns: &Path, outlives_platform: b
             break Err(std::io::Error::other("pasta did not configure the sandbox's network within 10 s"));
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(10));
+        pause = (pause * 2).min(Duration::from_millis(2));
     };
     let _ = std::fs::remove_file(&ready);
     let _ = std::fs::remove_file(&said);
