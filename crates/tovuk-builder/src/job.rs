@@ -199,6 +199,20 @@ async fn build_in(
     let mut spec = sandbox_spec(config, build, workspace, &manifest);
     let group = BuildGroup::create(config, build);
     spec.cgroup = group.0.clone();
+    // One route out for the whole build: its phases join one namespace, pasta starts once.
+    let _network = match spec.network {
+        tovuk_sandbox::Network::Outbound => match tovuk_sandbox::open_shared_network(&spec).await {
+            Ok(shared) => {
+                spec.network = tovuk_sandbox::Network::Joined(shared.netns.clone());
+                Some(shared)
+            }
+            Err(error) => {
+                tracing::warn!(deploy_id = %build.deploy_id, %error, "each phase opens its own network");
+                None
+            }
+        },
+        _ => None,
+    };
     spec.env.extend(secrets.iter().map(|(name, value)| (name.clone(), value.as_str().to_owned())));
     let build_section = manifest.build();
     let phases = [

@@ -249,7 +249,7 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
             ])
             .collect(),
         // The app listens on its own loopback, where the router reaches it.
-        network: launch.network,
+        network: launch.network.clone(),
         outlives_platform: true,
         cgroup: group,
         tmp_bytes: Some(u64::from(tovuk_types::instance_limits::tmp_mb(launch.memory_mb)) << 20),

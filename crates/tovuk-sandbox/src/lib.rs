@@ -122,6 +122,8 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
         Network::Host => {}
         // The command waits for its route to the outside (`AWAIT_NETWORK`).
         Network::Own | Network::Outbound => args.push("--unshare-net".into()),
+        // Entered before bwrap starts (see `command`).
+        Network::Joined(_) => {}
     }
     args.extend(["--uid".into(), SANDBOX_UID.to_string(), "--gid".into(), SANDBOX_UID.to_string()]);
     args.extend(["--ro-bind".into(), "/usr".into(), "/usr".into()]);
@@ -156,6 +158,12 @@ pub fn bwrap_args(spec: &SandboxSpec) -> Vec<String> {
 /// outlives the platform is in a process group of its own, so a signal to the platform's
 /// group (a Ctrl-C) does not reach it, and dropping the handle leaves it running.
 pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
+    // `bwrap`, in the namespace it joins when it joins one (util-linux `nsenter`).
+    let bwrap = bwrap_path().display().to_string();
+    let launcher: Vec<String> = match &spec.network {
+        Network::Joined(netns) => vec!["nsenter".into(), format!("--net={}", netns.display()), "--".into(), bwrap],
+        _ => vec![bwrap],
+    };
     let mut command = match &spec.cgroup {
         // Entering a v1 group can take milliseconds: a sandbox that dies with the platform
         // gets its death signal first (util-linux `setpriv`, kept across the execs).
@@ -166,11 +174,10 @@ pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
                 .arg(std::process::id().to_string())
                 .args(group.procs_files())
                 .arg("--")
-                .arg(bwrap_path());
+                .args(&launcher);
             command
         }
-        Some(group) => grouped(Some(group), &bwrap_path().display().to_string()),
-        None => Command::new("bwrap"),
+        group => grouped(group.as_ref(), &launcher),
     };
     // The environment reaches the sandbox as bwrap's own (which it passes on), never as
     // arguments: a command line is world-readable in /proc, an environment is not.
@@ -250,16 +257,48 @@ pub async fn start(spec: &SandboxSpec, mut command: Command) -> std::io::Result<
     Ok(Started { child, netns: Some(netns) })
 }
 
-/// A command running `program` inside `group` (entered before it starts), or bare.
-fn grouped(group: Option<&cgroup::Group>, program: &str) -> Command {
-    match group {
-        Some(group) => {
+/// A command running `argv` inside `group` (entered before it starts), or bare.
+fn grouped(group: Option<&cgroup::Group>, argv: &[String]) -> Command {
+    match (group, argv) {
+        (Some(group), argv) => {
             let mut command = Command::new("/bin/sh");
-            command.args(["-c", ENTER_GROUP, "tovuk-sandbox", "-"]).args(group.procs_files()).arg("--").arg(program);
+            command.args(["-c", ENTER_GROUP, "tovuk-sandbox", "-"]).args(group.procs_files()).arg("--").args(argv);
             command
         }
-        None => Command::new(program),
+        (None, [program, args @ ..]) => {
+            let mut command = Command::new(program);
+            command.args(args);
+            command
+        }
+        (None, []) => Command::new("bwrap"),
     }
+}
+
+/// A network namespace with a route to the outside that sandboxes join one after another
+/// (the phases of a build, as [`Network::Joined`]): pasta starts once for all of them. It
+/// is held by a sandbox that only waits, and ends (with its route) when dropped.
+#[derive(Debug)]
+pub struct SharedNetwork {
+    _holder: tokio::process::Child,
+    pub netns: PathBuf,
+}
+
+/// Opens a [`SharedNetwork`] held in `spec`'s control group, dying with the platform as
+/// `spec` does.
+pub async fn open_shared_network(spec: &SandboxSpec) -> std::io::Result<SharedNetwork> {
+    let holder = SandboxSpec {
+        workdir: "/".into(),
+        network: Network::Outbound,
+        outlives_platform: spec.outlives_platform,
+        cgroup: spec.cgroup.clone(),
+        tmp_bytes: Some(1 << 20),
+        ..SandboxSpec::default()
+    };
+    let mut command = command(&holder, "/bin/sleep", &["infinity"]);
+    command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let started = start(&holder, command).await?;
+    let netns = started.netns.ok_or_else(|| std::io::Error::other("the network holder ended at once"))?;
+    Ok(SharedNetwork { _holder: started.child, netns })
 }
 
 /// `bwrap` as found on this process's `PATH` (the sandbox's own environment may have none).

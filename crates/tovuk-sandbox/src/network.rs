@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
 
 /// What a sandbox may reach.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Network {
     /// The host's own network: only where this machine cannot give one of its own.
     #[default]
@@ -24,6 +24,8 @@ pub enum Network {
     Own,
     /// A namespace of its own with a route to the outside through `pasta`.
     Outbound,
+    /// The namespace at this path, which another sandbox holds (a [`crate::SharedNetwork`]).
+    Joined(PathBuf),
 }
 
 /// What this machine can give a sandbox, found once at start.
@@ -65,6 +67,7 @@ impl Support {
     pub fn give(&self, wants: Network) -> Network {
         match wants {
             Network::Host => Network::Host,
+            Network::Joined(netns) => Network::Joined(netns),
             Network::Own if self.own_unavailable.is_none() => Network::Own,
             Network::Outbound if self.outbound_unavailable.is_none() => Network::Outbound,
             Network::Own | Network::Outbound => Network::Host,
