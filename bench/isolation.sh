@@ -32,6 +32,9 @@
 #        DURATION     seconds per wrk run (default 8)
 #        CONNECTIONS  wrk connections (default 64); THREADS wrk threads (default 2)
 #        PUSHES       timed pushes per side, alternating the order (default 5)
+#        SETTLE       seconds to wait after each push (default 0): past the app's
+#                     [health] min_healthy (5 s), the replaced instance is stopped before
+#                     the next push instead of while it starts
 #        OUTBOUND     1: the app declares `outbound-network` (pasta on the isolated side)
 #        BENCH_KEEP   1 keeps the temp dir (server logs, wrk reports, push logs)
 set -euo pipefail
@@ -42,6 +45,7 @@ DURATION=${DURATION:-8}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PUSHES=${PUSHES:-5}
+SETTLE=${SETTLE:-0}
 OUTBOUND=${OUTBOUND:-0}
 GOAL_RPS_PCT=5    # isolation may cost less than this share of the median req/s
 GOAL_PUSH_MS=20   # ... and add less than this to the median push -> live
@@ -205,6 +209,7 @@ push_live() { # side, label
     wait_live "$side" "push $label" "$DEP"
     PUSH_LIVE[$side]+="$((LIVE_US - start)) "
     wait_running "$side" "$DEP" "push $label"
+    sleep "$SETTLE"
 }
 
 # One untimed push per side first (the first swap from an old instance to a new one).

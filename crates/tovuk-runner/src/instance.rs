@@ -559,6 +559,16 @@ pub(crate) async fn wait_healthy(
             let code = code.map_or_else(|| "unknown".to_owned(), |code| code.to_string());
             return Err(format!("the process exited with code {code} before answering {path}"));
         }
+        // Until bwrap has made the sandbox's namespace there is nothing to probe: look
+        // again in a moment, without backing off.
+        if instance.launch.network != tovuk_sandbox::Network::Host
+            && instance.netns().is_none()
+            && matches!(instance.life(), Life::Running { .. } | Life::Starting)
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
         let last = match probe(instance, path).await {
             Ok(()) => return Ok(()),
             Err(why) => why,
@@ -569,7 +579,7 @@ pub(crate) async fn wait_healthy(
         // Probe fast while the app is starting (most answer within tens of milliseconds),
         // backing off to the contract's interval.
         probes += 1;
-        let pause = Duration::from_millis(10u64 << probes.min(5)).min(interval).min(Duration::from_millis(250));
+        let pause = Duration::from_millis(5u64 << probes.min(6)).min(interval).min(Duration::from_millis(250));
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             _ = life.changed() => {}
