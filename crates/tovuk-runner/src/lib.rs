@@ -395,12 +395,18 @@ impl Runner {
         let (release, manifest) = (starter.release, &starter.prepared.manifest);
         self.prepare_volume(&release.app, manifest).await?;
         let instance_dir = self.config.layout.instance_dir(&release.deploy_id, slot);
-        // Adopted only when alive and the very process started for this deploy.
+        // Adopted only when alive, the very process started for this deploy, and running
+        // a release that still matches its artifact; one that does not is stopped.
         let mut adopted = if starter.restoring {
             process::Record::read(&instance_dir).filter(|record| record.app == release.app && record.is_alive())
         } else {
             None
         };
+        if adopted.is_some() && !starter.prepared.reused {
+            tracing::warn!(app = %release.app, slot, "the instance ran from a release that no longer matched its artifact: starting a new one");
+            process::kill_recorded(&instance_dir).await;
+            adopted = None;
+        }
         loop {
             let port = match &adopted {
                 Some(record) => record.port,

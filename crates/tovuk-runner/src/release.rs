@@ -10,6 +10,9 @@ use tovuk_types::DataLayout;
 pub(crate) struct Release {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// The release directory from before a restart was used again (it matched its
+    /// artifact); false when it was unpacked now.
+    pub reused: bool,
 }
 
 pub(crate) fn failure(reason: FailureReason, line: String) -> DeployFailure {
@@ -55,23 +58,111 @@ fn prepare_blocking(layout: &DataLayout, release: &ClaimedRelease, reuse: bool) 
         ));
     }
     let dir = layout.release_dir(&release.app, &release.deploy_id);
-    if !(reuse && dir.is_dir()) {
+    let archive = tovuk_artifact::ArtifactPaths::for_digest(&artifacts, &release.digest)
+        .map_err(|error| failure(FailureReason::ReleaseFailed, error.to_string()))?
+        .archive;
+    let open_archive = || {
+        let file = std::fs::File::open(&archive)
+            .map_err(|error| failure(FailureReason::ReleaseFailed, format!("cannot open the artifact: {error}")))?;
+        let decoder =
+            zstd::Decoder::new(file).map_err(|error| failure(FailureReason::ReleaseFailed, error.to_string()))?;
+        Ok::<_, DeployFailure>(tar::Archive::new(decoder))
+    };
+    // A release kept from before a restart is used again only when it is still exactly its
+    // artifact (the files a static app hides were removed on purpose); otherwise it is
+    // unpacked again, and nothing that ran from it is adopted.
+    let mut reused = reuse && dir.is_dir();
+    if reused && !matches!(same_as_archive(open_archive()?, &dir), Ok(true)) {
+        tracing::warn!(app = %release.app, deploy_id = %release.deploy_id, "the release on disk differs from its artifact: unpacking it again");
+        reused = false;
+    }
+    if !reused {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|error| {
             failure(FailureReason::ReleaseFailed, format!("cannot create the release directory: {error}"))
         })?;
-        let paths = tovuk_artifact::ArtifactPaths::for_digest(&artifacts, &release.digest)
-            .map_err(|error| failure(FailureReason::ReleaseFailed, error.to_string()))?;
-        let file = std::fs::File::open(&paths.archive)
-            .map_err(|error| failure(FailureReason::ReleaseFailed, format!("cannot open the artifact: {error}")))?;
-        let decoder =
-            zstd::Decoder::new(file).map_err(|error| failure(FailureReason::ReleaseFailed, error.to_string()))?;
-        tar::Archive::new(decoder)
+        open_archive()?
             .unpack(&dir)
             .map_err(|error| failure(FailureReason::ReleaseFailed, format!("cannot unpack the artifact: {error}")))?;
     }
     let manifest = read_manifest(layout, release)?;
-    Ok(Release { dir, manifest })
+    Ok(Release { dir, manifest, reused })
+}
+
+/// Whether `dir` holds exactly what `archive` unpacks to: every entry with its kind, bytes
+/// and link target, and nothing more, except hidden entries a static release removed
+/// (an entry missing from `dir` whose path has a component starting with `.`, or the
+/// contract at the top).
+fn same_as_archive<R: std::io::Read>(mut archive: tar::Archive<R>, dir: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut seen = std::collections::HashSet::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let relative = normal(&entry.path()?);
+        if relative.as_os_str().is_empty() {
+            continue;
+        }
+        let on_disk = dir.join(&relative);
+        let Ok(meta) = std::fs::symlink_metadata(&on_disk) else {
+            let hidden = relative.components().any(|part| part.as_os_str().to_string_lossy().starts_with('.'))
+                || relative == Path::new(MANIFEST_FILE);
+            if hidden {
+                continue;
+            }
+            return Ok(false);
+        };
+        seen.insert(normal(&relative));
+        let kind = entry.header().entry_type();
+        let same = if kind.is_dir() {
+            meta.is_dir()
+        } else if kind.is_symlink() {
+            meta.file_type().is_symlink()
+                && entry.link_name()?.as_deref() == std::fs::read_link(&on_disk).ok().as_deref()
+        } else if kind.is_file() {
+            if !meta.is_file() || meta.len() != entry.size() {
+                return Ok(false);
+            }
+            let mut file = std::fs::File::open(&on_disk)?;
+            let (mut want, mut have) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+            loop {
+                let n = entry.read(&mut want)?;
+                if n == 0 {
+                    break true;
+                }
+                file.read_exact(&mut have[..n])?;
+                if want[..n] != have[..n] {
+                    break false;
+                }
+            }
+        } else {
+            true
+        };
+        if !same {
+            return Ok(false);
+        }
+    }
+    // Nothing more on disk than the archive holds.
+    nothing_else(dir, Path::new(""), &seen)
+}
+
+/// A path of the archive as the directory walk names it: its plain components only.
+fn normal(path: &Path) -> PathBuf {
+    path.components().filter(|part| matches!(part, std::path::Component::Normal(_))).collect()
+}
+
+/// Whether every entry under `dir` is one of `seen` (paths relative to the release).
+fn nothing_else(dir: &Path, relative: &Path, seen: &std::collections::HashSet<PathBuf>) -> std::io::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = relative.join(entry.file_name());
+        if !seen.contains(&path) {
+            return Ok(false);
+        }
+        if entry.file_type()?.is_dir() && !nothing_else(&entry.path(), &path, seen)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The contract of the deployed commit, read from the app's repository (the artifact

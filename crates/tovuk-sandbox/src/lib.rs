@@ -509,11 +509,15 @@ mod tests {
         let mut command = command(&spec, "/bin/sh", &["-c", &script]);
         command.stderr(std::process::Stdio::piped());
         let started = start(&spec, command).await.expect("start");
-        let netns = started.netns.clone().expect("a namespace of its own");
+        let pid = started.child.id().expect("pid");
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         let mut answer = String::new();
         for _ in 0..100 {
             assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the sandbox's port is open on the host");
+            let Some(netns) = network::namespace_of(pid) else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
             if let Ok(mut stream) = network::connect(Some(&netns), addr).await {
                 use tokio::io::AsyncReadExt;
                 stream.read_to_string(&mut answer).await.expect("read");

@@ -95,23 +95,39 @@ const NET: rustix::thread::LinkNameSpaceType = rustix::thread::LinkNameSpaceType
 pub async fn connect(netns: Option<&Path>, addr: SocketAddr) -> std::io::Result<TcpStream> {
     match netns {
         None => TcpStream::connect(addr).await,
-        Some(netns) => socket_in(netns, addr)?.connect(addr).await,
+        Some(netns) => socket_in(netns, addr).await?.connect(addr).await,
     }
 }
 
-/// A TCP socket made inside the namespace at `netns`, on a thread of its own that ends
-/// with the call: no thread of the platform is ever left in an app's namespace.
-fn socket_in(netns: &Path, addr: SocketAddr) -> std::io::Result<TcpSocket> {
+/// A request to the socket maker: a socket for `addr`, made in the namespace `netns`.
+type SocketRequest = (std::fs::File, SocketAddr, tokio::sync::oneshot::Sender<std::io::Result<TcpSocket>>);
+
+/// A TCP socket made inside the namespace at `netns`. One thread of the platform makes
+/// them all: it enters the requested namespace before each socket, so whichever it was
+/// in before never matters, and it does nothing else.
+async fn socket_in(netns: &Path, addr: SocketAddr) -> std::io::Result<TcpSocket> {
+    static MAKER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<SocketRequest>>> =
+        std::sync::OnceLock::new();
     let namespace = std::fs::File::open(netns)?;
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                rustix::thread::move_into_link_name_space(namespace.as_fd(), Some(NET))?;
-                if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
-            })
-            .join()
-            .map_err(|_| std::io::Error::other("the thread entering the namespace panicked"))?
-    })
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let maker = MAKER.get_or_init(|| {
+        let (requests, incoming) = std::sync::mpsc::channel::<SocketRequest>();
+        // Should the thread not start, `incoming` is dropped with it and every request
+        // fails with "the socket maker is gone".
+        let _ = std::thread::Builder::new().name("tovuk-netns-sockets".into()).spawn(move || {
+            for (namespace, addr, answer) in incoming {
+                let socket = rustix::thread::move_into_link_name_space(namespace.as_fd(), Some(NET))
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() });
+                let _ = answer.send(socket);
+            }
+        });
+        std::sync::Mutex::new(requests)
+    });
+    let sent =
+        maker.lock().map_err(|_| std::io::Error::other("the socket maker is gone"))?.send((namespace, addr, answer));
+    sent.map_err(|_| std::io::Error::other("the socket maker is gone"))?;
+    answered.await.map_err(|_| std::io::Error::other("the socket maker is gone"))?
 }
 
 /// The network namespace of the sandbox whose `bwrap` is `pid`, when it has one of its own:

@@ -323,3 +323,32 @@ fn data_is_held_to_its_size_and_grows_when_the_contract_says_so() {
     let (served, failed) = load.finish();
     assert_eq!(failed, 0, "the neighbour noticed ({served} served)");
 }
+
+#[test]
+fn a_release_changed_on_disk_is_unpacked_again_and_what_ran_from_it_is_not_adopted() {
+    let platform = Platform::start();
+    let token = platform.create_app("kept");
+    let original = perl_app("kept", "200 OK");
+    let id =
+        platform.push_files("kept", &token, &[("tovuk.toml", &perl_manifest("kept", "20s")), ("server.pl", &original)]);
+    platform.wait_for_state(&id, "running");
+    let before = instance_pids(&platform.data_dir());
+    assert_eq!(before.len(), 1);
+    let release = platform.data_dir().join("releases").join("kept").join(&id);
+    let root = platform.kill();
+    // Changed on disk while the platform was down (the app itself only sees it read-only).
+    std::fs::write(release.join("server.pl"), perl_app("tampered", "200 OK")).expect("tamper");
+    let platform = Platform::start_in(root);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while platform.get_app("kept", "/") != (200, "hello kept\n".to_owned())
+        || instance_pids(&platform.data_dir()) == before
+    {
+        assert!(Instant::now() < deadline, "not restored from its artifact:\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(release.join("server.pl")).expect("read"), original);
+    assert!(
+        !before.iter().any(|pid| instance_pids(&platform.data_dir()).contains(pid)),
+        "the changed release's process was adopted"
+    );
+}
