@@ -20,9 +20,14 @@ const CLAIM_WAIT: Duration = Duration::from_secs(20);
 
 /// What the runner needs to start a deploy: its artifact and its config, still sealed.
 async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<ClaimedRelease>, ApiFailure> {
-    let Some((digest, _)) = deploy.artifact.clone() else { return Ok(None) };
     let env = state.store().config_values(&deploy.app_id, deploy.config_rev).await?;
-    Ok(Some(ClaimedRelease {
+    Ok(release_of(deploy, env))
+}
+
+/// A deploy with its config values as the runner takes it; `None` without an artifact.
+fn release_of(deploy: DeployRecord, env: Vec<tovuk_store::SealedValue>) -> Option<ClaimedRelease> {
+    let (digest, _) = deploy.artifact.clone()?;
+    Some(ClaimedRelease {
         built_by: built_by(&deploy),
         deploy_id: deploy.id.to_string(),
         app: deploy.app_name,
@@ -30,7 +35,7 @@ async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<Cl
         sha: deploy.sha,
         digest,
         env: env.into_iter().map(crate::env::sealed_view).collect(),
-    }))
+    })
 }
 
 /// The deploy whose build sealed `deploy`'s artifact.
@@ -115,10 +120,14 @@ pub(crate) async fn claim(State(state): State<ControlState>) -> Result<Response,
 }
 
 pub(crate) async fn current(State(state): State<ControlState>) -> Result<Json<CurrentReleases>, ApiFailure> {
-    let mut releases = Vec::new();
-    for deploy in state.store().current_releases().await? {
-        releases.extend(claimed(&state, deploy).await?);
-    }
+    // Asked every few seconds: a fixed number of queries, however many apps.
+    let releases = state
+        .store()
+        .current_releases_with_config()
+        .await?
+        .into_iter()
+        .filter_map(|(deploy, env)| release_of(deploy, env))
+        .collect();
     Ok(Json(CurrentReleases { releases }))
 }
 

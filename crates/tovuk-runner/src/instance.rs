@@ -529,14 +529,20 @@ async fn probe_once(instance: &Instance, path: &str) -> Result<(), String> {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
         .map_err(|error| format!("{path} did not answer: {error}"))?;
-    let connection = tokio::spawn(connection);
     let request = hyper::Request::get(path)
         .header(hyper::header::HOST, addr.to_string())
         .header(hyper::header::USER_AGENT, "tovuk-health")
         .body(http_body_util::Empty::<hyper::body::Bytes>::new())
         .map_err(|error| format!("{path} is not a path a probe can ask for: {error}"))?;
-    let answer = sender.send_request(request).await;
-    connection.abort();
+    // The connection is driven here, beside the request, until the answer's head is in:
+    // no task per probe.
+    let response = sender.send_request(request);
+    tokio::pin!(response, connection);
+    let answer = tokio::select! {
+        answer = &mut response => answer,
+        // It ended (an app that closes after answering): the answer, if any, is in.
+        _ = &mut connection => response.await,
+    };
     match answer {
         Ok(response) if response.status().is_success() => Ok(()),
         Ok(response) => Err(format!("{path} answered {}", response.status())),

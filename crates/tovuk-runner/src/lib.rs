@@ -648,7 +648,8 @@ impl Runner {
                             return Ok(());
                         }
                     }
-                    () = tokio::time::sleep(interval), if answering && health.is_some() => {
+                    // On the interval's shared ticks: every app's probes wake the runner once.
+                    () = tokio::time::sleep_until(next_tick(interval)), if answering && health.is_some() => {
                         let Some(health) = &health else { continue };
                         match instance::probe(&instance, &health.path).await {
                             Ok(()) => failed_probes = 0,
@@ -722,6 +723,17 @@ impl Runner {
             })
         })
     }
+}
+
+/// The next multiple of `every` since the runner's first tick: periodic work of many
+/// instances shares its wake-ups.
+pub(crate) fn next_tick(every: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let every_ms = every.as_millis().max(1);
+    let since = tokio::time::Instant::now().duration_since(epoch).as_millis();
+    let ticks = since / every_ms + 1;
+    epoch + Duration::from_millis(u64::try_from(ticks * every_ms).unwrap_or(u64::MAX))
 }
 
 /// A failure line with the last thing the app printed, which usually says why.

@@ -14,7 +14,7 @@ const STREAMS: [(LogStream, &str); 2] = [(LogStream::Stdout, "stdout.log"), (Log
 /// How often the files are read for new lines while the app prints...
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 /// ...backing off to this while it is quiet: two hundred idle apps cost next to nothing.
-const FOLLOW_IDLE: Duration = Duration::from_secs(1);
+const FOLLOW_IDLE: Duration = Duration::from_secs(2);
 /// A file read to its end past this size starts again from empty (the app appends, so
 /// its next line lands at the start); only lines written in that instant can be lost.
 const ROTATE_AT: u64 = 8 << 20;
@@ -237,6 +237,15 @@ impl Output {
         (self.on_line)(LogStream::Platform, line.to_owned());
     }
 
+    /// Whether a stream's file holds more than was read (one `stat` per stream).
+    fn has_new(&self) -> bool {
+        self.streams.lock().is_ok_and(|streams| {
+            streams
+                .iter()
+                .any(|followed| std::fs::metadata(&followed.path).is_ok_and(|meta| meta.len() != followed.offset))
+        })
+    }
+
     /// Passes on every line written so far; whether there was anything new.
     pub fn catch_up(&self) -> bool {
         let mut any = false;
@@ -259,11 +268,21 @@ pub(crate) async fn follow(
 ) {
     let mut pause = FOLLOW_EVERY;
     loop {
-        let reader = output.clone();
-        let printed = tokio::task::spawn_blocking(move || reader.catch_up()).await.unwrap_or(false);
+        // Reading goes off the async threads only when there is something to read: a quiet
+        // app costs a `stat` a second.
+        let printed = if output.has_new() {
+            let reader = output.clone();
+            tokio::task::spawn_blocking(move || reader.catch_up()).await.unwrap_or(false)
+        } else {
+            false
+        };
         pause = if printed { FOLLOW_EVERY } else { (pause * 2).min(FOLLOW_IDLE) };
+        // Quiet apps are all looked at on the same whole-second ticks: one wake-up a second
+        // for all of them, not one each.
+        let wake =
+            if pause == FOLLOW_IDLE { crate::next_tick(FOLLOW_IDLE) } else { tokio::time::Instant::now() + pause };
         tokio::select! {
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep_until(wake) => {}
             ended = over.wait_for(|over| *over) => {
                 output.catch_up();
                 if ended.is_ok() {

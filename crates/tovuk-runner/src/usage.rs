@@ -8,7 +8,7 @@ use std::time::Duration;
 use tovuk_api_types::{UsageBatch, UsageSample};
 
 /// How often instances are measured.
-pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// One process's line of `/proc/<pid>/stat`, the fields metering needs.
 struct ProcStat {

@@ -198,12 +198,12 @@ fn op_id(row: &SqliteRow, column: &str) -> Result<OperationId, sqlx::Error> {
 }
 
 // A config release shows its base's build job: it ran no build of its own.
-const SELECT_DEPLOY: &str =
+pub(crate) const SELECT_DEPLOY: &str =
     "SELECT d.*, a.name AS app_name, coalesce(b.build_job_id, d.build_job_id) AS shown_build_job_id
     FROM deploys d JOIN apps a ON a.id = d.app_id LEFT JOIN deploys b ON b.id = d.base_deploy_id";
 const SELECT_OPERATION: &str = "SELECT o.*, a.name AS app_name FROM operations o JOIN apps a ON a.id = o.app_id";
 
-fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
+pub(crate) fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Error> {
     let id: String = row.try_get("id")?;
     let app_id: String = row.try_get("app_id")?;
     let state: String = row.try_get("state")?;

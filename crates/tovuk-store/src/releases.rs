@@ -2,7 +2,7 @@
 //! superseding what served before), instances, and recovery after a restart.
 
 use crate::config::prune_unused_values;
-use crate::deploys::{DeployRecord, Failure, TransitionExtras, record_entry, transition_in};
+use crate::deploys::{DeployRecord, Failure, SELECT_DEPLOY, TransitionExtras, record_entry, transition_in};
 use crate::time::now_rfc3339;
 use crate::{Store, StoreError};
 use sqlx::{Row, Sqlite, Transaction};
@@ -307,6 +307,45 @@ impl Store {
             }
         }
         Ok(deploys)
+    }
+
+    /// Every app's running current deploy (without its history) with the config values of
+    /// its revision, in two queries whatever the number of apps: what the runner
+    /// reconciles against every few seconds.
+    pub async fn current_releases_with_config(
+        &self,
+    ) -> Result<Vec<(DeployRecord, Vec<crate::config::SealedValue>)>, StoreError> {
+        let sql = format!(
+            "{SELECT_DEPLOY} JOIN apps c ON c.current_deploy_id = d.id WHERE d.state = 'running' ORDER BY a.name"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let deploys = rows.iter().map(crate::deploys::deploy_from_row).collect::<Result<Vec<_>, _>>()?;
+        let values = sqlx::query(
+            "SELECT s.app_id, s.name, s.version, s.key_id, s.nonce, s.ciphertext
+             FROM apps a JOIN deploys d ON d.id = a.current_deploy_id JOIN secret_values s ON s.app_id = a.id
+             WHERE d.state = 'running' AND s.set_rev <= coalesce(d.config_rev, a.config_rev)
+               AND (s.unset_rev IS NULL OR s.unset_rev > coalesce(d.config_rev, a.config_rev))
+             ORDER BY s.app_id, s.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_app: HashMap<String, Vec<crate::config::SealedValue>> = HashMap::new();
+        for row in &values {
+            by_app.entry(row.try_get("app_id")?).or_default().push(crate::config::SealedValue {
+                name: row.try_get("name")?,
+                version: row.try_get("version")?,
+                key_id: row.try_get("key_id")?,
+                nonce: row.try_get("nonce")?,
+                ciphertext: row.try_get("ciphertext")?,
+            });
+        }
+        Ok(deploys
+            .into_iter()
+            .map(|deploy| {
+                let values = by_app.remove(deploy.app_id.as_str()).unwrap_or_default();
+                (deploy, values)
+            })
+            .collect())
     }
 
     /// Records what the runner knows of an instance.
