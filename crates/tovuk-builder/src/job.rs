@@ -199,20 +199,9 @@ async fn build_in(
     let mut spec = sandbox_spec(config, build, workspace, &manifest);
     let group = BuildGroup::create(config, build);
     spec.cgroup = group.0.clone();
-    // One route out for the whole build: its phases join one namespace, pasta starts once.
-    let _network = match spec.network {
-        tovuk_sandbox::Network::Outbound => match tovuk_sandbox::open_shared_network(&spec).await {
-            Ok(shared) => {
-                spec.network = tovuk_sandbox::Network::Joined(shared.netns.clone());
-                Some(shared)
-            }
-            Err(error) => {
-                tracing::warn!(deploy_id = %build.deploy_id, %error, "each phase opens its own network");
-                None
-            }
-        },
-        _ => None,
-    };
+    // One route out for the whole build, opened when its first command runs: its phases
+    // join one namespace, and pasta starts once (or never, for a build with no commands).
+    let mut network: Option<tovuk_sandbox::SharedNetwork> = None;
     spec.env.extend(secrets.iter().map(|(name, value)| (name.clone(), value.as_str().to_owned())));
     let build_section = manifest.build();
     let phases = [
@@ -235,6 +224,15 @@ async fn build_in(
         };
         report(client, build, state, PhaseStatus::Running, Some(command), None, false).await;
         logs.line(state, LogStream::Platform, format!("$ {command}"));
+        if network.is_none() && spec.network == tovuk_sandbox::Network::Outbound {
+            match tovuk_sandbox::open_shared_network(&spec).await {
+                Ok(shared) => {
+                    spec.network = tovuk_sandbox::Network::Joined(shared.netns.clone());
+                    network = Some(shared);
+                }
+                Err(error) => tracing::warn!(deploy_id = %build.deploy_id, %error, "each phase opens its own network"),
+            }
+        }
         let mut phase_spec = spec.clone();
         phase_spec.env.push(("TOVUK_PHASE".into(), state.to_string()));
         let started = Instant::now();
