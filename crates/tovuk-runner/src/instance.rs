@@ -263,7 +263,15 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
 pub(crate) fn start(launch: Launch, shutdown: &Shutdown, adopted: Option<Record>) -> std::io::Result<Instance> {
     std::fs::create_dir_all(&launch.volume_dir)?;
     let adopted = adopted.map(|record| (Process::adopt(&record), record));
-    let (life_tx, life_rx) = watch::channel(Life::Starting);
+    // An adopted process is running already: a health gate it passes before its supervisor
+    // first runs must report it running (with its address), not starting.
+    let first = match &adopted {
+        Some((process, record)) => {
+            Life::Running { pid: process.pid(), started_at: record.started_at.clone(), restarts: record.restarts }
+        }
+        None => Life::Starting,
+    };
+    let (life_tx, life_rx) = watch::channel(first);
     let instance = Instance {
         launch,
         life: life_rx,
@@ -442,7 +450,14 @@ async fn supervise(
             }
         };
         let started = Instant::now();
-        let _ = life.send(Life::Running { pid: process.pid(), started_at, restarts });
+        // An adopted process was running from the start: saying so again is no change (a
+        // watcher would take it for a restart).
+        let running = Life::Running { pid: process.pid(), started_at, restarts };
+        life.send_if_modified(|current| {
+            let changed = *current != running;
+            *current = running;
+            changed
+        });
         let code = tokio::select! {
             code = process.wait() => code,
             () = instance.kick.notified() => stop_process(&mut process, instance.launch.stop_grace).await,
