@@ -94,10 +94,12 @@ bench_kill_apps() { # DIR
 # Unmounts the apps' /data volumes under DIR (loop-mounted images that outlive a server, as
 # the apps do), so DIR can be removed.
 bench_unmount_volumes() { # DIR
-    local mountpoint
+    local mountpoint mountpoints=()
+    # Read whole first: the mount table changes under a reader as each one goes.
     while read -r _ mountpoint _; do
-        [[ $mountpoint = "$1"/* ]] && umount -l "$mountpoint" 2>/dev/null || true
-    done </proc/self/mounts
+        [[ $mountpoint = "$1"/* ]] && mountpoints+=("$mountpoint")
+    done < <(cat /proc/self/mounts)
+    for mountpoint in ${mountpoints[@]+"${mountpoints[@]}"}; do umount -l "$mountpoint" 2>/dev/null || true; done
 }
 
 # Stops the listener keepers (`tovuk server --hold-listeners`) of the data under DIR: one

@@ -232,7 +232,7 @@ impl Runner {
         match outcome {
             Ok(()) => tracing::info!(app = %release.app, deploy_id = %release.deploy_id, "running"),
             Err(failure) => {
-                tracing::warn!(app = %release.app, deploy_id = %release.deploy_id, reason = %failure.reason, "deploy failed to go live");
+                tracing::warn!(app = %release.app, deploy_id = %release.deploy_id, reason = %failure.reason, why = failure.first_actionable_line.as_deref().unwrap_or_default(), "deploy failed to go live");
                 if let Err(error) = self.client.release_failed(&release.deploy_id, &failure).await {
                     tracing::warn!(%error, "cannot report the failed release");
                 }

@@ -33,6 +33,10 @@ fn files_under(dir: &Path, found: &mut Vec<(String, Vec<u8>)>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
+        // The apps' volumes hold what the apps write, not the platform's files.
+        if entry.file_name() == "volumes" {
+            continue;
+        }
         let Ok(kind) = entry.file_type() else { continue };
         if kind.is_dir() {
             files_under(&path, found);
@@ -410,6 +414,8 @@ fn snapshot(dir: &Path) -> Vec<(String, u64)> {
     files_under(dir, &mut found);
     let mut hashed: Vec<(String, u64)> = found
         .into_iter()
+        // The apps run on while no server does: their output is theirs, not the platform's
+        // (and their volumes, mounted filesystems the kernel itself writes, are not walked).
         .filter(|(path, _)| !path.contains("/instances/"))
         .map(|(path, bytes)| {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
