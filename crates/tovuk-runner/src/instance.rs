@@ -444,6 +444,7 @@ async fn supervise(
         let (mut process, started_at) = match spawned {
             Ok(spawned) => spawned,
             Err(error) => {
+                tracing::warn!(app = %instance.launch.app, %error, "the sandbox could not start");
                 push_tail(&instance.tail, format!("[tovuk] the sandbox could not start: {error}"));
                 let _ = life.send(Life::ExitedEarly { code: Some(127) });
                 return;

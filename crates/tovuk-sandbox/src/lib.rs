@@ -237,7 +237,13 @@ pub async fn start(spec: &SandboxSpec, mut command: Command) -> std::io::Result<
     };
     {
         let opened = async {
-            network::open_outbound(first, &netns, spec.outlives_platform).await?;
+            // pasta is a process of its own: one that fails to start is tried once more.
+            if let Err(first_try) = network::open_outbound(first, &netns, spec.outlives_platform).await {
+                if ended(&mut child) {
+                    return Err(first_try);
+                }
+                network::open_outbound(first, &netns, spec.outlives_platform).await?;
+            }
             // `AWAIT_NETWORK` runs the command; then the command's stdin is at its end.
             if let Some(mut go) = child.stdin.take() {
                 use tokio::io::AsyncWriteExt;
