@@ -158,8 +158,9 @@ fn a_release_that_crashes_before_it_settles_is_rolled_back() {
     let token = platform.create_app("roll");
     let v1 = push(&platform, "roll", &token, &manifest("roll", "min_healthy = \"0s\"\n"), &app("v1", 0, 0));
     platform.wait_for_state(&v1, "running");
-    // v2 passes its health check, serves, and crashes a second later: inside min_healthy.
-    let v2 = push(&platform, "roll", &token, &manifest("roll", "min_healthy = \"20s\"\n"), &app("v2", 1, 0));
+    // v2 passes its health check, serves, and crashes two seconds later (the gate has that
+    // long on a loaded machine): inside min_healthy.
+    let v2 = push(&platform, "roll", &token, &manifest("roll", "min_healthy = \"20s\"\n"), &app("v2", 2, 0));
     let failed = platform.wait_for_state(&v2, "failed");
     assert_eq!(failed["failure"]["reason"], "crashed_after_healthy", "{failed}");
     let line = failed["failure"]["first_actionable_line"].as_str().unwrap_or_default();
@@ -234,7 +235,7 @@ fn a_restarted_instance_waits_for_its_health_and_a_crash_loop_shows_in_deploy_sh
     assert_eq!(status(&platform, "loop")["instance"]["restarts"], 1);
 
     // A release that keeps crashing right after it starts is shown crash-looping.
-    let v2 = push(&platform, "loop", &token, &manifest("loop", "min_healthy = \"0s\"\n"), &app("v2", 1, 0));
+    let v2 = push(&platform, "loop", &token, &manifest("loop", "min_healthy = \"0s\"\n"), &app("v2", 2, 0));
     platform.wait_for_state(&v2, "running");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -298,8 +298,8 @@ fn app_logs_show_what_instances_print_and_follow_new_lines() {
 fn a_crash_looping_app_is_restarted_then_answers_503_naming_it() {
     let platform = Platform::start();
     let token = platform.create_app("hello");
-    // Healthy at first, then it dies a second after every start.
-    let app = perl_app("v1", "200 OK").replacen("$| = 1;", "$| = 1; alarm 1;", 1);
+    // Healthy at first (its gate has 3 s, even on a loaded machine), then it dies 3 s after every start.
+    let app = perl_app("v1", "200 OK").replacen("$| = 1;", "$| = 1; alarm 3;", 1);
     let id =
         platform.push_files("hello", &token, &[("tovuk.toml", &perl_manifest("hello", "30s")), ("server.pl", &app)]);
     platform.wait_for_state(&id, "running");
