@@ -276,11 +276,7 @@ impl Runner {
             let previous = self.serving.lock().ok().and_then(|mut serving| serving.remove(&release.app));
             if !restoring {
                 // Files cannot crash: the release has nothing to prove.
-                let previous = match (previous, previous_static) {
-                    (Some(instances), _) => Some(window::Previous::Processes(instances)),
-                    (None, Some(deploy_id)) => Some(window::Previous::Static(deploy_id)),
-                    (None, None) => None,
-                };
+                let previous = window::Previous::of(previous, previous_static);
                 self.settle(release, previous, route_version).await;
             } else if let Some(previous) = previous {
                 self.retire(previous, None).await;
@@ -317,11 +313,7 @@ impl Runner {
         let previous =
             self.serving.lock().ok().and_then(|mut serving| serving.insert(release.app.clone(), vec![first.clone()]));
         self.watch(first.clone());
-        let previous = match (previous, previous_static) {
-            (Some(previous), _) => Some(window::Previous::Processes(previous)),
-            (None, Some(deploy_id)) => Some(window::Previous::Static(deploy_id)),
-            (None, None) => None,
-        };
+        let previous = window::Previous::of(previous, previous_static);
         let health = manifest.health();
         let min_healthy = health.map_or(tovuk_manifest::DEFAULT_MIN_HEALTHY, |health| health.min_healthy);
         let mut proof = window::Proof {

@@ -19,6 +19,17 @@ pub(crate) enum Previous {
     Static(String),
 }
 
+impl Previous {
+    /// What served before: the instances it had, or else its static deploy.
+    pub(crate) fn of(instances: Option<Vec<Instance>>, static_deploy: Option<String>) -> Option<Previous> {
+        match (instances, static_deploy) {
+            (Some(instances), _) => Some(Previous::Processes(instances)),
+            (None, Some(deploy_id)) => Some(Previous::Static(deploy_id)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A release proving itself.
 pub(crate) struct Proof {
     pub release: ClaimedRelease,
