@@ -286,12 +286,11 @@ pub struct Expected {
     pub queue_messages_per_month: Option<f64>,
     pub cron_runs_per_month: Option<f64>,
     pub object_storage_operations_per_month: Option<f64>,
-    pub sqlite_rows_per_month: Option<f64>,
 }
 
 impl Expected {
     /// The key names of `[expected]`, in documentation order.
-    pub const KEYS: [&'static str; 9] = [
+    pub const KEYS: [&'static str; 8] = [
         "requests_per_month",
         "egress_gb_per_month",
         "storage_gb",
@@ -300,7 +299,6 @@ impl Expected {
         "queue_messages_per_month",
         "cron_runs_per_month",
         "object_storage_operations_per_month",
-        "sqlite_rows_per_month",
     ];
 
     /// The value slot for `key`, used when reading the table.
@@ -314,7 +312,6 @@ impl Expected {
             "queue_messages_per_month" => &mut self.queue_messages_per_month,
             "cron_runs_per_month" => &mut self.cron_runs_per_month,
             "object_storage_operations_per_month" => &mut self.object_storage_operations_per_month,
-            "sqlite_rows_per_month" => &mut self.sqlite_rows_per_month,
             _ => return None,
         })
     }

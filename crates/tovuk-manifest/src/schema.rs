@@ -57,6 +57,11 @@ impl TableSpec {
     pub(crate) fn key_names(&self) -> Vec<&'static str> {
         self.keys.iter().map(|key| key.name).collect()
     }
+
+    /// The removed key `name` of this table, if it is one.
+    pub(crate) fn removed(&self, name: &str) -> Option<&'static RemovedKey> {
+        REMOVED.iter().find(|key| key.header == self.header && key.name == name)
+    }
 }
 
 const fn key(name: &'static str, ty: ValueType, example: &'static str) -> KeySpec {
@@ -182,9 +187,29 @@ pub(crate) const EXPECTED: TableSpec = TableSpec {
         key("queue_messages_per_month", Number, "queue_messages_per_month = 100000"),
         key("cron_runs_per_month", Number, "cron_runs_per_month = 8640"),
         key("object_storage_operations_per_month", Number, "object_storage_operations_per_month = 100000"),
-        key("sqlite_rows_per_month", Number, "sqlite_rows_per_month = 1000000"),
     ],
 };
+
+/// A key tovuk read once and removed. A manifest that still has it gets a
+/// warning saying why and what to do instead of an unknown-key error, and stays
+/// valid: the runner checks a live release's contract again when it restores
+/// it, so an error would stop apps that deployed before the removal.
+#[derive(Debug)]
+pub(crate) struct RemovedKey {
+    /// The table it was in, as its `TableSpec::header` names it.
+    pub(crate) header: &'static str,
+    pub(crate) name: &'static str,
+    /// Why it was removed and what counts instead; ends the warning's message.
+    pub(crate) why: &'static str,
+}
+
+pub(crate) const REMOVED: [RemovedKey; 1] = [RemovedKey {
+    header: "[expected]",
+    name: "sqlite_rows_per_month",
+    why: "SQLite is billed as storage, not per row, because its database is a file in the app's volume that the \
+          app opens with its own SQLite library, so the platform cannot count rows and never bills an estimate; \
+          count the file in `storage_gb`",
+}];
 
 /// Every table below the top level, for "`command` belongs in [run]" hints.
 pub(crate) const SECTIONS: [&TableSpec; 12] =

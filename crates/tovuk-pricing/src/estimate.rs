@@ -87,9 +87,7 @@ fn declared_quantity(manifest: &Manifest, meter: Meter) -> f64 {
         Meter::QueueMessages => expected.queue_messages_per_month,
         Meter::CronInvocations => expected.cron_runs_per_month,
         Meter::ObjectClassBOps => expected.object_storage_operations_per_month,
-        Meter::SqliteRowsRead => expected.sqlite_rows_per_month,
         Meter::BuildMinutes
-        | Meter::SqliteRowsWritten
         | Meter::KvWrites
         | Meter::ObjectClassAOps
         | Meter::ObjectStorageGbMonth

@@ -17,8 +17,6 @@ pub enum Meter {
     MemoryGbS,
     BuildMinutes,
     StorageGbMonth,
-    SqliteRowsRead,
-    SqliteRowsWritten,
     KvReads,
     KvWrites,
     QueueMessages,
@@ -30,6 +28,16 @@ pub enum Meter {
     StateWrites,
     ServiceBindingCalls,
 }
+
+/// Meters tovuk had and removed, each with why. A meter the platform cannot
+/// measure honestly is removed rather than estimated; a price table that still
+/// prices one is refused with the reason, so no operator believes they bill for it.
+pub(crate) const REMOVED_METERS: [(&str, &str); 2] =
+    [("sqlite_rows_read", SQLITE_ROWS_REMOVED), ("sqlite_rows_written", SQLITE_ROWS_REMOVED)];
+
+const SQLITE_ROWS_REMOVED: &str = "the platform cannot count the rows of a SQLite database (a file in the app's \
+     volume that the app opens with its own SQLite library) and never bills an estimate, so SQLite is billed as \
+     storage, `storage_gb_month`";
 
 /// What makes an app billed on a meter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,15 +52,13 @@ pub enum Incurrence {
 
 impl Meter {
     /// Every meter, in canonical order.
-    pub const ALL: [Meter; 18] = [
+    pub const ALL: [Meter; 16] = [
         Meter::Requests,
         Meter::EgressBytes,
         Meter::CpuMs,
         Meter::MemoryGbS,
         Meter::BuildMinutes,
         Meter::StorageGbMonth,
-        Meter::SqliteRowsRead,
-        Meter::SqliteRowsWritten,
         Meter::KvReads,
         Meter::KvWrites,
         Meter::QueueMessages,
@@ -74,8 +80,6 @@ impl Meter {
             Meter::MemoryGbS => "memory_gb_s",
             Meter::BuildMinutes => "build_minutes",
             Meter::StorageGbMonth => "storage_gb_month",
-            Meter::SqliteRowsRead => "sqlite_rows_read",
-            Meter::SqliteRowsWritten => "sqlite_rows_written",
             Meter::KvReads => "kv_reads",
             Meter::KvWrites => "kv_writes",
             Meter::QueueMessages => "queue_messages",
@@ -94,6 +98,11 @@ impl Meter {
         Meter::ALL.into_iter().find(|meter| meter.as_str() == name)
     }
 
+    /// Why `name` is no longer a meter, when it is one tovuk removed.
+    pub fn removed(name: &str) -> Option<&'static str> {
+        REMOVED_METERS.iter().find(|(removed, _)| *removed == name).map(|(_, why)| *why)
+    }
+
     /// Every meter name, in canonical order, for messages that list them.
     pub fn names() -> Vec<&'static str> {
         Meter::ALL.iter().map(|meter| meter.as_str()).collect()
@@ -108,7 +117,6 @@ impl Meter {
             Meter::MemoryGbS => "GB-second",
             Meter::BuildMinutes => "minute",
             Meter::StorageGbMonth | Meter::ObjectStorageGbMonth => "GB-month",
-            Meter::SqliteRowsRead | Meter::SqliteRowsWritten => "row",
             Meter::KvReads
             | Meter::KvWrites
             | Meter::ObjectClassAOps
@@ -131,10 +139,6 @@ impl Meter {
             Meter::BuildMinutes => "Wall time of the app's builds, counted by the builder.",
             Meter::StorageGbMonth => {
                 "The app's persistent volume and stored artifacts over time, measured by the platform."
-            }
-            Meter::SqliteRowsRead => "Rows read by queries on the app's SQLite databases, counted by the platform.",
-            Meter::SqliteRowsWritten => {
-                "Rows written by queries on the app's SQLite databases, counted by the platform."
             }
             Meter::KvReads => "Reads from the app's key-value namespaces, counted by the platform.",
             Meter::KvWrites => "Writes and deletes in the app's key-value namespaces, counted by the platform.",
@@ -159,7 +163,6 @@ impl Meter {
             Meter::Requests | Meter::EgressBytes => Incurrence::Capability(Capability::Http),
             Meter::CpuMs | Meter::MemoryGbS => Incurrence::Process,
             Meter::BuildMinutes | Meter::StorageGbMonth => Incurrence::Always,
-            Meter::SqliteRowsRead | Meter::SqliteRowsWritten => Incurrence::Capability(Capability::Sqlite),
             Meter::KvReads | Meter::KvWrites => Incurrence::Capability(Capability::Kv),
             Meter::QueueMessages => Incurrence::Capability(Capability::Queues),
             Meter::CronInvocations => Incurrence::Capability(Capability::Cron),

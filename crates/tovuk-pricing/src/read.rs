@@ -6,6 +6,7 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::meter::REMOVED_METERS;
 use crate::table::DEFAULT_CURRENCY;
 use crate::{Meter, PriceTable, PricingError};
 use tovuk_manifest::did_you_mean;
@@ -84,7 +85,10 @@ fn read_pricing(table: &DeTable<'_>, header: Range<usize>, problems: &mut Proble
                     prices.insert(meter, price);
                 }
             }
-            None => problems.push(key.span().start, unknown_meter(name)),
+            None => match Meter::removed(name) {
+                Some(why) => problems.push(key.span().start, removed_meter(name, why, table)),
+                None => problems.push(key.span().start, unknown_meter(name)),
+            },
         }
     }
     if !problems.is_empty() {
@@ -171,6 +175,19 @@ fn read_price(meter: Meter, value: &Spanned<DeValue<'_>>, currency: &str, proble
             None
         }
     }
+}
+
+/// A meter tovuk removed, priced anyway: refused rather than ignored, so no
+/// operator believes they bill for it. The fix names every removed meter the
+/// table prices, so one restart finds them all.
+fn removed_meter(name: &str, why: &str, table: &DeTable<'_>) -> String {
+    let priced: Vec<String> = REMOVED_METERS
+        .iter()
+        .filter(|(removed, _)| lookup(table, removed).is_some())
+        .map(|(removed, _)| format!("`{removed}`"))
+        .collect();
+    let lines = if priced.len() > 1 { "lines" } else { "line" };
+    format!("meter `{name}` was removed: {why}; delete the {} {lines} from [pricing]", priced.join(" and "))
 }
 
 fn unknown_meter(name: &str) -> String {

@@ -19,15 +19,13 @@ pub const BILLING_PERIOD: &str = "month";
 
 /// `DEFAULT_PRICING` as code, used only if that file ever fails to parse;
 /// a test keeps the two equal.
-const BUILT_IN_PRICES: [(Meter, f64); 18] = [
+const BUILT_IN_PRICES: [(Meter, f64); 16] = [
     (Meter::Requests, 0.0000003),
     (Meter::EgressBytes, 0.00000000002),
     (Meter::CpuMs, 0.00000002),
     (Meter::MemoryGbS, 0.0000025),
     (Meter::BuildMinutes, 0.005),
     (Meter::StorageGbMonth, 0.15),
-    (Meter::SqliteRowsRead, 0.000000001),
-    (Meter::SqliteRowsWritten, 0.000001),
     (Meter::KvReads, 0.0000005),
     (Meter::KvWrites, 0.000005),
     (Meter::QueueMessages, 0.0000004),

@@ -29,12 +29,21 @@ pub(crate) struct Reader<'s, 'r> {
 impl Reader<'_, '_> {
     /// Reports every key of `table` that `spec` does not know, with a
     /// suggestion: a close spelling, the table the key belongs in, or the
-    /// allowed keys.
+    /// allowed keys. A key tovuk removed is a warning saying why instead.
     pub(crate) fn check_keys(&mut self, table: &DeTable<'_>, spec: &TableSpec) {
         let allowed = spec.key_names();
         for (key, _) in table.iter() {
             let name = key.get_ref().as_ref();
             if spec.key(name).is_some() {
+                continue;
+            }
+            if let Some(removed) = spec.removed(name) {
+                let message = format!("`{name}` in {} was removed and is ignored: {}", spec.header, removed.why);
+                let diagnostic = self
+                    .source
+                    .diagnostic(Code::UnknownKey, &key.span(), message)
+                    .with_next(format!("delete the `{name}` line from {}", spec.header));
+                self.report.push_warning(diagnostic);
                 continue;
             }
             let diagnostic = if let Some(close) = did_you_mean(name, &allowed) {

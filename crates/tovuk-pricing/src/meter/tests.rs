@@ -9,7 +9,7 @@ fn names_round_trip_in_canonical_order() {
     let names = Meter::names();
     assert_eq!(names.len(), Meter::ALL.len());
     assert_eq!(names[0], "requests");
-    assert_eq!(names[17], "service_binding_calls");
+    assert_eq!(names[15], "service_binding_calls");
     for meter in Meter::ALL {
         assert_eq!(Meter::from_name(meter.as_str()), Some(meter));
         assert_eq!(meter.to_string(), meter.as_str());
@@ -48,4 +48,16 @@ fn incurrence_and_its_text() {
     assert_eq!(Meter::ServiceBindingCalls.incurred_by_text(), "capability `service-bindings`");
     assert_eq!(Meter::MemoryGbS.incurred_by_text(), "every web or worker instance");
     assert_eq!(Meter::StorageGbMonth.incurred_by_text(), "every app");
+}
+
+#[test]
+fn removed_meters_are_not_meters_and_say_why() {
+    for name in ["sqlite_rows_read", "sqlite_rows_written"] {
+        assert_eq!(Meter::from_name(name), None, "{name}");
+        assert!(!Meter::names().contains(&name), "{name}");
+        let why = Meter::removed(name).unwrap_or_else(|| panic!("`{name}` has no reason"));
+        assert!(why.contains("its own SQLite library") && why.contains("`storage_gb_month`"), "{why}");
+    }
+    assert_eq!(Meter::removed("requests"), None, "a meter is not removed");
+    assert_eq!(Meter::removed("bandwidth"), None);
 }

@@ -123,7 +123,7 @@ fn negative_and_non_finite_prices() {
     assert_error(&text, 5, 10, "price of `cpu_ms` is negative; prices are ≥ 0 (use 0 for free)");
     for value in ["nan", "inf", "+inf"] {
         let text = complete_table("").replace("kv_reads = 1", &format!("kv_reads = {value}"));
-        assert_error(&text, 11, 12, "price of `kv_reads` is not a finite number; prices are ≥ 0 (use 0 for free)");
+        assert_error(&text, 9, 12, "price of `kv_reads` is not a finite number; prices are ≥ 0 (use 0 for free)");
     }
 }
 
@@ -149,6 +149,37 @@ fn unknown_meter_suggests_a_close_name() {
 }
 
 #[test]
+fn a_removed_meter_is_refused_saying_why_and_which_lines_to_delete() {
+    let why = "the platform cannot count the rows of a SQLite database (a file in the app's volume that the app \
+               opens with its own SQLite library) and never bills an estimate, so SQLite is billed as storage, \
+               `storage_gb_month`";
+    // A table written before the meter was removed: complete but for the removal.
+    let text = complete_table("sqlite_rows_read = 0.000000001\n");
+    assert_error(
+        &text,
+        EXTRA_LINE,
+        1,
+        &format!("meter `sqlite_rows_read` was removed: {why}; delete the `sqlite_rows_read` line from [pricing]"),
+    );
+    // Both, in either order: the first line is reported and the fix names both,
+    // so one restart finds them all.
+    let text = complete_table("sqlite_rows_written = 0.000001\nsqlite_rows_read = 0.000000001\n");
+    assert_error(
+        &text,
+        EXTRA_LINE,
+        1,
+        &format!(
+            "meter `sqlite_rows_written` was removed: {why}; \
+             delete the `sqlite_rows_read` and `sqlite_rows_written` lines from [pricing]"
+        ),
+    );
+    // It comes before the meters a short old table leaves unpriced.
+    let error = error("[pricing]\nrequests = 1\nsqlite_rows_read = 1\n");
+    assert_eq!((error.line, error.column), (3, 1), "{error}");
+    assert!(error.message.starts_with("meter `sqlite_rows_read` was removed"), "{error}");
+}
+
+#[test]
 fn the_earliest_problem_is_reported() {
     // Keys iterate sorted, not in file order; the error must still be the first line.
     let text = "[pricing]\nzzz = 1\naaa = 1\n";
@@ -171,7 +202,7 @@ fn a_missing_meter_is_reported_at_the_pricing_header() {
         text,
         3,
         1,
-        "no price for `egress_bytes` (and 16 more): every meter needs a price; \
+        "no price for `egress_bytes` (and 14 more): every meter needs a price; \
          add `egress_bytes = 0` to [pricing] to make it free",
     );
     // A misspelling is the real problem, not the meter it leaves unpriced.

@@ -317,6 +317,13 @@ fn a_dry_run_with_a_broken_manifest_fails_like_check() {
     let unknown =
         platform.tovuk().args(["deploy", "--dry-run", "--expect", "reqs=5"]).current_dir(dir.path()).run().code(1);
     assert!(unknown.stderr.contains("there is no meter `reqs`"), "{}", unknown.stderr);
+    let removed = platform
+        .tovuk()
+        .args(["deploy", "--dry-run", "--expect", "sqlite_rows_read=5"])
+        .current_dir(dir.path())
+        .run()
+        .code(1);
+    assert!(removed.stderr.contains("there is no meter `sqlite_rows_read`"), "{}", removed.stderr);
     let unplanned =
         platform.tovuk().args(["deploy", "--dry-run", "--expect", "kv_reads=5"]).current_dir(dir.path()).run().code(1);
     assert!(
@@ -354,6 +361,12 @@ fn a_bad_price_table_stops_the_server_naming_the_line() {
         ),
         ("missing.toml", remove_line(&default, "kv_writes"), "no price for `kv_writes`"),
         ("typo.toml", default.replace("kv_writes", "kv_wirtes"), "did you mean `kv_writes`"),
+        // A table from before the SQLite row meters were removed: line 19 is the first thing to delete.
+        (
+            "removed.toml",
+            format!("{default}sqlite_rows_read = 0.000000001\nsqlite_rows_written = 0.000001\n"),
+            ":19:1: meter `sqlite_rows_read` was removed",
+        ),
     ] {
         let config = dir.path().join(name);
         std::fs::write(&config, &text).expect("write");
@@ -384,8 +397,6 @@ fn tovuk_pricing_default() -> String {
         ("memory_gb_s", "0.0000025"),
         ("build_minutes", "0.005"),
         ("storage_gb_month", "0.15"),
-        ("sqlite_rows_read", "0.000000001"),
-        ("sqlite_rows_written", "0.000001"),
         ("kv_reads", "0.0000005"),
         ("kv_writes", "0.000005"),
         ("queue_messages", "0.0000004"),
