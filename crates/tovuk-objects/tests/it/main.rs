@@ -1,0 +1,8 @@
+//! Integration tests: real sockets, real files, real S3 clients (boto3 from PyPI, raw SigV4 HTTP).
+
+mod boto3;
+mod caps;
+mod chunked;
+mod durability;
+mod streaming;
+mod support;
