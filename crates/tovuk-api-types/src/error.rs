@@ -15,6 +15,12 @@ pub enum ErrorCode {
     DeployNotFound,
     OperationNotFound,
     RefNotFound,
+    /// The app has no resource with that binding (or no snapshot with that id).
+    ResourceNotFound,
+    /// A snapshot that fails SQLite's integrity check: nothing was restored.
+    SnapshotCorrupt,
+    /// The SQL an operator sent failed; the message is SQLite's.
+    QueryFailed,
     /// The deploy is not in a state the action applies to.
     InvalidState,
     /// The contract check failed; the body carries the report.
@@ -50,7 +56,10 @@ impl ErrorCode {
             | ErrorCode::TokenNotFound
             | ErrorCode::DeployNotFound
             | ErrorCode::OperationNotFound
-            | ErrorCode::RefNotFound => 404,
+            | ErrorCode::RefNotFound
+            | ErrorCode::ResourceNotFound => 404,
+            ErrorCode::SnapshotCorrupt => 422,
+            ErrorCode::QueryFailed => 400,
             ErrorCode::AppExists | ErrorCode::InvalidState => 409,
             ErrorCode::CheckFailed | ErrorCode::BadArchive => 422,
             ErrorCode::TooLarge => 413,
@@ -75,6 +84,9 @@ impl ErrorCode {
             ErrorCode::DeployNotFound => "deploy_not_found",
             ErrorCode::OperationNotFound => "operation_not_found",
             ErrorCode::RefNotFound => "ref_not_found",
+            ErrorCode::ResourceNotFound => "resource_not_found",
+            ErrorCode::SnapshotCorrupt => "snapshot_corrupt",
+            ErrorCode::QueryFailed => "query_failed",
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::CheckFailed => "check_failed",
             ErrorCode::BadArchive => "bad_archive",

@@ -8,6 +8,7 @@
 mod accepted;
 mod config;
 mod error;
+mod resources;
 mod routes;
 mod text;
 mod usage;
@@ -17,11 +18,15 @@ pub use config::{
     SealedEnvVar, TokenMention,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use resources::{
+    ReleaseResource, ResourceCap, Service, ServiceList, ServiceResource, ServiceSummary, SqliteQueryRequest,
+    SqliteQueryResult, SqliteRestoreRequest, SqliteRestored, SqliteSnapshot, SqliteSnapshotList,
+};
 pub use routes::{Backend, RouteEntry, RouteTable, RouteTarget};
 pub use tovuk_types::DeployState;
 pub use tovuk_types::values::{
     BuildOutcome, CapState, DeployKind, FailureReason, FinalBuildStatus, InstanceStatus, LogStream, OperationKind,
-    OperationStatus, PhaseStatus, RoleState, SourceKind, TextEnum, TokenScopeName,
+    OperationStatus, PhaseStatus, ResourceStatus, RoleState, SourceKind, TextEnum, TokenScopeName,
 };
 pub use usage::{
     AccountUsage, AppLimits, AppUsage, BillingEstimate, Cap, CapEvent, CapList, DeployPlan, DeployShape, LineItem,
@@ -611,6 +616,9 @@ pub struct ClaimedRelease {
     /// The app's config at the release's revision, still sealed: the runner opens it.
     #[serde(default)]
     pub env: Vec<SealedEnvVar>,
+    /// The resources the release declares, created before it was handed out.
+    #[serde(default)]
+    pub resources: Vec<ReleaseResource>,
 }
 
 /// `GET /internal/v1/releases/current`: what served before a restart.

@@ -490,6 +490,7 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
         outlives_platform: false,
         cgroup: None,
         tmp_bytes: Some(BUILD_TMP_BYTES),
+        held: false,
     }
 }
 

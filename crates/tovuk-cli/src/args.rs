@@ -71,6 +71,12 @@ pub(crate) enum Command {
     /// Hard caps: a meter at its cap stops that usage until the period ends or the cap is raised.
     #[command(subcommand)]
     Caps(CapsCommand),
+    /// A service (an app) with its resources: what it uses, the variables they set, usage and caps.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// An app's SQLite databases: snapshots, restore, and queries for an operator.
+    #[command(subcommand)]
+    Sqlite(SqliteCommand),
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
@@ -207,6 +213,60 @@ pub(crate) enum CapsCommand {
         app: String,
         /// The meter whose cap to remove.
         meter: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServiceCommand {
+    /// The service's URL, current deploy and capabilities, and every resource: its kind,
+    /// binding, status (`active` or `detached`), the variables it sets (never their values),
+    /// where it lives, its size, this period's usage per meter and its caps.
+    Show {
+        /// App name or id.
+        app: String,
+    },
+    /// Every service with its active resources.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SqliteCommand {
+    /// Take a consistent snapshot of the database while the app keeps writing.
+    Snapshot {
+        /// App name or id.
+        app: String,
+        /// The resource's binding (`[[resources]] binding`), e.g. `DB`.
+        binding: String,
+    },
+    /// The database's snapshots, newest first.
+    Snapshots {
+        /// App name or id.
+        app: String,
+        /// The resource's binding, e.g. `DB`.
+        binding: String,
+    },
+    /// Replace the database with a snapshot: the snapshot must pass `PRAGMA integrity_check`;
+    /// the app's instances stop, the file is swapped, they start again. The database as it
+    /// was is kept as a new snapshot first.
+    Restore {
+        /// App name or id.
+        app: String,
+        /// The resource's binding, e.g. `DB`.
+        binding: String,
+        /// The snapshot id (`tovuk sqlite snapshots APP BINDING`).
+        snapshot: String,
+    },
+    /// Run one SQL statement against the database: read-only unless --write.
+    Query {
+        /// App name or id.
+        app: String,
+        /// The resource's binding, e.g. `DB`.
+        binding: String,
+        /// The statement, e.g. "SELECT count(*) FROM notes".
+        sql: String,
+        /// Open the database for writing (the statement may change it).
+        #[arg(long)]
+        write: bool,
     },
 }
 

@@ -484,6 +484,55 @@ impl Client {
         }
     }
 
+    pub async fn service(&self, app: &str) -> Result<tovuk_api_types::Service, ClientError> {
+        self.get(&format!("/v1/services/{}", segment(app))).await
+    }
+
+    pub async fn services(&self) -> Result<tovuk_api_types::ServiceList, ClientError> {
+        self.get("/v1/services").await
+    }
+
+    fn sqlite_path(app: &str, binding: &str, action: &str) -> String {
+        format!("/v1/apps/{}/sqlite/{}/{action}", segment(app), segment(binding))
+    }
+
+    pub async fn sqlite_snapshot(
+        &self,
+        app: &str,
+        binding: &str,
+    ) -> Result<tovuk_api_types::SqliteSnapshot, ClientError> {
+        self.send(self.request(Method::POST, &Self::sqlite_path(app, binding, "snapshots"))).await
+    }
+
+    pub async fn sqlite_snapshots(
+        &self,
+        app: &str,
+        binding: &str,
+    ) -> Result<tovuk_api_types::SqliteSnapshotList, ClientError> {
+        self.get(&Self::sqlite_path(app, binding, "snapshots")).await
+    }
+
+    pub async fn sqlite_restore(
+        &self,
+        app: &str,
+        binding: &str,
+        snapshot: &str,
+    ) -> Result<tovuk_api_types::SqliteRestored, ClientError> {
+        let request = tovuk_api_types::SqliteRestoreRequest { snapshot: snapshot.to_owned() };
+        self.send(self.request(Method::POST, &Self::sqlite_path(app, binding, "restore")).json(&request)).await
+    }
+
+    pub async fn sqlite_query(
+        &self,
+        app: &str,
+        binding: &str,
+        sql: &str,
+        write: bool,
+    ) -> Result<tovuk_api_types::SqliteQueryResult, ClientError> {
+        let request = tovuk_api_types::SqliteQueryRequest { sql: sql.to_owned(), write };
+        self.send(self.request(Method::POST, &Self::sqlite_path(app, binding, "query")).json(&request)).await
+    }
+
     pub async fn list_caps(&self, app: &str) -> Result<tovuk_api_types::CapList, ClientError> {
         self.get(&format!("/v1/apps/{}/caps", segment(app))).await
     }

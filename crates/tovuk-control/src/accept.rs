@@ -49,6 +49,7 @@ pub(crate) async fn accept_source(state: &ControlState, source: Source<'_>) -> R
             refused: checks.refused,
             plan: checks.plan,
             held_by_push: source.held_by_push,
+            resources: crate::resources::declared(source.manifest),
         })
         .await?;
     tracing::info!(

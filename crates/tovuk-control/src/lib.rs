@@ -26,6 +26,7 @@ mod operations;
 mod plan;
 mod push_commands;
 mod releases;
+mod resources;
 mod routes;
 mod source;
 mod status;
@@ -37,6 +38,7 @@ mod views;
 
 pub use boot::ControlStore;
 pub use failure::ApiFailure;
+pub use resources::{HostFuture, SqliteHost, SqliteTarget};
 pub use routes::run_route_table;
 pub use store_health::{run_store_watch, run_token_uses};
 pub use usage::run_metering;
@@ -127,6 +129,8 @@ struct Inner {
     token_uses: Mutex<HashMap<String, String>>,
     /// Failed authentications per client address.
     auth_throttle: throttle::AuthThrottle,
+    /// Where the operator's SQLite commands run: the runner on this server, once attached.
+    sqlite_host: std::sync::OnceLock<Arc<dyn resources::SqliteHost>>,
 }
 
 impl ControlState {
@@ -155,8 +159,14 @@ impl ControlState {
                 store_health: store_health::StoreHealth::default(),
                 token_uses: Mutex::default(),
                 auth_throttle: throttle::AuthThrottle::default(),
+                sqlite_host: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the API the runner that holds app volumes, for the operator's SQLite commands.
+    pub fn attach_sqlite_host(&self, host: Arc<dyn resources::SqliteHost>) {
+        let _ = self.inner.sqlite_host.set(host);
     }
 
     fn store(&self) -> &Store {
@@ -307,6 +317,11 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/env/history", get(env::history))
         .route("/v1/apps/{app}/restart", post(env::restart))
         .route("/v1/apps/{app}/caps", get(usage::list_caps))
+        .route("/v1/services", get(resources::list))
+        .route("/v1/services/{app}", get(resources::show))
+        .route("/v1/apps/{app}/sqlite/{binding}/snapshots", get(resources::snapshots).post(resources::snapshot))
+        .route("/v1/apps/{app}/sqlite/{binding}/restore", post(resources::restore))
+        .route("/v1/apps/{app}/sqlite/{binding}/query", post(resources::query))
         .route("/v1/apps/{app}/caps/{meter}", axum::routing::put(usage::set_cap).delete(usage::unset_cap))
         .route("/v1/pricing", get(usage::pricing))
         .route("/v1/usage", get(usage::usage))

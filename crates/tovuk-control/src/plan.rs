@@ -126,14 +126,35 @@ pub(crate) async fn source_checks(
 /// Why a deploy of `manifest` is refused because it asks for what this platform cannot
 /// enforce yet: a route declared with auth would be served to anyone.
 fn unenforceable(manifest: &Manifest) -> Option<Failure> {
-    let route = manifest.routes().iter().find(|route| route.auth != tovuk_manifest::RouteAuth::None)?;
-    Some(Failure {
+    let refusal = |line: String| Failure {
         reason: FailureReason::UnsupportedByPlatform,
         phase: Some(tovuk_types::DeployState::Queued),
         exit_code: None,
-        first_actionable_line: Some(auth_unavailable(&route.path, route.auth.as_str())),
+        first_actionable_line: Some(line),
         missing: Vec::new(),
-    })
+    };
+    if let Some(route) = manifest.routes().iter().find(|route| route.auth != tovuk_manifest::RouteAuth::None) {
+        return Some(refusal(auth_unavailable(&route.path, route.auth.as_str())));
+    }
+    // A resource the platform does not serve yet would leave the app without what it reads.
+    let served = crate::resources::SERVED_KINDS;
+    if let Some(resource) = manifest.resources().iter().find(|resource| !served.contains(&resource.kind)) {
+        return Some(refusal(format!(
+            "[[resources]] `{}` is kind = \"{}\", which this platform does not provide yet (it provides {}). \
+             Remove that entry from tovuk.toml, then deploy again",
+            resource.binding,
+            resource.kind,
+            served.map(|kind| format!("\"{kind}\"")).join(", ")
+        )));
+    }
+    if let Some(binding) = manifest.bindings().first() {
+        return Some(refusal(format!(
+            "[[bindings]] `{}` calls the app `{}`, and service bindings are not available on this platform yet. \
+             Remove it from tovuk.toml (call the app by its URL meanwhile), then deploy again",
+            binding.binding, binding.service
+        )));
+    }
+    None
 }
 
 /// The words for a route whose auth this platform cannot enforce yet.

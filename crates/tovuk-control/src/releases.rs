@@ -19,15 +19,36 @@ use tovuk_store::{DeployRecord, InstanceRecord};
 const CLAIM_WAIT: Duration = Duration::from_secs(20);
 
 /// What the runner needs to start a deploy: its artifact and its config, still sealed.
+/// Its resources are created here, before the first release that declares them starts.
 async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<ClaimedRelease>, ApiFailure> {
     let env = state.store().config_values(&deploy.app_id, deploy.config_rev).await?;
-    Ok(release_of(deploy, env))
+    let resources = match crate::resources::for_release(state, &deploy).await {
+        Ok(resources) => resources,
+        // The deploy is claimed: it fails here, and the one serving keeps serving.
+        Err(error) => {
+            let failure = tovuk_store::Failure {
+                reason: FailureReason::ReleaseFailed,
+                phase: Some(tovuk_types::DeployState::Deploying),
+                exit_code: None,
+                first_actionable_line: Some(format!("its resources could not be created: {}", error.0.message)),
+                missing: Vec::new(),
+            };
+            state.store().fail_release(deploy.id.as_str(), failure).await?;
+            return Ok(None);
+        }
+    };
+    Ok(release_of(deploy, env, resources))
 }
 
 /// A deploy with its config values as the runner takes it; `None` without an artifact.
-fn release_of(deploy: DeployRecord, env: Vec<tovuk_store::SealedValue>) -> Option<ClaimedRelease> {
+fn release_of(
+    deploy: DeployRecord,
+    env: Vec<tovuk_store::SealedValue>,
+    resources: Vec<tovuk_api_types::ReleaseResource>,
+) -> Option<ClaimedRelease> {
     let (digest, _) = deploy.artifact.clone()?;
     Some(ClaimedRelease {
+        resources,
         built_by: built_by(&deploy),
         deploy_id: deploy.id.to_string(),
         app: deploy.app_name,
@@ -94,8 +115,10 @@ pub(crate) async fn claim(State(state): State<ControlState>) -> Result<Response,
             tracing::info!(deploy_id = %deploy.id, app = %deploy.app_name, "release claimed");
             state.deploys_changed();
             let id = deploy.id.to_string();
+            let has_artifact = deploy.artifact.is_some();
             return match claimed(&state, deploy).await? {
                 Some(release) => Ok(Json(release).into_response()),
+                None if has_artifact => Ok(StatusCode::NO_CONTENT.into_response()),
                 None => {
                     let failure = tovuk_store::Failure {
                         reason: FailureReason::ArtifactMissing,
@@ -121,12 +144,17 @@ pub(crate) async fn claim(State(state): State<ControlState>) -> Result<Response,
 
 pub(crate) async fn current(State(state): State<ControlState>) -> Result<Json<CurrentReleases>, ApiFailure> {
     // Asked every few seconds: a fixed number of queries, however many apps.
+    let mut resources = state.store().all_resources().await?;
     let releases = state
         .store()
         .current_releases_with_config()
         .await?
         .into_iter()
-        .filter_map(|(deploy, env)| release_of(deploy, env))
+        .filter_map(|(deploy, env)| {
+            let records = resources.remove(deploy.app_id.as_str()).unwrap_or_default();
+            let declared = crate::resources::declared_by(&deploy, &records);
+            release_of(deploy, env, declared)
+        })
         .collect();
     Ok(Json(CurrentReleases { releases }))
 }

@@ -25,7 +25,7 @@ use tovuk_api_types::{
     UsageBatch, UsagePeriod, UsageReport,
 };
 use tovuk_daemon::Shutdown;
-use tovuk_meter::{Drained, GrantState, Stop, TrafficCaps};
+use tovuk_meter::{Drained, GrantState, ResourceCaps, ResourceMeter, Stop, TrafficCaps};
 use tovuk_pricing::Meter;
 use tovuk_store::{AppRecord, CapRecord, Failure, MeterGrant, UsageEntry, UsageEvent, UsageTotal};
 use tovuk_types::AppId;
@@ -80,7 +80,7 @@ fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6 + 0.0
 }
 
-fn meter_usage(state: &ControlState, meter: &str, quantity: f64) -> MeterUsage {
+pub(crate) fn meter_usage(state: &ControlState, meter: &str, quantity: f64) -> MeterUsage {
     let price = Meter::from_name(meter).map(|meter| state.pricing().price(meter)).unwrap_or(0.0);
     MeterUsage { meter: meter.to_owned(), unit: unit_of(meter), quantity, amount: round6(price * quantity) }
 }
@@ -291,6 +291,7 @@ pub(crate) async fn record(
                 hour: hour.clone(),
                 meter: sample.meter.clone(),
                 quantity: sample.quantity,
+                resource_id: None,
             });
         }
     }
@@ -339,6 +340,19 @@ pub(crate) async fn enforce_caps(state: &ControlState, app: &AppRecord) -> Resul
         stored_egress_bytes: used(Meter::EgressBytes) as u64,
         granted_requests: granted(Meter::Requests),
         granted_egress_bytes: granted(Meter::EgressBytes),
+    });
+    let resource_cap = |meter: ResourceMeter| {
+        let name = Meter::from_name(meter.as_str())?;
+        cap_of(name).map(|cap| cap.floor() as u64)
+    };
+    let resource_used = |meter: ResourceMeter| Meter::from_name(meter.as_str()).map_or(0, |name| used(name) as u64);
+    // Holding more bytes than what is left of the cap, for the rest of the month, could pass it.
+    let object_bytes = cap_of(Meter::ObjectStorageGbMonth)
+        .map(|cap| ((cap - used(Meter::ObjectStorageGbMonth)).max(0.0) * 1e9).floor() as u64);
+    meter.set_resource_caps(ResourceCaps {
+        limits: ResourceMeter::ALL.map(resource_cap),
+        stored: ResourceMeter::ALL.map(resource_used),
+        object_bytes,
     });
     let stop = TRAFFIC_STOPPING.iter().find_map(|name| {
         let cap = cap_of(*name)?;
@@ -413,6 +427,7 @@ pub(crate) async fn record_build_minutes(state: &ControlState, app_id: &AppId, m
         hour: hour_now(),
         meter: Meter::BuildMinutes.as_str().into(),
         quantity: minutes,
+        resource_id: None,
     };
     if let Err(error) = state.store().add_usage(&[entry]).await {
         tracing::warn!(%error, "cannot record build minutes");
@@ -569,11 +584,29 @@ async fn flush_counts(state: &ControlState) -> Vec<(String, Drained)> {
                     hour: hour.clone(),
                     meter: meter.as_str().into(),
                     quantity: quantity as f64,
+                    resource_id: None,
                 });
             }
         }
+        for (resource, meter, quantity) in &counts.resources {
+            entries.push(UsageEntry {
+                app_id: app.id.to_string(),
+                hour: hour.clone(),
+                meter: meter.as_str().into(),
+                quantity: *quantity as f64,
+                resource_id: Some(resource.clone()),
+            });
+        }
         for stop in &counts.newly_stopped {
-            let stopped = if stop.meter == Meter::Requests.as_str() { "requests" } else { "traffic" };
+            let stopped = match stop.meter.as_str() {
+                "requests" => "requests",
+                "kv_reads" => "kv reads",
+                "kv_writes" => "kv writes",
+                "object_class_a_ops" => "object writes and lists",
+                "object_class_b_ops" => "object reads",
+                "object_storage_gb_month" => "object uploads",
+                _ => "traffic",
+            };
             if let Err(error) = record_stop(state, &app.id, stop, stopped).await {
                 tracing::warn!(app = %app.name, error = %error.0.message, "cannot record a cap stop");
             }
@@ -603,6 +636,35 @@ async fn measure_storage(state: &ControlState) {
                 bytes += std::fs::metadata(file).map(|meta| meta.len()).unwrap_or(0);
             }
         }
+        // What the app's resources hold where they are served (the KV, its buckets); a
+        // SQLite file is in the volume, counted above.
+        let sizes = state.meters().get(&app.name).map(|meter| meter.resource_sizes()).unwrap_or_default();
+        if !sizes.is_empty() {
+            let kinds: HashMap<String, String> = state
+                .store()
+                .app_resources(app.id.as_str())
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|record| (record.id, record.kind))
+                .collect();
+            for (resource, held) in sizes {
+                let meter = match kinds.get(&resource).map(String::as_str) {
+                    Some("kv") => Meter::StorageGbMonth,
+                    Some("object-storage") => Meter::ObjectStorageGbMonth,
+                    _ => continue,
+                };
+                if held > 0 {
+                    entries.push(UsageEntry {
+                        app_id: app.id.to_string(),
+                        hour: hour.clone(),
+                        meter: meter.as_str().into(),
+                        quantity: held as f64 / 1e9 * STORAGE_EVERY.as_secs_f64() / MONTH_SECS,
+                        resource_id: Some(resource),
+                    });
+                }
+            }
+        }
         if bytes > 0 {
             let gb = bytes as f64 / 1e9;
             entries.push(UsageEntry {
@@ -610,6 +672,7 @@ async fn measure_storage(state: &ControlState) {
                 hour: hour.clone(),
                 meter: Meter::StorageGbMonth.as_str().into(),
                 quantity: gb * STORAGE_EVERY.as_secs_f64() / MONTH_SECS,
+                resource_id: None,
             });
         }
     }

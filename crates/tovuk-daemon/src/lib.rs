@@ -72,10 +72,13 @@ pub async fn shutdown_signal() -> &'static str {
     }
 }
 
-/// Daemon logging to stderr: `info` by default, `RUST_LOG` overrides.
+/// Daemon logging to stderr: `info` by default, `RUST_LOG` overrides. The S3 library logs
+/// every client error (a missing key) as an error: an app's 404 is not the platform's fault.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("s3s=off".parse().unwrap_or_default());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -30,6 +30,7 @@ pub enum Code {
     DuplicateBinding,
     DuplicateRoute,
     DuplicateDomain,
+    BindingCollision,
     // Release-mode hygiene.
     HealthMissing,
     DevSetting,
@@ -40,7 +41,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::ManifestMissing,
         Code::ManifestEmpty,
         Code::ManifestTooLarge,
@@ -58,6 +59,7 @@ impl Code {
         Code::DuplicateBinding,
         Code::DuplicateRoute,
         Code::DuplicateDomain,
+        Code::BindingCollision,
         Code::HealthMissing,
         Code::DevSetting,
         Code::SecretFileTracked,
@@ -84,6 +86,7 @@ impl Code {
             Code::DuplicateBinding => "duplicate_binding",
             Code::DuplicateRoute => "duplicate_route",
             Code::DuplicateDomain => "duplicate_domain",
+            Code::BindingCollision => "binding_collision",
             Code::HealthMissing => "health_missing",
             Code::DevSetting => "dev_setting",
             Code::SecretFileTracked => "secret_file_tracked",

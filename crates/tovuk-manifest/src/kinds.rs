@@ -96,6 +96,36 @@ impl ResourceKind {
     pub(crate) fn names() -> [&'static str; 6] {
         ResourceKind::ALL.map(ResourceKind::as_str)
     }
+
+    /// The environment variables a resource bound as `binding` sets in the app, besides the
+    /// conventional ones (`DATABASE_URL`, `AWS_*`, `REDIS_URL`) an app with one of a kind gets.
+    pub fn variables(self, binding: &str) -> Vec<String> {
+        let suffixes: &[&str] = match self {
+            ResourceKind::Sqlite | ResourceKind::Kv => &[""],
+            ResourceKind::ObjectStorage => &["", "_ENDPOINT", "_ACCESS_KEY_ID", "_SECRET_ACCESS_KEY", "_REGION"],
+            ResourceKind::Queue | ResourceKind::State => &["_URL", "_TOKEN"],
+            ResourceKind::Cron => &[],
+        };
+        suffixes.iter().map(|suffix| format!("{binding}{suffix}")).collect()
+    }
+
+    /// The conventional variables stock libraries read, set when an app has exactly one
+    /// resource of this kind (and does not set them itself).
+    pub fn conventional_variables(self) -> &'static [&'static str] {
+        match self {
+            ResourceKind::Sqlite => &["DATABASE_URL"],
+            ResourceKind::ObjectStorage => {
+                &["AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "BUCKET_NAME"]
+            }
+            ResourceKind::Kv => &["REDIS_URL"],
+            ResourceKind::Queue | ResourceKind::Cron | ResourceKind::State => &[],
+        }
+    }
+}
+
+/// The variables a `[[bindings]]` entry bound as `binding` sets in the app.
+pub fn service_binding_variables(binding: &str) -> Vec<String> {
+    vec![format!("{binding}_URL"), format!("{binding}_TOKEN")]
 }
 
 /// Who may call a route, enforced by the router before the app sees the request.

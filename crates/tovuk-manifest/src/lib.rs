@@ -41,7 +41,7 @@ pub use code::Code;
 pub use duration::format_duration;
 pub use files::{MAX_PATH_BYTES, MAX_PATH_DEPTH, check_files, is_default_excluded};
 pub use glob::{PathPatterns, check_pattern, pattern_matches};
-pub use kinds::{AppKind, ResourceKind, RouteAuth};
+pub use kinds::{AppKind, ResourceKind, RouteAuth, service_binding_variables};
 pub use manifest::{
     Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_CPU_CORES, DEFAULT_DATA_MB, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_INTERVAL,
     DEFAULT_HEALTH_TIMEOUT, DEFAULT_INSTANCES, DEFAULT_MEMORY_MB, DEFAULT_MIN_HEALTHY, DEFAULT_REQUEST_TIMEOUT,

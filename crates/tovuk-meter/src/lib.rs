@@ -77,6 +77,64 @@ pub struct Drained {
     pub refused: u64,
     /// The caps that started refusing requests since the last drain, in order.
     pub newly_stopped: Vec<Stop>,
+    /// Operations the app's resources served, by resource id and meter.
+    pub resources: Vec<(String, ResourceMeter, u64)>,
+}
+
+/// A meter the platform's resources count as they serve (the KV and object storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceMeter {
+    KvReads,
+    KvWrites,
+    ObjectClassAOps,
+    ObjectClassBOps,
+}
+
+impl ResourceMeter {
+    pub const ALL: [ResourceMeter; 4] = [
+        ResourceMeter::KvReads,
+        ResourceMeter::KvWrites,
+        ResourceMeter::ObjectClassAOps,
+        ResourceMeter::ObjectClassBOps,
+    ];
+
+    /// The meter's name in the price table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceMeter::KvReads => "kv_reads",
+            ResourceMeter::KvWrites => "kv_writes",
+            ResourceMeter::ObjectClassAOps => "object_class_a_ops",
+            ResourceMeter::ObjectClassBOps => "object_class_b_ops",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The caps on an app's resource meters and the period's stored usage they count from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ResourceCaps {
+    /// By [`ResourceMeter`] order.
+    pub limits: [Option<u64>; 4],
+    pub stored: [u64; 4],
+    /// The most bytes the app's buckets may hold: a cap on `object_storage_gb_month`, which
+    /// holding more for the rest of the month could pass.
+    pub object_bytes: Option<u64>,
+}
+
+/// One resource meter's period count and cap.
+#[derive(Debug)]
+struct ResourceCounter {
+    period: AtomicU64,
+    limit: AtomicU64,
+}
+
+impl Default for ResourceCounter {
+    fn default() -> Self {
+        ResourceCounter { period: AtomicU64::new(0), limit: AtomicU64::new(UNCAPPED) }
+    }
 }
 
 /// One app's counters and caps.
@@ -101,6 +159,15 @@ pub struct AppMeter {
     /// Set by the first refusal after a drain, so each stop is reported once.
     reported: AtomicBool,
     newly_stopped: Mutex<Vec<Stop>>,
+    /// Resource meters, by [`ResourceMeter`] order.
+    resource_counters: [ResourceCounter; 4],
+    /// Counted since the last drain, by resource and meter.
+    resource_pending: Mutex<HashMap<(String, ResourceMeter), u64>>,
+    /// Each resource meter's stop, reported once per crossing.
+    resource_reported: [AtomicBool; 4],
+    object_bytes_limit: AtomicU64,
+    /// The bytes each resource holds, as last measured where it is served.
+    sizes: Mutex<HashMap<String, u64>>,
 }
 
 impl Default for AppMeter {
@@ -119,6 +186,11 @@ impl Default for AppMeter {
             stop: ArcSwapOption::empty(),
             reported: AtomicBool::new(false),
             newly_stopped: Mutex::new(Vec::new()),
+            resource_counters: Default::default(),
+            resource_pending: Mutex::new(HashMap::new()),
+            resource_reported: Default::default(),
+            object_bytes_limit: AtomicU64::new(UNCAPPED),
+            sizes: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -360,16 +432,83 @@ impl AppMeter {
         self.stop.load().as_deref().cloned()
     }
 
+    /// Admits and counts `n` operations of `meter` on `resource`, or says which cap stops
+    /// them. Exact however many connections race: each takes its place with one atomic add.
+    pub fn admit_resource(&self, resource: &str, meter: ResourceMeter, n: u64) -> Result<(), Stop> {
+        if n == 0 {
+            return Ok(());
+        }
+        let counter = &self.resource_counters[meter.index()];
+        let limit = counter.limit.load(Ordering::Relaxed);
+        let place = counter.period.fetch_add(n, Ordering::Relaxed).saturating_add(n);
+        if limit != UNCAPPED && place > limit {
+            counter.period.fetch_sub(n, Ordering::Relaxed);
+            let stop = Stop { meter: meter.as_str().into(), limit: limit as f64, used: limit as f64 };
+            if !self.resource_reported[meter.index()].swap(true, Ordering::Relaxed) {
+                lock(&self.newly_stopped).push(stop.clone());
+            }
+            return Err(stop);
+        }
+        *lock(&self.resource_pending).entry((resource.to_owned(), meter)).or_default() += n;
+        Ok(())
+    }
+
+    /// Whether the app's buckets, holding `held` bytes, may take `incoming` more.
+    pub fn admit_object_bytes(&self, held: u64, incoming: u64) -> Result<(), Stop> {
+        let limit = self.object_bytes_limit.load(Ordering::Relaxed);
+        if limit == UNCAPPED || held.saturating_add(incoming) <= limit {
+            return Ok(());
+        }
+        Err(Stop { meter: "object_storage_gb_month".into(), limit: limit as f64 / 1e9, used: held as f64 / 1e9 })
+    }
+
+    /// Sets the caps on the resource meters and the stored usage they count from.
+    pub fn set_resource_caps(&self, caps: ResourceCaps) {
+        let pending = lock(&self.resource_pending);
+        for meter in ResourceMeter::ALL {
+            let undrained: u64 =
+                pending.iter().filter(|((_, counted), _)| *counted == meter).map(|(_, count)| *count).sum();
+            let counter = &self.resource_counters[meter.index()];
+            let limit = caps.limits[meter.index()].unwrap_or(UNCAPPED);
+            let period = caps.stored[meter.index()].saturating_add(undrained);
+            counter.period.store(period, Ordering::Relaxed);
+            counter.limit.store(limit, Ordering::Relaxed);
+            if limit == UNCAPPED || period < limit {
+                self.resource_reported[meter.index()].store(false, Ordering::Relaxed);
+            }
+        }
+        self.object_bytes_limit.store(caps.object_bytes.unwrap_or(UNCAPPED), Ordering::Relaxed);
+    }
+
+    /// Records what a resource holds now (measured where it is served).
+    pub fn set_resource_size(&self, resource: &str, bytes: u64) {
+        lock(&self.sizes).insert(resource.to_owned(), bytes);
+    }
+
+    /// The last measured size of each of the app's resources.
+    pub fn resource_sizes(&self) -> HashMap<String, u64> {
+        lock(&self.sizes).clone()
+    }
+
     fn drain(&self) -> Drained {
+        let mut resources: Vec<(String, ResourceMeter, u64)> = std::mem::take(&mut *lock(&self.resource_pending))
+            .into_iter()
+            .map(|((resource, meter), count)| (resource, meter, count))
+            .collect();
+        resources.sort();
         Drained {
             requests: self.requests.swap(0, Ordering::Relaxed),
             egress_bytes: self.egress_bytes.swap(0, Ordering::Relaxed),
             refused: self.refused.swap(0, Ordering::Relaxed),
-            newly_stopped: std::mem::take(
-                &mut *self.newly_stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-            ),
+            newly_stopped: std::mem::take(&mut *lock(&self.newly_stopped)),
+            resources,
         }
     }
+}
+
+/// A lock whose holder panicked is still good: every value behind one is a plain count.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -411,7 +550,7 @@ mod tests {
             drained,
             vec![(
                 "app".to_owned(),
-                Drained { requests: 800, egress_bytes: 0, refused: 1200, newly_stopped: vec![stop] }
+                Drained { requests: 800, egress_bytes: 0, refused: 1200, newly_stopped: vec![stop], resources: vec![] }
             )]
         );
         assert_eq!(meters.drain(), vec![], "a drain takes the counts");
@@ -510,6 +649,41 @@ mod tests {
         assert_eq!(waiting.await.expect("task"), Ok(()));
         let outcome = meter.admit_waiting(&meters, Duration::from_millis(50)).await;
         assert_eq!(outcome, Err(Refusal::Ungranted), "no grant came");
+    }
+
+    #[test]
+    fn a_resource_cap_admits_exactly_its_limit_and_reports_the_crossing_once() {
+        let meters = Meters::new(true);
+        let meter = meters.app("app");
+        let mut caps = ResourceCaps::default();
+        caps.limits[1] = Some(1000);
+        caps.stored[1] = 100;
+        meter.set_resource_caps(caps);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let meter = meter.clone();
+                std::thread::spawn(move || {
+                    (0..500).filter(|_| meter.admit_resource("res_a", ResourceMeter::KvWrites, 1).is_ok()).count()
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|thread| thread.join().unwrap_or(0)).sum();
+        assert_eq!(admitted, 900);
+        assert!(meter.admit_resource("res_a", ResourceMeter::KvReads, 5).is_ok(), "reads are not capped");
+        let drained = meters.drain();
+        assert_eq!(
+            drained[0].1.resources,
+            vec![("res_a".to_owned(), ResourceMeter::KvReads, 5), ("res_a".to_owned(), ResourceMeter::KvWrites, 900)]
+        );
+        assert_eq!(drained[0].1.newly_stopped.len(), 1);
+        // Handed over again with the stored count: still stopped, not reported again.
+        caps.stored[1] = 1000;
+        meter.set_resource_caps(caps);
+        assert!(meter.admit_resource("res_a", ResourceMeter::KvWrites, 1).is_err());
+        assert!(meters.drain().iter().all(|(_, drained)| drained.newly_stopped.is_empty()));
+        caps.limits[1] = None;
+        meter.set_resource_caps(caps);
+        assert!(meter.admit_resource("res_a", ResourceMeter::KvWrites, 1).is_ok());
     }
 
     #[test]

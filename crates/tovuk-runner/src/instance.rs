@@ -93,6 +93,8 @@ pub(crate) struct Launch {
     pub env: Arc<tovuk_secrets::OpenedEnv>,
     /// Hides config values in what the instance prints, before a line is kept anywhere.
     pub masker: Arc<tovuk_secrets::Masker>,
+    /// Serves its KV and object storage inside its network, when it has those resources.
+    pub resources: Option<Arc<crate::ResourceHost>>,
 }
 
 /// A handle on a supervised instance.
@@ -112,6 +114,8 @@ pub(crate) struct Instance {
     tail: Arc<Mutex<VecDeque<String>>>,
     /// The network namespace of the running process (each run has its own); `None`: the host's.
     netns: Arc<Mutex<Option<PathBuf>>>,
+    /// Ends the resource endpoints served inside the running process's network.
+    endpoints: Arc<Mutex<Option<CancellationToken>>>,
 }
 
 impl Instance {
@@ -128,6 +132,35 @@ impl Instance {
             self.set_netns(found.clone());
         }
         found
+    }
+
+    /// Closes the resource endpoints of a process that ended (they hold its namespace).
+    fn end_endpoints(&self) {
+        if let Some(token) = self.endpoints.lock().ok().and_then(|mut endpoints| endpoints.take()) {
+            token.cancel();
+        }
+    }
+
+    fn set_endpoints(&self, token: CancellationToken) {
+        if let Ok(mut endpoints) = self.endpoints.lock()
+            && let Some(before) = endpoints.replace(token)
+        {
+            before.cancel();
+        }
+    }
+
+    /// Serves the resource endpoints in the network of an adopted process (the ones it had
+    /// ended with the platform that made them).
+    async fn serve_endpoints_of(&self, pid: u32) {
+        let Some(host) = &self.launch.resources else { return };
+        let Some(netns) = tovuk_sandbox::network::namespace_of(pid) else { return };
+        let token = CancellationToken::new();
+        match host.serve_in(&netns, &self.launch.app, token.clone()).await {
+            Ok(()) => self.set_endpoints(token),
+            Err(error) => {
+                tracing::warn!(app = %self.launch.app, %error, "cannot serve the app's resources in its network")
+            }
+        }
     }
 
     fn set_netns(&self, netns: Option<PathBuf>) {
@@ -253,6 +286,8 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
         outlives_platform: true,
         cgroup: group,
         tmp_bytes: Some(u64::from(tovuk_types::instance_limits::tmp_mb(launch.memory_mb)) << 20),
+        // Its resources' endpoints are served in its network before it runs.
+        held: launch.resources.is_some(),
     }
 }
 
@@ -282,6 +317,7 @@ pub(crate) fn start(launch: Launch, shutdown: &Shutdown, adopted: Option<Record>
         output_done: CancellationToken::new(),
         tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
         netns: Arc::default(),
+        endpoints: Arc::default(),
     };
     if let Some((process, _)) = &adopted {
         instance.set_netns(tovuk_sandbox::network::namespace_of(process.pid()));
@@ -382,7 +418,19 @@ async fn spawn(instance: &Instance, output: &Output, restarts: u32) -> std::io::
     let spec = spec(launch, group);
     let mut command = tovuk_sandbox::command(&spec, &argv[0], &args);
     command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-    let started = tovuk_sandbox::start(&spec, command).await?;
+    let started = match &launch.resources {
+        Some(host) => {
+            let token = CancellationToken::new();
+            let (host, app, serving) = (host.clone(), launch.app.clone(), token.clone());
+            let started = tovuk_sandbox::start_with(&spec, command, async move |netns| {
+                host.serve_in(&netns, &app, serving).await
+            })
+            .await?;
+            instance.set_endpoints(token);
+            started
+        }
+        None => tovuk_sandbox::start(&spec, command).await?,
+    };
     instance.set_netns(started.netns);
     let child = started.child;
     let pid = child.id().unwrap_or(0);
@@ -438,7 +486,10 @@ async fn supervise(
     loop {
         let ooms_before = oom_kills();
         let spawned = match adopted.take() {
-            Some((process, record)) => Ok((process, record.started_at)),
+            Some((process, record)) => {
+                instance.serve_endpoints_of(process.pid()).await;
+                Ok((process, record.started_at))
+            }
             None => spawn(&instance, &output, restarts).await,
         };
         let (mut process, started_at) = match spawned {
@@ -464,6 +515,7 @@ async fn supervise(
             () = instance.kick.notified() => stop_process(&mut process, instance.launch.stop_grace).await,
             () = instance.stop.cancelled() => {
                 stop_process(&mut process, instance.launch.stop_grace).await;
+                instance.end_endpoints();
                 end(&dir);
                 let _ = life.send(Life::Stopped);
                 return;
@@ -471,6 +523,7 @@ async fn supervise(
             // The platform stops; the app goes on serving, and the next start adopts it.
             () = shutdown.wait() => return,
         };
+        instance.end_endpoints();
         // The last lines explain the exit.
         output.catch_up();
         let exit = code.map_or_else(|| "with an unknown code".to_owned(), |code| format!("with code {code}"));

@@ -17,7 +17,9 @@ mod output;
 mod process;
 mod reconcile;
 mod release;
+mod resources;
 mod signal;
+mod sqlite;
 mod usage;
 mod window;
 
@@ -30,6 +32,8 @@ use tovuk_api_types::{ClaimedRelease, DeployFailure, FailureReason, InstanceRepo
 use tovuk_client::Client;
 use tovuk_daemon::Shutdown;
 use tovuk_manifest::AppKind;
+
+pub use resources::ResourceHost;
 
 /// What the runner sees of the routers' traffic, to drain a replaced instance.
 pub trait Traffic: Send + Sync + 'static {
@@ -60,6 +64,8 @@ pub struct RunnerConfig {
     pub network: tovuk_sandbox::network::Support,
     /// Whether an app's `/data` can be given its size here.
     pub volumes: tovuk_sandbox::volume::Volumes,
+    /// The resources served to apps on this machine (KV, object storage, SQLite files).
+    pub resources: Arc<ResourceHost>,
 }
 
 /// What every instance of a release starts from.
@@ -68,6 +74,8 @@ struct Starter<'a> {
     prepared: &'a release::Release,
     env: Arc<tovuk_secrets::OpenedEnv>,
     masker: Arc<tovuk_secrets::Masker>,
+    /// Its instances reach the KV or the object storage: served inside their networks.
+    endpoints: bool,
     /// Bringing back a live app after a platform restart: adopt what outlived it.
     restoring: bool,
 }
@@ -117,6 +125,7 @@ pub async fn run(
         failed_starts: Mutex::default(),
         windows: Mutex::default(),
     });
+    runner.config.resources.attach(&runner);
     shutdown.spawn("instance-usage", runner.clone().measure_usage(shutdown.clone()));
     // Its first pass adopts what outlived the last run and starts what did not.
     let cgroups = runner.config.cgroups.clone();
@@ -217,6 +226,46 @@ fn bare_report(deploy_id: &str, status: InstanceStatus) -> InstanceReport {
 }
 
 impl Runner {
+    /// Stops every instance of `app`, runs `swap` while none runs, then starts the app's
+    /// current deploy again (whatever `swap` did). Ok holds how many instances were stopped.
+    pub(crate) async fn with_app_stopped<T>(
+        self: &Arc<Self>,
+        app: &str,
+        swap: impl std::future::Future<Output = Result<T, tovuk_api_types::ApiError>>,
+    ) -> Result<(T, usize), tovuk_api_types::ApiError> {
+        while !self.claim_app(app) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some((_, window)) = self.windows.lock().ok().and_then(|mut windows| windows.remove(app)) {
+            window.cancel();
+        }
+        let instances = self.serving.lock().ok().and_then(|mut serving| serving.remove(app)).unwrap_or_default();
+        let stopped = instances.len();
+        // The router answers 503 with Retry-After while the app is down, not a refused connection.
+        for instance in &instances {
+            let down = report(instance, InstanceStatus::Restarting, &Life::Starting);
+            let _ = self.client.report_instance(&down).await;
+        }
+        let mut stopping = tokio::task::JoinSet::new();
+        for instance in instances {
+            stopping.spawn(async move { instance.stop().await });
+        }
+        while stopping.join_next().await.is_some() {}
+        let swapped = swap.await;
+        let release = match self.client.current_releases().await {
+            Ok(current) => current.releases.into_iter().find(|release| release.app == app),
+            Err(error) => {
+                tracing::warn!(%error, %app, "cannot read the app's current deploy; the next reconcile starts it");
+                None
+            }
+        };
+        match release {
+            Some(release) => self.restore(release).await,
+            None => self.release_app(app),
+        }
+        swapped.map(|value| (value, stopped))
+    }
+
     /// Takes a claimed deploy live, or fails it and leaves the current one serving.
     async fn take_live(self: &Arc<Self>, release: ClaimedRelease) {
         // A release of this app still proving itself has proved enough: this one replaces it.
@@ -290,9 +339,24 @@ impl Runner {
                     format!("{error}; then: tovuk app restart {}", release.app),
                 )
             })?;
+        let on_host_network = self.config.network.give(tovuk_sandbox::Network::Own) == tovuk_sandbox::Network::Host;
+        let provided = self
+            .config
+            .resources
+            .provide(&release.app, &release.app_id, &release.resources, &self.config.secrets_key, &env, on_host_network)
+            .await?;
+        // Config values and resource credentials are hidden in what the app prints; a
+        // resource's path, bucket or endpoint is not a secret.
+        let masker = Arc::new(tovuk_secrets::Masker::new(
+            env.iter().map(|(_, value)| value.as_str()).chain(provided.secrets.iter().map(|secret| secret.as_str())),
+        ));
+        let mut env = env;
+        // A resource's variables win over config of the same name: the binding is explicit.
+        env.retain(|(name, _)| !provided.env.iter().any(|(set, _)| set == name));
+        env.extend(provided.env);
         let env = Arc::new(env);
-        let masker = Arc::new(tovuk_secrets::Masker::new(env.iter().map(|(_, value)| value.as_str())));
-        let starter = Starter { release, prepared: &prepared, env, masker, restoring };
+        let starter =
+            Starter { release, prepared: &prepared, env, masker, endpoints: provided.needs_endpoints, restoring };
         let first = self.start_instance(&starter, 0).await?;
         let healthy = report(&first, InstanceStatus::Healthy, &first.life());
         // Going live switches the app's route to this instance, in the control plane; while
@@ -432,6 +496,7 @@ impl Runner {
                 logs: self.logs.clone(),
                 masker: starter.masker.clone(),
                 env: starter.env.clone(),
+                resources: starter.endpoints.then(|| self.config.resources.clone()),
             };
             let was_adopted = adopted.is_some();
             let instance = instance::start(launch, &self.shutdown, adopted.take()).map_err(|error| {

@@ -90,7 +90,7 @@ impl Runner {
     }
 
     /// Brings back an app's current deploy: adopts its instance or starts one.
-    async fn restore(self: &Arc<Self>, release: tovuk_api_types::ClaimedRelease) {
+    pub(crate) async fn restore(self: &Arc<Self>, release: tovuk_api_types::ClaimedRelease) {
         match self.start_serving(&release, true).await {
             Ok(()) => {
                 tracing::info!(app = %release.app, deploy_id = %release.deploy_id, "instance serving to match the desired state")

@@ -82,6 +82,16 @@ pub struct SandboxSpec {
     pub cgroup: Option<cgroup::Group>,
     /// The size of the private `/tmp` (a tmpfs; unlimited when `None`).
     pub tmp_bytes: Option<u64>,
+    /// With a network of its own, the command waits until the platform has made what the
+    /// sandbox reaches in it (its resources' endpoints: [`start_with`]'s `prepare`).
+    pub held: bool,
+}
+
+impl SandboxSpec {
+    /// Whether the command waits for the platform's `go` before it runs (`AWAIT_NETWORK`).
+    fn awaits_go(&self) -> bool {
+        self.network == Network::Outbound || (self.held && self.network == Network::Own)
+    }
 }
 
 /// `/bin`, `/lib`... are symlinks into `/usr` on merged-usr systems; elsewhere they are
@@ -182,7 +192,7 @@ pub fn command(spec: &SandboxSpec, program: &str, args: &[&str]) -> Command {
     // The environment reaches the sandbox as bwrap's own (which it passes on), never as
     // arguments: a command line is world-readable in /proc, an environment is not.
     command.args(bwrap_args(spec)).arg("--");
-    if spec.network == Network::Outbound {
+    if spec.awaits_go() {
         command.args(["/bin/sh", "-c", AWAIT_NETWORK, "tovuk-sandbox"]);
     }
     command.arg(program).args(args).env_clear().envs(spec.env.iter().map(|(key, value)| (key, value)));
@@ -206,13 +216,23 @@ pub struct Started {
 /// runs once a sandbox that may reach the outside has its route there. A sandbox with only
 /// a network of its own is not waited for: [`network::namespace_of`] finds its namespace
 /// once `bwrap` has made it.
-pub async fn start(spec: &SandboxSpec, mut command: Command) -> std::io::Result<Started> {
-    if spec.network == Network::Outbound {
+pub async fn start(spec: &SandboxSpec, command: Command) -> std::io::Result<Started> {
+    start_with(spec, command, async |_| Ok(())).await
+}
+
+/// [`start`], and for a sandbox that is `held`, `prepare` runs with its network namespace
+/// (after its route out, if any) before the command runs.
+pub async fn start_with(
+    spec: &SandboxSpec,
+    mut command: Command,
+    prepare: impl AsyncFnOnce(PathBuf) -> std::io::Result<()>,
+) -> std::io::Result<Started> {
+    if spec.awaits_go() {
         command.stdin(std::process::Stdio::piped());
     }
     let mut child = command.spawn()?;
     let Some(pid) = child.id() else { return Ok(Started { child, netns: None }) };
-    if spec.network != Network::Outbound {
+    if !spec.awaits_go() {
         return Ok(Started { child, netns: None });
     }
     // A command that ends at once (a crash on start) ends its sandbox before it can be
@@ -237,12 +257,17 @@ pub async fn start(spec: &SandboxSpec, mut command: Command) -> std::io::Result<
     };
     {
         let opened = async {
-            // pasta is a process of its own: one that fails to start is tried once more.
-            if let Err(first_try) = network::open_outbound(first, &netns, spec.outlives_platform).await {
-                if ended(&mut child) {
-                    return Err(first_try);
+            if spec.network == Network::Outbound {
+                // pasta is a process of its own: one that fails to start is tried once more.
+                if let Err(first_try) = network::open_outbound(first, &netns, spec.outlives_platform).await {
+                    if ended(&mut child) {
+                        return Err(first_try);
+                    }
+                    network::open_outbound(first, &netns, spec.outlives_platform).await?;
                 }
-                network::open_outbound(first, &netns, spec.outlives_platform).await?;
+            }
+            if spec.held {
+                prepare(netns.clone()).await?;
             }
             // `AWAIT_NETWORK` runs the command; then the command's stdin is at its end.
             if let Some(mut go) = child.stdin.take() {

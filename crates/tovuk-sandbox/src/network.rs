@@ -99,6 +99,16 @@ pub async fn connect(netns: Option<&Path>, addr: SocketAddr) -> std::io::Result<
     }
 }
 
+/// A listener on `addr` inside the namespace at `netns`: what the platform serves there
+/// (a resource's endpoint) is reached only from that namespace. The listener keeps the
+/// namespace alive: drop it when the sandbox ends.
+pub async fn listen_in(netns: &Path, addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = socket_in(netns, addr).await?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// A request to the socket maker: a socket for `addr`, made in the namespace `netns`.
 type SocketRequest = (std::fs::File, SocketAddr, tokio::sync::oneshot::Sender<std::io::Result<TcpSocket>>);
 

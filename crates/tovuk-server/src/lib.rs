@@ -6,6 +6,7 @@
 mod data_dir;
 mod listeners;
 mod routes;
+mod sqlite_host;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -210,6 +211,9 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     );
     control.recover_after_restart().await.context("cannot recover what the previous run left")?;
     control.prepare_repositories().await.context("cannot prepare the git repositories")?;
+    let resources = tovuk_runner::ResourceHost::open(data_dir.layout().clone(), meters.clone(), shutdown.clone())
+        .context("cannot open the resources the platform serves to apps (the KV and the object storage)")?;
+    control.attach_sqlite_host(std::sync::Arc::new(sqlite_host::RunnerSqlite(resources.clone())));
 
     roles.set("api", true, Some(api_addr.to_string()));
     tracing::info!(role = "api", address = %api_addr, url = %api_url, "listening");
@@ -294,6 +298,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         cgroups,
         network,
         volumes,
+        resources,
     };
     let traffic: std::sync::Arc<dyn tovuk_runner::Traffic> = std::sync::Arc::new(routes::RouterTraffic(router));
     let runner_shutdown = shutdown.clone();
@@ -361,6 +366,10 @@ fn enforced_limits(
         notes.push(format!(
             "app instances share the host's network ({why}): another app's port or the API can be reached from inside"
         ));
+        notes.push(
+            "the KV and the object storage answer on the host's loopback: an app's credential, not its network, is what keeps another app out"
+                .to_owned(),
+        );
     }
     if let Some(why) = &network.outbound_unavailable {
         notes.push(format!(

@@ -365,9 +365,10 @@ async fn start_config_release(
     let build_job_id = BuildId::new(ms, random_bytes()?);
     sqlx::query(
         "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id,
-            build_job_id, final_build_status, created_at, updated_at, artifact_digest, artifact_size, kind, base_deploy_id, config_needs)
+            build_job_id, final_build_status, created_at, updated_at, artifact_digest, artifact_size, kind, base_deploy_id, config_needs, resources)
          SELECT ?, app_id, 'artifact_ready', source_kind, ref, sha, 0, token_id, source_op_id, build_op_id, ?,
-            ?, final_build_status, ?, ?, artifact_digest, artifact_size, 'config', coalesce(base_deploy_id, id), config_needs
+            ?, final_build_status, ?, ?, artifact_digest, artifact_size, 'config', coalesce(base_deploy_id, id), config_needs,
+            resources
          FROM deploys WHERE id = ?",
     )
     .bind(deploy_id.as_str())

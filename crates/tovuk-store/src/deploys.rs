@@ -62,6 +62,28 @@ pub struct NewSource {
     /// The push whose ref update is still pending: the deploy is held (never built) until
     /// [`Store::release_push`], or withdrawn by [`Store::withdraw_push`].
     pub held_by_push: Option<String>,
+    /// The `[[resources]]` the commit declares: created when the deploy is first released.
+    pub resources: Vec<DeclaredResource>,
+}
+
+/// One `[[resources]]` entry as a deploy records it: its kind and binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredResource {
+    pub kind: String,
+    pub binding: String,
+}
+
+pub(crate) fn encode_resources(resources: &[DeclaredResource]) -> String {
+    let parts: Vec<String> =
+        resources.iter().map(|resource| format!("{}:{}", resource.kind, resource.binding)).collect();
+    parts.join(",")
+}
+
+fn decode_resources(text: &str) -> Vec<DeclaredResource> {
+    text.split(',')
+        .filter_map(|part| part.split_once(':'))
+        .map(|(kind, binding)| DeclaredResource { kind: kind.to_owned(), binding: binding.to_owned() })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +121,8 @@ pub struct DeployRecord {
     pub config_needs: Vec<ConfigNeed>,
     /// The plan recorded with it (JSON), when there is one.
     pub plan: Option<String>,
+    /// The `[[resources]]` its commit declares (a config release: its base's).
+    pub resources: Vec<DeclaredResource>,
 }
 
 /// Why a deploy failed: the phase, the exit code, and the first line that says what went wrong.
@@ -243,6 +267,7 @@ pub(crate) fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Err
         config_rev: row.try_get("config_rev")?,
         config_needs: decode_needs(&row.try_get::<String, _>("config_needs")?),
         plan: row.try_get("plan")?,
+        resources: decode_resources(&row.try_get::<String, _>("resources")?),
     })
 }
 
@@ -506,8 +531,8 @@ impl Store {
         }
         let build_job_id = BuildId::new(ms, random_bytes()?);
         sqlx::query(
-            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at, config_needs, plan, held_by_push)
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id, build_job_id, created_at, updated_at, config_needs, plan, held_by_push, resources)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(deploy_id.as_str())
         .bind(source.app_id.as_str())
@@ -525,6 +550,7 @@ impl Store {
         .bind(encode_needs(&source.config_needs))
         .bind(&source.plan)
         .bind(&source.held_by_push)
+        .bind(encode_resources(&source.resources))
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO deploy_events (deploy_id, seq, state, at) VALUES (?, 1, 'queued', ?)")

@@ -34,6 +34,8 @@ pub enum StoreError {
     AppExists(String),
     #[error("the system random source failed: {0}")]
     Random(String),
+    #[error("cannot seal a new resource's credential: {0}")]
+    Seal(String),
     #[error("state store query failed: {0}")]
     Query(#[from] sqlx::Error),
 }

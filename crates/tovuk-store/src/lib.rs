@@ -14,6 +14,7 @@ mod error;
 mod migrations;
 mod open;
 mod releases;
+mod resources;
 mod time;
 mod tokens;
 mod usage;
@@ -23,12 +24,13 @@ pub use apps::AppRecord;
 pub use builds::{LogLine, StoredLogLine};
 pub use config::{ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, SealedValue, Sealer, TokenRef};
 pub use deploys::{
-    ConfigNeed, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded, TransitionError,
-    TransitionExtras,
+    ConfigNeed, DeclaredResource, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded,
+    TransitionError, TransitionExtras,
 };
 pub use error::{Fault, StoreError};
 pub use migrations::SCHEMA_VERSION;
 pub use releases::{InstanceRecord, RouteRow, WentLive};
+pub use resources::{CredentialSealer, EMBEDDED_BACKEND, ResourceRecord};
 pub use tokens::{TokenRecord, TokenScope};
 pub use tovuk_types::values::{DeployKind, SourceKind};
 pub use usage::{CapRecord, MeterGrant, UsageEntry, UsageEvent, UsageTotal};

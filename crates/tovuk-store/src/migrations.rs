@@ -355,6 +355,39 @@ DROP TABLE instances;
 ALTER TABLE instances_by_slot RENAME TO instances;
 "#,
     ),
+    (
+        15,
+        r#"
+-- The [[resources]] a deploy's commit declares ("kind:BINDING,...").
+ALTER TABLE deploys ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+-- An app's resources: one per (kind, binding), created when the first deploy declaring it is
+-- released, `detached` (its data kept) while the current deploy does not declare it.
+CREATE TABLE resources (
+    id          TEXT PRIMARY KEY,
+    app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,
+    binding     TEXT NOT NULL,
+    backend     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    detached_at TEXT,
+    -- The credential the app's instances use, sealed like a config value (name = the id).
+    key_id      TEXT NOT NULL,
+    nonce       BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    UNIQUE (app_id, kind, binding)
+) STRICT;
+-- What each resource's meters counted, per UTC hour (also in `usage`, per app).
+CREATE TABLE resource_usage (
+    resource_id TEXT NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+    hour        TEXT NOT NULL,
+    meter       TEXT NOT NULL,
+    quantity    REAL NOT NULL,
+    PRIMARY KEY (resource_id, hour, meter)
+) STRICT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -66,6 +66,7 @@ async fn set_current(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    crate::resources::follow_current(tx, app_id, deploy_id, now).await?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ pub struct UsageEntry {
     pub hour: String,
     pub meter: String,
     pub quantity: f64,
+    /// The resource that incurred it, when one did: also counted for `tovuk service show`.
+    pub resource_id: Option<String>,
 }
 
 /// One app's total of one meter over a period.
@@ -76,9 +78,43 @@ impl Store {
             .bind(entry.quantity)
             .execute(&mut *tx)
             .await?;
+            if let Some(resource_id) = &entry.resource_id {
+                sqlx::query(
+                    "INSERT INTO resource_usage (resource_id, hour, meter, quantity) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (resource_id, hour, meter) DO UPDATE SET quantity = quantity + excluded.quantity",
+                )
+                .bind(resource_id)
+                .bind(&entry.hour)
+                .bind(&entry.meter)
+                .bind(entry.quantity)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Each of the app's resources' totals per meter from `since_hour` on.
+    pub async fn resource_usage_totals(
+        &self,
+        app_id: &AppId,
+        since_hour: &str,
+    ) -> Result<Vec<(String, String, f64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.resource_id, u.meter, sum(u.quantity) AS quantity
+             FROM resource_usage u JOIN resources r ON r.id = u.resource_id
+             WHERE r.app_id = ?1 AND u.hour >= ?2
+             GROUP BY u.resource_id, u.meter ORDER BY u.resource_id, u.meter",
+        )
+        .bind(app_id.as_str())
+        .bind(since_hour)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get("resource_id")?, row.try_get("meter")?, row.try_get("quantity")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
     }
 
     /// Each app's total per meter from `since_hour` on (all apps when `app_id` is `None`).

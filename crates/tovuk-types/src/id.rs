@@ -1,4 +1,4 @@
-//! Prefixed, sortable ids (`app_…`, `dep_…`, `bld_…`, `op_…`, `tok_…`).
+//! Prefixed, sortable ids (`app_…`, `dep_…`, `bld_…`, `op_…`, `tok_…`, `res_…`).
 //!
 //! An id is its kind's prefix followed by 26 Crockford base32 characters: 48 bits of
 //! milliseconds then 80 random bits (the ULID layout), so ids sort by creation time.
@@ -17,6 +17,7 @@ pub enum IdKind {
     Build,
     Operation,
     Token,
+    Resource,
 }
 
 impl IdKind {
@@ -27,6 +28,7 @@ impl IdKind {
             IdKind::Build => "bld_",
             IdKind::Operation => "op_",
             IdKind::Token => "tok_",
+            IdKind::Resource => "res_",
         }
     }
 }
@@ -87,6 +89,7 @@ id_type!(DeployId, IdKind::Deploy);
 id_type!(BuildId, IdKind::Build);
 id_type!(OperationId, IdKind::Operation);
 id_type!(TokenId, IdKind::Token);
+id_type!(ResourceId, IdKind::Resource);
 
 #[cfg(test)]
 mod tests {

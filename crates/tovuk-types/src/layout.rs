@@ -141,4 +141,25 @@ impl DataLayout {
     pub fn volume_image(&self, app: &str) -> PathBuf {
         self.root.join("volumes").join(format!("{app}.ext4"))
     }
+
+    /// What the platform serves to apps as resources (runner): outside every app's volume,
+    /// so an app reaches it only through the resource's protocol.
+    pub fn resources_dir(&self) -> PathBuf {
+        self.root.join("resources")
+    }
+
+    /// Every KV keyspace, one database (runner).
+    pub fn kv_file(&self) -> PathBuf {
+        self.resources_dir().join("kv.redb")
+    }
+
+    /// Every bucket of object storage (runner).
+    pub fn objects_dir(&self) -> PathBuf {
+        self.resources_dir().join("objects")
+    }
+
+    /// The snapshots of a SQLite resource (runner: `tovuk sqlite snapshot`).
+    pub fn snapshots_dir(&self, resource_id: &str) -> PathBuf {
+        self.resources_dir().join("snapshots").join(resource_id)
+    }
 }

@@ -235,6 +235,16 @@ text_enum! {
 }
 
 text_enum! {
+    /// Whether the app's current deploy uses a resource.
+    ResourceStatus, "resource status" {
+        /// Declared by the app's current deploy, and given to its instances.
+        Active = "active",
+        /// No longer declared: its data is kept (and still billed) until the app is deleted, but no instance gets it.
+        Detached = "detached",
+    }
+}
+
+text_enum! {
     /// Whether a platform role runs in this process.
     RoleState, "role state" {
         Running = "running",

@@ -12,7 +12,9 @@ mod logs;
 mod ops;
 mod plan;
 mod pricing;
+mod service;
 mod source;
+mod sqlite;
 mod status;
 pub(crate) mod target;
 mod token;
@@ -91,6 +93,8 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Pricing => block_on(pricing::pricing(&global)),
         Command::Usage { app } => block_on(pricing::usage(app.as_deref(), &global)),
         Command::Caps(command) => block_on(caps::run(command, &global)),
+        Command::Service(command) => block_on(service::run(command, &global)),
+        Command::Sqlite(command) => block_on(sqlite::run(command, &global)),
         Command::Hook { name } => return hook::run(&name),
     };
     match result {

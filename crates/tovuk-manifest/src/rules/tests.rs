@@ -128,6 +128,32 @@ fn bindings_are_unique_across_resources_and_services() {
 }
 
 #[test]
+fn a_binding_may_not_be_another_bindings_variable() {
+    // A queue `FILES` sets FILES_URL and FILES_TOKEN; a KV named FILES_TOKEN would be shadowed.
+    check(
+        &web(
+            "\"http\", \"queues\", \"kv\"",
+            "[[resources]]\nkind = \"queue\"\nbinding = \"FILES\"\n[[resources]]\nkind = \"kv\"\nbinding = \"FILES_TOKEN\"\n",
+        ),
+        "error binding_collision 15:11",
+    );
+    check(
+        &web(
+            "\"http\", \"object-storage\", \"sqlite\"",
+            "[[resources]]\nkind = \"sqlite\"\nbinding = \"MEDIA_ENDPOINT\"\n[[resources]]\nkind = \"object-storage\"\nbinding = \"MEDIA\"\n",
+        ),
+        "error binding_collision 12:11",
+    );
+    check(
+        &web(
+            "\"http\", \"object-storage\", \"kv\"",
+            "[[resources]]\nkind = \"kv\"\nbinding = \"CACHE\"\n[[resources]]\nkind = \"object-storage\"\nbinding = \"MEDIA\"\n",
+        ),
+        "ok",
+    );
+}
+
+#[test]
 fn routes_and_domains_are_unique() {
     check(
         &web("\"http\"", "[[routes]]\npath = \"/api\"\n[[routes]]\npath = \"/api/\"\n"),

@@ -25,6 +25,7 @@ pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport
     // File order, so "first" means the one a reader sees first.
     bindings.sort_by_key(|(_, span, _)| span.start);
     report_duplicates(source, report, &bindings, Code::DuplicateBinding, "binding");
+    check_variable_collisions(source, draft, report);
 
     let routes: Vec<(&str, &Span, &str)> = draft
         .routes()
@@ -41,6 +42,66 @@ pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport
         .map(|name| (name.value.as_str(), &name.span, "[[domains]]"))
         .collect();
     report_duplicates(source, report, &domains, Code::DuplicateDomain, "domain");
+}
+
+/// A binding sets more variables than its own name (`FILES_ENDPOINT`, `QUEUE_TOKEN`, ...):
+/// no two entries may set the same one, whatever their kinds.
+fn check_variable_collisions(source: &Source<'_>, draft: &Draft, report: &mut CheckReport) {
+    let mut entries: Vec<(&str, &Span, Vec<String>)> = Vec::new();
+    for resource in draft.resources() {
+        if let (Some(binding), Some(kind)) = (resource.value.binding.valid(), resource.value.kind.value()) {
+            entries.push((&binding.value, &binding.span, kind.variables(&binding.value)));
+        }
+    }
+    for binding in draft.bindings() {
+        if let Some(name) = binding.value.binding.valid() {
+            entries.push((&name.value, &name.span, crate::service_binding_variables(&name.value)));
+        }
+    }
+    entries.sort_by_key(|(_, span, _)| span.start);
+    let mut set_by: HashMap<&str, (&str, &Span)> = HashMap::new();
+    for (binding, span, variables) in &entries {
+        for variable in variables {
+            if let Some((other, other_span)) = set_by.get(variable.as_str()).copied()
+                && other != *binding
+                && variable != binding
+                && variable != other
+            {
+                let where_first = source.location(other_span);
+                let diagnostic = source
+                    .diagnostic(
+                        Code::BindingCollision,
+                        span,
+                        format!(
+                            "binding `{binding}` sets `{variable}`, which the binding `{other}` at {where_first} sets too"
+                        ),
+                    )
+                    .with_next(format!("rename `{binding}` so that none of its variables is also one of `{other}`'s"));
+                report.push_error(diagnostic);
+                break;
+            }
+        }
+        for variable in variables {
+            set_by.entry(variable.as_str()).or_insert((binding, span));
+        }
+    }
+    // A binding named like another's variable (`FILES_ENDPOINT` next to an object store `FILES`).
+    let names: HashMap<&str, &Span> = entries.iter().map(|(binding, span, _)| (*binding, *span)).collect();
+    for (binding, span, variables) in &entries {
+        for variable in variables.iter().filter(|variable| variable.as_str() != *binding) {
+            if let Some(other_span) = names.get(variable.as_str()) {
+                let where_set = source.location(span);
+                let diagnostic = source
+                    .diagnostic(
+                        Code::BindingCollision,
+                        other_span,
+                        format!("binding `{variable}` is also a variable the binding `{binding}` at {where_set} sets"),
+                    )
+                    .with_next(format!("rename `{variable}`; `{binding}` sets {}", variables.join(", ")));
+                report.push_error(diagnostic);
+            }
+        }
+    }
 }
 
 /// Reports every repeat of a name at the repeat, naming where it first appeared.

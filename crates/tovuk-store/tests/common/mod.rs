@@ -18,5 +18,6 @@ pub fn pushed(app: &AppId, sha: &str) -> NewSource {
         refused: None,
         plan: None,
         held_by_push: None,
+        resources: Vec::new(),
     }
 }

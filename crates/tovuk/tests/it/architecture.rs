@@ -229,6 +229,9 @@ fn the_documented_data_directory_is_the_layout_the_code_uses() {
         dir(layout.instance_dir("<deploy>", 0)),
         dir(layout.volume_dir("<app>")),
         path(layout.volume_image("<app>")),
+        path(layout.kv_file()),
+        dir(layout.objects_dir()),
+        dir(layout.snapshots_dir("<resource>")),
     ]
     .into_iter()
     .collect();

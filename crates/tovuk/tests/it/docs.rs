@@ -53,6 +53,14 @@ const COMMANDS: &[&[&str]] = &[
     &["caps", "set"],
     &["caps", "list"],
     &["caps", "unset"],
+    &["service"],
+    &["service", "show"],
+    &["service", "list"],
+    &["sqlite"],
+    &["sqlite", "snapshot"],
+    &["sqlite", "snapshots"],
+    &["sqlite", "restore"],
+    &["sqlite", "query"],
     &["token"],
     &["token", "create"],
     &["token", "list"],
@@ -146,6 +154,10 @@ fn values_reference() -> String {
     section::<TokenScopeName>(&mut out, "`Token.scope`.");
     section::<CapState>(&mut out, "`Cap.state` (`tovuk caps list`).");
     section::<RoleState>(&mut out, "`PlatformStatus.roles[].state` (`tovuk status`).");
+    section::<tovuk_types::values::ResourceStatus>(
+        &mut out,
+        "`Service.resources[].status` (`tovuk service show`, `tovuk service list`).",
+    );
     out
 }
 

@@ -16,6 +16,7 @@ mod lifecycle;
 mod network;
 mod push;
 mod release;
+mod resources;
 mod secrets;
 mod server;
 mod source;

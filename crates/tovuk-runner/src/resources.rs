@@ -1,0 +1,465 @@
+//! The resources an app's instances reach: SQLite files in its volume, and the KV and the
+//! object storage the platform serves on this machine.
+//!
+//! An instance with a network of its own reaches the KV and the object storage on its own
+//! loopback (`127.0.0.1:6379`, `127.0.0.1:9000`): listeners the platform makes inside its
+//! namespace before the app runs, and closes when the process ends. Only that app's
+//! credentials open anything there. An instance on the host's network (a machine without
+//! namespaces) reaches listeners on the host's loopback, where the credential alone decides.
+//! Every operation is admitted and counted against the app's caps ([`tovuk_meter`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tovuk_api_types::{
+    ApiError, DeployFailure, FailureReason, ReleaseResource, SqliteQueryResult, SqliteRestored, SqliteSnapshot,
+};
+use tovuk_daemon::Shutdown;
+use tovuk_manifest::ResourceKind;
+use tovuk_meter::{Meters, ResourceMeter, Stop};
+use tovuk_types::DataLayout;
+use tovuk_types::resources::{KV_PORT, OBJECTS_PORT, OBJECTS_REGION, bucket_name, sqlite_path, sqlite_volume_path};
+use zeroize::Zeroizing;
+
+/// How often what each resource holds is measured, for storage metering and `service show`.
+const MEASURE_EVERY: Duration = Duration::from_secs(30);
+
+/// One resource the runner was given with a release, its credential opened.
+struct Given {
+    app: String,
+    kind: ResourceKind,
+    binding: String,
+    secret: Zeroizing<String>,
+}
+
+/// The resources of every app this runner serves, by resource id.
+#[derive(Default)]
+struct Registry {
+    given: RwLock<HashMap<String, Given>>,
+}
+
+impl Registry {
+    /// The resource `id` of `kind`, when `scope` (the app whose network the connection came
+    /// from, if any) may use it and `secret` is its credential.
+    fn open(&self, scope: Option<&str>, id: &str, kind: ResourceKind, secret: &str) -> Option<String> {
+        let given = self.given.read().ok()?;
+        let resource = given.get(id)?;
+        let scope_ok = scope.is_none_or(|app| app == resource.app);
+        (resource.kind == kind && scope_ok && constant_time_eq(resource.secret.as_bytes(), secret.as_bytes()))
+            .then(|| resource.app.clone())
+    }
+
+    fn secret_of(&self, scope: Option<&str>, id: &str, kind: ResourceKind) -> Option<(String, String)> {
+        let given = self.given.read().ok()?;
+        let resource = given.get(id)?;
+        (resource.kind == kind && scope.is_none_or(|app| app == resource.app))
+            .then(|| (resource.secret.to_string(), resource.app.clone()))
+    }
+
+    fn of_app(&self, app: &str, kind: ResourceKind) -> Vec<String> {
+        self.given.read().map_or_else(
+            |_| Vec::new(),
+            |given| given.iter().filter(|(_, r)| r.app == app && r.kind == kind).map(|(id, _)| id.clone()).collect(),
+        )
+    }
+}
+
+/// Compares without stopping at the first difference, so timing says nothing of a secret.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// What refuses an operation past a cap: the cap, and the command that raises it.
+fn cap_message(app: &str, stop: &Stop) -> String {
+    format!(
+        "the app's {} cap of {} is reached for this period; raise it with: tovuk caps set {app} {} <LIMIT>",
+        stop.meter, stop.limit, stop.meter
+    )
+}
+
+/// What the platform serves to apps on this machine as resources.
+pub struct ResourceHost {
+    layout: DataLayout,
+    meters: Arc<Meters>,
+    kv: Arc<tovuk_kv::Kv>,
+    objects: Arc<tovuk_objects::Objects>,
+    registry: Arc<Registry>,
+    /// The ports of the listeners on the host's loopback, made on first use.
+    host_ports: OnceLock<Option<(u16, u16)>>,
+    shutdown: Shutdown,
+    /// The runner whose instances a restore stops and starts again.
+    runner: OnceLock<std::sync::Weak<crate::Runner>>,
+}
+
+impl std::fmt::Debug for ResourceHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceHost").field("layout", &self.layout).finish_non_exhaustive()
+    }
+}
+
+/// What an instance of a release gets from its resources.
+#[derive(Default)]
+pub(crate) struct Provided {
+    /// Variables for its environment (values include credentials: never logged).
+    pub env: Vec<(String, Zeroizing<String>)>,
+    /// It reaches the KV or the object storage: listeners in its network before it runs.
+    pub needs_endpoints: bool,
+    /// The credentials among the values, to hide in what the app prints.
+    pub secrets: Vec<Zeroizing<String>>,
+}
+
+impl ResourceHost {
+    /// Opens the KV and the object storage under the data directory.
+    pub fn open(layout: DataLayout, meters: Arc<Meters>, shutdown: Shutdown) -> anyhow::Result<Arc<ResourceHost>> {
+        std::fs::create_dir_all(layout.resources_dir())?;
+        let kv = tovuk_kv::Kv::open(&layout.kv_file())?;
+        let objects = tovuk_objects::Objects::open(&layout.objects_dir())?;
+        let host = Arc::new(ResourceHost {
+            layout,
+            meters,
+            kv,
+            objects,
+            registry: Arc::default(),
+            host_ports: OnceLock::new(),
+            shutdown: shutdown.clone(),
+            runner: OnceLock::new(),
+        });
+        shutdown.spawn("resource-sizes", host.clone().measure(shutdown.clone()));
+        Ok(host)
+    }
+
+    pub(crate) fn attach(&self, runner: &Arc<crate::Runner>) {
+        let _ = self.runner.set(Arc::downgrade(runner));
+    }
+
+    fn database(&self, app: &str, binding: &str) -> std::path::PathBuf {
+        self.layout.volume_dir(app).join(sqlite_volume_path(binding))
+    }
+
+    /// `tovuk sqlite snapshot`: a consistent copy while the app writes.
+    pub async fn sqlite_snapshot(
+        &self,
+        app: &str,
+        resource_id: &str,
+        binding: &str,
+    ) -> Result<SqliteSnapshot, ApiError> {
+        crate::sqlite::snapshot(&self.database(app, binding), &self.layout.snapshots_dir(resource_id)).await
+    }
+
+    /// `tovuk sqlite snapshots`.
+    pub fn sqlite_snapshots(&self, resource_id: &str) -> Result<Vec<SqliteSnapshot>, ApiError> {
+        crate::sqlite::snapshots(&self.layout.snapshots_dir(resource_id))
+    }
+
+    /// `tovuk sqlite restore`: the snapshot passes `PRAGMA integrity_check` first (else
+    /// nothing changes); then the app's instances stop, the database as it is becomes a
+    /// snapshot, the file is swapped, and they start again.
+    pub async fn sqlite_restore(
+        &self,
+        app: &str,
+        resource_id: &str,
+        binding: &str,
+        snapshot: &str,
+    ) -> Result<SqliteRestored, ApiError> {
+        let dir = self.layout.snapshots_dir(resource_id);
+        let chosen = crate::sqlite::check_snapshot(&dir, snapshot).await?;
+        let runner = self.runner.get().and_then(std::sync::Weak::upgrade).ok_or_else(|| {
+            ApiError::new(tovuk_api_types::ErrorCode::Internal, "the runner is not running on this server")
+        })?;
+        let database = self.database(app, binding);
+        let swap = async {
+            let previous = crate::sqlite::snapshot(&database, &dir).await?;
+            crate::sqlite::swap_in(&chosen, &database)?;
+            Ok(previous)
+        };
+        let (previous, restarted_instances) = runner.with_app_stopped(app, swap).await?;
+        tracing::info!(%app, %binding, %snapshot, previous = %previous.id, "SQLite database restored from a snapshot");
+        Ok(SqliteRestored {
+            app: app.to_owned(),
+            binding: binding.to_owned(),
+            snapshot: snapshot.to_owned(),
+            previous,
+            restarted_instances,
+        })
+    }
+
+    /// `tovuk sqlite query`: one statement, read-only unless `write`.
+    pub async fn sqlite_query(
+        &self,
+        app: &str,
+        binding: &str,
+        sql: &str,
+        write: bool,
+    ) -> Result<SqliteQueryResult, ApiError> {
+        crate::sqlite::query(&self.database(app, binding), sql, write).await
+    }
+
+    /// Makes what a release's resources need (SQLite files, buckets), opens their
+    /// credentials and says what its instances' environment gets. `config` is the app's own
+    /// config: a conventional variable it sets itself is left to it.
+    pub(crate) async fn provide(
+        &self,
+        app: &str,
+        app_id: &str,
+        resources: &[ReleaseResource],
+        key: &tovuk_secrets::MasterKey,
+        config: &tovuk_secrets::OpenedEnv,
+        on_host_network: bool,
+    ) -> Result<Provided, DeployFailure> {
+        let failure = |why: String| crate::release::failure(FailureReason::ReleaseFailed, why);
+        let mut provided = Provided::default();
+        if resources.is_empty() {
+            return Ok(provided);
+        }
+        let (kv_port, objects_port) = if on_host_network {
+            self.host_ports()
+                .ok_or_else(|| failure("the platform cannot serve resources on this machine's loopback".into()))?
+        } else {
+            (KV_PORT, OBJECTS_PORT)
+        };
+        let credentials: Vec<_> = resources.iter().map(|resource| resource.credential.clone()).collect();
+        let opened = tovuk_secrets::open_env(key, app_id, &credentials)
+            .map_err(|error| failure(format!("a resource's credential cannot be opened: {error}")))?;
+        let set_by_app = |name: &str| config.iter().any(|(set, _)| set == name);
+        let count = |kind: ResourceKind| resources.iter().filter(|r| r.kind == kind.as_str()).count();
+        let mut env: Vec<(String, String)> = Vec::new();
+        for (resource, (_, secret)) in resources.iter().zip(opened) {
+            let Some(kind) = ResourceKind::from_name(&resource.kind) else {
+                return Err(failure(format!("resource kind `{}` is not served here", resource.kind)));
+            };
+            let binding = &resource.binding;
+            let only = count(kind) == 1;
+            let mut conventional = |name: &str, value: String| {
+                if only && !set_by_app(name) {
+                    env.push((name.to_owned(), value));
+                }
+            };
+            match kind {
+                ResourceKind::Sqlite => {
+                    let file = self.layout.volume_dir(app).join(sqlite_volume_path(binding));
+                    create_sqlite(&file).await.map_err(|why| {
+                        failure(format!("the SQLite database of `{binding}` cannot be created: {why}"))
+                    })?;
+                    let path = sqlite_path(binding);
+                    conventional("DATABASE_URL", format!("sqlite:///{path}"));
+                    env.push((binding.clone(), path));
+                }
+                ResourceKind::Kv => {
+                    let url = format!("redis://{}:{}@127.0.0.1:{kv_port}/0", resource.id, secret.as_str());
+                    conventional("REDIS_URL", url.clone());
+                    env.push((binding.clone(), url));
+                    provided.needs_endpoints = true;
+                }
+                ResourceKind::ObjectStorage => {
+                    let bucket = bucket_name(&resource.id);
+                    self.objects
+                        .ensure_bucket(&bucket)
+                        .map_err(|error| failure(format!("the bucket of `{binding}` cannot be created: {error}")))?;
+                    let endpoint = format!("http://127.0.0.1:{objects_port}");
+                    for (name, value) in [
+                        ("AWS_ENDPOINT_URL_S3", endpoint.clone()),
+                        ("AWS_ACCESS_KEY_ID", resource.id.clone()),
+                        ("AWS_SECRET_ACCESS_KEY", secret.to_string()),
+                        ("AWS_REGION", OBJECTS_REGION.to_owned()),
+                        ("BUCKET_NAME", bucket.clone()),
+                    ] {
+                        conventional(name, value);
+                    }
+                    // boto3 reads the region from AWS_DEFAULT_REGION.
+                    conventional("AWS_DEFAULT_REGION", OBJECTS_REGION.to_owned());
+                    env.push((binding.clone(), bucket));
+                    env.push((format!("{binding}_ENDPOINT"), endpoint));
+                    env.push((format!("{binding}_ACCESS_KEY_ID"), resource.id.clone()));
+                    env.push((format!("{binding}_SECRET_ACCESS_KEY"), secret.to_string()));
+                    env.push((format!("{binding}_REGION"), OBJECTS_REGION.to_owned()));
+                    provided.needs_endpoints = true;
+                }
+                ResourceKind::Queue | ResourceKind::Cron | ResourceKind::State => {
+                    return Err(failure(format!("resource kind `{kind}` is not served by this platform yet")));
+                }
+            }
+            provided.secrets.push(secret.clone());
+            if let Ok(mut given) = self.registry.given.write() {
+                given
+                    .insert(resource.id.clone(), Given { app: app.to_owned(), kind, binding: binding.clone(), secret });
+            }
+        }
+        provided.env = env.into_iter().map(|(name, value)| (name, Zeroizing::new(value))).collect();
+        Ok(provided)
+    }
+
+    /// Serves the KV and the object storage inside the network namespace `netns` of one of
+    /// `app`'s instances until `stop` is cancelled (its process ended).
+    pub(crate) async fn serve_in(&self, netns: &Path, app: &str, stop: CancellationToken) -> std::io::Result<()> {
+        let kv = tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], KV_PORT))).await?;
+        let objects =
+            tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], OBJECTS_PORT))).await?;
+        self.serve(kv, objects, Some(app.to_owned()), stop);
+        Ok(())
+    }
+
+    fn serve(
+        &self,
+        kv: tokio::net::TcpListener,
+        objects: tokio::net::TcpListener,
+        scope: Option<String>,
+        stop: CancellationToken,
+    ) {
+        let gate = Arc::new(Gate {
+            registry: self.registry.clone(),
+            meters: self.meters.clone(),
+            objects: self.objects.clone(),
+        });
+        let (kv_store, kv_gate, kv_scope, kv_stop) = (self.kv.clone(), gate.clone(), scope.clone(), stop.clone());
+        self.shutdown.spawn("kv-endpoint", async move {
+            kv_store.serve(kv, kv_scope, kv_gate, kv_stop).await;
+            Ok(())
+        });
+        let objects_store = self.objects.clone();
+        self.shutdown.spawn("objects-endpoint", async move {
+            objects_store.serve(objects, scope, gate, stop).await;
+            Ok(())
+        });
+    }
+
+    /// The listeners on the host's loopback for instances on the host's network.
+    fn host_ports(&self) -> Option<(u16, u16)> {
+        *self.host_ports.get_or_init(|| {
+            let bind = || -> std::io::Result<(tokio::net::TcpListener, tokio::net::TcpListener)> {
+                let kv = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let objects = std::net::TcpListener::bind("127.0.0.1:0")?;
+                kv.set_nonblocking(true)?;
+                objects.set_nonblocking(true)?;
+                Ok((tokio::net::TcpListener::from_std(kv)?, tokio::net::TcpListener::from_std(objects)?))
+            };
+            match bind() {
+                Ok((kv, objects)) => {
+                    let ports = (kv.local_addr().ok()?.port(), objects.local_addr().ok()?.port());
+                    let stop = CancellationToken::new();
+                    let shutdown = self.shutdown.clone();
+                    let cancel = stop.clone();
+                    self.shutdown.spawn("host-endpoints", async move {
+                        shutdown.wait().await;
+                        cancel.cancel();
+                        Ok(())
+                    });
+                    self.serve(kv, objects, None, stop);
+                    Some(ports)
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for resources on the host's loopback");
+                    None
+                }
+            }
+        })
+    }
+
+    /// Measures what each resource holds, every little while, for metering and `service show`.
+    async fn measure(self: Arc<Self>, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval(MEASURE_EVERY);
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            let host = self.clone();
+            let _ = tokio::task::spawn_blocking(move || host.measure_once()).await;
+        }
+    }
+
+    fn measure_once(&self) {
+        let given: Vec<(String, String, ResourceKind, String)> = self.registry.given.read().map_or_else(
+            |_| Vec::new(),
+            |given| given.iter().map(|(id, r)| (id.clone(), r.app.clone(), r.kind, r.binding.clone())).collect(),
+        );
+        for (id, app, kind, binding) in given {
+            let bytes = match kind {
+                ResourceKind::Kv => self.kv.keyspace_bytes(&id),
+                ResourceKind::ObjectStorage => self.objects.bucket_bytes(&bucket_name(&id)),
+                ResourceKind::Sqlite => {
+                    let file = self.layout.volume_dir(&app).join(sqlite_volume_path(&binding));
+                    let size = |path: &Path| std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+                    size(&file) + size(&file.with_extension("db-wal"))
+                }
+                _ => continue,
+            };
+            self.meters.app(&app).set_resource_size(&id, bytes);
+        }
+    }
+}
+
+/// Creates the database file in WAL mode when it does not exist yet (the app opens it).
+async fn create_sqlite(file: &Path) -> Result<(), String> {
+    if file.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+    }
+    crate::sqlite::create_wal_database(file).await
+}
+
+/// Who may use what, and what it costs: shared by every listener.
+struct Gate {
+    registry: Arc<Registry>,
+    meters: Arc<Meters>,
+    objects: Arc<tovuk_objects::Objects>,
+}
+
+impl Gate {
+    fn admit(&self, app: &str, resource: &str, meter: ResourceMeter, n: u64) -> Result<(), String> {
+        if !self.meters.enabled() || n == 0 {
+            return Ok(());
+        }
+        self.meters.app(app).admit_resource(resource, meter, n).map_err(|stop| cap_message(app, &stop))
+    }
+}
+
+impl tovuk_kv::Gate for Gate {
+    fn authenticate(&self, scope: Option<&str>, username: Option<&str>, password: &str) -> Option<tovuk_kv::Keyspace> {
+        let id = username?;
+        let app = self.registry.open(scope, id, ResourceKind::Kv, password)?;
+        Some(tovuk_kv::Keyspace { id: id.to_owned(), app })
+    }
+
+    fn admit(&self, keyspace: &tovuk_kv::Keyspace, reads: u64, writes: u64) -> Result<(), String> {
+        Gate::admit(self, &keyspace.app, &keyspace.id, ResourceMeter::KvWrites, writes)?;
+        Gate::admit(self, &keyspace.app, &keyspace.id, ResourceMeter::KvReads, reads)
+    }
+}
+
+impl tovuk_objects::Gate for Gate {
+    fn credential(&self, scope: Option<&str>, access_key: &str) -> Option<(String, tovuk_objects::Bucket)> {
+        let (secret, app) = self.registry.secret_of(scope, access_key, ResourceKind::ObjectStorage)?;
+        Some((secret, tovuk_objects::Bucket { resource_id: access_key.to_owned(), name: bucket_name(access_key), app }))
+    }
+
+    fn admit(&self, bucket: &tovuk_objects::Bucket, class: tovuk_objects::OpClass) -> Result<(), String> {
+        let meter = match class {
+            tovuk_objects::OpClass::A => ResourceMeter::ObjectClassAOps,
+            tovuk_objects::OpClass::B => ResourceMeter::ObjectClassBOps,
+        };
+        Gate::admit(self, &bucket.app, &bucket.resource_id, meter, 1)
+    }
+
+    fn admit_bytes(&self, bucket: &tovuk_objects::Bucket, held: u64, incoming: u64) -> Result<(), String> {
+        if !self.meters.enabled() {
+            return Ok(());
+        }
+        // The cap is the app's, across its buckets.
+        let others: u64 = self
+            .registry
+            .of_app(&bucket.app, ResourceKind::ObjectStorage)
+            .iter()
+            .filter(|id| **id != bucket.resource_id)
+            .map(|id| self.objects.bucket_bytes(&bucket_name(id)))
+            .sum();
+        self.meters
+            .app(&bucket.app)
+            .admit_object_bytes(held.saturating_add(others), incoming)
+            .map_err(|stop| cap_message(&bucket.app, &stop))
+    }
+}
