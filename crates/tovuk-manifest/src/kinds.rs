@@ -114,9 +114,15 @@ impl ResourceKind {
     pub fn conventional_variables(self) -> &'static [&'static str] {
         match self {
             ResourceKind::Sqlite => &["DATABASE_URL"],
-            ResourceKind::ObjectStorage => {
-                &["AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "BUCKET_NAME"]
-            }
+            // boto3 reads the region from AWS_DEFAULT_REGION, other SDKs from AWS_REGION.
+            ResourceKind::ObjectStorage => &[
+                "AWS_ENDPOINT_URL_S3",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_REGION",
+                "BUCKET_NAME",
+                "AWS_DEFAULT_REGION",
+            ],
             ResourceKind::Kv => &["REDIS_URL"],
             ResourceKind::Queue | ResourceKind::Cron | ResourceKind::State => &[],
         }

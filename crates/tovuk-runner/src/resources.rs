@@ -231,27 +231,21 @@ impl ResourceHost {
                 return Err(failure(format!("resource kind `{}` is not served here", resource.kind)));
             };
             let binding = &resource.binding;
-            let only = count(kind) == 1;
-            let mut conventional = |name: &str, value: String| {
-                if only && !set_by_app(name) {
-                    env.push((name.to_owned(), value));
-                }
-            };
-            match kind {
+            // Values in the order of the names the manifest gives the kind
+            // (`variables`, then `conventional_variables`): one list of names everywhere.
+            let (own, conventional): (Vec<String>, Vec<String>) = match kind {
                 ResourceKind::Sqlite => {
                     let file = self.layout.volume_dir(app).join(sqlite_volume_path(binding));
                     create_sqlite(&file).await.map_err(|why| {
                         failure(format!("the SQLite database of `{binding}` cannot be created: {why}"))
                     })?;
                     let path = sqlite_path(binding);
-                    conventional("DATABASE_URL", format!("sqlite:///{path}"));
-                    env.push((binding.clone(), path));
+                    (vec![path.clone()], vec![format!("sqlite:///{path}")])
                 }
                 ResourceKind::Kv => {
                     let url = format!("redis://{}:{}@127.0.0.1:{kv_port}/0", resource.id, secret.as_str());
-                    conventional("REDIS_URL", url.clone());
-                    env.push((binding.clone(), url));
                     provided.needs_endpoints = true;
+                    (vec![url.clone()], vec![url])
                 }
                 ResourceKind::ObjectStorage => {
                     let bucket = bucket_name(&resource.id);
@@ -259,27 +253,19 @@ impl ResourceHost {
                         .ensure_bucket(&bucket)
                         .map_err(|error| failure(format!("the bucket of `{binding}` cannot be created: {error}")))?;
                     let endpoint = format!("http://127.0.0.1:{objects_port}");
-                    for (name, value) in [
-                        ("AWS_ENDPOINT_URL_S3", endpoint.clone()),
-                        ("AWS_ACCESS_KEY_ID", resource.id.clone()),
-                        ("AWS_SECRET_ACCESS_KEY", secret.to_string()),
-                        ("AWS_REGION", OBJECTS_REGION.to_owned()),
-                        ("BUCKET_NAME", bucket.clone()),
-                    ] {
-                        conventional(name, value);
-                    }
-                    // boto3 reads the region from AWS_DEFAULT_REGION.
-                    conventional("AWS_DEFAULT_REGION", OBJECTS_REGION.to_owned());
-                    env.push((binding.clone(), bucket));
-                    env.push((format!("{binding}_ENDPOINT"), endpoint));
-                    env.push((format!("{binding}_ACCESS_KEY_ID"), resource.id.clone()));
-                    env.push((format!("{binding}_SECRET_ACCESS_KEY"), secret.to_string()));
-                    env.push((format!("{binding}_REGION"), OBJECTS_REGION.to_owned()));
                     provided.needs_endpoints = true;
+                    let keys = [endpoint, resource.id.clone(), secret.to_string(), OBJECTS_REGION.to_owned()];
+                    let own = std::iter::once(bucket.clone()).chain(keys.iter().cloned()).collect();
+                    (own, keys.into_iter().chain([bucket, OBJECTS_REGION.to_owned()]).collect())
                 }
                 ResourceKind::Queue | ResourceKind::Cron | ResourceKind::State => {
                     return Err(failure(format!("resource kind `{kind}` is not served by this platform yet")));
                 }
+            };
+            env.extend(kind.variables(binding).into_iter().zip(own));
+            if count(kind) == 1 {
+                let names = kind.conventional_variables().iter().map(|name| (*name).to_owned());
+                env.extend(names.zip(conventional).filter(|(name, _)| !set_by_app(name)));
             }
             provided.secrets.push(secret.clone());
             if let Ok(mut given) = self.registry.given.write() {

@@ -114,7 +114,8 @@ fn a_python_app_keeps_its_data_in_sqlite_s3_and_kv_through_redeploys_kill_9_and_
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
             "AWS_REGION",
-            "BUCKET_NAME"
+            "BUCKET_NAME",
+            "AWS_DEFAULT_REGION"
         ],
         "{shown}"
     );
