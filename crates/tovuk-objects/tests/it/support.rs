@@ -265,31 +265,13 @@ pub fn rss_bytes() -> u64 {
         .expect("VmRSS")
 }
 
-/// The Python of a venv with boto3 from PyPI: `TOVUK_TEST_VENV`, else one created once under
-/// `$HOME/.cache/tovuk-test-venv`. None (and a printed reason) when python3 is absent.
+/// Debian's Python with boto3 from PyPI, which `scripts/test` installs (the same one the
+/// platform's end-to-end tests and deployed apps use). Always `Some`: a missing boto3 fails
+/// the test with the fix rather than skipping it.
 pub fn boto3_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("TOVUK_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        home.join(".cache/tovuk-test-venv")
-    });
-    let python = venv.join("bin/python");
-    let has_boto3 = |python: &Path| {
-        Command::new(python).args(["-c", "import boto3"]).output().is_ok_and(|output| output.status.success())
-    };
-    if has_boto3(&python) {
-        return Some(python);
-    }
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipping boto3 test: python3 is not installed");
-        return None;
-    }
-    let created = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().expect("python3 -m venv");
-    assert!(created.success(), "`python3 -m venv {}` failed: install python3-venv", venv.display());
-    let installed = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "boto3>=1.36"])
-        .status()
-        .expect("pip install boto3");
-    assert!(installed.success(), "`pip install boto3` into {} failed", venv.display());
+    let python = PathBuf::from("/usr/bin/python3");
+    let found = Command::new(&python).args(["-c", "import boto3"]).output().is_ok_and(|out| out.status.success());
+    assert!(found, "/usr/bin/python3 with boto3 from PyPI is needed: run scripts/test, which installs it");
     Some(python)
 }
 
