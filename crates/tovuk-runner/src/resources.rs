@@ -172,7 +172,7 @@ impl ResourceHost {
         let database = self.database(app, binding);
         let swap = async {
             let previous = crate::sqlite::snapshot(&database, &dir).await?;
-            crate::sqlite::swap_in(&chosen, &database)?;
+            crate::sqlite::swap_in(&chosen, &database).await?;
             Ok(previous)
         };
         let (previous, restarted_instances) = runner.with_app_stopped(app, swap).await?;

@@ -139,16 +139,52 @@ pub(crate) async fn check_snapshot(dir: &Path, id: &str) -> Result<PathBuf, ApiE
     }
 }
 
-/// Puts a copy of `snapshot` in place of `database` (whose app is stopped): written and
-/// synced beside it, then renamed over it, so a crash leaves one or the other whole.
-pub(crate) fn swap_in(snapshot: &Path, database: &Path) -> Result<(), ApiError> {
+/// Puts a copy of `snapshot` in place of `database` (whose app is stopped): written, put in
+/// WAL mode (`VACUUM INTO` writes a rollback-journal file) and synced beside it, then renamed
+/// over it, so a crash leaves one or the other whole.
+pub(crate) async fn swap_in(snapshot: &Path, database: &Path) -> Result<(), ApiError> {
     let staged = database.with_extension("db.restoring");
     std::fs::copy(snapshot, &staged).map_err(|error| internal("cannot copy the snapshot", error))?;
-    // The log of the database being replaced belongs to it, not to the snapshot.
+    let _ = std::fs::remove_file(staged.with_extension("restoring-wal"));
+    let _ = std::fs::remove_file(staged.with_extension("restoring-shm"));
+    set_wal(&staged).await.map_err(|error| internal("cannot put the snapshot in WAL mode", error))?;
+    // The old file's log holds committed writes until it is checkpointed into the file; only
+    // an empty log may go, and it must go before the rename or it would replay into the new file.
+    checkpoint(database).await?;
     for suffix in ["db-wal", "db-shm"] {
         let _ = std::fs::remove_file(database.with_extension(suffix));
     }
     durable_rename(&staged, database).map_err(|error| internal("cannot put the snapshot in place", error))
+}
+
+async fn set_wal(file: &Path) -> Result<(), sqlx::Error> {
+    let mut connection = SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await?;
+    let mode: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut connection).await;
+    connection.close().await?;
+    match mode? {
+        mode if mode.eq_ignore_ascii_case("wal") => Ok(()),
+        mode => Err(sqlx::Error::Protocol(format!("it stayed in journal mode {mode}"))),
+    }
+}
+
+/// Moves every committed write in `database`'s WAL into the file and empties the WAL.
+async fn checkpoint(database: &Path) -> Result<(), ApiError> {
+    let failed =
+        |error: String| internal("cannot checkpoint the database before the swap (nothing was changed)", error);
+    let mut connection = connect(database, false).await.map_err(|error| failed(error.to_string()))?;
+    let done: Result<(i64, i64, i64), sqlx::Error> =
+        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut connection).await;
+    let _ = connection.close().await;
+    match done {
+        Ok((0, _, _)) => Ok(()),
+        Ok(_) => Err(failed("another process still holds the database open".into())),
+        Err(error) => Err(failed(error.to_string())),
+    }
 }
 
 fn durable_rename(from: &Path, to: &Path) -> std::io::Result<()> {

@@ -450,3 +450,168 @@ fn descendants(pid: u32) -> Vec<u32> {
     }
     found
 }
+
+/// Writes to one store per path, each answered only once the store acknowledged it.
+const WRITER_APP: &str = r#"import hashlib, json, os, sqlite3, urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import boto3, redis
+
+db = sqlite3.connect(os.environ["DB"], check_same_thread=False, timeout=30)
+db.execute("CREATE TABLE IF NOT EXISTS writes (text TEXT PRIMARY KEY)")
+db.commit()
+s3 = boto3.client("s3")
+bucket = os.environ["BUCKET_NAME"]
+kv = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+def body_of(key):
+    # 256 KiB, so a PUT is still streaming when the platform dies.
+    return hashlib.sha256(key.encode()).hexdigest().encode() * 4096
+
+def dump():
+    texts = [row[0] for row in db.execute("SELECT text FROM writes")]
+    objects, pages = {}, s3.get_paginator("list_objects_v2")
+    for page in pages.paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            got = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+            objects[entry["Key"]] = got == body_of(entry["Key"])
+    keys = {key.decode(): kv.get(key).decode() for key in kv.scan_iter(match="w*")}
+    return {"sqlite": texts, "objects": objects, "kv": keys}
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        try:
+            if url.path == "/sqlite":
+                with db:
+                    db.execute("INSERT INTO writes VALUES (?)", (query["text"],))
+                body = {"ok": True}
+            elif url.path == "/s3":
+                s3.put_object(Bucket=bucket, Key=query["key"], Body=body_of(query["key"]))
+                body = {"ok": True}
+            elif url.path == "/kv":
+                kv.set(query["key"], query["key"])
+                body = {"ok": True}
+            elif url.path == "/dump":
+                body = dump()
+            else:
+                body = {"ok": True, "pid": os.getpid()}
+            status = 200
+        except Exception as error:
+            status, body = 500, {"error": f"{type(error).__name__}: {error}"}
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+/// A GET through the router that may fail: the status, or None when nothing answered.
+fn try_get(router: &str, app: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(router).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    String::from_utf8_lossy(&response).split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn writes_acknowledged_by_each_store_outlive_a_kill_9_of_the_platform_mid_write() {
+    require_python_clients();
+    let platform = Platform::start();
+    platform.create_app("writer");
+    // The upload entrance, with two instances writing to the same stores at once.
+    let manifest = NOTES_MANIFEST
+        .replace("name = \"notes\"", "name = \"writer\"")
+        .replace("python3 -m py_compile app.py", "python3 -m py_compile writer.py")
+        .replace("python3 app.py", "python3 writer.py")
+        .replace("[health]", "[limits]\ninstances = 2\n\n[health]");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tovuk.toml"), manifest).expect("manifest");
+    std::fs::write(dir.path().join("writer.py"), WRITER_APP).expect("app");
+    let accepted =
+        platform.tovuk().args(["deploy", "--app", "writer", "--json"]).arg(dir.path()).run().success().json();
+    let id = accepted["deploy"]["id"].as_str().expect("a deploy").to_owned();
+    platform.wait_for_state(&id, "running");
+    assert_eq!(instance_pids(&platform.data_dir()).len(), 2, "two instances");
+
+    // One writer per store, each recording what was acknowledged, until the platform dies.
+    let router = platform.router_addr();
+    let writers: Vec<_> = ["sqlite", "s3", "kv"]
+        .into_iter()
+        .map(|store| {
+            let router = router.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for n in 0.. {
+                    let name = format!("w{store}{n}");
+                    let path = match store {
+                        "sqlite" => format!("/sqlite?text={name}"),
+                        _ => format!("/{store}?key={name}"),
+                    };
+                    if try_get(&router, "writer", &path) != Some(200) {
+                        break;
+                    }
+                    acknowledged.push(name);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let data_root = platform.kill();
+    let acknowledged: Vec<Vec<String>> =
+        writers.into_iter().map(|writer| writer.join().expect("writer thread")).collect();
+    for (store, written) in ["sqlite", "s3", "kv"].iter().zip(&acknowledged) {
+        assert!(written.len() >= 3, "{store} took writes before the kill: {written:?}");
+    }
+
+    let platform = Platform::start_in(data_root);
+    wait_serving(&platform, "writer");
+    // The stores serve again: the adopted instances write through them.
+    for path in ["/sqlite?text=after", "/s3?key=after", "/kv?key=wafter"] {
+        get_json(&platform, "writer", path);
+    }
+    let dumped = get_json(&platform, "writer", "/dump");
+    let sqlite: Vec<&str> = dumped["sqlite"].as_array().expect("rows").iter().filter_map(Value::as_str).collect();
+    for text in &acknowledged[0] {
+        assert!(sqlite.contains(&text.as_str()), "acknowledged row {text} lost: {dumped}");
+    }
+    let objects = dumped["objects"].as_object().expect("objects");
+    for key in &acknowledged[1] {
+        assert_eq!(objects.get(key), Some(&Value::Bool(true)), "acknowledged object {key} lost or torn: {dumped}");
+    }
+    assert!(objects.values().all(|whole| whole == true), "an object is torn: {dumped}");
+    for key in &acknowledged[2] {
+        assert_eq!(dumped["kv"][key], key.as_str(), "acknowledged KV key {key} lost: {dumped}");
+    }
+    let checked = platform
+        .tovuk()
+        .args(["sqlite", "query", "writer", "DB", "PRAGMA integrity_check", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(checked["rows"], serde_json::json!([["ok"]]), "{checked}");
+
+    // A restore (the app's instances stopped, the file swapped) leaves the file in WAL mode.
+    let snapshot = platform.tovuk().args(["sqlite", "snapshot", "writer", "DB", "--json"]).run().success().json();
+    let snapshot_id = snapshot["id"].as_str().expect("id").to_owned();
+    platform.tovuk().args(["sqlite", "restore", "writer", "DB", &snapshot_id]).run().success();
+    wait_serving(&platform, "writer");
+    let mode = platform
+        .tovuk()
+        .args(["sqlite", "query", "writer", "DB", "PRAGMA journal_mode", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(mode["rows"], serde_json::json!([["wal"]]), "{mode}");
+    let dumped = get_json(&platform, "writer", "/dump");
+    assert!(dumped["sqlite"].as_array().is_some_and(|rows| rows.len() > acknowledged[0].len()), "{dumped}");
+}
