@@ -52,6 +52,14 @@ impl S3Access for Access {
         match classify(operation) {
             Class::Counted(class) => self.gate.admit(&bucket, class).map_err(quota_exceeded)?,
             Class::Free => {}
+            // Tools such as rclone "create" the bucket before writing to it and carry on when S3 answers
+            // that the caller already owns it; AccessDenied would stop them.
+            Class::Platform if operation == "CreateBucket" && self.objects.bucket(&bucket.name).is_some() => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                ));
+            }
             Class::Platform => return Err(access_denied("Buckets are managed by the platform")),
         }
         if matches!(operation, "PutObject" | "UploadPart")

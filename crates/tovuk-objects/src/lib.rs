@@ -19,8 +19,10 @@
 //! | GetObject (`Range`, conditionals), HeadObject (conditionals), HeadBucket, GetBucketLocation | B |
 //! | DeleteObject, DeleteObjects, AbortMultipartUpload | free (not counted, as in R2) |
 //!
-//! Every other S3 operation answers `NotImplemented`; CreateBucket and DeleteBucket answer
-//! `AccessDenied` because buckets belong to the platform. Browser-form uploads (POST Object) are
+//! Every other S3 operation answers `NotImplemented`; DeleteBucket, and CreateBucket of any other
+//! bucket, answer `AccessDenied` because buckets belong to the platform. CreateBucket of the
+//! credential's own bucket answers `BucketAlreadyOwnedByYou` (409), as S3 does, which tools that
+//! create their target first (rclone) take as success. Browser-form uploads (POST Object) are
 //! refused with `EntityTooLarge`: s3s would buffer the file in memory before authenticating it.
 //! Each operation is admitted and counted once by [`Gate::admit`] before it runs, refused or not
 //! by what follows. Uploads (PutObject, UploadPart, CopyObject) are also checked by
@@ -35,7 +37,8 @@
 //! | unknown access key id | `InvalidAccessKeyId` | 403 |
 //! | wrong secret or tampered request | `SignatureDoesNotMatch` | 403 |
 //! | expired presigned URL ("Request has expired") | `AccessDenied` | 403 |
-//! | a bucket other than the credential's, CreateBucket, DeleteBucket, unsigned request | `AccessDenied` | 403 |
+//! | a bucket other than the credential's, DeleteBucket, unsigned request | `AccessDenied` | 403 |
+//! | CreateBucket of the credential's own bucket | `BucketAlreadyOwnedByYou` | 409 |
 //! | the credential's bucket does not exist | `NoSuchBucket` | 404 |
 //! | missing object | `NoSuchKey` | 404 |
 //! | missing multipart upload | `NoSuchUpload` | 404 |
