@@ -83,7 +83,9 @@ enum Class {
 
 fn classify(operation: &str) -> Class {
     match operation {
-        "GetObject" | "HeadObject" | "HeadBucket" | "GetBucketLocation" => Class::Counted(OpClass::B),
+        "GetObject" | "HeadObject" | "HeadBucket" | "GetBucketLocation" | "GetBucketVersioning" => {
+            Class::Counted(OpClass::B)
+        }
         "DeleteObject" | "DeleteObjects" | "AbortMultipartUpload" => Class::Free,
         "CreateBucket" | "DeleteBucket" => Class::Platform,
         // Writes, lists, and anything else (which answers NotImplemented) are class A.

@@ -16,7 +16,7 @@
 //! | PutObject, CopyObject (same bucket, `COPY`/`REPLACE` metadata directive) | A |
 //! | CreateMultipartUpload, UploadPart, CompleteMultipartUpload, ListParts, ListMultipartUploads | A |
 //! | ListObjectsV2, ListObjects (v1), ListBuckets (only the credential's bucket) | A |
-//! | GetObject (`Range`, conditionals), HeadObject (conditionals), HeadBucket, GetBucketLocation | B |
+//! | GetObject (`Range`, conditionals), HeadObject (conditionals), HeadBucket, GetBucketLocation, GetBucketVersioning (never versioned) | B |
 //! | DeleteObject, DeleteObjects, AbortMultipartUpload | free (not counted, as in R2) |
 //!
 //! Every other S3 operation answers `NotImplemented`; DeleteBucket, and CreateBucket of any other
@@ -91,7 +91,7 @@ pub struct Bucket {
 pub enum OpClass {
     /// Writes and lists: Put, Copy, multipart operations, List*.
     A,
-    /// Reads: Get, Head, GetBucketLocation.
+    /// Reads: Get, Head, GetBucketLocation, GetBucketVersioning.
     B,
 }
 

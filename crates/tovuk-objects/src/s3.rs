@@ -618,6 +618,16 @@ impl S3 for Service {
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
+    /// Buckets are never versioned: an empty answer says so, as S3 does for a bucket that never
+    /// had versioning (tools such as `rclone purge` ask before deleting).
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.store(&req.input.bucket)?;
+        Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    }
+
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         let bucket = bucket_of(&req.extensions)?;
         let buckets = self

@@ -333,6 +333,8 @@ def buckets_belong_to_the_platform():
     assert [b["Name"] for b in buckets] == [BUCKET], buckets
     s3.head_bucket(Bucket=BUCKET)
     s3.get_bucket_location(Bucket=BUCKET)
+    assert "Status" not in s3.get_bucket_versioning(Bucket=BUCKET)  # never versioned
+    assert error_of(s3.create_bucket, Bucket=BUCKET)[:2] == (409, "BucketAlreadyOwnedByYou")
     assert error_of(s3.create_bucket, Bucket="new-bucket-by-app")[:2] == (403, "AccessDenied")
     assert error_of(s3.delete_bucket, Bucket=BUCKET)[:2] == (403, "AccessDenied")
 
