@@ -129,7 +129,7 @@ pub enum ArtifactError {
 
     /// A symlink in the build output points outside the output root.
     #[error(
-        "symlink `{path}` points to `{target}`, outside the build output; make it a relative link to a file inside the output, or copy the file in",
+        "symlink `{path}` points to `{target}`, outside the build output and the system directories every release sees; make it a relative link to a file inside the output, or copy the file in",
         target = target.display()
     )]
     SymlinkEscapes {

@@ -24,5 +24,5 @@ pub use ed25519_dalek::VerifyingKey;
 pub use error::ArtifactError;
 pub use key::{BuildKey, KEY_FILE_NAME, PUBLIC_KEY_FILE_NAME, load_public_key};
 pub use manifest::{ARCHIVE_FORMAT, ArtifactManifest, MANIFEST_SCHEMA, SIGNATURE_DOMAIN, canonical_json, sign};
-pub use pack::{PackSummary, pack};
+pub use pack::{PackOptions, PackSummary, pack, pack_with};
 pub use store::{ArtifactPaths, Expected, Verification, create_temp_archive, digest_file, read_manifest, seal, verify};

@@ -35,9 +35,33 @@ enum Entry {
     Symlink { target: PathBuf },
 }
 
+/// What [`pack_with`] allows beyond [`pack`], and the time its entries carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackOptions {
+    /// The absolute path `root` has where it was built and where it runs: an absolute
+    /// symlink under it is checked as the relative link it stands for.
+    pub root_inside: Option<PathBuf>,
+    /// Absolute directories every release sees read-only (the host's `/usr`, ...): an
+    /// absolute symlink to a path that exists under one of them is kept.
+    pub system_dirs: Vec<PathBuf>,
+    /// Every entry's modification time, in seconds since the epoch (e.g. the commit's time):
+    /// deterministic, yet it moves when the source does.
+    pub mtime: u64,
+}
+
+/// [`pack_with`] with no absolute symlinks and every mtime 0.
+pub fn pack(
+    root: &Path,
+    outputs: &[String],
+    is_excluded: &dyn Fn(&str) -> bool,
+    out: impl Write,
+) -> Result<PackSummary, ArtifactError> {
+    pack_with(root, outputs, is_excluded, &PackOptions::default(), out)
+}
+
 /// Packs the build output under `root` into `out` as tar+zstd, deterministically.
 ///
-/// - Entries are sorted by path (bytewise), with mtime 0, uid/gid 0, no user or
+/// - Entries are sorted by path (bytewise), with `options.mtime`, uid/gid 0, no user or
 ///   group names; files are mode 0644, or 0755 when any execute bit is set;
 ///   directories are 0755. Paths in the archive are relative to `root`,
 ///   including for selected outputs (`dist/app.js`, not `app.js`).
@@ -51,13 +75,15 @@ enum Entry {
 ///   directory) contributes nothing.
 /// - Symlinks are stored as symlinks and never followed; one whose target
 ///   resolves outside `root` (absolute, or through `..`, or through other
-///   links) is an error. Device, fifo and socket files are skipped. Hard links
-///   are stored as separate regular files.
+///   links) is an error, except the absolute ones `options` allows. Device,
+///   fifo and socket files are skipped. Hard links are stored as separate
+///   regular files.
 /// - File and directory names must be UTF-8.
-pub fn pack(
+pub fn pack_with(
     root: &Path,
     outputs: &[String],
     is_excluded: &dyn Fn(&str) -> bool,
+    options: &PackOptions,
     out: impl Write,
 ) -> Result<PackSummary, ArtifactError> {
     let root_metadata =
@@ -66,7 +92,7 @@ pub fn pack(
         return Err(ArtifactError::RootNotADirectory { path: root.to_path_buf() });
     }
 
-    let mut collector = Collector { root, is_excluded, entries: BTreeMap::new() };
+    let mut collector = Collector { root, is_excluded, options, entries: BTreeMap::new() };
     if outputs.is_empty() {
         collector.add_directory_contents(&[])?;
     } else {
@@ -74,12 +100,13 @@ pub fn pack(
             collector.add_output(output)?;
         }
     }
-    write_archive(root, &collector.entries, out)
+    write_archive(root, &collector.entries, options.mtime, out)
 }
 
 struct Collector<'a> {
     root: &'a Path,
     is_excluded: &'a dyn Fn(&str) -> bool,
+    options: &'a PackOptions,
     entries: BTreeMap<String, Entry>,
 }
 
@@ -134,7 +161,7 @@ impl Collector<'_> {
         let file_type = metadata.file_type();
         if file_type.is_symlink() {
             let target = fs::read_link(&path).map_err(|source| ArtifactError::io("read symlink", &path, source))?;
-            check_symlink_stays_inside(self.root, components, &target)?;
+            check_symlink_stays_inside(self.root, self.options, components, &target)?;
             self.entries.insert(relative, Entry::Symlink { target });
         } else if file_type.is_dir() {
             self.entries.insert(relative, Entry::Directory);
@@ -203,15 +230,40 @@ fn normalize_output(output: &str) -> Result<Vec<String>, ArtifactError> {
 /// Resolves a symlink's target the way the kernel would, one component at a
 /// time and following links found on the way, and fails if it ever steps
 /// outside `root`. A lexical check alone is not enough: in `a/link/../x`,
-/// `..` applies to where `a/link` points, not to `a`.
-fn check_symlink_stays_inside(root: &Path, link_components: &[String], target: &Path) -> Result<(), ArtifactError> {
+/// `..` applies to where `a/link` points, not to `a`. An absolute target (the
+/// link's own or one met on the way) goes on from the root when it lies under
+/// `options.root_inside`, and ends the walk when it names an existing path under
+/// one of `options.system_dirs`; any other is outside.
+fn check_symlink_stays_inside(
+    root: &Path,
+    options: &PackOptions,
+    link_components: &[String],
+    target: &Path,
+) -> Result<(), ArtifactError> {
     let link_relative = link_components.join("/");
     let escapes = || ArtifactError::SymlinkEscapes { path: link_relative.clone(), target: target.to_path_buf() };
     // Resolution starts in the link's directory.
     let mut current: Vec<OsString> =
         link_components[..link_components.len().saturating_sub(1)].iter().map(OsString::from).collect();
     let mut pending: VecDeque<OsString> = VecDeque::new();
-    push_front_components(&mut pending, target).map_err(|()| escapes())?;
+    let follow = |current: &mut Vec<OsString>, pending: &mut VecDeque<OsString>, next: &Path| {
+        if !next.is_absolute() {
+            return push_front_components(pending, next).map(|()| false);
+        }
+        if let Some(relative) = options.root_inside.as_deref().and_then(|inside| next.strip_prefix(inside).ok()) {
+            current.clear();
+            return push_front_components(pending, relative).map(|()| false);
+        }
+        // Into the system: the rest must stay there, plainly, and exist.
+        let mut full = next.to_path_buf();
+        full.extend(pending.iter());
+        let plain = full.components().all(|part| matches!(part, Component::RootDir | Component::Normal(_)));
+        let system = options.system_dirs.iter().any(|dir| full.starts_with(dir));
+        if plain && system && full.exists() { Ok(true) } else { Err(()) }
+    };
+    if follow(&mut current, &mut pending, target).map_err(|()| escapes())? {
+        return Ok(());
+    }
     let mut hops = 0;
     while let Some(component) = pending.pop_front() {
         if component == "." {
@@ -233,7 +285,9 @@ fn check_symlink_stays_inside(root: &Path, link_components: &[String], target: &
                     return Err(ArtifactError::SymlinkLoop { path: link_relative, max: MAX_SYMLINK_HOPS });
                 }
                 let next = fs::read_link(&path).map_err(|source| ArtifactError::io("read symlink", &path, source))?;
-                push_front_components(&mut pending, &next).map_err(|()| escapes())?;
+                if follow(&mut current, &mut pending, &next).map_err(|()| escapes())? {
+                    return Ok(());
+                }
             }
             // A missing component (a dangling link) or a file: nothing further to follow,
             // and the remaining components are still checked lexically.
@@ -265,6 +319,7 @@ fn push_front_components(pending: &mut VecDeque<OsString>, target: &Path) -> Res
 fn write_archive(
     root: &Path,
     entries: &BTreeMap<String, Entry>,
+    mtime: u64,
     out: impl Write,
 ) -> Result<PackSummary, ArtifactError> {
     let archive_error = |source: io::Error| ArtifactError::io("write archive for", root, source);
@@ -274,18 +329,18 @@ fn write_archive(
     for (relative, entry) in entries {
         match entry {
             Entry::Directory => {
-                let mut header = header(EntryType::Directory, 0o755, 0);
+                let mut header = header(EntryType::Directory, 0o755, 0, mtime);
                 builder.append_data(&mut header, relative, io::empty()).map_err(archive_error)?;
             }
             Entry::Symlink { target } => {
-                let mut header = header(EntryType::Symlink, 0o777, 0);
+                let mut header = header(EntryType::Symlink, 0o777, 0, mtime);
                 builder.append_link(&mut header, relative, target).map_err(archive_error)?;
                 summary.files += 1;
             }
             Entry::File { path, executable, size, device, inode } => {
                 let file = open_unchanged(relative, path, *device, *inode)?;
                 let mode = if *executable { 0o755 } else { 0o644 };
-                let mut header = header(EntryType::Regular, mode, *size);
+                let mut header = header(EntryType::Regular, mode, *size, mtime);
                 let mut reader = ExactReader { inner: file.take(*size), remaining: *size };
                 builder.append_data(&mut header, relative, &mut reader).map_err(|source| {
                     if source.kind() == io::ErrorKind::UnexpectedEof {
@@ -306,12 +361,12 @@ fn write_archive(
     Ok(summary)
 }
 
-fn header(entry_type: EntryType, mode: u32, size: u64) -> Header {
+fn header(entry_type: EntryType, mode: u32, size: u64, mtime: u64) -> Header {
     let mut header = Header::new_gnu();
     header.set_entry_type(entry_type);
     header.set_mode(mode);
     header.set_size(size);
-    header.set_mtime(0);
+    header.set_mtime(mtime);
     header.set_uid(0);
     header.set_gid(0);
     header

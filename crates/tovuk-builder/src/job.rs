@@ -17,7 +17,11 @@ use tovuk_manifest::{MANIFEST_FILE, Manifest};
 use tovuk_sandbox::SandboxSpec;
 
 /// Where the checkout sits inside the sandbox; every phase starts here.
-pub(crate) const PROJECT_ROOT: &str = "/workspace/source";
+pub(crate) use tovuk_types::PROJECT_ROOT;
+
+/// The host's directories every release sandbox sees read-only: an artifact may link into them
+/// (a virtualenv's `python3 -> /usr/bin/python3`).
+const RELEASE_SYSTEM_DIRS: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
 /// The sandbox's `PATH`: the host's `/usr` is bound read-only.
 const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -323,20 +327,27 @@ async fn report(
     }
 }
 
+/// `git` on the app's repository, reading no machine or user configuration.
+fn git(repo: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("git");
+    command.arg("--git-dir").arg(repo).env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null");
+    command
+}
+
 /// The `[build] timeout` of the commit's contract, read from git before the checkout.
 async fn committed_build_timeout(repo: &Path, sha: &str) -> Duration {
-    let output = tokio::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(repo)
-        .args(["cat-file", "blob", &format!("{sha}:{MANIFEST_FILE}")])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .await;
+    let output = git(repo).args(["cat-file", "blob", &format!("{sha}:{MANIFEST_FILE}")]).output().await;
     output
         .ok()
         .and_then(|output| tovuk_manifest::check_bytes(MANIFEST_FILE, &output.stdout).0)
         .map_or(tovuk_manifest::DEFAULT_BUILD_TIMEOUT, |manifest| manifest.build().timeout)
+}
+
+/// The commit's time (seconds since the epoch): every file of its artifact carries it, so
+/// Last-Modified moves when the source does and the same commit still packs the same bytes.
+async fn commit_time(repo: &Path, sha: &str) -> u64 {
+    let output = git(repo).args(["show", "-s", "--format=%ct", sha]).output().await;
+    output.ok().and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok()).unwrap_or(0)
 }
 
 /// A clean checkout of `sha`: `git archive` of the commit streamed into the workspace.
@@ -507,6 +518,11 @@ async fn seal(
     let artifacts = config.layout.artifacts_dir();
     let outputs = manifest.build().output.clone();
     let excludes = manifest.build().exclude.clone();
+    let options = tovuk_artifact::PackOptions {
+        root_inside: Some(PROJECT_ROOT.into()),
+        system_dirs: RELEASE_SYSTEM_DIRS.iter().map(PathBuf::from).collect(),
+        mtime: commit_time(&config.layout.repo(&build.app), &build.sha).await,
+    };
     let caches: Vec<String> = manifest.build().cache.iter().map(|dir| dir.trim_matches('/').to_owned()).collect();
     let artifact_manifest = ArtifactManifest::new(
         build.app.clone(),
@@ -528,7 +544,8 @@ async fn seal(
         let excluded = tovuk_manifest::PathPatterns::new(&patterns)?;
         let is_excluded = |path: &str| excluded.matches(path);
         let (temp, file) = tovuk_artifact::create_temp_archive(&artifacts).map_err(|error| error.to_string())?;
-        let packed = tovuk_artifact::pack(&source, &outputs, &is_excluded, std::io::BufWriter::new(file));
+        let packed =
+            tovuk_artifact::pack_with(&source, &outputs, &is_excluded, &options, std::io::BufWriter::new(file));
         let packed = match packed {
             Ok(packed) => packed,
             Err(error) => {

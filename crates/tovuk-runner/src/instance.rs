@@ -262,10 +262,15 @@ pub(crate) fn instance_label(deploy_id: &str, slot: u32) -> String {
 fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> SandboxSpec {
     SandboxSpec {
         // The release is read-only: an app writes to /data and /tmp, never to its own code.
+        // It runs at the path it was built at, so virtualenvs, shebangs and rpaths that
+        // baked that path in work unchanged; `/app` is the same tree, kept for habit.
         workspace: PathBuf::new(),
-        workdir: "/app".into(),
+        workdir: tovuk_types::PROJECT_ROOT.into(),
         binds: vec![(launch.volume_dir.clone(), "/data".into())],
-        ro_binds: vec![(launch.release_dir.clone(), "/app".into())],
+        ro_binds: vec![
+            (launch.release_dir.clone(), tovuk_types::PROJECT_ROOT.into()),
+            (launch.release_dir.clone(), "/app".into()),
+        ],
         env: launch
             .env
             .iter()

@@ -19,3 +19,7 @@ pub use env_names::{RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX};
 pub use id::{AppId, BuildId, DeployId, IdKind, OperationId, ResourceId, TokenId, parse_id};
 pub use layout::DataLayout;
 pub use name::{AppName, NameError, validate_dns_label};
+
+/// Where a project's checkout is built and where its release runs: one path for both, so
+/// anything a build bakes an absolute path into (a virtualenv, a shebang, an rpath) runs.
+pub const PROJECT_ROOT: &str = "/workspace/source";

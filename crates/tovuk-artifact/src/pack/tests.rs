@@ -325,7 +325,7 @@ fn symlink_escaping_the_root_is_refused() {
         assert_eq!(
             error.to_string(),
             format!(
-                "symlink `{link}` points to `{target}`, outside the build output; make it a relative link to a file inside the output, or copy the file in"
+                "symlink `{link}` points to `{target}`, outside the build output and the system directories every release sees; make it a relative link to a file inside the output, or copy the file in"
             )
         );
     }
@@ -373,4 +373,60 @@ fn root_that_is_not_a_directory_is_refused() {
     let error =
         pack_to_vec(&temp.path().join("missing"), &[], &nothing_excluded).expect_err("pack_to_vec should refuse this");
     assert!(matches!(error, ArtifactError::RootNotADirectory { .. }), "{error}");
+}
+
+fn pack_with_options(root: &Path, options: &crate::PackOptions) -> Result<Vec<u8>, ArtifactError> {
+    let mut archive = Vec::new();
+    crate::pack_with(root, &[], &nothing_excluded, options, &mut archive)?;
+    Ok(archive)
+}
+
+fn built_at_workspace() -> crate::PackOptions {
+    crate::PackOptions {
+        root_inside: Some("/workspace/source".into()),
+        system_dirs: vec!["/usr".into(), "/bin".into()],
+        mtime: 1_700_000_000,
+    }
+}
+
+#[test]
+fn absolute_symlinks_into_the_root_or_an_existing_system_path_are_kept_with_options() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let root = temp.path();
+    write(root, ".venv/lib/python3/site.py", "x");
+    // What `python3 -m venv` makes: links to the interpreter the run sandbox sees too,
+    // and links to the project's own absolute path.
+    symlink("/bin/sh", root.join(".venv/python3")).expect("symlink");
+    symlink("python3", root.join(".venv/python")).expect("symlink");
+    symlink("/workspace/source/.venv/lib", root.join(".venv/lib64")).expect("symlink");
+    let archive = pack_with_options(root, &built_at_workspace()).expect("packed");
+    let listed = list(&archive);
+    assert!(listed.iter().any(|line| line.contains(".venv/python3 -> /bin/sh")), "{listed:?}");
+    assert!(listed.iter().any(|line| line.contains(".venv/python -> python3")), "{listed:?}");
+    assert!(listed.iter().any(|line| line.contains(".venv/lib64 -> /workspace/source/.venv/lib")), "{listed:?}");
+    assert!(listed.iter().all(|line| line.contains("1700000000")), "every entry has the given mtime: {listed:?}");
+    // Without the options, the same links are refused.
+    assert!(matches!(pack_to_vec(root, &[], &nothing_excluded), Err(ArtifactError::SymlinkEscapes { .. })));
+}
+
+#[test]
+fn absolute_symlinks_stay_refused_outside_the_root_missing_or_not_in_a_system_dir() {
+    for target in [
+        "/etc/passwd",
+        "/usr/no/such/file",
+        "/usr/../etc/passwd",
+        "/workspace/source/../../etc/passwd",
+        "/workspace/other",
+    ] {
+        let temp = tempfile::tempdir().expect("tempdir");
+        write(temp.path(), "a.txt", "a");
+        symlink(target, temp.path().join("link")).expect("symlink");
+        let packed = pack_with_options(temp.path(), &built_at_workspace());
+        assert!(matches!(packed, Err(ArtifactError::SymlinkEscapes { .. })), "{target}: {:?}", packed.map(|_| ()));
+    }
+    // Into the root, but out again through a link inside it.
+    let temp = tempfile::tempdir().expect("tempdir");
+    symlink("../..", temp.path().join("up")).expect("symlink");
+    symlink("/workspace/source/up/etc", temp.path().join("link")).expect("symlink");
+    assert!(pack_with_options(temp.path(), &built_at_workspace()).is_err());
 }

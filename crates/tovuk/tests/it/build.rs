@@ -409,3 +409,59 @@ fn kill_9_mid_build_leaves_no_deploy_building_after_restart() {
     let next = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "2")]);
     assert_eq!(platform.wait_for_build(&next)["final_build"]["status"], "succeeded");
 }
+
+const VENV_BUILD: &str = r#"set -e
+python3 -m venv --without-pip .venv
+# What pip writes for a console script: a shebang naming the venv's interpreter by its path.
+printf '#!%s/.venv/bin/python3\nexec(open("server.py").read())\n' "$PWD" > .venv/bin/serve
+chmod +x .venv/bin/serve
+"#;
+
+const VENV_SERVER: &str = r#"import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({
+            "cwd": os.getcwd(),
+            "prefix": sys.prefix,
+            "python": os.readlink(".venv/bin/python3"),
+            "alias": os.path.samefile("/app/server.py", "server.py"),
+            "mtime": int(os.stat("server.py").st_mtime),
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+#[test]
+fn a_virtualenv_and_its_console_script_run_from_the_path_they_were_built_at() {
+    let platform = Platform::start();
+    let token = platform.create_app("venv");
+    let manifest = build_manifest("venv", "build = \"sh build.sh\"")
+        .replace("command = \"./server\"", "command = \".venv/bin/serve\"")
+        .replace("path = \"/health\"", "path = \"/\"");
+    let repo = GitRepo::with_files(&[("tovuk.toml", &manifest), ("build.sh", VENV_BUILD), ("server.py", VENV_SERVER)]);
+    let pushed = repo.push(&platform.remote("venv", &token), &["main"]);
+    let id = crate::support::deploy_ids(&pushed.output).pop().expect("a deploy");
+    let deploy = platform.wait_for_state(&id, "running");
+    assert_eq!(deploy["state"], "running", "{deploy}\n{}", log_text(&platform, &id));
+    let (status, body) = platform.get_app("venv", "/");
+    assert_eq!(status, 200, "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(seen["cwd"], "/workspace/source", "{seen}");
+    assert_eq!(seen["prefix"], "/workspace/source/.venv", "the venv is active: {seen}");
+    assert!(seen["python"].as_str().is_some_and(|target| target.starts_with("/usr/")), "{seen}");
+    assert_eq!(seen["alias"], true, "/app is the same tree: {seen}");
+    // Files carry the commit's time, not 0.
+    let committed: i64 = crate::support::git_output(repo.dir.path(), &["show", "-s", "--format=%ct", "HEAD"])
+        .stdout
+        .iter()
+        .map(|byte| *byte as char)
+        .collect::<String>()
+        .trim()
+        .parse()
+        .expect("commit time");
+    assert_eq!(seen["mtime"], committed, "{seen}");
+}
