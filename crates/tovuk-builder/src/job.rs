@@ -413,13 +413,6 @@ fn read_manifest(source: &Path) -> Result<Manifest, String> {
     })
 }
 
-/// The directory that keeps a cache dir of an app between builds.
-fn cache_dir(config: &BuilderConfig, app: &str, dir: &str) -> PathBuf {
-    let name: String =
-        dir.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
-    config.layout.cache_dir(app, &name)
-}
-
 /// What one build may use: memory (the kernel kills inside the build past it) and
 /// processes. CPU is shared, not capped: a build gets what is free.
 const BUILD_LIMITS: tovuk_sandbox::cgroup::Limits =
@@ -455,16 +448,7 @@ impl Drop for BuildGroup {
 }
 
 fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, manifest: &Manifest) -> SandboxSpec {
-    let mut binds = Vec::new();
-    for dir in &manifest.build().cache {
-        let dir = dir.trim_matches('/');
-        let host = cache_dir(config, &build.app, dir);
-        let inside = workspace.join("source").join(dir);
-        // The cache is bound over the checkout's directory, which must exist as one.
-        if std::fs::create_dir_all(&host).is_ok() && std::fs::create_dir_all(&inside).is_ok() {
-            binds.push((host, format!("{PROJECT_ROOT}/{dir}")));
-        }
-    }
+    let binds = crate::cache::binds(&config.layout, &build.app, &workspace.join("source"), &manifest.build().cache);
     let ro_binds = config
         .toolchains
         .iter()
@@ -493,7 +477,10 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
             ("TOVUK_DEPLOY_ID".into(), build.deploy_id.clone()),
             ("TOVUK_BUILD_ID".into(), build.build_id.clone()),
             ("TOVUK_COMMIT_SHA".into(), build.sha.clone()),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::cache::package_cache_env())
+        .collect(),
         // Dependencies come from the outside; the host's loopback (the API, the router,
         // other apps) is not reachable from a build.
         network: config.network.give(tovuk_sandbox::Network::Outbound),
@@ -523,7 +510,9 @@ async fn seal(
         system_dirs: RELEASE_SYSTEM_DIRS.iter().map(PathBuf::from).collect(),
         mtime: commit_time(&config.layout.repo(&build.app), &build.sha).await,
     };
-    let caches: Vec<String> = manifest.build().cache.iter().map(|dir| dir.trim_matches('/').to_owned()).collect();
+    let caches = manifest.build().cache.clone();
+    let layout = config.layout.clone();
+    let app = build.app.clone();
     let artifact_manifest = ArtifactManifest::new(
         build.app.clone(),
         build.deploy_id.clone(),
@@ -536,12 +525,10 @@ async fn seal(
     let source = source.to_owned();
     let key = key.clone();
     tokio::task::spawn_blocking(move || {
-        // Default output: the checkout minus `[build] exclude` and the cache dirs (build scratch).
-        let mut patterns = excludes;
-        if outputs.is_empty() {
-            patterns.extend(caches);
-        }
-        let excluded = tovuk_manifest::PathPatterns::new(&patterns)?;
+        // What ships is `[build] output` minus `exclude`, cached or not: the caches are put
+        // where the phases saw them for the packing, and back after (when this is dropped).
+        let _caches = crate::cache::CachesInCheckout::move_in(&layout, &app, &source, &caches)?;
+        let excluded = tovuk_manifest::PathPatterns::new(&excludes)?;
         let is_excluded = |path: &str| excluded.matches(path);
         let (temp, file) = tovuk_artifact::create_temp_archive(&artifacts).map_err(|error| error.to_string())?;
         let packed =

@@ -5,6 +5,7 @@
 //! is what lets builders run on other machines later. On this machine it reads the
 //! app's bare repository and the build key from the data dir.
 
+mod cache;
 mod job;
 mod logs;
 mod phase;

@@ -465,3 +465,72 @@ fn a_virtualenv_and_its_console_script_run_from_the_path_they_were_built_at() {
         .expect("commit time");
     assert_eq!(seen["mtime"], committed, "{seen}");
 }
+
+const CACHED_BUILD: &str = r#"set -e
+# node_modules is cached and shipped; target is cached and only its binary ships.
+if [ -f node_modules/dep/index.txt ]; then echo "node_modules restored"; else mkdir -p node_modules/dep && echo "dep $(cat v)" > node_modules/dep/index.txt; fi
+mkdir -p target/release target/debug
+cp server.pl target/release/app && chmod +x target/release/app
+echo scratch > target/debug/big
+# Package managers' caches persist too, and never ship.
+if [ -f "$PIP_CACHE_DIR/wheel" ]; then echo "pip cache restored"; fi
+mkdir -p "$PIP_CACHE_DIR" "$CARGO_HOME" && echo w > "$PIP_CACHE_DIR/wheel"
+"#;
+
+#[test]
+fn cached_directories_ship_as_output_says_and_package_caches_persist_between_builds() {
+    let platform = Platform::start();
+    let token = platform.create_app("cached");
+    let manifest = build_manifest(
+        "cached",
+        "build = \"sh build.sh\"\ncache = [\"node_modules\", \"target\"]\noutput = [\"node_modules\", \"target/release/app\"]",
+    )
+    .replace("command = \"./server\"", "command = \"perl target/release/app\"");
+    let app = crate::support::perl_app("v1", "200 OK");
+    let files = |version: &str| {
+        vec![
+            ("tovuk.toml", manifest.clone()),
+            ("build.sh", CACHED_BUILD.to_owned()),
+            ("server.pl", app.clone()),
+            ("v", version.to_owned()),
+        ]
+    };
+    let push = |version: &str| {
+        let files = files(version);
+        let files: Vec<(&str, &str)> = files.iter().map(|(name, text)| (*name, text.as_str())).collect();
+        platform.push_files("cached", &token, &files)
+    };
+    let first = push("1");
+    platform.wait_for_state(&first, "running");
+    assert!(!log_text(&platform, &first).contains("restored"), "{}", log_text(&platform, &first));
+    let second = push("2");
+    platform.wait_for_state(&second, "running");
+    let log = log_text(&platform, &second);
+    assert!(log.contains("node_modules restored") && log.contains("pip cache restored"), "{log}");
+    // The artifact holds the cached node_modules (from the first build) and the one binary.
+    let artifact = platform.tovuk().args(["artifact", "show", &second, "--json"]).run().success().json();
+    let digest = artifact["manifest"]["digest"].as_str().or(artifact["digest"].as_str()).expect("digest").to_owned();
+    let archive =
+        platform.data_dir().join("artifacts").join(format!("{}.tar.zst", digest.trim_start_matches("sha256:")));
+    assert!(archive.is_file(), "{}", archive.display());
+    let listed = std::process::Command::new("tar").arg("--zstd").arg("-tf").arg(&archive).output().expect("tar");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let mut paths: Vec<&str> = listed.lines().map(|line| line.trim_end_matches('/')).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "node_modules",
+            "node_modules/dep",
+            "node_modules/dep/index.txt",
+            "target",
+            "target/release",
+            "target/release/app"
+        ]
+    );
+    // A third build still finds both caches: packing put them back.
+    let third = push("3");
+    platform.wait_for_state(&third, "running");
+    let log = log_text(&platform, &third);
+    assert!(log.contains("node_modules restored") && log.contains("pip cache restored"), "{log}");
+}
