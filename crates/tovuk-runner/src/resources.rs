@@ -267,7 +267,10 @@ impl ResourceHost {
                 let names = kind.conventional_variables().iter().map(|name| (*name).to_owned());
                 env.extend(names.zip(conventional).filter(|(name, _)| !set_by_app(name)));
             }
-            provided.secrets.push(secret.clone());
+            // A SQLite credential is never given to the app: nothing to mask.
+            if kind != ResourceKind::Sqlite {
+                provided.secrets.push(secret.clone());
+            }
             if let Ok(mut given) = self.registry.given.write() {
                 given
                     .insert(resource.id.clone(), Given { app: app.to_owned(), kind, binding: binding.clone(), secret });

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 /// What each masked value is replaced with.
 pub const MASK: &str = "****";
@@ -112,8 +112,14 @@ impl Masker {
         }
         let longest = patterns.iter().map(|value| value.len()).max().unwrap_or(0);
         // Standard match semantics: the only kind that reports overlapping matches,
-        // so a value starting inside another's match in the text is masked too.
-        let matcher = match AhoCorasick::builder().match_kind(MatchKind::Standard).build(&patterns) {
+        // so a value starting inside another's match in the text is masked too. A
+        // contiguous NFA: the DFA the builder picks for a few patterns costs ~340 KB per
+        // release (one masker per release), the NFA ~20 KB, and log lines are short.
+        let built = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&patterns);
+        let matcher = match built {
             Ok(automaton) => Matcher::Values(automaton),
             Err(_) => Matcher::Everything,
         };
