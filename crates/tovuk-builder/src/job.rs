@@ -172,7 +172,7 @@ async fn build_in(
             Some(error),
         ));
     }
-    let manifest = match read_manifest(&source) {
+    let manifest = match read_manifest(&source, &build.app) {
         Ok(manifest) => manifest,
         Err(error) => {
             logs.line(DeployState::Building, LogStream::Platform, error.clone());
@@ -403,10 +403,32 @@ fn unpack_until_stopped(
     Ok(())
 }
 
-fn read_manifest(source: &Path) -> Result<Manifest, String> {
-    let bytes = std::fs::read(source.join(MANIFEST_FILE))
-        .map_err(|error| format!("cannot read {MANIFEST_FILE} from the checkout: {error}"))?;
-    let (manifest, report) = tovuk_manifest::check_bytes(MANIFEST_FILE, &bytes);
+/// The checkout's contract: its `tovuk.toml`, or the one detected from its files.
+fn read_manifest(source: &Path, app: &str) -> Result<Manifest, String> {
+    let (manifest, report) = match std::fs::read(source.join(MANIFEST_FILE)) {
+        Ok(bytes) => tovuk_manifest::check_bytes(MANIFEST_FILE, &bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let names = std::fs::read_dir(source)
+                .map_err(|error| format!("cannot list the checkout: {error}"))?
+                .flatten()
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .collect();
+            let mut root = tovuk_manifest::ProjectRoot::with_names(names);
+            for file in root.wanted() {
+                let mut bytes = Vec::new();
+                let read = std::fs::File::open(source.join(file)).and_then(|opened| {
+                    std::io::Read::read_to_end(
+                        &mut std::io::Read::take(opened, tovuk_manifest::MAX_MANIFEST_BYTES as u64),
+                        &mut bytes,
+                    )
+                });
+                read.map_err(|error| format!("cannot read {file} from the checkout: {error}"))?;
+                root.files.insert(file.to_owned(), bytes);
+            }
+            tovuk_manifest::check_detected(app, &root)
+        }
+        Err(error) => return Err(format!("cannot read {MANIFEST_FILE} from the checkout: {error}")),
+    };
     manifest.ok_or_else(|| {
         let first = report.errors().first().map(|error| error.message.clone()).unwrap_or_default();
         format!("{MANIFEST_FILE} does not pass the contract check: {first}")
@@ -455,7 +477,7 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
         .filter(|path| path.exists())
         .map(|path| (path.clone(), path.display().to_string()))
         .collect();
-    let mut path = String::new();
+    let mut path = format!("{}:", tovuk_types::PROJECT_PATH);
     for toolchain in &config.toolchains {
         path.push_str(&format!("{}:", toolchain.join("bin").display()));
     }
@@ -480,6 +502,7 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
         ]
         .into_iter()
         .chain(crate::cache::package_cache_env())
+        .chain(rustup_home(&config.toolchains))
         .collect(),
         // Dependencies come from the outside; the host's loopback (the API, the router,
         // other apps) is not reachable from a build.
@@ -490,6 +513,14 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
         tmp_bytes: Some(BUILD_TMP_BYTES),
         held: false,
     }
+}
+
+/// A rustup toolchain bound as `--build-toolchain DIR/.rustup`: its proxies (`cargo`,
+/// `rustc` in `.cargo/bin`) find it through `RUSTUP_HOME`, not through the build's `HOME`.
+fn rustup_home(toolchains: &[PathBuf]) -> Option<(String, String)> {
+    let rustup =
+        toolchains.iter().find(|dir| dir.file_name().is_some_and(|name| name == ".rustup" || name == "rustup"))?;
+    Some(("RUSTUP_HOME".into(), rustup.display().to_string()))
 }
 
 /// Packs the build output, seals it with the build key, and returns its digest.

@@ -34,8 +34,11 @@ pub(crate) enum Command {
     Server(ServerArgs),
     /// Show whether the platform API and its store answer (not about any project).
     Status,
-    /// Check the project contract `tovuk.toml` locally; needs no server.
+    /// Check the project contract `tovuk.toml` locally (or the one detected without it); needs no server.
     Check(CheckArgs),
+    /// Write the contract detected from the project's files (Procfile, requirements.txt,
+    /// package.json, Cargo.toml, go.mod, index.html) as `tovuk.toml`, to edit and commit.
+    Init(InitArgs),
     /// Create, list and show apps.
     #[command(subcommand)]
     App(AppCommand),
@@ -480,9 +483,22 @@ pub struct ServerArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// The project directory holding `tovuk.toml`.
+    /// The project directory holding `tovuk.toml` (or the files its contract is detected from).
     #[arg(default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
+    /// Without `tovuk.toml`: the app the detected contract names (default: the directory's name).
+    #[arg(long, value_name = "APP")]
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The project directory to write `tovuk.toml` into.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The app's name in `[app] name` (default: the directory's name).
+    #[arg(long, value_name = "APP")]
+    pub app: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod config;
 mod connect;
+mod contract;
 mod exit;
 mod output;
 mod project_files;

@@ -115,10 +115,13 @@ pub(crate) async fn inspect(
 ) -> Result<Json<tovuk_api_types::AppInspection>, ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
     let repo = state.repos().path(&app.name);
+    let app_name = app.name.clone();
     let status = app_status(&state, app).await?;
     let manifest = match &status.current_deploy {
         Some(deploy) => {
-            let check = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.source.sha).await.ok();
+            let check = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.source.sha, &app_name)
+                .await
+                .ok();
             check.and_then(|check| check.manifest)
         }
         None => None,

@@ -112,7 +112,7 @@ pub(crate) async fn retry(
 ) -> Result<(axum::http::StatusCode, Json<Deploy>), ApiFailure> {
     let deploy = deploy_for(&state, &caller, &id).await?;
     let repo = state.repos().path(&deploy.app_name);
-    let manifest = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.sha)
+    let manifest = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.sha, &deploy.app_name)
         .await
         .ok()
         .and_then(|check| check.manifest);

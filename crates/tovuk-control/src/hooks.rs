@@ -203,10 +203,11 @@ async fn pre_receive(
                 session.app.name
             ));
         } else if *ref_name == deploy_ref {
-            let check = tovuk_git::check_commit(&session.repo, &objects, new).await.map_err(|error| {
-                tracing::error!(app = %session.app.name, %error, "cannot read the pushed commit");
-                ApiFailure::new(ErrorCode::Internal, "the pushed commit could not be read")
-            })?;
+            let check =
+                tovuk_git::check_commit(&session.repo, &objects, new, &session.app.name).await.map_err(|error| {
+                    tracing::error!(app = %session.app.name, %error, "cannot read the pushed commit");
+                    ApiFailure::new(ErrorCode::Internal, "the pushed commit could not be read")
+                })?;
             let (passed, check_output) = check_lines(&check.report, &session.app.name, check.manifest.as_ref());
             if !passed {
                 accept = false;
@@ -264,7 +265,7 @@ async fn record(
     ref_name: &str,
 ) -> Result<tovuk_api_types::AcceptedSource, ApiFailure> {
     let forced = old != ZERO_SHA && !tovuk_git::is_ancestor(&session.repo, objects, old, new).await.unwrap_or(false);
-    let (warnings, manifest) = match tovuk_git::check_commit(&session.repo, objects, new).await {
+    let (warnings, manifest) = match tovuk_git::check_commit(&session.repo, objects, new, &session.app.name).await {
         Ok(check) => (source_warnings(&check.report, &session.app.name, check.manifest.as_ref()), check.manifest),
         Err(_) => (Vec::new(), None),
     };

@@ -124,7 +124,7 @@ pub(crate) async fn upload(
     let commit = tovuk_git::import_tree(&repo, &tree, &index_dir, UPLOADS_REF, &message)
         .await
         .map_err(|error| internal("cannot import the upload", &error))?;
-    let check = tovuk_git::check_commit(&repo, &ObjectEnv::default(), &commit.sha)
+    let check = tovuk_git::check_commit(&repo, &ObjectEnv::default(), &commit.sha, &app.name)
         .await
         .map_err(|error| internal("cannot read the imported upload", &error))?;
     if !check.report.ok() {

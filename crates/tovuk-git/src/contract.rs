@@ -1,11 +1,11 @@
 //! The contract check on a commit: the same `tovuk check`, read from git objects
-//! instead of a work tree.
+//! instead of a work tree, with the contract detected when the commit has no `tovuk.toml`.
 
 use crate::git::{self, GitError, ObjectEnv};
 use std::path::Path;
 use std::process::Stdio;
 use tokio::io::AsyncReadExt;
-use tovuk_manifest::{CheckReport, MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest};
+use tovuk_manifest::{CheckReport, MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest, ProjectRoot};
 
 /// The outcome of checking a commit's contract.
 pub struct ManifestCheck {
@@ -14,15 +14,24 @@ pub struct ManifestCheck {
     pub manifest: Option<Manifest>,
 }
 
-/// Checks `tovuk.toml` and the tracked files of commit `sha` in `repo`.
-pub async fn check_commit(repo: &Path, objects: &ObjectEnv, sha: &str) -> Result<ManifestCheck, GitError> {
+/// Checks the contract of commit `sha` in `repo`, pushed to `app`: its `tovuk.toml`, or
+/// when it has none the contract detected from its files; then its tracked files.
+pub async fn check_commit(repo: &Path, objects: &ObjectEnv, sha: &str, app: &str) -> Result<ManifestCheck, GitError> {
     let spec = format!("{sha}:{MANIFEST_FILE}");
     let kind = git::run(repo, objects, &["cat-file", "-t", &spec]).await;
-    if !matches!(kind.as_deref(), Ok("blob")) {
-        return Ok(ManifestCheck { report: tovuk_manifest::missing_manifest_report(MANIFEST_FILE), manifest: None });
-    }
-    let bytes = read_blob_capped(repo, objects, &spec).await?;
-    let (manifest, mut report) = tovuk_manifest::check_bytes(MANIFEST_FILE, &bytes);
+    let (manifest, mut report) = if matches!(kind.as_deref(), Ok("blob")) {
+        let bytes = read_blob_capped(repo, objects, &spec).await?;
+        tovuk_manifest::check_bytes(MANIFEST_FILE, &bytes)
+    } else {
+        let names = git::run(repo, objects, &["ls-tree", "-z", "--name-only", sha]).await?;
+        let mut root =
+            ProjectRoot::with_names(names.split('\0').filter(|name| !name.is_empty()).map(str::to_owned).collect());
+        for file in root.wanted() {
+            let bytes = read_blob_capped(repo, objects, &format!("{sha}:{file}")).await?;
+            root.files.insert(file.to_owned(), bytes);
+        }
+        tovuk_manifest::check_detected(app, &root)
+    };
     if let Some(manifest) = &manifest {
         let listing = git::run(repo, objects, &["ls-tree", "-r", "-z", "--name-only", "--full-tree", sha]).await?;
         let files: Vec<String> = listing.split('\0').filter(|path| !path.is_empty()).map(str::to_owned).collect();

@@ -37,11 +37,13 @@ pub enum Code {
     SecretFileTracked,
     GeneratedOutputTracked,
     PathTooDeep,
+    // Detection (no tovuk.toml).
+    DetectionLimit,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::ManifestMissing,
         Code::ManifestEmpty,
         Code::ManifestTooLarge,
@@ -65,6 +67,7 @@ impl Code {
         Code::SecretFileTracked,
         Code::GeneratedOutputTracked,
         Code::PathTooDeep,
+        Code::DetectionLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +95,7 @@ impl Code {
             Code::SecretFileTracked => "secret_file_tracked",
             Code::GeneratedOutputTracked => "generated_output_tracked",
             Code::PathTooDeep => "path_too_deep",
+            Code::DetectionLimit => "detection_limit",
         }
     }
 

@@ -14,6 +14,7 @@
 mod capability;
 mod code;
 pub mod cron;
+mod detect;
 mod draft;
 mod duration;
 mod files;
@@ -38,6 +39,7 @@ use toml::de::DeTable;
 
 pub use capability::Capability;
 pub use code::Code;
+pub use detect::{DETECTION_FILES, Detection, NotDetected, ProjectRoot, detect};
 pub use duration::format_duration;
 pub use files::{MAX_PATH_BYTES, MAX_PATH_DEPTH, check_files, is_default_excluded};
 pub use glob::{PathPatterns, check_pattern, pattern_matches};
@@ -134,6 +136,34 @@ pub fn missing_manifest_report(file: &str) -> CheckReport {
     .with_next(format!("create {file} (reference: {MANIFEST_DOC}); the smallest web app is:\n{MINIMAL_MANIFEST}"));
     report.push_error(diagnostic);
     report
+}
+
+/// How a detected contract is named in diagnostics.
+pub const DETECTED_FILE: &str = "tovuk.toml (detected)";
+
+/// The contract of a project without `tovuk.toml`, deployed as `app`: detected from its
+/// files (see [`detect`]) and checked like a written one; the report carries the detection.
+pub fn check_detected(app: &str, root: &ProjectRoot) -> (Option<Manifest>, CheckReport) {
+    match detect(app, root) {
+        Err(not) => {
+            let mut report = CheckReport::new();
+            report.push_error(
+                Diagnostic::for_file(Code::ManifestMissing, MANIFEST_FILE, not.message).with_next(not.next),
+            );
+            (None, report)
+        }
+        Ok(detection) => {
+            let (manifest, mut report) = check_bytes(DETECTED_FILE, detection.manifest.as_bytes());
+            for warning in &detection.warnings {
+                report.push_warning(
+                    Diagnostic::for_file(Code::DetectionLimit, DETECTED_FILE, warning.clone())
+                        .with_next("write tovuk.toml (`tovuk init` starts from this detection) to decide it yourself"),
+                );
+            }
+            report.set_detected(detection);
+            (manifest, report)
+        }
+    }
 }
 
 /// `manifest_not_utf8`, pointing at the first bad byte and showing the

@@ -13,6 +13,12 @@ use crate::report::{CheckReport, Diagnostic};
 /// the same on a TTY, in a pipe and in a `remote:` line of `git push`.
 pub fn render_human(report: &CheckReport) -> String {
     let mut out = String::new();
+    if let Some(detected) = report.detected() {
+        let _ = writeln!(out, "no tovuk.toml: detected a {} app", detected.language);
+        for reason in &detected.reasons {
+            let _ = writeln!(out, "  {reason}");
+        }
+    }
     for diagnostic in report.errors() {
         render_diagnostic(&mut out, "error", diagnostic);
     }

@@ -95,6 +95,8 @@ pub struct CheckReport {
     warnings: Vec<Diagnostic>,
     required_fixes: Vec<RequiredFix>,
     capabilities: CapabilitySummary,
+    /// The contract detected for a project without `tovuk.toml`; `null` for a written one.
+    detected: Option<crate::Detection>,
 }
 
 impl Default for CheckReport {
@@ -112,6 +114,7 @@ impl CheckReport {
             warnings: Vec::new(),
             required_fixes: Vec::new(),
             capabilities: CapabilitySummary { enabled: Vec::new(), disabled: Capability::ALL.to_vec() },
+            detected: None,
         }
     }
 
@@ -133,6 +136,15 @@ impl CheckReport {
 
     pub fn capabilities(&self) -> &CapabilitySummary {
         &self.capabilities
+    }
+
+    /// The detected contract, when the project has no `tovuk.toml`.
+    pub fn detected(&self) -> Option<&crate::Detection> {
+        self.detected.as_ref()
+    }
+
+    pub(crate) fn set_detected(&mut self, detection: crate::Detection) {
+        self.detected = Some(detection);
     }
 
     /// Records an error; one with a `next` also becomes a required fix at its own line.

@@ -276,7 +276,13 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
             .iter()
             .map(|(name, value)| (name.clone(), value.as_str().to_owned()))
             .chain([
-                ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+                (
+                    "PATH".into(),
+                    format!(
+                        "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                        tovuk_types::PROJECT_PATH
+                    ),
+                ),
                 ("HOME".into(), "/data".into()),
                 ("LANG".into(), "C.UTF-8".into()),
                 ("PORT".into(), launch.port.to_string()),

@@ -167,23 +167,44 @@ fn nothing_else(dir: &Path, relative: &Path, seen: &std::collections::HashSet<Pa
 
 /// The contract of the deployed commit, read from the app's repository (the artifact
 /// holds only the build output).
+/// The contract of the release's commit: its `tovuk.toml`, or the one detected from its files.
 fn read_manifest(layout: &DataLayout, release: &ClaimedRelease) -> Result<Manifest, DeployFailure> {
     let repo = layout.repo(&release.app);
-    let output = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&repo)
-        .args(["cat-file", "blob", &format!("{}:{MANIFEST_FILE}", release.sha)])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .map_err(|error| failure(FailureReason::ReleaseFailed, format!("cannot run git: {error}")))?;
-    if !output.status.success() {
-        return Err(failure(
-            FailureReason::ReleaseFailed,
-            format!("{MANIFEST_FILE} of commit {} cannot be read", release.sha),
-        ));
-    }
-    let (manifest, report) = tovuk_manifest::check_bytes(MANIFEST_FILE, &output.stdout);
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .map_err(|error| failure(FailureReason::ReleaseFailed, format!("cannot run git: {error}")))
+    };
+    let unreadable =
+        || failure(FailureReason::ReleaseFailed, format!("{MANIFEST_FILE} of commit {} cannot be read", release.sha));
+    let written = git(&["cat-file", "-t", &format!("{}:{MANIFEST_FILE}", release.sha)])?;
+    let (manifest, report) = if written.status.success() {
+        let output = git(&["cat-file", "blob", &format!("{}:{MANIFEST_FILE}", release.sha)])?;
+        if !output.status.success() {
+            return Err(unreadable());
+        }
+        tovuk_manifest::check_bytes(MANIFEST_FILE, &output.stdout)
+    } else {
+        let listed = git(&["ls-tree", "-z", "--name-only", &release.sha])?;
+        if !listed.status.success() {
+            return Err(unreadable());
+        }
+        let names = listed.stdout.split(|byte| *byte == 0).filter(|name| !name.is_empty());
+        let mut root = tovuk_manifest::ProjectRoot::with_names(
+            names.map(|name| String::from_utf8_lossy(name).into_owned()).collect(),
+        );
+        for file in root.wanted() {
+            let mut output = git(&["cat-file", "blob", &format!("{}:{file}", release.sha)])?;
+            output.stdout.truncate(tovuk_manifest::MAX_MANIFEST_BYTES);
+            root.files.insert(file.to_owned(), output.stdout);
+        }
+        tovuk_manifest::check_detected(&release.app, &root)
+    };
     manifest.ok_or_else(|| {
         let first = report.errors().first().map(|error| error.message.clone()).unwrap_or_default();
         failure(FailureReason::ContractInvalid, format!("{MANIFEST_FILE} does not pass the check: {first}"))

@@ -23,3 +23,8 @@ pub use name::{AppName, NameError, validate_dns_label};
 /// Where a project's checkout is built and where its release runs: one path for both, so
 /// anything a build bakes an absolute path into (a virtualenv, a shebang, an rpath) runs.
 pub const PROJECT_ROOT: &str = "/workspace/source";
+
+/// The project's own tool directories, first on `PATH` in builds and releases: a Python
+/// virtualenv's and Node's installed commands run by name (`gunicorn`, `next`), as the
+/// `Procfile` of a Heroku-style app expects.
+pub const PROJECT_PATH: &str = "/workspace/source/.venv/bin:/workspace/source/node_modules/.bin";

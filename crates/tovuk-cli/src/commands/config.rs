@@ -1,7 +1,6 @@
 //! `tovuk config template|apply`: every name an app needs in one env file, filled in and
 //! applied as one change (one release).
 
-use super::deploy::read_manifest;
 use super::env::invalid;
 use super::{CliError, CommandResult};
 use crate::args::{ConfigCommand, GlobalArgs};
@@ -117,7 +116,7 @@ fn local_needs(workdir: Option<&Path>) -> Result<Option<Vec<Need>>, CliError> {
         None if Path::new(MANIFEST_FILE).exists() => PathBuf::from("."),
         None => return Ok(None),
     };
-    let (manifest, report) = read_manifest(&dir)?;
+    let crate::contract::Contract { manifest, report, .. } = crate::contract::read(&dir, None)?;
     let Some(manifest) = manifest.filter(|_| report.ok()) else {
         return Err(CliError::failed(
             ErrorCode::CheckFailed,

@@ -6,9 +6,8 @@ use crate::args::{DeployArgs, DeployCommand, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::project_files::{self, Declared};
 use crate::{archive, connect, output};
-use std::path::Path;
 use tovuk_api_types::{Deploy, DeployEvent, DeployFailure, ErrorCode};
-use tovuk_manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES};
+use tovuk_manifest::MANIFEST_FILE;
 
 pub(crate) async fn run(args: DeployArgs, global: &GlobalArgs) -> CommandResult {
     match args.command {
@@ -243,34 +242,17 @@ fn print_deploy(deploy: &Deploy) {
     }
 }
 
-/// Reads and checks the manifest as `tovuk check` would, without uploading anything.
-pub(crate) fn read_manifest(
-    dir: &Path,
-) -> Result<(Option<tovuk_manifest::Manifest>, tovuk_manifest::CheckReport), CliError> {
-    use std::io::Read;
-    let path = dir.join(MANIFEST_FILE);
-    let display = if dir == Path::new(".") { MANIFEST_FILE.to_owned() } else { path.display().to_string() };
-    match std::fs::File::open(&path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            Ok((None, tovuk_manifest::missing_manifest_report(&display)))
-        }
-        Err(error) => Err(CliError::usage(format!("cannot read `{display}`: {error}"))),
-        Ok(file) => {
-            let mut bytes = Vec::new();
-            file.take(MAX_MANIFEST_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|error| CliError::usage(format!("cannot read `{display}`: {error}")))?;
-            Ok(tovuk_manifest::check_bytes(&display, &bytes))
-        }
-    }
-}
-
 async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
     let dir = args.dir.clone().unwrap_or_else(|| ".".into());
     if !dir.is_dir() {
         return Err(CliError::usage(format!("`{}` is not a directory", dir.display())).next("tovuk deploy PROJECT_DIR"));
     }
-    let (manifest, mut report) = read_manifest(&dir)?;
+    let contract = crate::contract::read(&dir, args.app.as_deref())?;
+    if contract.report.detected().is_some() && args.app.is_none() {
+        return Err(CliError::usage(format!("`{}` has no tovuk.toml: name the app to deploy to", dir.display()))
+            .next("tovuk deploy --app APP (the contract is detected), or write tovuk.toml with: tovuk init"));
+    }
+    let (manifest, mut report) = (contract.manifest, contract.report);
     let declared = manifest.as_ref().map(Declared::from_manifest).unwrap_or_default();
     let files = project_files::upload_files(&dir, &declared).map_err(CliError::usage)?;
     if args.list_files {
@@ -293,7 +275,8 @@ async fn upload(args: &DeployArgs, global: &GlobalArgs) -> CommandResult {
     }
     let app = args.app.clone().unwrap_or_else(|| manifest.name().to_owned());
     if args.dry_run {
-        return super::plan::dry_run(&dir, &app, &args.expect, global).await;
+        let text = contract.text.unwrap_or_default();
+        return super::plan::dry_run(&text, report.detected(), &app, &args.expect, global).await;
     }
     let mut archive = Vec::new();
     let packed = archive::pack(&dir, &files, &mut archive).map_err(CliError::usage)?;

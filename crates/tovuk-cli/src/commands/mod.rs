@@ -78,6 +78,7 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
     let result = match command {
         Command::Server(_) => Err(CliError::usage("`tovuk server` is started by the binary's entry point")),
         Command::Check(args) => check::run(&args, &global),
+        Command::Init(args) => check::init(&args, &global),
         Command::Target(command) => target::run(command, &global),
         Command::Status => block_on(status::run(&global)),
         Command::Store(command) => block_on(status::store(command, &global)),

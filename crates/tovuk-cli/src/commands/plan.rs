@@ -6,9 +6,7 @@ use crate::args::GlobalArgs;
 use crate::exit::ExitStatus;
 use crate::{connect, output};
 use std::collections::BTreeMap;
-use std::path::Path;
 use tovuk_api_types::{DeployPlan, PlanRequest};
-use tovuk_manifest::MANIFEST_FILE;
 
 /// `--expect METER=QTY` flags as quantities by meter name (the server knows the meters).
 fn expectations(flags: &[String]) -> Result<BTreeMap<String, f64>, CliError> {
@@ -25,16 +23,32 @@ fn expectations(flags: &[String]) -> Result<BTreeMap<String, f64>, CliError> {
     Ok(expected)
 }
 
-pub(crate) async fn dry_run(dir: &Path, app: &str, expect: &[String], global: &GlobalArgs) -> CommandResult {
-    let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE))
-        .map_err(|error| CliError::usage(format!("cannot read `{}`: {error}", dir.join(MANIFEST_FILE).display())))?;
+/// Asks the server what deploying `manifest` (the project's, or `detected`) as `app` would do.
+pub(crate) async fn dry_run(
+    manifest: &str,
+    detected: Option<&tovuk_manifest::Detection>,
+    app: &str,
+    expect: &[String],
+    global: &GlobalArgs,
+) -> CommandResult {
+    let manifest = manifest.to_owned();
     let request = PlanRequest { app: app.to_owned(), manifest, expected: expectations(expect)? };
     let client = connect::client(global.target.as_deref())?;
     let plan = client.plan(&request).await?;
     let status = if plan.ok { ExitStatus::Success } else { ExitStatus::Failure };
     if global.json {
-        output::json(&plan);
+        let mut json = serde_json::to_value(&plan).unwrap_or_default();
+        if let (Some(object), Some(detected)) = (json.as_object_mut(), detected) {
+            object.insert("detected".into(), serde_json::to_value(detected).unwrap_or_default());
+        }
+        output::json(&json);
     } else {
+        if let Some(detected) = detected {
+            output::line(format!("no tovuk.toml: detected a {} app", detected.language));
+            for reason in &detected.reasons {
+                output::line(format!("  {reason}"));
+            }
+        }
         print_plan(&plan);
     }
     Ok(status)

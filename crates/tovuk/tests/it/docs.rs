@@ -12,6 +12,7 @@ const COMMANDS: &[&[&str]] = &[
     &["store"],
     &["store", "backup"],
     &["check"],
+    &["init"],
     &["app"],
     &["app", "create"],
     &["app", "list"],

@@ -9,6 +9,7 @@ mod build;
 mod check;
 mod contained;
 mod control;
+mod detect;
 mod docs;
 mod durability;
 mod instances;

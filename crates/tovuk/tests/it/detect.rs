@@ -1,0 +1,124 @@
+//! Apps without a `tovuk.toml`: the contract detected from a Procfile and language files,
+//! shown by `tovuk check`, `tovuk init` and the push, built and answering through the router.
+
+use crate::support::{GitRepo, Platform, deploy_ids};
+use std::path::PathBuf;
+
+/// Pushes `files` (no tovuk.toml) to a new app `app`; the push output and its deploy.
+fn push_detected(platform: &Platform, app: &str, files: &[(&str, &str)]) -> (String, String) {
+    let token = platform.create_app(app);
+    let repo = GitRepo::with_files(files);
+    let pushed = repo.push(&platform.remote(app, &token), &["main"]);
+    assert!(pushed.ok, "{}", pushed.output);
+    let id = deploy_ids(&pushed.output).pop().unwrap_or_else(|| panic!("no deploy: {}", pushed.output));
+    (pushed.output, id)
+}
+
+fn assert_serves(platform: &Platform, app: &str, id: &str, expected: &str) {
+    let deploy = platform.wait_for_state(id, "running");
+    assert_eq!(deploy["state"], "running", "{deploy}");
+    let (status, body) = platform.get_app(app, "/");
+    assert_eq!((status, body.trim()), (200, expected), "{app}");
+}
+
+const WSGI_APP: &str = "def app(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '19')])\n    return [b'hello from gunicorn']\n";
+
+#[test]
+fn a_python_app_with_a_procfile_and_requirements_deploys_on_the_first_push() {
+    let platform = Platform::start();
+    let files = [("Procfile", "web: gunicorn app:app\n"), ("requirements.txt", "gunicorn\n"), ("app.py", WSGI_APP)];
+    let (output, id) = push_detected(&platform, "shop", &files);
+    assert!(output.contains("no tovuk.toml: detected a python app"), "{output}");
+    assert!(output.contains("Procfile: web: gunicorn app:app is the run command"), "{output}");
+    assert_serves(&platform, "shop", &id, "hello from gunicorn");
+
+    // The same detection locally: check, a dry run, and init writing it out.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let checked = platform.tovuk().args(["check", "--app", "shop"]).arg(dir.path()).run().success();
+    assert!(checked.stderr.contains("detected a python app"), "{}", checked.stderr);
+    let planned = platform.tovuk().args(["deploy", "--dry-run", "--app", "shop", "--json"]).arg(dir.path()).run();
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    assert_eq!(planned.json()["detected"]["language"], "python");
+    let upload = platform.tovuk().args(["deploy"]).arg(dir.path()).run();
+    assert_ne!(upload.code, 0);
+    assert!(upload.stderr.contains("--app"), "{}", upload.stderr);
+    platform.tovuk().args(["init", "--app", "shop"]).arg(dir.path()).run().success();
+    let written = std::fs::read_to_string(dir.path().join("tovuk.toml")).expect("written");
+    assert!(written.contains("command = \"gunicorn app:app\""), "{written}");
+    let again = platform.tovuk().args(["init"]).arg(dir.path()).run();
+    assert_ne!(again.code, 0, "init never overwrites");
+    platform.tovuk().arg("check").arg(dir.path()).run().success();
+}
+
+const EXPRESS_APP: &str = "const express = require('express');\nconst app = express();\napp.get('/', (req, res) => res.send('hello from express'));\napp.listen(process.env.PORT);\n";
+
+#[test]
+fn a_node_app_with_express_deploys_from_its_package_json() {
+    let platform = Platform::start();
+    let package = r#"{"name": "web", "dependencies": {"express": "^4"}, "scripts": {"start": "node server.js"}}"#;
+    let (output, id) = push_detected(&platform, "web", &[("package.json", package), ("server.js", EXPRESS_APP)]);
+    assert!(output.contains("detected a node app"), "{output}");
+    assert_serves(&platform, "web", &id, "hello from express");
+}
+
+const RUST_APP: &str = r#"use std::io::{Read, Write};
+fn main() {
+    let port = std::env::var("PORT").expect("PORT");
+    let listener = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
+    for stream in listener.incoming().flatten() {
+        let mut stream = stream;
+        let mut buffer = [0u8; 4096];
+        let _ = stream.read(&mut buffer);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\nConnection: close\r\n\r\nhello from rs\n");
+    }
+}
+"#;
+
+/// The directories of the cargo that runs these tests, for `--build-toolchain`.
+fn rust_toolchains() -> Vec<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".rustup")));
+    [cargo_home, rustup_home].into_iter().flatten().filter(|dir| dir.is_dir()).collect()
+}
+
+#[test]
+fn a_rust_app_and_a_static_site_deploy_without_a_manifest() {
+    let toolchains = rust_toolchains();
+    let mut flags = Vec::new();
+    for dir in &toolchains {
+        flags.push("--build-toolchain".to_owned());
+        flags.push(dir.display().to_string());
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let platform = Platform::launch_in(crate::support::DataRoot::new(), &flags);
+    let cargo = "[package]\nname = \"hello-rs\"\nversion = \"0.1.0\"\nedition = \"2021\"\n";
+    let (output, id) = push_detected(&platform, "rs", &[("Cargo.toml", cargo), ("src/main.rs", RUST_APP)]);
+    assert!(output.contains("detected a rust app"), "{output}");
+    assert_serves(&platform, "rs", &id, "hello from rs");
+
+    let (output, id) = push_detected(&platform, "site", &[("index.html", "hello from html\n")]);
+    assert!(output.contains("detected a static app"), "{output}");
+    assert_serves(&platform, "site", &id, "hello from html");
+}
+
+#[test]
+fn a_project_with_nothing_to_detect_is_refused_naming_what_to_add() {
+    let platform = Platform::start();
+    let token = platform.create_app("bare");
+    let repo = GitRepo::with_files(&[("README.md", "hi\n")]);
+    let pushed = repo.push(&platform.remote("bare", &token), &["main"]);
+    assert!(!pushed.ok, "{}", pushed.output);
+    assert!(pushed.output.contains("nothing to detect a contract from"), "{}", pushed.output);
+    assert!(pushed.output.contains("Procfile"), "{}", pushed.output);
+    // A Python project without a start command names the Procfile line to add.
+    let repo = GitRepo::with_files(&[("requirements.txt", "flask\n")]);
+    let pushed = repo.push(&platform.remote("bare", &token), &["main"]);
+    assert!(!pushed.ok && pushed.output.contains("web: gunicorn"), "{}", pushed.output);
+}
