@@ -111,6 +111,7 @@ struct Plan {
     language: &'static str,
     build: Vec<String>,
     run: Option<String>,
+    release: Option<String>,
     output: Vec<String>,
     cache: Vec<String>,
     kind_static: bool,
@@ -156,9 +157,8 @@ pub fn detect(app: &str, root: &ProjectRoot) -> Result<Detection, NotDetected> {
     }
     for (name, command) in &processes {
         if name == "release" {
-            plan.warnings.push(format!(
-                "Procfile `release: {command}` does not run: release phases are not supported yet; run it by hand"
-            ));
+            plan.release = Some(command.clone());
+            plan.reasons.push(format!("Procfile: release: {command} runs once per release, before it starts"));
         } else if name != "web" {
             plan.warnings.push(format!(
                 "Procfile `{name}: {command}` does not run: one process runs per app; deploy it as an app of its own"
@@ -198,7 +198,11 @@ fn write(app: &str, plan: Plan) -> Detection {
         }
     }
     if let Some(run) = &plan.run {
-        toml.push_str(&format!("\n[run]\ncommand = {}\n\n[health]\npath = \"/\"\n", quoted(run)));
+        toml.push_str(&format!("\n[run]\ncommand = {}\n", quoted(run)));
+        if let Some(release) = &plan.release {
+            toml.push_str(&format!("\n[release]\ncommand = {}\n", quoted(release)));
+        }
+        toml.push_str("\n[health]\npath = \"/\"\n");
     } else {
         toml.push_str("\n[static]\nroot = \".\"\n");
     }

@@ -7,6 +7,7 @@ use crate::manifest::{
     DEFAULT_MIN_HEALTHY, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Resource, Route,
     ServiceBinding,
 };
+use crate::manifest::{DEFAULT_RELEASE_TIMEOUT, Release};
 use crate::position::Span;
 use crate::{AppKind, Capability, Manifest, ResourceKind, RouteAuth};
 
@@ -72,6 +73,7 @@ pub(crate) struct Draft {
     pub(crate) app: Section<DraftApp>,
     pub(crate) build: Section<DraftBuild>,
     pub(crate) run: Section<DraftRun>,
+    pub(crate) release: Section<DraftRelease>,
     pub(crate) health: Section<DraftHealth>,
     pub(crate) static_site: Section<DraftStatic>,
     pub(crate) resources: Section<Vec<Located<DraftResource>>>,
@@ -81,6 +83,12 @@ pub(crate) struct Draft {
     pub(crate) limits: Section<Limits>,
     pub(crate) domains: Section<Vec<Located<DraftDomain>>>,
     pub(crate) expected: Section<Expected>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct DraftRelease {
+    pub(crate) command: Field<String>,
+    pub(crate) timeout: Field<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -249,6 +257,12 @@ impl Draft {
             capabilities,
             build,
             run_command: self.run.value().and_then(|run| run.command.value()).cloned(),
+            release: self.release.value().and_then(|release| {
+                Some(Release {
+                    command: release.command.value()?.clone(),
+                    timeout: release.timeout.value().copied().unwrap_or(DEFAULT_RELEASE_TIMEOUT),
+                })
+            }),
             drain_timeout: self
                 .run
                 .value()

@@ -46,9 +46,9 @@ pub use glob::{PathPatterns, check_pattern, pattern_matches};
 pub use kinds::{AppKind, ResourceKind, RouteAuth, service_binding_variables};
 pub use manifest::{
     Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_CPU_CORES, DEFAULT_DATA_MB, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_INTERVAL,
-    DEFAULT_HEALTH_TIMEOUT, DEFAULT_INSTANCES, DEFAULT_MEMORY_MB, DEFAULT_MIN_HEALTHY, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Manifest, Resource, Route,
-    ServiceBinding,
+    DEFAULT_HEALTH_TIMEOUT, DEFAULT_INSTANCES, DEFAULT_MEMORY_MB, DEFAULT_MIN_HEALTHY, DEFAULT_RELEASE_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Manifest,
+    Release, Resource, Route, ServiceBinding,
 };
 pub use render::render_human;
 pub use report::{CapabilitySummary, CheckReport, Diagnostic, RequiredFix};

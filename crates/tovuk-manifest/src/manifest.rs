@@ -24,6 +24,17 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 /// Default directory a static app serves.
 pub const DEFAULT_STATIC_ROOT: &str = ".";
 
+/// The release phase default limit.
+pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// `[release]`: run once per release (a deploy, a config change, a rollback) after the
+/// artifact is sealed and before any instance of it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub command: String,
+    pub timeout: Duration,
+}
+
 /// A checked `tovuk.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -33,6 +44,7 @@ pub struct Manifest {
     pub(crate) capabilities: Vec<Capability>,
     pub(crate) build: Build,
     pub(crate) run_command: Option<String>,
+    pub(crate) release: Option<Release>,
     pub(crate) drain_timeout: Duration,
     pub(crate) stop_grace: Duration,
     pub(crate) health: Option<Health>,
@@ -70,6 +82,11 @@ impl Manifest {
     /// `[build]`, with defaults when the table is absent.
     pub fn build(&self) -> &Build {
         &self.build
+    }
+
+    /// `[release]`: a command run once per release, before any instance of it starts.
+    pub fn release(&self) -> Option<&Release> {
+        self.release.as_ref()
     }
 
     /// `[run] command`: present for `web` and `worker`, absent for `static`.

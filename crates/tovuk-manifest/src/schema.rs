@@ -76,6 +76,7 @@ pub(crate) const TOP: TableSpec = TableSpec {
         key("app", Table, "[app]"),
         key("build", Table, "[build]"),
         key("run", Table, "[run]"),
+        key("release", Table, "[release]"),
         key("health", Table, "[health]"),
         key("static", Table, "[static]"),
         key("resources", TableArray, "[[resources]]"),
@@ -118,6 +119,14 @@ pub(crate) const RUN: TableSpec = TableSpec {
         key("command", String, r#"command = "./target/release/my-api""#),
         key("drain_timeout", Duration, r#"drain_timeout = "30s""#),
         key("stop_grace", Duration, r#"stop_grace = "10s""#),
+    ],
+};
+
+pub(crate) const RELEASE: TableSpec = TableSpec {
+    header: "[release]",
+    keys: &[
+        key("command", String, r#"command = "python manage.py migrate""#),
+        key("timeout", Duration, r#"timeout = "10m""#),
     ],
 };
 

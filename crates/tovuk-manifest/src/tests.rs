@@ -117,7 +117,8 @@ fn json_shape_is_stable() {
         "capabilities": {
             "enabled": ["http"],
             "disabled": ["sqlite", "object-storage", "kv", "queues", "cron", "state", "service-bindings", "outbound-network"]
-        }
+        },
+        "detected": null
     });
     assert_eq!(json, expected);
 }

@@ -251,10 +251,15 @@ fn group_name(launch: &Launch) -> String {
     }
 }
 
-/// How an instance is named in logs: `<deploy>` for the first, `<deploy>.<slot>` after.
+/// The slot a release's `[release] command` runs in: never an instance's (at most 100).
+pub(crate) const RELEASE_SLOT: u32 = 9999;
+
+/// How an instance is named in logs: `<deploy>` for the first, `<deploy>.<slot>` after,
+/// `<deploy>.release` for the release phase.
 pub(crate) fn instance_label(deploy_id: &str, slot: u32) -> String {
     match slot {
         0 => deploy_id.to_owned(),
+        RELEASE_SLOT => format!("{deploy_id}.release"),
         slot => format!("{deploy_id}.{slot}"),
     }
 }

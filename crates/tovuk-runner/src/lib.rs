@@ -357,6 +357,9 @@ impl Runner {
         let env = Arc::new(env);
         let starter =
             Starter { release, prepared: &prepared, env, masker, endpoints: provided.needs_endpoints, restoring };
+        if !restoring && let Some(phase) = manifest.release() {
+            self.release_phase(&starter, phase).await?;
+        }
         let first = self.start_instance(&starter, 0).await?;
         let healthy = report(&first, InstanceStatus::Healthy, &first.life());
         // Going live switches the app's route to this instance, in the control plane; while
@@ -470,34 +473,7 @@ impl Runner {
                     release::failure(FailureReason::ReleaseFailed, format!("no free port: {error}"))
                 })?,
             };
-            let launch = Launch {
-                app: release.app.clone(),
-                kind: manifest.kind(),
-                deploy_id: release.deploy_id.clone(),
-                slot,
-                release_dir: starter.prepared.dir.clone(),
-                volume_dir: self.config.layout.volume_dir(&release.app),
-                instance_dir: instance_dir.clone(),
-                command: manifest.run_command().unwrap_or_default().to_owned(),
-                port,
-                stop_grace: manifest.stop_grace(),
-                drain_timeout: manifest.drain_timeout(),
-                health: manifest.health().cloned(),
-                limits: instance::limits_of(manifest),
-                memory_mb: manifest.limits().memory_mb_or_default(),
-                cgroups: self.config.cgroups.clone(),
-                network: self.config.network.give(
-                    if manifest.has_capability(tovuk_manifest::Capability::OutboundNetwork) {
-                        tovuk_sandbox::Network::Outbound
-                    } else {
-                        tovuk_sandbox::Network::Own
-                    },
-                ),
-                logs: self.logs.clone(),
-                masker: starter.masker.clone(),
-                env: starter.env.clone(),
-                resources: starter.endpoints.then(|| self.config.resources.clone()),
-            };
+            let launch = self.launch(starter, slot, manifest.run_command().unwrap_or_default(), port);
             let was_adopted = adopted.is_some();
             let instance = instance::start(launch, &self.shutdown, adopted.take()).map_err(|error| {
                 release::failure(FailureReason::ReleaseFailed, format!("cannot start the app: {error}"))
@@ -526,6 +502,85 @@ impl Runner {
                     };
                     return Err(failure);
                 }
+            }
+        }
+    }
+
+    /// How slot `slot` of a release runs `command` on `port`.
+    fn launch(&self, starter: &Starter<'_>, slot: u32, command: &str, port: u16) -> Launch {
+        let (release, manifest) = (starter.release, &starter.prepared.manifest);
+        Launch {
+            app: release.app.clone(),
+            kind: manifest.kind(),
+            deploy_id: release.deploy_id.clone(),
+            slot,
+            release_dir: starter.prepared.dir.clone(),
+            volume_dir: self.config.layout.volume_dir(&release.app),
+            instance_dir: self.config.layout.instance_dir(&release.deploy_id, slot),
+            command: command.to_owned(),
+            port,
+            stop_grace: manifest.stop_grace(),
+            drain_timeout: manifest.drain_timeout(),
+            health: manifest.health().cloned(),
+            limits: instance::limits_of(manifest),
+            memory_mb: manifest.limits().memory_mb_or_default(),
+            cgroups: self.config.cgroups.clone(),
+            network: self.config.network.give(
+                if manifest.has_capability(tovuk_manifest::Capability::OutboundNetwork) {
+                    tovuk_sandbox::Network::Outbound
+                } else {
+                    tovuk_sandbox::Network::Own
+                },
+            ),
+            logs: self.logs.clone(),
+            masker: starter.masker.clone(),
+            env: starter.env.clone(),
+            resources: starter.endpoints.then(|| self.config.resources.clone()),
+        }
+    }
+
+    /// Runs `[release] command` once, in the app's sandbox with its config, resources and
+    /// `/data`, before any instance of the release starts: Err (it failed, or outlived its
+    /// timeout and was stopped) fails the deploy and nothing of the release starts.
+    async fn release_phase(&self, starter: &Starter<'_>, phase: &tovuk_manifest::Release) -> Result<(), DeployFailure> {
+        let (release, manifest) = (starter.release, &starter.prepared.manifest);
+        self.prepare_volume(&release.app, manifest).await?;
+        let port = instance::free_port()
+            .map_err(|error| release::failure(FailureReason::ReleaseFailed, format!("no free port: {error}")))?;
+        let mut launch = self.launch(starter, instance::RELEASE_SLOT, &phase.command, port);
+        launch.health = None;
+        tracing::info!(app = %release.app, deploy_id = %release.deploy_id, command = %phase.command, "release phase");
+        let process = instance::start(launch, &self.shutdown, None).map_err(|error| {
+            release::failure(FailureReason::ReleaseFailed, format!("cannot start the release command: {error}"))
+        })?;
+        let mut life = process.watch();
+        let ended = tokio::time::timeout(phase.timeout, life.wait_for(|life| matches!(life, Life::ExitedEarly { .. })))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|life| life.clone());
+        let tail = process.tail();
+        let failed = |why: String, code: Option<i32>| {
+            let mut failure = release::failure(FailureReason::ReleaseFailed, with_last_output(why, &tail));
+            failure.exit_code = code.map(i64::from);
+            failure
+        };
+        match ended {
+            Some(Life::ExitedEarly { code: Some(0) }) => Ok(()),
+            Some(Life::ExitedEarly { code }) => {
+                let code_text = code.map_or_else(|| "an unknown code".to_owned(), |code| format!("code {code}"));
+                Err(failed(format!("the release command `{}` exited with {code_text}", phase.command), code))
+            }
+            _ => {
+                process.stop().await;
+                let limit = tovuk_manifest::format_duration(phase.timeout);
+                Err(failed(
+                    format!(
+                        "the release command `{}` did not finish within {limit} ([release] timeout): stopped",
+                        phase.command
+                    ),
+                    None,
+                ))
             }
         }
     }

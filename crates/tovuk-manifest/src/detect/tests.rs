@@ -38,7 +38,9 @@ fn django_collects_static_files_and_a_runtime_version_is_a_warning() {
         ("runtime.txt", "python-3.9.1\n"),
     ];
     let (manifest, report) = check_detected("shop", &root(&files));
-    let build = manifest.expect("manifest").build().build.clone().expect("build");
+    let manifest = manifest.expect("manifest");
+    assert_eq!(manifest.release().map(|release| release.command.as_str()), Some("python manage.py migrate"));
+    let build = manifest.build().build.clone().expect("build");
     assert!(
         build.starts_with("python3 --version && ") && build.ends_with("python manage.py collectstatic --noinput"),
         "{build}"
@@ -46,6 +48,7 @@ fn django_collects_static_files_and_a_runtime_version_is_a_warning() {
     let warnings: Vec<&str> = report.warnings().iter().map(|warning| warning.message.as_str()).collect();
     assert!(warnings.iter().any(|w| w.contains("Python 3.9.1")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("worker: celery")), "{warnings:?}");
+    assert!(!warnings.iter().any(|w| w.contains("release")), "{warnings:?}");
     let detection = report.detected().expect("detected");
     assert_eq!(detection.language, "python");
     assert!(detection.reasons.iter().any(|reason| reason.starts_with("Procfile: web:")), "{:?}", detection.reasons);

@@ -26,6 +26,7 @@ pub(crate) fn read_document(source: &Source<'_>, root: &DeTable<'_>, report: &mu
         app: section(&mut reader, root, "app", app::read_app),
         build: section(&mut reader, root, "build", build::read_build),
         run: section(&mut reader, root, "run", process::read_run),
+        release: section(&mut reader, root, "release", process::read_release),
         health: section(&mut reader, root, "health", process::read_health),
         static_site: section(&mut reader, root, "static", process::read_static),
         resources: entries(&mut reader, root, "resources", resources::read_resource),

@@ -5,9 +5,9 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::Reader;
-use crate::draft::{DraftHealth, DraftRun, DraftStatic};
+use crate::draft::{DraftHealth, DraftRelease, DraftRun, DraftStatic};
 use crate::paths::{check_relative_path, check_url_path};
-use crate::schema::{HEALTH, RUN, STATIC};
+use crate::schema::{HEALTH, RELEASE, RUN, STATIC};
 
 /// Longest a new release may take to become healthy.
 pub(crate) const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -27,6 +27,17 @@ pub(super) fn read_run(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> Draf
         command: reader.non_empty_string(table, &RUN, "command"),
         drain_timeout: reader.duration_in(table, &RUN, "drain_timeout", Duration::ZERO..=MAX_DRAIN_TIMEOUT),
         stop_grace: reader.duration_in(table, &RUN, "stop_grace", Duration::from_secs(1)..=MAX_STOP_GRACE),
+    }
+}
+
+/// Longest a release phase may run.
+pub(crate) const MAX_RELEASE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+pub(super) fn read_release(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftRelease {
+    reader.check_keys(table, &RELEASE);
+    DraftRelease {
+        command: reader.non_empty_string(table, &RELEASE, "command"),
+        timeout: reader.duration_in(table, &RELEASE, "timeout", Duration::from_secs(1)..=MAX_RELEASE_TIMEOUT),
     }
 }
 

@@ -47,6 +47,7 @@ pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport
         AppKind::Static => {
             let why = "the router serves its files and no process runs";
             forbid_entries(source, report, draft.run.span(), "[run]", kind, why);
+            forbid_entries(source, report, draft.release.span(), "[release]", kind, why);
             forbid_entries(source, report, draft.health.span(), "[health]", kind, why);
             forbid_entries(source, report, first_span(&draft.resources), "[[resources]]", kind, why);
             forbid_entries(source, report, first_span(&draft.bindings), "[[bindings]]", kind, why);

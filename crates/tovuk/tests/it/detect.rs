@@ -26,11 +26,14 @@ const WSGI_APP: &str = "def app(environ, start_response):\n    start_response('2
 #[test]
 fn a_python_app_with_a_procfile_and_requirements_deploys_on_the_first_push() {
     let platform = Platform::start();
-    let files = [("Procfile", "web: gunicorn app:app\n"), ("requirements.txt", "gunicorn\n"), ("app.py", WSGI_APP)];
+    let procfile = "web: gunicorn app:app\nrelease: python -c \"import gunicorn; print('released with the venv')\"\n";
+    let files = [("Procfile", procfile), ("requirements.txt", "gunicorn\n"), ("app.py", WSGI_APP)];
     let (output, id) = push_detected(&platform, "shop", &files);
     assert!(output.contains("no tovuk.toml: detected a python app"), "{output}");
     assert!(output.contains("Procfile: web: gunicorn app:app is the run command"), "{output}");
     assert_serves(&platform, "shop", &id, "hello from gunicorn");
+    let logs = platform.tovuk().args(["logs", "shop"]).run().success().stdout;
+    assert!(logs.contains("released with the venv"), "the Procfile's release: ran first: {logs}");
 
     // The same detection locally: check, a dry run, and init writing it out.
     let dir = tempfile::tempdir().expect("tempdir");

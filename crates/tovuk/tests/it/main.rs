@@ -17,6 +17,7 @@ mod lifecycle;
 mod network;
 mod push;
 mod release;
+mod release_phase;
 mod resources;
 mod secrets;
 mod server;
