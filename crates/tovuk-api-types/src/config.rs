@@ -101,6 +101,33 @@ pub struct EnvChangeResult {
     pub next: Vec<String>,
 }
 
+/// `POST /v1/apps/{app}/rollback`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    /// The deploy whose artifact to release again; default the one before the current.
+    #[serde(default)]
+    pub deploy_id: Option<String>,
+    /// Release it with the config as it is now instead of the revision it ran with.
+    #[serde(default)]
+    pub current_config: bool,
+}
+
+/// The answer to a rollback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackResult {
+    pub app: String,
+    /// The new deploy releasing the target's artifact, `artifact_ready`.
+    pub deploy: crate::Deploy,
+    /// The deploy whose artifact it releases.
+    pub target: String,
+    /// Whether it runs with the config the target ran with (else the current one).
+    pub target_config: bool,
+    /// What a rollback does not bring back.
+    pub not_reverted: Vec<String>,
+    /// What to run next.
+    pub next: Vec<String>,
+}
+
 /// Why a deploy may not build yet: a name it needs is not set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigBlocker {

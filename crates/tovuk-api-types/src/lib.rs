@@ -15,7 +15,7 @@ mod usage;
 
 pub use config::{
     ConfigBlocker, EnvChange, EnvChangeRequest, EnvChangeResult, EnvHistory, EnvList, EnvVar, MissingConfig,
-    SealedEnvVar, TokenMention,
+    RollbackRequest, RollbackResult, SealedEnvVar, TokenMention,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use resources::{

@@ -42,6 +42,10 @@ pub(crate) enum Command {
     /// Create, list and show apps.
     #[command(subcommand)]
     App(AppCommand),
+    /// Release an earlier deploy's artifact again without rebuilding (default: the one before
+    /// the current), health-gated, with the config it ran with. Resource data and database
+    /// migrations are not reverted.
+    Rollback(RollbackArgs),
     /// Create, list and revoke API tokens (needs an admin token).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -489,6 +493,22 @@ pub(crate) struct CheckArgs {
     /// Without `tovuk.toml`: the app the detected contract names (default: the directory's name).
     #[arg(long, value_name = "APP")]
     pub app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// App name or id.
+    pub app: String,
+    /// The deploy to bring back (a `superseded` one in `tovuk deploy list APP`); default the
+    /// one that served before the current deploy.
+    #[arg(value_name = "DEPLOY_ID")]
+    pub deploy_id: Option<String>,
+    /// Use the config as it is now instead of the revision that deploy ran with.
+    #[arg(long)]
+    pub current_config: bool,
+    /// Follow the rollback until it runs or fails (exit 1 if it fails).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

@@ -452,6 +452,15 @@ impl Client {
     }
 
     /// Releases the app's current artifact again with its config as it is now.
+    /// `tovuk rollback`.
+    pub async fn rollback(
+        &self,
+        app: &str,
+        request: &tovuk_api_types::RollbackRequest,
+    ) -> Result<tovuk_api_types::RollbackResult, ClientError> {
+        self.post(&format!("/v1/apps/{}/rollback", segment(app)), request).await
+    }
+
     pub async fn restart_app(&self, app: &str) -> Result<Deploy, ClientError> {
         self.send(self.request(Method::POST, &format!("/v1/apps/{}/restart", segment(app)))).await
     }

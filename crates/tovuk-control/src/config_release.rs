@@ -8,7 +8,7 @@ use crate::views::deploy_view;
 use crate::{ApiFailure, ControlState};
 use tovuk_api_types::{EnvChangeRequest, EnvChangeResult, ErrorCode};
 use tovuk_secrets::{SealContext, validate_name, validate_value};
-use tovuk_store::{AppRecord, ChangeError, ChangeRequest, DeployRecord, SealedValue};
+use tovuk_store::{AppRecord, ChangeError, ChangeRequest, DeployRecord, RollbackOutcome, SealedValue};
 use tovuk_types::DeployState;
 
 /// Applies `request` to `app` whole, or changes nothing.
@@ -96,6 +96,58 @@ pub(crate) async fn restart(state: &ControlState, app: &AppRecord) -> Result<Dep
     state.release_ready();
     state.deploys_changed();
     Ok(release)
+}
+
+/// Releases an earlier deploy's artifact again, without building: `tovuk rollback`.
+pub(crate) async fn rollback(
+    state: &ControlState,
+    app: &AppRecord,
+    request: &tovuk_api_types::RollbackRequest,
+) -> Result<tovuk_api_types::RollbackResult, ApiFailure> {
+    if let Some(target) = &request.deploy_id
+        && tovuk_types::DeployId::parse(target).is_none()
+    {
+        return Err(ApiFailure::new(ErrorCode::InvalidRequest, format!("`{target}` is not a deploy id"))
+            .next(format!("tovuk deploy list {}", app.name)));
+    }
+    let outcome = state.store().start_rollback(&app.id, request.deploy_id.as_deref(), request.current_config).await?;
+    let (deploy, target) = match outcome {
+        RollbackOutcome::Started { deploy, target } => (*deploy, target),
+        RollbackOutcome::NothingRunning => {
+            return Err(ApiFailure::new(
+                ErrorCode::InvalidState,
+                format!("`{}` has no running deploy to roll back from", app.name),
+            )
+            .next(format!("tovuk deploy list {}", app.name)));
+        }
+        RollbackOutcome::NoTarget => {
+            let what = match &request.deploy_id {
+                Some(target) => format!("`{target}` is not an earlier deploy of `{}` that served", app.name),
+                None => format!("`{}` has no earlier deploy that served to roll back to", app.name),
+            };
+            return Err(ApiFailure::new(ErrorCode::InvalidState, what)
+                .next(format!("pick one marked superseded in: tovuk deploy list {}", app.name)));
+        }
+    };
+    tracing::info!(app = %app.name, deploy_id = %deploy.id, %target, "rollback requested");
+    state.release_ready();
+    state.deploys_changed();
+    let mut not_reverted = vec![
+        "resource data (SQLite, object storage, KV) stays as it is now".to_owned(),
+        "database migrations are not undone; the release phase of the rolled-back code runs again".to_owned(),
+    ];
+    if request.current_config {
+        not_reverted.push("config: the current config is used (--current-config)".to_owned());
+    }
+    let next = vec![format!("tovuk deploy follow {}", deploy.id)];
+    Ok(tovuk_api_types::RollbackResult {
+        app: app.name.clone(),
+        deploy: deploy_view(deploy),
+        target,
+        target_config: !request.current_config,
+        not_reverted,
+        next,
+    })
 }
 
 fn invalid(message: impl Into<String>, app: &str) -> ApiFailure {

@@ -126,6 +126,18 @@ pub(crate) async fn history(
 }
 
 /// `POST /v1/apps/{app}/restart`: the current artifact released again with the config as it is.
+/// `POST /v1/apps/{app}/rollback`.
+pub(crate) async fn rollback(
+    State(state): State<ControlState>,
+    caller: Caller,
+    Path(name_or_id): Path<String>,
+    crate::http::ApiJson(request): crate::http::ApiJson<tovuk_api_types::RollbackRequest>,
+) -> Result<(StatusCode, Json<tovuk_api_types::RollbackResult>), ApiFailure> {
+    let app = app_for(&state, &caller, &name_or_id).await?;
+    let result = crate::config_release::rollback(&state, &app, &request).await?;
+    Ok((StatusCode::CREATED, Json(result)))
+}
+
 pub(crate) async fn restart(
     State(state): State<ControlState>,
     caller: Caller,

@@ -316,6 +316,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/env", get(env::list).put(env::change))
         .route("/v1/apps/{app}/env/history", get(env::history))
         .route("/v1/apps/{app}/restart", post(env::restart))
+        .route("/v1/apps/{app}/rollback", post(env::rollback))
         .route("/v1/apps/{app}/caps", get(usage::list_caps))
         .route("/v1/services", get(resources::list))
         .route("/v1/services/{app}", get(resources::show))

@@ -200,6 +200,89 @@ impl Store {
         }
     }
 
+    /// A rollback of the app to `target` (default: the deploy that served before the current
+    /// one): that deploy's artifact, resources and config revision (the current config with
+    /// `current_config`), `artifact_ready` at once, without building.
+    pub async fn start_rollback(
+        &self,
+        app_id: &AppId,
+        target: Option<&str>,
+        current_config: bool,
+    ) -> Result<RollbackOutcome, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let current: Option<String> = sqlx::query_scalar(
+            "SELECT d.id FROM apps a JOIN deploys d ON d.id = a.current_deploy_id WHERE a.id = ? AND d.state = 'running'",
+        )
+        .bind(app_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = current else { return Ok(RollbackOutcome::NothingRunning) };
+        // A deploy that served (superseded since, or still running while the current one
+        // proves itself) and still has its artifact: the one named, or the newest before the
+        // current one.
+        let chosen: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM deploys WHERE app_id = ?1 AND state IN ('superseded', 'running') AND id != ?3
+                AND artifact_digest IS NOT NULL AND ((?2 IS NULL AND id < ?3) OR id = ?2)
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(app_id.as_str())
+        .bind(target)
+        .bind(&current)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(chosen) = chosen else { return Ok(RollbackOutcome::NoTarget) };
+        let ms = now_unix_ms();
+        let deploy_id = DeployId::new(ms, random_bytes()?);
+        let (build_op, app_name): (String, String) =
+            sqlx::query_as("SELECT d.build_op_id, a.name FROM deploys d JOIN apps a ON a.id = d.app_id WHERE d.id = ?")
+                .bind(&chosen)
+                .fetch_one(&mut *tx)
+                .await?;
+        let deploy_op = OperationRecord {
+            id: OperationId::new(ms, random_bytes()?),
+            app_id: app_id.clone(),
+            app_name,
+            kind: OperationKind::Deploy,
+            parent_id: OperationId::parse(&build_op),
+            deploy_id: deploy_id.clone(),
+            status: OperationStatus::Queued,
+            source_kind: None,
+            ref_name: None,
+            sha: None,
+            old_sha: None,
+            forced: false,
+            token_id: None,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        insert_operation(&mut tx, &deploy_op).await?;
+        let build_job_id = BuildId::new(ms, random_bytes()?);
+        // A config revision set now is kept at the claim; NULL takes the current one there.
+        sqlx::query(
+            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id,
+                build_job_id, final_build_status, created_at, updated_at, artifact_digest, artifact_size, kind, base_deploy_id, config_needs,
+                resources, config_rev)
+             SELECT ?, app_id, 'artifact_ready', source_kind, ref, sha, 0, token_id, source_op_id, build_op_id, ?,
+                ?, final_build_status, ?, ?, artifact_digest, artifact_size, 'rollback', coalesce(base_deploy_id, id), config_needs,
+                resources, CASE WHEN ? THEN NULL ELSE config_rev END
+             FROM deploys WHERE id = ?",
+        )
+        .bind(deploy_id.as_str())
+        .bind(deploy_op.id.as_str())
+        .bind(build_job_id.as_str())
+        .bind(&now)
+        .bind(&now)
+        .bind(current_config)
+        .bind(&chosen)
+        .execute(&mut *tx)
+        .await?;
+        record_entry(&mut tx, deploy_id.as_str(), DeployState::ArtifactReady, &now).await?;
+        tx.commit().await?;
+        let deploy = self.find_deploy(deploy_id.as_str()).await?.ok_or(StoreError::Query(sqlx::Error::RowNotFound))?;
+        Ok(RollbackOutcome::Started { deploy: Box::new(deploy), target: chosen })
+    }
+
     /// The sealed values live at config revision `rev` (the latest when `None`), by name.
     pub async fn config_values(&self, app_id: &AppId, rev: Option<i64>) -> Result<Vec<SealedValue>, StoreError> {
         let rows = sqlx::query(
@@ -314,14 +397,36 @@ async fn end_value(tx: &mut Transaction<'_, Sqlite>, app_id: &str, name: &str, r
 pub(crate) async fn prune_unused_values(tx: &mut Transaction<'_, Sqlite>, app_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "DELETE FROM secret_values WHERE app_id = ?1 AND unset_rev IS NOT NULL AND unset_rev <= coalesce(
-            (SELECT min(config_rev) FROM deploys WHERE app_id = ?1 AND state IN ('deploying', 'running') AND config_rev IS NOT NULL),
+            (SELECT min(config_rev) FROM (
+                SELECT config_rev FROM deploys WHERE app_id = ?1 AND state IN ('deploying', 'running') AND config_rev IS NOT NULL
+                UNION ALL
+                SELECT config_rev FROM (SELECT config_rev FROM deploys WHERE app_id = ?1 AND state = 'superseded'
+                    AND config_rev IS NOT NULL ORDER BY id DESC LIMIT ?2)
+                UNION ALL
+                SELECT config_rev FROM deploys WHERE app_id = ?1 AND state = 'artifact_ready' AND config_rev IS NOT NULL)),
             (SELECT config_rev FROM apps WHERE id = ?1))",
     )
     .bind(app_id)
+    .bind(ROLLBACK_CONFIGS_KEPT)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
+
+/// What [`Store::start_rollback`] did.
+#[derive(Debug)]
+pub enum RollbackOutcome {
+    /// The rollback deploy, `artifact_ready`, and the deploy whose artifact it releases.
+    Started { deploy: Box<DeployRecord>, target: String },
+    /// The app has no running deploy to roll back from.
+    NothingRunning,
+    /// No earlier deploy that served (with its artifact) matches.
+    NoTarget,
+}
+
+/// How many of an app's latest superseded deploys keep their config revision's values, so
+/// `tovuk rollback` can bring one back as it ran.
+pub const ROLLBACK_CONFIGS_KEPT: i64 = 10;
 
 /// Records a config release of the app's current running deploy: `artifact_ready` at once,
 /// reusing its source, build and artifact. `None` when the app has nothing running.

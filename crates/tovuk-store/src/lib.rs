@@ -22,7 +22,10 @@ mod usage;
 pub use app_logs::AppLogLine;
 pub use apps::AppRecord;
 pub use builds::{LogLine, StoredLogLine};
-pub use config::{ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, SealedValue, Sealer, TokenRef};
+pub use config::{
+    ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, ROLLBACK_CONFIGS_KEPT, RollbackOutcome,
+    SealedValue, Sealer, TokenRef,
+};
 pub use deploys::{
     ConfigNeed, DeclaredResource, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded,
     TransitionError, TransitionExtras,

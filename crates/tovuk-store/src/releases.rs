@@ -130,9 +130,10 @@ impl Store {
             return Ok(None);
         };
         record_entry(&mut tx, &id, DeployState::Deploying, &now).await?;
-        // A release starts with the config as it is now, and keeps that revision for life.
+        // A release starts with the config as it is now, and keeps that revision for life; a
+        // rollback keeps the revision its target ran with.
         sqlx::query(
-            "UPDATE deploys SET config_rev = (SELECT config_rev FROM apps WHERE id = deploys.app_id) WHERE id = ?",
+            "UPDATE deploys SET config_rev = (SELECT config_rev FROM apps WHERE id = deploys.app_id) WHERE id = ? AND config_rev IS NULL",
         )
         .bind(&id)
         .execute(&mut *tx)

@@ -185,6 +185,9 @@ text_enum! {
         Source = "source",
         /// A config release: the base deploy's artifact restarted with the current config.
         Config = "config",
+        /// A rollback: an earlier deploy's artifact released again, with its config
+        /// revision (or the current one), without building.
+        Rollback = "rollback",
     }
 }
 

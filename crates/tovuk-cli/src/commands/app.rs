@@ -188,3 +188,32 @@ fn print_status(status: &tovuk_api_types::AppStatus) {
         }
     }
 }
+
+/// `tovuk rollback APP [DEPLOY_ID]`.
+pub(crate) async fn rollback(args: crate::args::RollbackArgs, global: &GlobalArgs) -> CommandResult {
+    let client = connect::client(global.target.as_deref())?;
+    let request =
+        tovuk_api_types::RollbackRequest { deploy_id: args.deploy_id.clone(), current_config: args.current_config };
+    let result = client.rollback(&args.app, &request).await?;
+    if global.json && !args.follow {
+        output::json(&result);
+        return Ok(ExitStatus::Success);
+    }
+    if !global.json {
+        let config = if result.target_config { "the config it ran with" } else { "the current config" };
+        output::line(format!(
+            "rolling `{}` back to the artifact of {} as deploy {}, with {config} (no rebuild)",
+            result.app, result.target, result.deploy.id
+        ));
+        for line in &result.not_reverted {
+            output::note(format!("not reverted: {line}"));
+        }
+    }
+    if args.follow {
+        return super::deploy::follow(&client, &result.deploy.id, global).await;
+    }
+    for next in &result.next {
+        output::note(format!("next: {next}"));
+    }
+    Ok(ExitStatus::Success)
+}

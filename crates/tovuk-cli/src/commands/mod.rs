@@ -83,6 +83,7 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Status => block_on(status::run(&global)),
         Command::Store(command) => block_on(status::store(command, &global)),
         Command::App(command) => block_on(app::run(command, &global)),
+        Command::Rollback(args) => block_on(app::rollback(args, &global)),
         Command::Token(command) => block_on(token::run(command, &global)),
         Command::Deploy(args) => block_on(deploy::run(args, &global)),
         Command::Ops(command) => block_on(ops::run(command, &global)),

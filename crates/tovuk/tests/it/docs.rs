@@ -13,6 +13,7 @@ const COMMANDS: &[&[&str]] = &[
     &["store", "backup"],
     &["check"],
     &["init"],
+    &["rollback"],
     &["app"],
     &["app", "create"],
     &["app", "list"],

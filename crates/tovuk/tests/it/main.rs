@@ -19,6 +19,7 @@ mod push;
 mod release;
 mod release_phase;
 mod resources;
+mod rollback;
 mod secrets;
 mod server;
 mod source;
