@@ -46,7 +46,7 @@ E2E_US=
 push_and_build() {
     local name=$1 log=$TMP/$APP/push-$1.log start end
     start=$(now_us)
-    git -C "$WORK" push platform main >"$log" 2>&1 || { cat "$log" >&2; die "$APP $name: the push to tovuk failed"; }
+    git -C "$WORK" push -o detach platform main >"$log" 2>&1 || { cat "$log" >&2; die "$APP $name: the push to tovuk failed"; }
     DEP=$(queued_dep "$log")
     [[ -n $DEP ]] || { cat "$log" >&2; die "$APP $name: the push did not report a queued deploy"; }
     # Streams the build log and exits when the build ends (1 if it failed).

@@ -61,7 +61,7 @@ for n in $(seq -w 1 "$APPS"); do
     printf 'interval = "%s"\n\n[limits]\nmemory_mb = 32\n' "$HEALTH_INTERVAL" >>"$APP_DIR/tovuk.toml"
     git -C "$APP_DIR" add -A
     git -C "$APP_DIR" commit -q -m "$app" --allow-empty
-    git -C "$APP_DIR" push -q "$PLATFORM_REMOTE" main:main 2>"$TMP/push.log" || { cat "$TMP/push.log" >&2; die "push of $app failed"; }
+    git -C "$APP_DIR" push -q -o detach "$PLATFORM_REMOTE" main:main 2>"$TMP/push.log" || { cat "$TMP/push.log" >&2; die "push of $app failed"; }
 done
 echo "pushed in $(($(date +%s) - started)) s; waiting for every app to answer ..." >&2
 answering=0

@@ -140,7 +140,7 @@ wait_running() { # side, deploy id, label
 # Pushes main to one side; sets DEP to the deploy it queued.
 DEP=
 push() { # side, log file, label
-    git -C "$WORK" push "$1" main >"$2" 2>&1 || { cat "$2" >&2; die "$3: the push to ${SERVER_NAME[$1]} failed"; }
+    git -C "$WORK" push -o detach "$1" main >"$2" 2>&1 || { cat "$2" >&2; die "$3: the push to ${SERVER_NAME[$1]} failed"; }
     DEP=$(queued_dep "$2")
     [[ -n $DEP ]] || { cat "$2" >&2; die "$3: the push to ${SERVER_NAME[$1]} did not report a queued deploy"; }
 }

@@ -113,7 +113,7 @@ done
 deploy() { # side
     local side=$1 log=${DIR[$1]}/push.log dep state=
     echo "deploying the nginx backend as app $APP to ${SERVER_NAME[$side]} ..." >&2
-    git -C "$WORK" push "$side" main >"$log" 2>&1 || { cat "$log" >&2; die "the push to ${SERVER_NAME[$side]} failed"; }
+    git -C "$WORK" push -o detach "$side" main >"$log" 2>&1 || { cat "$log" >&2; die "the push to ${SERVER_NAME[$side]} failed"; }
     dep=$(queued_dep "$log")
     [[ -n $dep ]] || { cat "$log" >&2; die "the push to ${SERVER_NAME[$side]} did not report a queued deploy"; }
     for _ in $(seq 600); do

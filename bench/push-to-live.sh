@@ -112,7 +112,7 @@ platform_run() { # push|upload, run, version
     git -C "$WORK" commit -q -a -m "bench run $run ($way)"
     start=$(now_us)
     if [[ $way = push ]]; then
-        git -C "$WORK" push platform main >"$log" 2>&1 || { cat "$log" >&2; die "run $run: the push to tovuk failed"; }
+        git -C "$WORK" push -o detach platform main >"$log" 2>&1 || { cat "$log" >&2; die "run $run: the push to tovuk failed"; }
     else
         (cd "$WORK" && "$BIN" deploy) >"$log" 2>&1 || { cat "$log" >&2; die "run $run: tovuk deploy failed"; }
     fi
@@ -169,7 +169,7 @@ hand_run() {
 
 # --- warm-up: the first deploy and one by-hand start, untimed -----------------------------
 echo "warm-up: first deploy of $APP, one upload and one by-hand start ..." >&2
-git -C "$WORK" push platform main >"$TMP/push-warmup.log" 2>&1 || { cat "$TMP/push-warmup.log" >&2; die "the warm-up push failed"; }
+git -C "$WORK" push -o detach platform main >"$TMP/push-warmup.log" 2>&1 || { cat "$TMP/push-warmup.log" >&2; die "the warm-up push failed"; }
 warm_dep=$(queued_dep "$TMP/push-warmup.log")
 [[ -n $warm_dep ]] || { cat "$TMP/push-warmup.log" >&2; die "the warm-up push did not report a queued deploy"; }
 wait_live r0 warm-up "$warm_dep"

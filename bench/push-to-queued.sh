@@ -60,7 +60,7 @@ git -C "$WORK" remote add platform "$PLATFORM_REMOTE"
 git -C "$WORK" remote add floor "file://$FLOOR"
 
 # Untimed warm-up: the first (full) push to each side, so every timed push sends one commit.
-git -C "$WORK" push platform main >"$TMP/warmup-platform.log" 2>&1 || { cat "$TMP/warmup-platform.log" >&2; die "the warm-up push to tovuk failed"; }
+git -C "$WORK" push -o detach platform main >"$TMP/warmup-platform.log" 2>&1 || { cat "$TMP/warmup-platform.log" >&2; die "the warm-up push to tovuk failed"; }
 git -C "$WORK" push floor main >"$TMP/warmup-floor.log" 2>&1 || { cat "$TMP/warmup-floor.log" >&2; die "the warm-up push to the floor failed"; }
 expected=$(deploy_count)
 [[ $expected -eq 1 ]] || die "after the warm-up push there are $expected deploys, expected 1"
@@ -74,7 +74,7 @@ FLOOR_US=()
 push_platform() {
     local log=$TMP/push-platform-$1.log sha=$2 start end
     start=$(now_us)
-    git -C "$WORK" push platform main >"$log" 2>&1 || { cat "$log" >&2; die "run $1: the push to tovuk failed"; }
+    git -C "$WORK" push -o detach platform main >"$log" 2>&1 || { cat "$log" >&2; die "run $1: the push to tovuk failed"; }
     end=$(now_us)
     grep -q 'remote: deploy dep_[0-9a-z]* queued' "$log" || { cat "$log" >&2; die "run $1: the push did not report a queued deploy"; }
     expected=$((expected + 1))

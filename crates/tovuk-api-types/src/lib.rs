@@ -470,6 +470,9 @@ pub struct HookRequest {
 pub struct HookResponse {
     pub accept: bool,
     pub lines: Vec<String>,
+    /// Post-receive: the deploys the push started, which the hook follows.
+    #[serde(default)]
+    pub deploys: Vec<String>,
 }
 
 /// The builder's view of a claimed deploy.

@@ -38,6 +38,16 @@ impl FromRequestParts<ControlState> for Caller {
                 ApiFailure::new(ErrorCode::Unauthorized, "the Authorization header must be `Bearer <token>`")
                     .next(GET_A_TOKEN)
             })?;
+        // The hook of a push follows the deploys it started with the push's own secret: only
+        // reading a deploy's progress and build log, only while the push lasts, with the
+        // rights of the token that pushed.
+        if parts.method == axum::http::Method::GET
+            && parts.uri.path().starts_with("/v1/deploys/")
+            && let Some(token_id) = crate::hooks::push_token(state, secret)
+            && let Some(token) = state.store().find_token(&token_id).await?
+        {
+            return Ok(Caller { token });
+        }
         authenticate(state, secret, client).await
     }
 }

@@ -97,6 +97,12 @@ async fn settle_push(state: &ControlState, session: &PushSession) {
     }
 }
 
+/// The token behind a live push's secret, if `secret` is one.
+pub(crate) fn push_token(state: &ControlState, secret: &str) -> Option<String> {
+    let sessions = state.inner.push_sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    sessions.get(secret).map(|session| session.token_id.clone())
+}
+
 impl PushSession {
     /// Opens a session for a push by `token` to `app`.
     pub(crate) fn open(
@@ -238,6 +244,7 @@ async fn pre_receive(
                 Err(failure) => {
                     tracing::error!(app = %session.app.name, error = %failure.0.message, "cannot record the push; refusing it");
                     return Ok(HookResponse {
+                        deploys: Vec::new(),
                         accept: false,
                         lines: vec![
                             format!(
@@ -252,7 +259,7 @@ async fn pre_receive(
             }
         }
     }
-    Ok(HookResponse { accept, lines })
+    Ok(HookResponse { accept, lines, deploys: Vec::new() })
 }
 
 /// Records the accepted source and its deploy, held by this push until it lands.
@@ -300,6 +307,7 @@ async fn post_receive(state: &ControlState, session: &PushSession, request: &Hoo
     let deploy_ref = deploy_ref(&session.app);
     let recorded = session.accepted.lock().map(|recorded| recorded.clone()).unwrap_or_default();
     let mut lines = Vec::new();
+    let mut deploys = Vec::new();
     for RefUpdate { new, ref_name, .. } in &request.updates {
         if new == ZERO_SHA {
             continue;
@@ -314,7 +322,8 @@ async fn post_receive(state: &ControlState, session: &PushSession, request: &Hoo
         }
         for accepted in &recorded {
             lines.extend(accepted.render());
+            deploys.push(accepted.deploy.id.clone());
         }
     }
-    HookResponse { accept: true, lines }
+    HookResponse { accept: true, lines, deploys }
 }

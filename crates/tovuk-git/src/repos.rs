@@ -78,6 +78,8 @@ impl Repos {
             ("receive.hideRefs".into(), "refs/tovuk/".into()),
             ("http.receivepack".into(), "true".into()),
             ("http.uploadpack".into(), "true".into()),
+            // `git push -o detach` returns once the deploy is recorded (see `tovuk hook`).
+            ("receive.advertisePushOptions".into(), "true".into()),
         ]
     }
 

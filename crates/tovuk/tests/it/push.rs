@@ -376,3 +376,63 @@ fn a_push_with_a_path_2000_directories_deep_is_refused_naming_the_limit() {
     assert!(platform.server_refs("deep").is_empty(), "refs unchanged");
     eprintln!("refused in {:?}", started.elapsed());
 }
+
+#[test]
+fn a_push_shows_the_build_live_and_waits_until_the_deploy_runs_or_fails() {
+    use std::io::BufRead;
+    let platform = Platform::start();
+    let token = platform.create_app("live");
+    let build = "build = \"echo compiling part one; sleep 2; echo compiling part two\"";
+    let manifest =
+        crate::support::build_manifest("live", build).replace("command = \"./server\"", "command = \"perl server.pl\"");
+    let repo =
+        GitRepo::with_files(&[("tovuk.toml", &manifest), ("server.pl", &crate::support::perl_app("v1", "200 OK"))]);
+    // Read the push's output as it comes: a build line arrives while the deploy still builds.
+    let mut child = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo.dir.path())
+        .args(["push", &platform.remote("live", &token), "main"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("git push");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut output = String::new();
+    let mut state_at_first_line = None;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("line");
+        if line.contains("compiling part one") && state_at_first_line.is_none() {
+            let id = deploy_ids(&output).pop().expect("the deploy is named before its build output");
+            state_at_first_line = Some(platform.deploy(&id)["state"].as_str().unwrap_or_default().to_owned());
+        }
+        output.push_str(&line);
+        output.push('\n');
+    }
+    assert!(child.wait().expect("wait").success(), "{output}");
+    assert_eq!(state_at_first_line.as_deref(), Some("building"), "the build's output is shown live:\n{output}");
+    let id = deploy_ids(&output).pop().expect("deploy");
+    assert!(output.contains("compiling part two") && output.contains(&format!("deploy {id} is running")), "{output}");
+    assert_eq!(platform.deploy(&id)["state"], "running", "the push returned once it ran");
+
+    // A failing test phase: the ref is kept, the push says where it failed, why, and the retry.
+    let failing = manifest.replace(build, "test = \"echo 'assertion failed: left 1 right 2'; exit 1\"");
+    repo.commit(&[("tovuk.toml", &failing)], "break the tests");
+    let pushed = repo.push_following(&platform.remote("live", &token), &["main"]);
+    assert!(pushed.ok, "the ref is accepted either way: {}", pushed.output);
+    let id = deploy_ids(&pushed.output).pop().expect("deploy");
+    for expected in [
+        format!("deploy {id} failed at testing: phase_failed"),
+        "assertion failed: left 1 right 2".to_owned(),
+        "the pushed commit is kept either way".to_owned(),
+        format!("retry: tovuk deploy retry {id}"),
+    ] {
+        assert!(pushed.output.contains(&expected), "{expected}:\n{}", pushed.output);
+    }
+
+    // `-o detach` returns once the deploy is recorded.
+    repo.commit(&[("tovuk.toml", &manifest)], "fix the tests");
+    let detached = repo.push(&platform.remote("live", &token), &["main"]);
+    assert!(detached.ok && detached.output.contains("detached (-o detach)"), "{}", detached.output);
+    assert!(!detached.output.contains("is running"), "{}", detached.output);
+}

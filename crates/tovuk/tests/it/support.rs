@@ -476,10 +476,22 @@ impl GitRepo {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// `git push -o detach`: returns once the deploy is recorded (tests wait on it themselves).
     pub fn push(&self, remote: &str, args: &[&str]) -> Push {
+        let mut full = vec!["push", "-o", "detach", remote];
+        full.extend_from_slice(args);
+        self.git_push(&full)
+    }
+
+    /// A plain `git push`, which follows the deploy until it runs or fails.
+    pub fn push_following(&self, remote: &str, args: &[&str]) -> Push {
         let mut full = vec!["push", remote];
         full.extend_from_slice(args);
-        let output = git_output(self.dir.path(), &full);
+        self.git_push(&full)
+    }
+
+    fn git_push(&self, full: &[&str]) -> Push {
+        let output = git_output(self.dir.path(), full);
         Push {
             ok: output.status.success(),
             output: format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
