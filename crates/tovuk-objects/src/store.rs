@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -39,6 +39,8 @@ pub struct Objects {
     root: PathBuf,
     /// Buckets by name; only `ensure_bucket` adds to it, nothing removes.
     buckets: RwLock<HashMap<String, Arc<BucketStore>>>,
+    /// When idle buckets' indexes were last let go.
+    swept: std::sync::Mutex<Instant>,
 }
 
 impl Objects {
@@ -56,7 +58,11 @@ impl Objects {
                 buckets.insert(name, Arc::new(bucket));
             }
         }
-        Ok(Arc::new(Objects { root: root.to_owned(), buckets: RwLock::new(buckets) }))
+        Ok(Arc::new(Objects {
+            root: root.to_owned(),
+            buckets: RwLock::new(buckets),
+            swept: std::sync::Mutex::new(Instant::now()),
+        }))
     }
 
     /// Creates the bucket if it does not exist. Buckets are created by the platform, never by an app.
@@ -81,6 +87,16 @@ impl Objects {
 
     pub(crate) fn bucket(&self, name: &str) -> Option<Arc<BucketStore>> {
         let buckets = self.buckets.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // At most once per idle period, the indexes of buckets nobody used lately are let go.
+        let now = Instant::now();
+        let mut swept = self.swept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if now.duration_since(*swept) >= INDEX_IDLE {
+            *swept = now;
+            drop(swept);
+            for bucket in buckets.values().filter(|bucket| bucket.name != name) {
+                bucket.close_if_idle(now);
+            }
+        }
         buckets.get(name).cloned()
     }
 }
@@ -89,14 +105,49 @@ impl Objects {
 pub(crate) struct BucketStore {
     pub(crate) name: String,
     dir: PathBuf,
-    pub(crate) db: Database,
+    /// The index, open while the bucket is in use and closed once idle (see [`BucketStore::db`]).
+    index: std::sync::Mutex<OpenIndex>,
     /// Sum of object and part sizes in the index; kept in step with every commit.
     bytes: AtomicU64,
     /// When the bucket directory was created (ListBuckets' CreationDate).
     pub(crate) created: SystemTime,
 }
 
+/// A bucket's index handle: held open while the bucket is used, let go once it has been idle
+/// for [`INDEX_IDLE`] (a platform with many idle buckets keeps none of their indexes in memory);
+/// `open` still reaches it while a request that took it runs.
+struct OpenIndex {
+    held: Option<Arc<Database>>,
+    open: std::sync::Weak<Database>,
+    used: Instant,
+}
+
+/// How long an unused bucket's index stays open.
+const INDEX_IDLE: Duration = Duration::from_secs(30);
+
 impl BucketStore {
+    /// The bucket's index, opened again if it was let go.
+    pub(crate) fn db(&self) -> Result<Arc<Database>, redb::Error> {
+        let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        index.used = Instant::now();
+        if let Some(db) = index.held.clone().or_else(|| index.open.upgrade()) {
+            index.held = Some(db.clone());
+            return Ok(db);
+        }
+        let db = Arc::new(Database::create(self.dir.join(INDEX_FILE)).map_err(redb::Error::from)?);
+        index.open = Arc::downgrade(&db);
+        index.held = Some(db.clone());
+        Ok(db)
+    }
+
+    /// Lets go of the index if unused for [`INDEX_IDLE`].
+    fn close_if_idle(&self, now: Instant) {
+        let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if index.held.is_some() && now.duration_since(index.used) >= INDEX_IDLE {
+            index.held = None;
+        }
+    }
+
     fn open(dir: &Path, name: &str) -> Result<BucketStore, ObjectsError> {
         for sub in [DATA_DIR, PARTS_DIR, TMP_DIR] {
             let path = dir.join(sub);
@@ -105,7 +156,7 @@ impl BucketStore {
         sync_dir(dir).map_err(io_error(dir))?;
         let index_path = dir.join(INDEX_FILE);
         let index_error = |source: redb::Error| ObjectsError::Index { path: index_path.clone(), source };
-        let db = Database::create(&index_path).map_err(|e| index_error(e.into()))?;
+        let db = Arc::new(Database::create(&index_path).map_err(|e| index_error(e.into()))?);
         // Create the tables so readers never see them missing.
         let txn = db.begin_write().map_err(|e| index_error(e.into()))?;
         {
@@ -117,7 +168,14 @@ impl BucketStore {
 
         let metadata = fs::metadata(dir).map_err(io_error(dir))?;
         let created = metadata.created().or_else(|_| metadata.modified()).unwrap_or(UNIX_EPOCH);
-        let bucket = BucketStore { name: name.to_owned(), dir: dir.to_owned(), db, bytes: AtomicU64::new(0), created };
+        let index = std::sync::Mutex::new(OpenIndex {
+            held: Some(db.clone()),
+            open: Arc::downgrade(&db),
+            used: Instant::now(),
+        });
+        drop(db);
+        let bucket =
+            BucketStore { name: name.to_owned(), dir: dir.to_owned(), index, bytes: AtomicU64::new(0), created };
         let (bytes, referenced) = bucket.scan_index().map_err(index_error)?;
         bucket.bytes.store(bytes, Ordering::Relaxed);
         bucket.remove_unreferenced(&referenced)?;
@@ -126,7 +184,8 @@ impl BucketStore {
 
     /// Total bytes and the ids of every body file the index refers to.
     fn scan_index(&self) -> Result<(u64, HashSet<String>), redb::Error> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let mut bytes = 0u64;
         let mut referenced = HashSet::new();
         for entry in txn.open_table(OBJECTS)?.iter()? {
@@ -236,7 +295,9 @@ impl BucketStore {
 
     /// The object at `key`, if any.
     pub(crate) fn get(&self, key: &str) -> S3Result<Option<ObjectRecord>> {
-        let txn = self.db.begin_read().map_err(internal)?;
+        // Held until the transaction ends: the index stays open under it.
+        let db = self.db().map_err(internal)?;
+        let txn = db.begin_read().map_err(internal)?;
         let table = txn.open_table(OBJECTS).map_err(internal)?;
         let value = table.get(key.as_bytes()).map_err(internal)?;
         value.map(|value| record::decode(value.value()).map_err(internal)).transpose()
@@ -267,7 +328,9 @@ impl BucketStore {
     ) -> S3Result<()> {
         let bucket = Arc::clone(self);
         let replaced = tokio::task::spawn_blocking(move || -> S3Result<Option<ObjectRecord>> {
-            let txn = bucket.db.begin_write().map_err(internal)?;
+            // Held until the transaction ends: the index stays open under it.
+            let db = bucket.db().map_err(internal)?;
+            let txn = db.begin_write().map_err(internal)?;
             let replaced = {
                 let mut table = txn.open_table(OBJECTS).map_err(internal)?;
                 let current = match table.get(key.as_bytes()).map_err(internal)? {
@@ -299,7 +362,9 @@ impl BucketStore {
     pub(crate) async fn delete(self: &Arc<Self>, key: String) -> S3Result<()> {
         let bucket = Arc::clone(self);
         let removed = tokio::task::spawn_blocking(move || -> S3Result<Option<ObjectRecord>> {
-            let txn = bucket.db.begin_write().map_err(internal)?;
+            // Held until the transaction ends: the index stays open under it.
+            let db = bucket.db().map_err(internal)?;
+            let txn = db.begin_write().map_err(internal)?;
             let removed = {
                 let mut table = txn.open_table(OBJECTS).map_err(internal)?;
                 let removed = table.remove(key.as_bytes()).map_err(internal)?;
@@ -324,7 +389,9 @@ impl BucketStore {
 
     /// One page of keys in byte order, as ListObjects (v1 and v2) need it.
     pub(crate) fn list(&self, query: &ListQuery<'_>) -> S3Result<Page<ObjectRecord>> {
-        let txn = self.db.begin_read().map_err(internal)?;
+        // Held until the transaction ends: the index stays open under it.
+        let db = self.db().map_err(internal)?;
+        let txn = db.begin_read().map_err(internal)?;
         let table = txn.open_table(OBJECTS).map_err(internal)?;
         list::list(query, |from| -> S3Result<Option<(Vec<u8>, ObjectRecord)>> {
             let Some(entry) = table.range(from..).map_err(internal)?.next() else { return Ok(None) };
@@ -422,3 +489,6 @@ pub(crate) fn body_error(error: s3s::StdError) -> S3Error {
     }
     s3_error
 }
+
+#[cfg(test)]
+mod tests;

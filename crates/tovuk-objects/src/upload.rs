@@ -28,7 +28,9 @@ impl BucketStore {
         let bucket = Arc::clone(self);
         let id = upload_id.clone();
         tokio::task::spawn_blocking(move || -> S3Result<()> {
-            let txn = bucket.db.begin_write().map_err(internal)?;
+            // Held until the transaction ends: the index stays open under it.
+            let db = bucket.db().map_err(internal)?;
+            let txn = db.begin_write().map_err(internal)?;
             txn.open_table(UPLOADS)
                 .map_err(internal)?
                 .insert(id.as_str(), record::encode(&upload).as_slice())
@@ -42,7 +44,9 @@ impl BucketStore {
 
     /// The upload `upload_id` for `key`, or `NoSuchUpload`.
     pub(crate) fn upload(&self, upload_id: &str, key: &str) -> S3Result<UploadRecord> {
-        let txn = self.db.begin_read().map_err(internal)?;
+        // Held until the transaction ends: the index stays open under it.
+        let db = self.db().map_err(internal)?;
+        let txn = db.begin_read().map_err(internal)?;
         let table = txn.open_table(UPLOADS).map_err(internal)?;
         let upload = match table.get(upload_id).map_err(internal)? {
             Some(value) => record::decode::<UploadRecord>(value.value()).map_err(internal)?,
@@ -64,7 +68,9 @@ impl BucketStore {
     ) -> S3Result<()> {
         let bucket = Arc::clone(self);
         let replaced = tokio::task::spawn_blocking(move || -> S3Result<Option<PartRecord>> {
-            let txn = bucket.db.begin_write().map_err(internal)?;
+            // Held until the transaction ends: the index stays open under it.
+            let db = bucket.db().map_err(internal)?;
+            let txn = db.begin_write().map_err(internal)?;
             let replaced = {
                 if txn.open_table(UPLOADS).map_err(internal)?.get(upload_id.as_str()).map_err(internal)?.is_none() {
                     return Err(no_such_upload());
@@ -95,7 +101,9 @@ impl BucketStore {
 
     /// Parts of an upload in number order, starting after `after`.
     pub(crate) fn parts(&self, upload_id: &str, after: u32) -> S3Result<Vec<(u32, PartRecord)>> {
-        let txn = self.db.begin_read().map_err(internal)?;
+        // Held until the transaction ends: the index stays open under it.
+        let db = self.db().map_err(internal)?;
+        let txn = db.begin_read().map_err(internal)?;
         let table = txn.open_table(PARTS).map_err(internal)?;
         let mut parts = Vec::new();
         for entry in table.range((upload_id, after.saturating_add(1))..=(upload_id, u32::MAX)).map_err(internal)? {
@@ -107,7 +115,9 @@ impl BucketStore {
 
     /// Unfinished uploads, oldest id first.
     pub(crate) fn uploads(&self) -> S3Result<Vec<(String, UploadRecord)>> {
-        let txn = self.db.begin_read().map_err(internal)?;
+        // Held until the transaction ends: the index stays open under it.
+        let db = self.db().map_err(internal)?;
+        let txn = db.begin_read().map_err(internal)?;
         let table = txn.open_table(UPLOADS).map_err(internal)?;
         let mut uploads = Vec::new();
         for entry in table.iter().map_err(internal)? {
@@ -151,7 +161,9 @@ impl BucketStore {
         let (replaced, dropped_parts) =
             tokio::task::spawn_blocking(move || -> S3Result<(Option<ObjectRecord>, Vec<PartRecord>)> {
                 let mut staged = staged;
-                let txn = bucket.db.begin_write().map_err(internal)?;
+                // Held until the transaction ends: the index stays open under it.
+                let db = bucket.db().map_err(internal)?;
+                let txn = db.begin_write().map_err(internal)?;
                 let (replaced, dropped_parts) = {
                     // A concurrent complete or abort may have won since we read the upload.
                     if txn
@@ -206,7 +218,9 @@ impl BucketStore {
         self.upload(&upload_id, &key)?;
         let bucket = Arc::clone(self);
         let dropped = tokio::task::spawn_blocking(move || -> S3Result<Vec<PartRecord>> {
-            let txn = bucket.db.begin_write().map_err(internal)?;
+            // Held until the transaction ends: the index stays open under it.
+            let db = bucket.db().map_err(internal)?;
+            let txn = db.begin_write().map_err(internal)?;
             let dropped = {
                 if txn.open_table(UPLOADS).map_err(internal)?.remove(upload_id.as_str()).map_err(internal)?.is_none() {
                     return Err(no_such_upload());

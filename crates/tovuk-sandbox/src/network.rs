@@ -105,7 +105,20 @@ pub async fn connect(netns: Option<&Path>, addr: SocketAddr) -> std::io::Result<
 pub async fn listen_in(netns: &Path, addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = socket_in(netns, addr).await?;
     socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
+    // bwrap brings the namespace's loopback up just after making it: until then binding
+    // 127.0.0.1 fails with "cannot assign requested address". It takes milliseconds.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match socket.bind(addr) {
+            Ok(()) => break,
+            Err(error)
+                if error.kind() == std::io::ErrorKind::AddrNotAvailable && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
     socket.listen(1024)
 }
 
@@ -209,4 +222,29 @@ pub(crate) async fn open_outbound(first: u32, netns: &Path, outlives_platform: b
     let _ = std::fs::remove_file(&ready);
     let _ = std::fs::remove_file(&said);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    /// A listener in a namespace whose loopback is not up yet (as a new sandbox's, a moment
+    /// after bwrap makes it) binds, and serves once the loopback is up.
+    #[tokio::test]
+    async fn a_listener_waits_for_the_namespace_loopback_to_come_up() {
+        let name = format!("tovuk-test-lo-{}", std::process::id());
+        let ip = |args: &[&str]| std::process::Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+        assert!(ip(&["netns", "add", &name]), "ip netns add needs root and iproute2 (scripts/test installs it)");
+        let netns = std::path::PathBuf::from(format!("/run/netns/{name}"));
+        let up = {
+            let name = name.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                std::process::Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]).status()
+            })
+        };
+        let listened = super::listen_in(&netns, "127.0.0.1:6379".parse().expect("addr")).await;
+        let _ = up.await;
+        let _ = ip(&["netns", "delete", &name]);
+        let listener = listened.expect("bound once the loopback was up");
+        assert_eq!(listener.local_addr().expect("addr").port(), 6379);
+    }
 }
