@@ -104,8 +104,9 @@ pub(crate) enum Command {
 pub(crate) struct LogsArgs {
     /// The app whose instances' output to show (stdout and stderr, each line with its deploy and instance).
     pub app: Option<String>,
-    /// The deploy whose build log to show (`dep_...`).
-    #[arg(long = "build", value_name = "DEPLOY_ID")]
+    /// The deploy whose build log to show (`dep_...`); without a value, the newest deploy of
+    /// APP, or of the app in this directory's tovuk.toml.
+    #[arg(long = "build", value_name = "DEPLOY_ID", num_args = 0..=1, default_missing_value = "")]
     pub build: Option<String>,
     /// The deploy whose lifecycle events (state changes, failure) to show (`dep_...`).
     #[arg(long = "deploy", value_name = "DEPLOY_ID")]
@@ -172,14 +173,14 @@ pub(crate) enum DeployCommand {
     },
     /// Show one deploy: state, when it entered each state, source, build job.
     Show {
-        /// Deploy id (`dep_...`).
-        id: String,
+        /// Deploy id (`dep_...`); default the newest deploy of the app in this directory's tovuk.toml.
+        id: Option<String>,
     },
     /// Follow a deploy: one line per state change, a heartbeat every 5 s, until it runs
     /// (exit 0) or fails or is cancelled (exit 1). A finished deploy is replayed.
     Follow {
-        /// Deploy id (`dep_...`).
-        id: String,
+        /// Deploy id (`dep_...`); default the newest deploy of the app in this directory's tovuk.toml.
+        id: Option<String>,
     },
     /// Deploy the same source again as a new deploy; the old one stays as history.
     Retry {

@@ -46,6 +46,7 @@ async fn manage(command: DeployCommand, global: &GlobalArgs) -> CommandResult {
             output::line(output::table(&["ID", "STATE", "SOURCE", "BUILD JOB", "CREATED"], &rows));
         }
         DeployCommand::Show { id } => {
+            let id = newest_unless_given(&client, id, None).await?;
             let deploy = client.show_deploy(&id).await?;
             if global.json {
                 output::json(&deploy);
@@ -53,7 +54,10 @@ async fn manage(command: DeployCommand, global: &GlobalArgs) -> CommandResult {
                 print_deploy(&deploy);
             }
         }
-        DeployCommand::Follow { id } => return follow(&client, &id, global).await,
+        DeployCommand::Follow { id } => {
+            let id = newest_unless_given(&client, id, None).await?;
+            return follow(&client, &id, global).await;
+        }
         DeployCommand::Retry { id, follow: then_follow } => {
             let deploy = client.retry_deploy(&id).await?;
             if global.json && !then_follow {
@@ -324,4 +328,31 @@ fn check_failed(report: &tovuk_manifest::CheckReport, global: &GlobalArgs) -> Cl
     CliError::failed(ErrorCode::CheckFailed, "nothing was uploaded: the contract check failed")
         .next("fix tovuk.toml (see `tovuk check`), then run `tovuk deploy` again")
         .already_printed(global.json)
+}
+
+/// `id`, or the newest deploy of `app` (default: the app of the project in the current
+/// directory, by its tovuk.toml or the name its detected contract gives it).
+pub(crate) async fn newest_unless_given(
+    client: &tovuk_client::Client,
+    id: Option<String>,
+    app: Option<&str>,
+) -> Result<String, CliError> {
+    if let Some(id) = id.filter(|id| !id.is_empty()) {
+        return Ok(id);
+    }
+    let app = match app {
+        Some(app) => app.to_owned(),
+        None => {
+            let contract = crate::contract::read(std::path::Path::new("."), None)?;
+            let Some(manifest) = contract.manifest else {
+                return Err(CliError::usage("no deploy id given, and this directory has no project whose app to use")
+                    .next("give the deploy id (tovuk deploy list APP), or run this in the project's directory"));
+            };
+            manifest.name().to_owned()
+        }
+    };
+    let newest = client.list_deploys(&app, Some(1)).await?.deploys.into_iter().next();
+    newest.map(|deploy| deploy.id).ok_or_else(|| {
+        CliError::usage(format!("`{app}` has no deploys yet")).next(format!("tovuk deploy --app {app}, or git push"))
+    })
 }

@@ -12,11 +12,12 @@ pub(crate) async fn run(args: LogsArgs, global: &GlobalArgs) -> CommandResult {
     if let Some(id) = &args.deploy {
         return lifecycle(&client, id, args.follow, global).await;
     }
-    let Some(build) = &args.build else {
+    let Some(build) = args.build.clone() else {
         let app = args.app.as_deref().unwrap_or_default();
         return app_output(&client, app, args.follow, args.tail, global).await;
     };
-    let mut stream = client.build_logs(build, args.follow).await?;
+    let build = super::deploy::newest_unless_given(&client, Some(build), args.app.as_deref()).await?;
+    let mut stream = client.build_logs(&build, args.follow).await?;
     let mut status = ExitStatus::Success;
     while let Some(event) = stream.next().await? {
         if global.json {

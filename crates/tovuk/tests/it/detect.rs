@@ -54,6 +54,13 @@ fn a_python_app_with_a_procfile_and_requirements_deploys_on_the_first_push() {
     let again = platform.tovuk().args(["init"]).arg(dir.path()).run();
     assert_ne!(again.code, 0, "init never overwrites");
     platform.tovuk().arg("check").arg(dir.path()).run().success();
+    // In the project's directory, the newest deploy of its app needs no id.
+    let shown = platform.tovuk().args(["deploy", "show", "--json"]).current_dir(dir.path()).run().success().json();
+    assert_eq!(shown["id"], id.as_str(), "{shown}");
+    let built = platform.tovuk().args(["logs", "--build"]).current_dir(dir.path()).run().success();
+    assert!(built.stdout.contains("pip install"), "{}", built.stdout);
+    let followed = platform.tovuk().args(["deploy", "follow"]).current_dir(dir.path()).run().success();
+    assert!(followed.stdout.contains("running"), "{}", followed.stdout);
 }
 
 const EXPRESS_APP: &str = "const express = require('express');\nconst app = express();\napp.get('/', (req, res) => res.send('hello from express'));\napp.listen(process.env.PORT);\n";
