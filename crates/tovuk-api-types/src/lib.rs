@@ -6,6 +6,7 @@
 //! omitted; lists are always arrays. Fields are only ever added within `/v1`.
 
 mod accepted;
+mod actionable;
 mod config;
 mod error;
 mod resources;
@@ -13,6 +14,7 @@ mod routes;
 mod text;
 mod usage;
 
+pub use actionable::ActionableLine;
 pub use config::{
     ConfigBlocker, EnvChange, EnvChangeRequest, EnvChangeResult, EnvHistory, EnvList, EnvVar, MissingConfig,
     RollbackRequest, RollbackResult, SealedEnvVar, TokenMention,
@@ -622,6 +624,10 @@ pub struct ClaimedRelease {
     /// The resources the release declares, created before it was handed out.
     #[serde(default)]
     pub resources: Vec<ReleaseResource>,
+    /// The app's service hostname (`<app>.<base domain>`): health probes send it as `Host`,
+    /// as the router's requests do, so frameworks that check allowed hosts answer them.
+    #[serde(default)]
+    pub host: String,
 }
 
 /// `GET /internal/v1/releases/current`: what served before a restart.

@@ -257,6 +257,15 @@ async fn build_in(
                     );
                     logs.line(state, LogStream::Platform, line.clone());
                     actionable = Some(line);
+                } else if code == 127 {
+                    // The shell's "not found": say where the sandbox looks.
+                    let hint = "exit code 127: a command is not on the build sandbox's PATH (it has /usr, \
+                                .venv/bin, node_modules/.bin and the operator's `tovuk server --build-toolchain DIR`s)";
+                    logs.line(state, LogStream::Platform, hint.to_owned());
+                    actionable = Some(match actionable {
+                        Some(line) => format!("{line}; {hint}"),
+                        None => hint.to_owned(),
+                    });
                 }
                 return Outcome::Failed(failure(
                     FailureReason::PhaseFailed,
@@ -536,6 +545,7 @@ async fn seal(
     let artifacts = config.layout.artifacts_dir();
     let outputs = manifest.build().output.clone();
     let excludes = manifest.build().exclude.clone();
+    let includes = manifest.build().include.clone();
     let options = tovuk_artifact::PackOptions {
         root_inside: Some(PROJECT_ROOT.into()),
         system_dirs: RELEASE_SYSTEM_DIRS.iter().map(PathBuf::from).collect(),
@@ -560,7 +570,12 @@ async fn seal(
         // where the phases saw them for the packing, and back after (when this is dropped).
         let _caches = crate::cache::CachesInCheckout::move_in(&layout, &app, &source, &caches)?;
         let excluded = tovuk_manifest::PathPatterns::new(&excludes)?;
-        let is_excluded = |path: &str| excluded.matches(path);
+        let included = tovuk_manifest::PathPatterns::new(&includes)?;
+        // A tracked `.env` (a development file) never ships unless `[build] include` says so.
+        let is_excluded = |path: &str| {
+            excluded.matches(path)
+                || (path.rsplit('/').next() == Some(tovuk_manifest::DOTENV) && !included.matches(path))
+        };
         let (temp, file) = tovuk_artifact::create_temp_archive(&artifacts).map_err(|error| error.to_string())?;
         let packed =
             tovuk_artifact::pack_with(&source, &outputs, &is_excluded, &options, std::io::BufWriter::new(file));

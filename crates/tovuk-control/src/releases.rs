@@ -37,7 +37,7 @@ async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<Cl
             return Ok(None);
         }
     };
-    Ok(release_of(deploy, env, resources))
+    Ok(release_of(deploy, env, resources).map(|release| with_host(state, release)))
 }
 
 /// A deploy with its config values as the runner takes it; `None` without an artifact.
@@ -48,6 +48,7 @@ fn release_of(
 ) -> Option<ClaimedRelease> {
     let (digest, _) = deploy.artifact.clone()?;
     Some(ClaimedRelease {
+        host: String::new(),
         resources,
         built_by: built_by(&deploy),
         deploy_id: deploy.id.to_string(),
@@ -57,6 +58,11 @@ fn release_of(
         digest,
         env: env.into_iter().map(crate::env::sealed_view).collect(),
     })
+}
+
+fn with_host(state: &ControlState, release: ClaimedRelease) -> ClaimedRelease {
+    let host = format!("{}.{}", release.app, state.config().base_domain);
+    ClaimedRelease { host, ..release }
 }
 
 /// The deploy whose build sealed `deploy`'s artifact.
@@ -153,7 +159,7 @@ pub(crate) async fn current(State(state): State<ControlState>) -> Result<Json<Cu
         .filter_map(|(deploy, env)| {
             let records = resources.remove(deploy.app_id.as_str()).unwrap_or_default();
             let declared = crate::resources::declared_by(&deploy, &records);
-            release_of(deploy, env, declared)
+            release_of(deploy, env, declared).map(|release| with_host(&state, release))
         })
         .collect();
     Ok(Json(CurrentReleases { releases }))

@@ -522,6 +522,7 @@ impl Runner {
             stop_grace: manifest.stop_grace(),
             drain_timeout: manifest.drain_timeout(),
             health: manifest.health().cloned(),
+            host: release.host.clone(),
             limits: instance::limits_of(manifest),
             memory_mb: manifest.limits().memory_mb_or_default(),
             cgroups: self.config.cgroups.clone(),
@@ -849,11 +850,24 @@ pub(crate) fn next_tick(every: Duration) -> tokio::time::Instant {
 }
 
 /// A failure line with the last thing the app printed, which usually says why.
+/// `why`, with the line of the app's last output that explains it (the first that names an
+/// error, as for builds), and a hint for exit code 127.
 fn with_last_output(why: String, tail: &[String]) -> String {
-    let last = tail.iter().rev().find(|line| !line.trim().is_empty() && !line.starts_with("[tovuk]"));
-    match last {
-        Some(last) => format!("{why}; last output: {last}"),
+    let mut finder = tovuk_api_types::ActionableLine::default();
+    for line in tail.iter().filter(|line| !line.starts_with("[tovuk]")) {
+        finder.observe(line);
+    }
+    let why = match finder.best() {
+        Some(line) => format!("{why}; output: {line}"),
         None => why,
+    };
+    if why.contains("code 127") {
+        format!(
+            "{why} (127: the command or the interpreter on its #! line does not exist in the sandbox; \
+             it sees /usr and what the build put in the release)"
+        )
+    } else {
+        why
     }
 }
 
