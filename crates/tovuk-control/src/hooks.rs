@@ -318,6 +318,14 @@ async fn post_receive(state: &ControlState, session: &PushSession, request: &Hoo
                 short(new),
                 session.app.deploy_branch
             ));
+            if let Some(branch) = ref_name.strip_prefix("refs/heads/") {
+                let app = &session.app;
+                lines.push(format!(
+                    "hint: to deploy it: git push tovuk {branch}:{}, or deploy from `{branch}` from now on: \
+                     tovuk app update {} --deploy-branch {branch}",
+                    app.deploy_branch, app.name
+                ));
+            }
             continue;
         }
         for accepted in &recorded {

@@ -39,11 +39,12 @@ pub enum Code {
     PathTooDeep,
     // Detection (no tovuk.toml).
     DetectionLimit,
+    DotenvLeftOut,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::ManifestMissing,
         Code::ManifestEmpty,
         Code::ManifestTooLarge,
@@ -68,6 +69,7 @@ impl Code {
         Code::GeneratedOutputTracked,
         Code::PathTooDeep,
         Code::DetectionLimit,
+        Code::DotenvLeftOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +98,7 @@ impl Code {
             Code::GeneratedOutputTracked => "generated_output_tracked",
             Code::PathTooDeep => "path_too_deep",
             Code::DetectionLimit => "detection_limit",
+            Code::DotenvLeftOut => "dotenv_left_out",
         }
     }
 

@@ -14,6 +14,9 @@ use crate::{Code, Manifest};
 const GENERATED_DIRS: [&str; 7] = ["target", "node_modules", "dist", "build", "__pycache__", ".venv", ".next"];
 /// Compiled files, reported per directory and extension rather than one by one.
 const COMPILED_EXTENSIONS: [&str; 3] = ["pyc", "o", "class"];
+/// The development config file of Heroku-style projects: never shipped, only warned about.
+pub const DOTENV: &str = ".env";
+
 /// `.env.*` files that are templates by convention and hold no secrets.
 const ENV_TEMPLATES: [&str; 3] = [".env.example", ".env.sample", ".env.template"];
 
@@ -78,6 +81,18 @@ pub fn check_files(report: &mut CheckReport, manifest: &Manifest, file: &str, tr
         }
         let components: Vec<&str> = path.split('/').collect();
         let file_name = components.last().copied().unwrap_or(path);
+        if file_name == DOTENV {
+            // The dev-only file of Heroku-style templates: it stays out of the artifact.
+            report.push_warning(
+                Diagnostic::for_file(
+                    Code::DotenvLeftOut,
+                    path,
+                    format!("`{path}` is tracked; it is left out of the artifact (a development file): the app gets its config from `tovuk env set`"),
+                )
+                .with_next(format!("git rm --cached {} && echo .env >> .gitignore", shell_quote(path))),
+            );
+            continue;
+        }
         if is_secret_name(file_name) {
             report.push_error(secret_diagnostic(path, file));
             continue;

@@ -41,7 +41,7 @@ pub use capability::Capability;
 pub use code::Code;
 pub use detect::{DETECTION_FILES, Detection, NotDetected, ProjectRoot, detect};
 pub use duration::format_duration;
-pub use files::{MAX_PATH_BYTES, MAX_PATH_DEPTH, check_files, is_default_excluded};
+pub use files::{DOTENV, MAX_PATH_BYTES, MAX_PATH_DEPTH, check_files, is_default_excluded};
 pub use glob::{PathPatterns, check_pattern, pattern_matches};
 pub use kinds::{AppKind, ResourceKind, RouteAuth, service_binding_variables};
 pub use manifest::{

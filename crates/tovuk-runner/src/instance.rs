@@ -80,6 +80,8 @@ pub(crate) struct Launch {
     pub drain_timeout: Duration,
     /// `[health]`: probed to gate it, and for its whole life.
     pub health: Option<tovuk_manifest::Health>,
+    /// Sent as `Host` by health probes (the app's service hostname); the address when empty.
+    pub host: String,
     /// Its memory, CPU and pids limits (`[limits]` and the plan's defaults).
     pub limits: tovuk_sandbox::cgroup::Limits,
     pub memory_mb: u32,
@@ -265,6 +267,12 @@ pub(crate) fn instance_label(deploy_id: &str, slot: u32) -> String {
 }
 
 fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> SandboxSpec {
+    // How many worker processes servers such as gunicorn start (Heroku's convention): one per
+    // core of the CPU limit, unless the app's config says.
+    let web_concurrency = (!launch.env.iter().any(|(name, _)| name == "WEB_CONCURRENCY")).then(|| {
+        let cores = launch.limits.cpu_cores.unwrap_or(1.0).ceil().max(1.0);
+        ("WEB_CONCURRENCY".to_owned(), format!("{cores:.0}"))
+    });
     SandboxSpec {
         // The release is read-only: an app writes to /data and /tmp, never to its own code.
         // It runs at the path it was built at, so virtualenvs, shebangs and rpaths that
@@ -296,6 +304,7 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
                 ("TOVUK_DEPLOY_ID".into(), launch.deploy_id.clone()),
                 ("TOVUK_INSTANCE".into(), launch.slot.to_string()),
             ])
+            .chain(web_concurrency)
             .collect(),
         // The app listens on its own loopback, where the router reaches it.
         network: launch.network.clone(),
@@ -615,7 +624,10 @@ async fn probe_once(instance: &Instance, path: &str) -> Result<(), String> {
         .await
         .map_err(|error| format!("{path} did not answer: {error}"))?;
     let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, addr.to_string())
+        .header(
+            hyper::header::HOST,
+            if instance.launch.host.is_empty() { addr.to_string() } else { instance.launch.host.clone() },
+        )
         .header(hyper::header::USER_AGENT, "tovuk-health")
         .body(http_body_util::Empty::<hyper::body::Bytes>::new())
         .map_err(|error| format!("{path} is not a path a probe can ask for: {error}"))?;

@@ -54,7 +54,7 @@ fn secret_names() {
 
 #[test]
 fn tracked_secrets_are_errors_with_a_git_fix() {
-    let report = hygiene(&manifest(""), &["src/main.rs", ".env", "deploy/my key.pem"]);
+    let report = hygiene(&manifest(""), &["src/main.rs", ".env.production", "deploy/my key.pem"]);
     assert!(!report.ok());
     assert_eq!(summary(&report), "error secret_file_tracked -\nerror secret_file_tracked -");
     let fixes: Vec<(&str, &str)> =
@@ -62,7 +62,7 @@ fn tracked_secrets_are_errors_with_a_git_fix() {
     assert_eq!(
         fixes,
         [
-            (".env", "git rm --cached .env && echo .env >> .gitignore"),
+            (".env.production", "git rm --cached .env.production && echo .env.production >> .gitignore"),
             ("deploy/my key.pem", "git rm --cached 'deploy/my key.pem' && echo 'deploy/my key.pem' >> .gitignore"),
         ]
     );
@@ -108,18 +108,29 @@ fn a_static_root_is_shipped_on_purpose_but_secrets_in_it_are_not() {
     let (Some(manifest), _) = check_bytes("tovuk.toml", text.as_bytes()) else {
         panic!("static manifest must pass");
     };
-    let report = hygiene(&manifest, &["dist/index.html", "dist/.env", "build/tmp"]);
+    let report = hygiene(&manifest, &["dist/index.html", "dist/.env.local", "dist/.env", "build/tmp"]);
     let found: Vec<(&str, &str)> = report
         .errors()
         .iter()
         .chain(report.warnings())
         .map(|diagnostic| (diagnostic.code.as_str(), diagnostic.file.as_str()))
         .collect();
-    assert_eq!(found, [("secret_file_tracked", "dist/.env"), ("generated_output_tracked", "build/")]);
+    assert_eq!(
+        found,
+        [
+            ("secret_file_tracked", "dist/.env.local"),
+            ("dotenv_left_out", "dist/.env"),
+            ("generated_output_tracked", "build/")
+        ]
+    );
 }
 
 #[test]
 fn leading_dot_slash_and_duplicates_are_normalized() {
-    let report = hygiene(&manifest(""), &["./.env", ".env", ""]);
+    let report = hygiene(&manifest(""), &["./.env.local", ".env.local", ""]);
     assert_eq!(summary(&report), "error secret_file_tracked -");
+    // A tracked `.env` only warns: the artifact leaves it out.
+    let report = hygiene(&manifest(""), &["./.env", ".env"]);
+    assert!(report.ok());
+    assert_eq!(summary(&report), "warning dotenv_left_out -");
 }

@@ -18,20 +18,20 @@ fn a_tracked_secret_fails_a_manifest_that_passed() {
         &mut report,
         &manifest,
         "tovuk.toml",
-        &tracked(&["tovuk.toml", "src/main.rs", ".env", "target/release/my-api"]),
+        &tracked(&["tovuk.toml", "src/main.rs", ".env.local", "target/release/my-api"]),
     );
     assert!(!report.ok());
     let json = serde_json::to_value(&report).unwrap_or_else(|error| panic!("report must serialize: {error}"));
     assert_eq!(json["ok"], false);
     assert_eq!(json["errors"][0]["code"], "secret_file_tracked");
-    assert_eq!(json["errors"][0]["file"], ".env");
+    assert_eq!(json["errors"][0]["file"], ".env.local");
     assert_eq!(json["errors"][0]["line"], serde_json::Value::Null);
-    assert_eq!(json["requiredFixes"][0]["next"], "git rm --cached .env && echo .env >> .gitignore");
+    assert_eq!(json["requiredFixes"][0]["next"], "git rm --cached .env.local && echo .env.local >> .gitignore");
     assert_eq!(json["warnings"][0]["code"], "generated_output_tracked");
     assert_eq!(json["warnings"][0]["file"], "target/");
     assert_eq!(json["capabilities"]["enabled"], serde_json::json!(["http"]));
     let rendered = render_human(&report);
-    assert!(rendered.contains("error[secret_file_tracked]: `.env` looks like a secret"), "{rendered}");
+    assert!(rendered.contains("error[secret_file_tracked]: `.env.local` looks like a secret"), "{rendered}");
     assert!(rendered.ends_with("error: check failed with 1 error and 1 warning\n"), "{rendered}");
 }
 

@@ -419,9 +419,15 @@ chmod +x .venv/bin/serve
 
 const VENV_SERVER: &str = r#"import json, os, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
+probe_host = []
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.headers.get("User-Agent") == "tovuk-health":
+            probe_host[:] = [self.headers.get("Host")]
         body = json.dumps({
+            "probe_host": probe_host[0] if probe_host else None,
+            "web_concurrency": os.environ.get("WEB_CONCURRENCY"),
+            "dotenv_shipped": os.path.exists(".env"),
             "cwd": os.getcwd(),
             "prefix": sys.prefix,
             "python": os.readlink(".venv/bin/python3"),
@@ -442,7 +448,12 @@ fn a_virtualenv_and_its_console_script_run_from_the_path_they_were_built_at() {
     let manifest = build_manifest("venv", "build = \"sh build.sh\"")
         .replace("command = \"./server\"", "command = \".venv/bin/serve\"")
         .replace("path = \"/health\"", "path = \"/\"");
-    let repo = GitRepo::with_files(&[("tovuk.toml", &manifest), ("build.sh", VENV_BUILD), ("server.py", VENV_SERVER)]);
+    let repo = GitRepo::with_files(&[
+        ("tovuk.toml", &manifest),
+        ("build.sh", VENV_BUILD),
+        ("server.py", VENV_SERVER),
+        (".env", "SECRET_KEY=dev-only\n"),
+    ]);
     let pushed = repo.push(&platform.remote("venv", &token), &["main"]);
     let id = crate::support::deploy_ids(&pushed.output).pop().expect("a deploy");
     let deploy = platform.wait_for_state(&id, "running");
@@ -454,6 +465,12 @@ fn a_virtualenv_and_its_console_script_run_from_the_path_they_were_built_at() {
     assert_eq!(seen["prefix"], "/workspace/source/.venv", "the venv is active: {seen}");
     assert!(seen["python"].as_str().is_some_and(|target| target.starts_with("/usr/")), "{seen}");
     assert_eq!(seen["alias"], true, "/app is the same tree: {seen}");
+    // Health probes name the app's service host, as the router does; a WSGI server finds
+    // its worker count where Heroku's conventions put it.
+    assert_eq!(seen["probe_host"], "venv.localhost", "{seen}");
+    assert_eq!(seen["web_concurrency"], "1", "{seen}");
+    assert_eq!(seen["dotenv_shipped"], false, "a tracked .env is left out of the artifact: {seen}");
+    assert!(pushed.output.contains("dotenv_left_out"), "the push warns about it: {}", pushed.output);
     // Files carry the commit's time, not 0.
     let committed: i64 = crate::support::git_output(repo.dir.path(), &["show", "-s", "--format=%ct", "HEAD"])
         .stdout

@@ -121,11 +121,16 @@ fn missing_empty_oversized_and_non_utf8_manifests_are_reported() {
 fn tracked_secrets_fail_the_check_but_untracked_ones_do_not() {
     let user = UserEnv::new();
     let manifest = std::fs::read(fixtures_dir().join("web_minimal.toml")).expect("fixture");
-    let tracked = vec!["tovuk.toml".to_owned(), ".env".to_owned(), "src/main.rs".to_owned()];
+    let tracked = vec!["tovuk.toml".to_owned(), ".env.production".to_owned(), "src/main.rs".to_owned()];
     let dir = project(&manifest, Some(&tracked));
     let json = user.tovuk().args(["check", "--json"]).arg(dir.path()).run().code(1).json();
     assert_eq!(json["errors"][0]["code"], "secret_file_tracked");
-    assert_eq!(json["errors"][0]["file"], ".env");
+    assert_eq!(json["errors"][0]["file"], ".env.production");
+    // A tracked `.env` (a development file) only warns: it is left out of the artifact.
+    let tracked = vec!["tovuk.toml".to_owned(), ".env".to_owned(), "src/main.rs".to_owned()];
+    let dir = project(&manifest, Some(&tracked));
+    let json = user.tovuk().args(["check", "--json"]).arg(dir.path()).run().success().json();
+    assert_eq!(json["warnings"][0]["code"], "dotenv_left_out", "{json}");
 
     // The same files outside git: `.env` would never be uploaded, so it is not a finding.
     let plain = project(&manifest, None);

@@ -236,14 +236,13 @@ fn an_artifact_signed_for_another_app_is_refused_at_restore_and_by_verify() {
         perl_manifest(app, "20s").replace("perl server.pl", "perl out/server.pl")
             + "\n[build]\nbuild = \"mkdir -p out && cp server.pl out/\"\noutput = [\"out\"]\n"
     };
+    // One commit pushed to both apps: the same files with the same time pack to the same bytes.
+    let repo = GitRepo::with_files(&[("tovuk.toml", &manifest("mine")), ("server.pl", &perl_app("same", "200 OK"))]);
     let mut deploys = Vec::new();
     for app in ["mine", "theirs"] {
         let token = platform.create_app(app);
-        let id = platform.push_files(
-            app,
-            &token,
-            &[("tovuk.toml", &manifest(app)), ("server.pl", &perl_app("same", "200 OK"))],
-        );
+        let pushed = repo.push(&platform.remote(app, &token), &["main"]);
+        let id = deploy_ids(&pushed.output).pop().unwrap_or_else(|| panic!("no deploy: {}", pushed.output));
         platform.wait_for_state(&id, "running");
         deploys.push(id);
     }

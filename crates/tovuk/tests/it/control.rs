@@ -115,6 +115,8 @@ fn a_push_and_an_upload_of_the_same_source_answer_in_the_same_words() {
         .filter_map(|line| line.strip_prefix("remote: "))
         .map(|line| line.trim_end().to_owned())
         .skip_while(|line| !line.starts_with("accepted "))
+        // What the hook says after the answer (following, or how to follow) is the push's own.
+        .take_while(|line| !line.starts_with("detached (-o detach)") && !line.starts_with("following deploy"))
         .collect();
 
     let dir = project(&files);

@@ -129,6 +129,10 @@ fn other_branches_are_stored_without_deploying_and_the_deploy_branch_cannot_be_d
     let push = repo.push("tovuk", &["main:feature"]);
     assert!(push.ok && push.output.contains("only pushes to `main` deploy"), "{}", push.output);
     assert!(deploy_ids(&push.output).is_empty());
+    // A Heroku habit: pushing `master` when `main` deploys says how to deploy it.
+    let master = repo.push("tovuk", &["main:master"]);
+    let hint = "git push tovuk master:main, or deploy from `master` from now on: tovuk app update hello --deploy-branch master";
+    assert!(master.output.contains(hint), "{}", master.output);
     assert!(platform.server_refs("hello").contains("refs/heads/feature"));
 
     let delete = repo.push("tovuk", &[":main"]);
