@@ -68,6 +68,9 @@ pub struct RunnerConfig {
     pub resources: Arc<ResourceHost>,
 }
 
+/// Unpacked releases kept per app, newest first, besides any that serve.
+const RELEASES_KEPT: usize = 3;
+
 /// What every instance of a release starts from.
 struct Starter<'a> {
     release: &'a ClaimedRelease,
@@ -583,6 +586,39 @@ impl Runner {
                     None,
                 ))
             }
+        }
+    }
+
+    /// Removes the app's unpacked releases beyond the newest [`RELEASES_KEPT`], never one that
+    /// serves (`settled`, or an instance or static root of it): each deploy and config release
+    /// is a full copy. A rollback to a removed one unpacks its artifact again.
+    async fn prune_releases(&self, app: &str, settled: &str) {
+        let mut keep: Vec<String> = vec![settled.to_owned()];
+        if let Ok(serving) = self.serving.lock() {
+            keep.extend(serving.get(app).into_iter().flatten().map(|instance| instance.launch.deploy_id.clone()));
+        }
+        if let Ok(statics) = self.serving_static.lock() {
+            keep.extend(statics.get(app).cloned());
+        }
+        let dir = self.config.layout.release_dir(app, "");
+        let removed = tokio::task::spawn_blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&dir) else { return 0 };
+            let mut releases: Vec<String> =
+                entries.flatten().filter_map(|entry| entry.file_name().into_string().ok()).collect();
+            // Deploy ids sort by time: the newest first.
+            releases.sort_unstable_by(|a, b| b.cmp(a));
+            let mut removed = 0;
+            for name in releases.iter().skip(RELEASES_KEPT).filter(|name| !keep.contains(name)) {
+                if std::fs::remove_dir_all(dir.join(name)).is_ok() {
+                    removed += 1;
+                }
+            }
+            removed
+        })
+        .await
+        .unwrap_or(0);
+        if removed > 0 {
+            tracing::info!(app, removed, "old releases removed");
         }
     }
 

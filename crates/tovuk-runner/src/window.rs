@@ -95,6 +95,7 @@ impl Runner {
         if let Some(Previous::Processes(previous)) = previous {
             self.retire(previous, route_version).await;
         }
+        self.prune_releases(&release.app, &release.deploy_id).await;
     }
 
     /// Sends the traffic back to what served before, and stops the release's instances.

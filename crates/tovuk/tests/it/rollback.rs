@@ -78,4 +78,16 @@ fn a_rollback_brings_back_an_earlier_artifact_with_the_config_it_ran_with() {
         assert!(refused.stderr.contains("tovuk deploy list back"), "{}", refused.stderr);
     }
     assert_eq!(served(&platform), "v1 two", "a refused rollback changes nothing");
+
+    // Seven releases ran; the unpacked copies are pruned to the newest three (and what serves).
+    let releases = platform.data_dir().join("releases/back");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let count = std::fs::read_dir(&releases).map(|entries| entries.count()).unwrap_or(0);
+        if count <= 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{count} release dirs kept");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
