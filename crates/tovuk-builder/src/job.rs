@@ -496,23 +496,26 @@ fn sandbox_spec(config: &BuilderConfig, build: &ClaimedBuild, workspace: &Path, 
         workdir: PROJECT_ROOT.into(),
         binds,
         ro_binds,
-        env: vec![
-            ("PATH".into(), path),
-            ("HOME".into(), "/workspace/home".into()),
-            ("TMPDIR".into(), "/tmp".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("CI".into(), "true".into()),
-            ("TOVUK_PROJECT_ROOT".into(), PROJECT_ROOT.into()),
-            ("VARY_PROJECT_ROOT".into(), PROJECT_ROOT.into()),
-            ("TOVUK_APP".into(), build.app.clone()),
-            ("TOVUK_DEPLOY_ID".into(), build.deploy_id.clone()),
-            ("TOVUK_BUILD_ID".into(), build.build_id.clone()),
-            ("TOVUK_COMMIT_SHA".into(), build.sha.clone()),
-        ]
-        .into_iter()
-        .chain(crate::cache::package_cache_env())
-        .chain(rustup_home(&config.toolchains))
-        .collect(),
+        env: config
+            .env
+            .iter()
+            .cloned()
+            .chain([
+                ("PATH".into(), path),
+                ("HOME".into(), "/workspace/home".into()),
+                ("TMPDIR".into(), "/tmp".into()),
+                ("LANG".into(), "C.UTF-8".into()),
+                ("CI".into(), "true".into()),
+                ("TOVUK_PROJECT_ROOT".into(), PROJECT_ROOT.into()),
+                ("VARY_PROJECT_ROOT".into(), PROJECT_ROOT.into()),
+                ("TOVUK_APP".into(), build.app.clone()),
+                ("TOVUK_DEPLOY_ID".into(), build.deploy_id.clone()),
+                ("TOVUK_BUILD_ID".into(), build.build_id.clone()),
+                ("TOVUK_COMMIT_SHA".into(), build.sha.clone()),
+            ])
+            .chain(crate::cache::package_cache_env())
+            .chain(rustup_home(&config.toolchains))
+            .collect(),
         // Dependencies come from the outside; the host's loopback (the API, the router,
         // other apps) is not reachable from a build.
         network: config.network.give(tovuk_sandbox::Network::Outbound),

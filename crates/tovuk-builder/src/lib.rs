@@ -37,6 +37,9 @@ pub struct BuilderConfig {
     pub log_limit_bytes: usize,
     /// Host paths bound read-only at the same place in every build (toolchains).
     pub toolchains: Vec<PathBuf>,
+    /// The operator's variables for every build (the server config's `[build] env`); the
+    /// platform's own and an app's `[build] secrets` win over them.
+    pub env: Vec<(String, String)>,
     /// Opens the values of `[build] secrets` for the phases.
     pub secrets_key: std::sync::Arc<tovuk_secrets::MasterKey>,
     /// Where each build's control group (its limits) is made.

@@ -11,7 +11,7 @@ use crate::table::DEFAULT_CURRENCY;
 use crate::{Meter, PriceTable, PricingError};
 use tovuk_manifest::did_you_mean;
 
-/// The only top-level key the server config knows.
+/// The server config's price table; `[build]` is the other section it knows (read by the server).
 const PRICING: &str = "pricing";
 /// The key in `[pricing]` that is not a meter.
 const CURRENCY: &str = "currency";
@@ -53,8 +53,15 @@ pub(crate) fn read_config(text: &str, file: &str) -> Result<Option<PriceTable>, 
     let mut pricing = None;
     for (key, value) in root.get_ref().iter() {
         let name = key.get_ref().as_ref();
+        // `[build]` is the builder's (read by the server); nothing else is known.
+        if name == "build" {
+            continue;
+        }
         if name != PRICING {
-            problems.push(key.span().start, format!("unknown section `{name}`: the server config knows `[pricing]`"));
+            problems.push(
+                key.span().start,
+                format!("unknown section `{name}`: the server config knows `[pricing]` and `[build]`"),
+            );
             continue;
         }
         match value.get_ref() {

@@ -3,6 +3,7 @@
 //!
 //! Boot and shutdown are narrated one `info!` line per step; shutdown runs in reverse.
 
+mod build_env;
 mod data_dir;
 mod listeners;
 mod routes;
@@ -133,6 +134,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     }
     let started_at = chrono_now();
     let pricing = std::sync::Arc::new(read_pricing(config.config_file.as_deref())?);
+    let build_env = build_env::read(config.config_file.as_deref())?;
     let data_dir = data_dir::prepare(&config.data_dir)?;
     let store = ControlStore::open(&data_dir.state_file()).await?;
     tracing::info!(path = %data_dir.state_file().display(), "state store open");
@@ -274,6 +276,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         concurrency: config.build_concurrency,
         log_limit_bytes: config.build_log_limit_bytes,
         toolchains: config.build_toolchains.clone(),
+        env: build_env,
         secrets_key: secrets_key.clone(),
         cgroups: cgroups.clone(),
         network: network.clone(),

@@ -551,3 +551,34 @@ fn cached_directories_ship_as_output_says_and_package_caches_persist_between_bui
     let log = log_text(&platform, &third);
     assert!(log.contains("node_modules restored") && log.contains("pip cache restored"), "{log}");
 }
+
+#[test]
+fn the_operators_build_env_reaches_every_build_and_a_bad_one_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        "[build]\nenv = { PIP_INDEX_URL = \"https://pypi.internal/simple\", https_proxy = \"http://proxy.internal:3128\" }\n",
+    )
+    .expect("config");
+    let config_arg = config.display().to_string();
+    let platform = Platform::launch_in(crate::support::DataRoot::new(), &["--config", &config_arg]);
+    let token = platform.create_app("env");
+    let manifest = build_manifest("env", "build = \"echo index=$PIP_INDEX_URL proxy=$https_proxy\"");
+    let id = platform.push_files("env", &token, &[("tovuk.toml", &manifest)]);
+    assert_eq!(platform.wait_for_build(&id)["final_build"]["status"], "succeeded");
+    let log = log_text(&platform, &id);
+    assert!(log.contains("index=https://pypi.internal/simple proxy=http://proxy.internal:3128"), "{log}");
+
+    for (bad, named) in [
+        ("[build]\nenv = { PATH = \"/opt/bin\" }\n", "PATH"),
+        ("[build]\nenvs = { A = \"b\" }\n", "envs"),
+        ("[build]\nenv = { A = 1 }\n", "must be a string"),
+    ] {
+        std::fs::write(&config, bad).expect("config");
+        let data = tempfile::tempdir().expect("data");
+        let (code, stderr) = crate::support::start_failure(&["--config", &config_arg], data.path());
+        assert_ne!(code, 0, "{bad}");
+        assert!(stderr.contains(named) && stderr.contains("[build]"), "{bad}: {stderr}");
+    }
+}
