@@ -100,8 +100,13 @@ async fn a_release_keeps_its_revision_and_a_late_config_release_restarts_what_is
     assert_eq!(claimed.config_rev, Some(3));
     store.go_live(&late, &healthy(&late)).await.expect("late live");
 
-    // Only revision 3 is in use now: the values that ended before it are gone.
-    assert_eq!(store.config_values(&app.id, Some(1)).await.expect("rev 1"), [], "revision 1 is pruned");
+    // Only revision 3 is in use now, but the replaced deploys may be rolled back to with the
+    // revision they ran with: revision 1's values are kept.
+    assert_eq!(
+        values(&store.config_values(&app.id, Some(1)).await.expect("rev 1")),
+        [("A".to_owned(), 1), ("B".to_owned(), 1)],
+        "kept for a rollback"
+    );
     assert_eq!(
         values(&store.config_values(&app.id, Some(3)).await.expect("rev 3")),
         [("A".to_owned(), 2), ("C".to_owned(), 1)]
