@@ -273,7 +273,15 @@ impl Router {
                 }
             }
             Target::Static { root } => {
-                let response = static_files::serve(root, &route.app, request_id, request.method(), request.uri()).await;
+                let response = static_files::serve(
+                    root,
+                    &route.app,
+                    request_id,
+                    request.method(),
+                    request.uri(),
+                    request.headers(),
+                )
+                .await;
                 if let Some(meter) = &meter {
                     meter.add_egress(response.body().size_hint().exact().unwrap_or(0));
                 }

@@ -132,3 +132,49 @@ fn a_project_with_nothing_to_detect_is_refused_naming_what_to_add() {
     let pushed = repo.push(&platform.remote("bare", &token), &["main"]);
     assert!(!pushed.ok && pushed.output.contains("web: gunicorn"), "{}", pushed.output);
 }
+
+/// A GET with extra request headers through the router: the status and the response head.
+fn get_with(platform: &Platform, app: &str, path: &str, headers: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(platform.router_addr()).expect("router");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\n{headers}Connection: close\r\n\r\n").expect("send");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let head = response.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+    (status, head)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[test]
+fn static_files_carry_a_content_etag_and_the_commit_time_and_answer_304() {
+    let platform = Platform::start();
+    let token = platform.create_app("pages");
+    let repo = GitRepo::with_files(&[("index.html", "<h1>one</h1>\n")]);
+    let id = deploy_ids(&repo.push(&platform.remote("pages", &token), &["main"]).output).pop().expect("deploy");
+    platform.wait_for_state(&id, "running");
+    let (status, head) = get_with(&platform, "pages", "/", "");
+    assert_eq!(status, 200, "{head}");
+    let etag = header(&head, "etag").expect("an ETag").to_owned();
+    let modified = header(&head, "last-modified").expect("Last-Modified").to_owned();
+    assert!(!modified.contains("1970"), "the commit's time, not 0: {modified}");
+    assert_eq!(get_with(&platform, "pages", "/", &format!("If-None-Match: {etag}\r\n")).0, 304);
+    assert_eq!(get_with(&platform, "pages", "/", &format!("If-Modified-Since: {modified}\r\n")).0, 304);
+    assert_eq!(get_with(&platform, "pages", "/", "If-None-Match: \"other\"\r\n").0, 200);
+
+    // New content: a new ETag, and the old one no longer matches.
+    repo.commit(&[("index.html", "<h1>two</h1>\n")], "two");
+    let id = deploy_ids(&repo.push(&platform.remote("pages", &token), &["main"]).output).pop().expect("deploy");
+    platform.wait_for_state(&id, "running");
+    let (status, head) = get_with(&platform, "pages", "/", &format!("If-None-Match: {etag}\r\n"));
+    assert_eq!(status, 200, "{head}");
+    assert_ne!(header(&head, "etag"), Some(etag.as_str()));
+}
