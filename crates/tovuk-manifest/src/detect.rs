@@ -211,7 +211,10 @@ fn write(app: &str, plan: Plan) -> Detection {
 
 fn python(root: &ProjectRoot) -> Plan {
     let mut plan = Plan { language: "python", ..Plan::default() };
-    plan.build.push("python3 -m venv .venv".into());
+    // The virtualenv is cached between builds (and ships: the app runs from it), so a build
+    // after a one-line change only checks that the requirements are installed.
+    plan.build.push("test -x .venv/bin/python || python3 -m venv .venv".into());
+    plan.cache.push(".venv".into());
     if root.has("requirements.txt") {
         plan.build.push("pip install --disable-pip-version-check -r requirements.txt".into());
         plan.reasons.push("requirements.txt: a Python app, installed into .venv with pip".into());
