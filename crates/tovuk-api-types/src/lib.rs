@@ -527,7 +527,7 @@ pub struct BuildLogLine {
     pub at: String,
     #[serde(with = "text")]
     pub phase: DeployState,
-    /// `stdout`, `stderr` or `platform`.
+    /// `stdout`, `stderr`, `platform` or `access` (the router's line per request).
     #[serde(with = "text")]
     pub stream: LogStream,
     pub line: String,

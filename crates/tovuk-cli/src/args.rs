@@ -114,6 +114,10 @@ pub(crate) struct LogsArgs {
     /// Keep printing as new lines arrive (a build: until it ends, exit 1 if it failed).
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// An app's lines of one stream only: `stdout`, `stderr`, `platform`, or `access` (the
+    /// router's line per request: method, path, status, bytes, time, client, request id).
+    #[arg(long, value_name = "STREAM")]
+    pub stream: Option<String>,
     /// How many of an app's newest lines to start with.
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub tail: u32,

@@ -69,6 +69,8 @@ struct Shared {
     timeouts: Timeouts,
     /// Counts each app's requests and egress and enforces its caps (off: counts nothing).
     meters: Arc<Meters>,
+    /// Where the access log line of each request to an app goes (none: not written).
+    access_log: std::sync::OnceLock<tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>>,
 }
 
 /// What the log lines of one proxied request carry.
@@ -101,6 +103,7 @@ impl Router {
             proxy: Proxy::new(timeouts),
             timeouts,
             meters,
+            access_log: std::sync::OnceLock::new(),
         };
         Router { shared: Arc::new(shared) }
     }
@@ -132,6 +135,12 @@ impl Router {
         self.shared.routed_version.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Sends each request's access log line (method, path, status, bytes, time to the
+    /// answer's head, client address, request id) to `lines`, for the app's log.
+    pub fn set_access_log(&self, lines: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>) {
+        let _ = self.shared.access_log.set(lines);
+    }
+
     /// The table requests are routed by right now.
     pub fn routes(&self) -> Arc<RouteTable> {
         self.shared.routes.load_full()
@@ -161,8 +170,10 @@ impl Router {
         let request_id =
             request_id::from_client_or_new(request.headers().get(X_REQUEST_ID).and_then(|value| value.to_str().ok()));
         let method = request.method().clone();
-        // Copied only for the log line below, so only when it is written.
-        let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_owned());
+        // Copied only for the log lines below, so only when one is written.
+        let access_log = self.shared.access_log.get();
+        let path =
+            (access_log.is_some() || tracing::enabled!(tracing::Level::DEBUG)).then(|| request.uri().path().to_owned());
         let dispatched =
             AssertUnwindSafe(self.dispatch(request, &request_id, client_addr, worker, shutdown)).catch_unwind().await;
         let (mut response, app) = match dispatched {
@@ -185,10 +196,30 @@ impl Router {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(X_REQUEST_ID, value);
         }
+        if let (Some(access_log), Some((app, deploy_id))) = (access_log, &app) {
+            let bytes = response.body().size_hint().exact().map_or_else(|| "-".to_owned(), |bytes| bytes.to_string());
+            let line = format!(
+                "{method} {} {} {bytes} {:.1}ms {} {request_id}",
+                path.as_deref().unwrap_or(""),
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64() * 1000.0,
+                client_addr.ip(),
+            );
+            // A full channel drops the line rather than hold up the answer.
+            let _ = access_log.try_send(tovuk_api_types::AppLogLine {
+                seq: 0,
+                at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                app: app.clone(),
+                deploy_id: deploy_id.clone(),
+                instance: "router".to_owned(),
+                stream: tovuk_api_types::LogStream::Access,
+                line,
+            });
+        }
         // Phase 4: log.
         tracing::debug!(
             request_id,
-            app = app.as_deref().unwrap_or(""),
+            app = app.as_ref().map_or("", |(app, _)| app.as_str()),
             %method,
             path = path.as_deref().unwrap_or(""),
             status = response.status().as_u16(),
@@ -206,7 +237,7 @@ impl Router {
         client_addr: SocketAddr,
         worker: &Worker,
         shutdown: &Shutdown,
-    ) -> (Response<RouterBody>, Option<String>) {
+    ) -> (Response<RouterBody>, Option<(String, String)>) {
         let host = match host::request_host(request.uri(), request.headers()) {
             Ok(host) => host,
             Err(HostError::Missing) => {
@@ -242,18 +273,21 @@ impl Router {
                 Ok(()) => {}
                 Err(Refusal::Cap(stop)) => {
                     tracing::debug!(request_id, app = %route.app, meter = %stop.meter, "refused: cap reached");
-                    return (reply::cap_reached(&route.app, &stop), Some(route.app.clone()));
+                    return (reply::cap_reached(&route.app, &stop), Some((route.app.clone(), route.deploy_id.clone())));
                 }
                 Err(Refusal::Ungranted) => {
                     tracing::warn!(request_id, app = %route.app, "refused: no cap grant could be stored");
-                    return (reply::usage_unrecorded(&route.app), Some(route.app.clone()));
+                    return (reply::usage_unrecorded(&route.app), Some((route.app.clone(), route.deploy_id.clone())));
                 }
             }
         }
         let response = match &route.target {
             Target::Proxy { upstreams } => {
                 let Some(upstream) = pick(upstreams) else {
-                    return (reply::app_down(&route.app, "the app is starting"), Some(route.app.clone()));
+                    return (
+                        reply::app_down(&route.app, "the app is starting"),
+                        Some((route.app.clone(), route.deploy_id.clone())),
+                    );
                 };
                 let dial = crate::pool::Dial { addr: upstream.addr, netns: upstream.netns.as_deref() };
                 let ctx = RequestContext {
@@ -289,7 +323,7 @@ impl Router {
             }
             Target::Down { reason } => reply::app_down(&route.app, reason),
         };
-        (response, Some(route.app.clone()))
+        (response, Some((route.app.clone(), route.deploy_id.clone())))
     }
 }
 

@@ -919,8 +919,9 @@ async fn worker_settles(instance: &Instance) -> Result<(), String> {
     }
 }
 
-/// Sends instances' output to the control plane in batches, a few times a second.
-async fn ship_logs(
+/// Sends app log lines to the control plane in batches, a few times a second, until
+/// `shutdown`: the runner's instances' output, and the router's access log.
+pub async fn ship_logs(
     client: Client,
     mut lines: tokio::sync::mpsc::Receiver<tovuk_api_types::AppLogLine>,
     shutdown: Shutdown,

@@ -242,6 +242,11 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     roles.set("router", true, Some(router_addr.to_string()));
     tracing::info!(role = "router", address = %router_addr, "listening");
     let router = tovuk_router::Router::with_meters(&config.base_domain, tovuk_router::Timeouts::default(), meters);
+    // Each request's access log line reaches the app's log (`tovuk logs APP`).
+    let (access_tx, access_rx) = tokio::sync::mpsc::channel(4096);
+    router.set_access_log(access_tx);
+    let access_client = tovuk_client::Client::for_node(&format!("http://{internal_addr}"), &node_secret)?;
+    shutdown.spawn("access-log", tovuk_runner::ship_logs(access_client, access_rx, shutdown.clone()));
     let routes_at_start = route_feed.clone();
     shutdown.spawn("route-follow", tovuk_router::follow_routes(router.clone(), route_feed, shutdown.clone()));
     let router_shutdown = shutdown.clone();

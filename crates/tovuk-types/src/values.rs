@@ -165,6 +165,8 @@ text_enum! {
         Stderr = "stderr",
         /// Written by the platform about the build or instance.
         Platform = "platform",
+        /// The router's line for one request to the app.
+        Access = "access",
     }
 }
 

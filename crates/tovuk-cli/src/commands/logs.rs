@@ -1,7 +1,7 @@
 //! `tovuk logs`: an app's output (`APP`), a build's log (`--build`) or a deploy's
 //! lifecycle (`--deploy`), each streamed as the server pushes it with `--follow`.
 
-use super::CommandResult;
+use super::{CliError, CommandResult};
 use crate::args::{GlobalArgs, LogsArgs};
 use crate::exit::ExitStatus;
 use crate::{connect, output};
@@ -14,7 +14,14 @@ pub(crate) async fn run(args: LogsArgs, global: &GlobalArgs) -> CommandResult {
     }
     let Some(build) = args.build.clone() else {
         let app = args.app.as_deref().unwrap_or_default();
-        return app_output(&client, app, args.follow, args.tail, global).await;
+        let stream = match args.stream.as_deref() {
+            None => None,
+            Some(name) => Some(tovuk_api_types::LogStream::parse(name).ok_or_else(|| {
+                CliError::usage(format!("`{name}` is not a log stream"))
+                    .next("--stream stdout, stderr, platform or access")
+            })?),
+        };
+        return app_output(&client, app, args.follow, args.tail, stream, global).await;
     };
     let build = super::deploy::newest_unless_given(&client, Some(build), args.app.as_deref()).await?;
     let mut stream = client.build_logs(&build, args.follow).await?;
@@ -60,10 +67,15 @@ async fn app_output(
     app: &str,
     follow: bool,
     tail: u32,
+    only: Option<tovuk_api_types::LogStream>,
     global: &GlobalArgs,
 ) -> CommandResult {
     let mut stream = client.app_logs(app, follow, tail).await?;
     while let Some(event) = stream.next().await? {
+        let tovuk_api_types::AppLogEvent::Log(line) = &event;
+        if only.is_some_and(|only| line.stream != only) {
+            continue;
+        }
         if global.json {
             output::line(serde_json::to_string(&event).unwrap_or_default());
             continue;

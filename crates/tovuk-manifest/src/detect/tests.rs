@@ -24,7 +24,9 @@ fn a_python_app_runs_its_procfile_web_command_from_a_venv() {
     assert_eq!(manifest.run_command(), Some("gunicorn shop.wsgi --log-file -"));
     assert_eq!(
         manifest.build().build.as_deref(),
-        Some("test -x .venv/bin/python || python3 -m venv .venv && pip install --disable-pip-version-check -r requirements.txt")
+        Some(
+            "test -x .venv/bin/python || python3 -m venv .venv && pip install --disable-pip-version-check -r requirements.txt"
+        )
     );
     assert_eq!(manifest.health().map(|health| health.path.as_str()), Some("/"));
 }

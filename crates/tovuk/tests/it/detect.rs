@@ -177,4 +177,21 @@ fn static_files_carry_a_content_etag_and_the_commit_time_and_answer_304() {
     let (status, head) = get_with(&platform, "pages", "/", &format!("If-None-Match: {etag}\r\n"));
     assert_eq!(status, 200, "{head}");
     assert_ne!(header(&head, "etag"), Some(etag.as_str()));
+
+    // The router's access log: one line per request, in the app's log, filterable.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let logs = platform.tovuk().args(["logs", "pages", "--stream", "access"]).run().success().stdout;
+        let lines: Vec<&str> = logs.lines().collect();
+        if lines.iter().filter(|line| line.contains("GET / 304")).count() >= 2 {
+            assert!(lines.iter().all(|line| line.contains(" router ") && line.contains(" access ")), "{logs}");
+            assert!(lines.iter().any(|line| line.contains("GET / 200")), "{logs}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log lines:\n{logs}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let refused = platform.tovuk().args(["logs", "pages", "--stream", "nope"]).run();
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("stdout, stderr, platform or access"), "{}", refused.stderr);
 }
