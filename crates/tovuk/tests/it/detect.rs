@@ -109,9 +109,19 @@ fn a_rust_app_and_a_static_site_deploy_without_a_manifest() {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let platform = Platform::launch_in(crate::support::DataRoot::new(), &flags);
     let cargo = "[package]\nname = \"hello-rs\"\nversion = \"0.1.0\"\nedition = \"2021\"\n";
-    let (output, id) = push_detected(&platform, "rs", &[("Cargo.toml", cargo), ("src/main.rs", RUST_APP)]);
-    assert!(output.contains("detected a rust app"), "{output}");
+    let token = platform.create_app("rs");
+    let repo = GitRepo::with_files(&[("Cargo.toml", cargo), ("src/main.rs", RUST_APP)]);
+    let pushed = repo.push(&platform.remote("rs", &token), &["main"]);
+    assert!(pushed.output.contains("detected a rust app"), "{}", pushed.output);
+    let id = deploy_ids(&pushed.output).pop().expect("deploy");
     assert_serves(&platform, "rs", &id, "hello from rs");
+    // A second build after a change outside the code reuses the cached `target`.
+    repo.commit(&[("README.md", "hello\n")], "docs");
+    let pushed = repo.push(&platform.remote("rs", &token), &["main"]);
+    let id = deploy_ids(&pushed.output).pop().expect("deploy");
+    assert_serves(&platform, "rs", &id, "hello from rs");
+    let log = platform.tovuk().args(["logs", "--build", &id]).run().success().stdout;
+    assert!(log.contains("Finished") && !log.contains("Compiling hello-rs"), "{log}");
 
     let (output, id) = push_detected(&platform, "site", &[("index.html", "hello from html\n")]);
     assert!(output.contains("detected a static app"), "{output}");

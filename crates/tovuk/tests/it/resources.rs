@@ -540,7 +540,12 @@ fn writes_acknowledged_by_each_store_outlive_a_kill_9_of_the_platform_mid_write(
         platform.tovuk().args(["deploy", "--app", "writer", "--json"]).arg(dir.path()).run().success().json();
     let id = accepted["deploy"]["id"].as_str().expect("a deploy").to_owned();
     platform.wait_for_state(&id, "running");
-    assert_eq!(instance_pids(&platform.data_dir()).len(), 2, "two instances");
+    // Running once the first is live; the second starts after it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while instance_pids(&platform.data_dir()).len() < 2 {
+        assert!(Instant::now() < deadline, "the second instance never started\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // One writer per store, each recording what was acknowledged, until the platform dies.
     let router = platform.router_addr();
