@@ -172,8 +172,8 @@ async fn build_in(
             Some(error),
         ));
     }
-    let manifest = match read_manifest(&source, &build.app) {
-        Ok(manifest) => manifest,
+    let (manifest, tools) = match read_manifest(&source, &build.app) {
+        Ok(read) => read,
         Err(error) => {
             logs.line(DeployState::Building, LogStream::Platform, error.clone());
             return Outcome::Failed(failure(
@@ -201,6 +201,22 @@ async fn build_in(
     let masker = Arc::new(tovuk_secrets::Masker::new(secrets.iter().map(|(_, value)| value.as_str())));
     logs.mask_with(masker.clone());
     let mut spec = sandbox_spec(config, build, workspace, &manifest);
+    let sandbox_path =
+        spec.env.iter().find(|(name, _)| name == "PATH").map(|(_, path)| path.clone()).unwrap_or_default();
+    if let Some(tool) = missing_tool(&sandbox_path, &tools) {
+        let line = format!(
+            "this app needs `{tool}` to build and run (its contract was detected without a tovuk.toml), and the \
+             platform has none: install it on the platform's machine, or give its directory with \
+             `tovuk server --build-toolchain DIR` (DIR/bin on PATH)"
+        );
+        logs.line(DeployState::Building, LogStream::Platform, line.clone());
+        return Outcome::Failed(failure(
+            FailureReason::ToolchainMissing,
+            Some(DeployState::Building),
+            None,
+            Some(line),
+        ));
+    }
     let group = BuildGroup::create(config, build);
     spec.cgroup = group.0.clone();
     // One route out for the whole build, opened when its first command runs: its phases
@@ -412,8 +428,9 @@ fn unpack_until_stopped(
     Ok(())
 }
 
-/// The checkout's contract: its `tovuk.toml`, or the one detected from its files.
-fn read_manifest(source: &Path, app: &str) -> Result<Manifest, String> {
+/// The checkout's contract: its `tovuk.toml`, or the one detected from its files (with the
+/// programs that one needs from the platform).
+fn read_manifest(source: &Path, app: &str) -> Result<(Manifest, Vec<&'static str>), String> {
     let (manifest, report) = match std::fs::read(source.join(MANIFEST_FILE)) {
         Ok(bytes) => tovuk_manifest::check_bytes(MANIFEST_FILE, &bytes),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -438,10 +455,19 @@ fn read_manifest(source: &Path, app: &str) -> Result<Manifest, String> {
         }
         Err(error) => return Err(format!("cannot read {MANIFEST_FILE} from the checkout: {error}")),
     };
-    manifest.ok_or_else(|| {
+    let tools = report.detected().map(|detected| detected.tools.clone()).unwrap_or_default();
+    let manifest = manifest.ok_or_else(|| {
         let first = report.errors().first().map(|error| error.message.clone()).unwrap_or_default();
         format!("{MANIFEST_FILE} does not pass the contract check: {first}")
-    })
+    })?;
+    Ok((manifest, tools))
+}
+
+/// The first of `tools` not on the sandbox's `PATH` (as the host has it: the sandbox sees the
+/// host's system and toolchain directories at the same paths; the checkout's are skipped).
+fn missing_tool(path: &str, tools: &[&'static str]) -> Option<&'static str> {
+    let dirs: Vec<&str> = path.split(':').filter(|dir| !dir.starts_with("/workspace")).collect();
+    tools.iter().copied().find(|tool| !dirs.iter().any(|dir| Path::new(dir).join(tool).is_file()))
 }
 
 /// What one build may use: memory (the kernel kills inside the build past it) and

@@ -61,6 +61,8 @@ pub struct Detection {
     pub reasons: Vec<String>,
     /// The `tovuk.toml` it stands for.
     pub manifest: String,
+    /// The programs its build and run commands need from the platform.
+    pub tools: Vec<&'static str>,
     /// Things the project asks for that the platform does not do as asked.
     #[serde(skip)]
     pub(crate) warnings: Vec<String>,
@@ -206,7 +208,14 @@ fn write(app: &str, plan: Plan) -> Detection {
     } else {
         toml.push_str("\n[static]\nroot = \".\"\n");
     }
-    Detection { language: plan.language, reasons: plan.reasons, manifest: toml, warnings: plan.warnings }
+    let tools = match plan.language {
+        "python" => vec!["python3"],
+        "node" => vec!["node", "npm"],
+        "rust" => vec!["cargo"],
+        "go" => vec!["go"],
+        _ => Vec::new(),
+    };
+    Detection { language: plan.language, reasons: plan.reasons, manifest: toml, tools, warnings: plan.warnings }
 }
 
 fn python(root: &ProjectRoot) -> Plan {

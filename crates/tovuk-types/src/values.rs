@@ -94,6 +94,9 @@ text_enum! {
         UnsupportedByPlatform = "unsupported_by_platform",
         /// The sandbox could not run the build.
         SandboxUnavailable = "sandbox_unavailable",
+        /// A detected contract's toolchain (python3, node and npm, cargo, go) is not on the
+        /// build sandbox's PATH; nothing was built.
+        ToolchainMissing = "toolchain_missing",
         /// The build output could not be packed or sealed.
         ArtifactFailed = "artifact_failed",
         /// The deploy had no artifact to release.

@@ -141,6 +141,21 @@ fn a_project_with_nothing_to_detect_is_refused_naming_what_to_add() {
     let repo = GitRepo::with_files(&[("requirements.txt", "flask\n")]);
     let pushed = repo.push(&platform.remote("bare", &token), &["main"]);
     assert!(!pushed.ok && pushed.output.contains("web: gunicorn"), "{}", pushed.output);
+
+    // A toolchain the platform lacks (no Go here unless the machine has one) stops the build
+    // before it starts, naming the program and how the operator provides it.
+    let has_go = ["/usr/bin/go", "/usr/local/bin/go", "/bin/go"].iter().any(|go| std::path::Path::new(go).exists());
+    if !has_go {
+        let repo =
+            GitRepo::with_files(&[("go.mod", "module example.com/hello\n\ngo 1.22\n"), ("main.go", "package main\n")]);
+        let id = deploy_ids(&repo.push(&platform.remote("bare", &token), &["--force", "main"]).output)
+            .pop()
+            .expect("a deploy");
+        let deploy = platform.wait_for_state(&id, "failed");
+        assert_eq!(deploy["failure"]["reason"], "toolchain_missing", "{deploy}");
+        let line = deploy["failure"]["first_actionable_line"].as_str().unwrap_or_default();
+        assert!(line.contains("`go`") && line.contains("--build-toolchain"), "{line}");
+    }
 }
 
 /// A GET with extra request headers through the router: the status and the response head.
