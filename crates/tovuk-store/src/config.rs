@@ -9,7 +9,7 @@ use crate::deploys::{DeployRecord, OperationRecord, insert_operation, record_ent
 use crate::time::{now_rfc3339, now_unix_ms};
 use crate::{Store, StoreError, random_bytes};
 use sqlx::{Row, Sqlite, Transaction};
-use tovuk_types::values::{OperationKind, OperationStatus};
+use tovuk_types::values::{DeployKind, OperationKind, OperationStatus};
 use tovuk_types::{AppId, BuildId, DeployId, DeployState, OperationId};
 
 /// A value as stored: sealed, with the version and key it was sealed with.
@@ -232,52 +232,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(chosen) = chosen else { return Ok(RollbackOutcome::NoTarget) };
-        let ms = now_unix_ms();
-        let deploy_id = DeployId::new(ms, random_bytes()?);
-        let (build_op, app_name): (String, String) =
-            sqlx::query_as("SELECT d.build_op_id, a.name FROM deploys d JOIN apps a ON a.id = d.app_id WHERE d.id = ?")
-                .bind(&chosen)
-                .fetch_one(&mut *tx)
-                .await?;
-        let deploy_op = OperationRecord {
-            id: OperationId::new(ms, random_bytes()?),
-            app_id: app_id.clone(),
-            app_name,
-            kind: OperationKind::Deploy,
-            parent_id: OperationId::parse(&build_op),
-            deploy_id: deploy_id.clone(),
-            status: OperationStatus::Queued,
-            source_kind: None,
-            ref_name: None,
-            sha: None,
-            old_sha: None,
-            forced: false,
-            token_id: None,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-        };
-        insert_operation(&mut tx, &deploy_op).await?;
-        let build_job_id = BuildId::new(ms, random_bytes()?);
-        // A config revision set now is kept at the claim; NULL takes the current one there.
-        sqlx::query(
-            "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id,
-                build_job_id, final_build_status, created_at, updated_at, artifact_digest, artifact_size, kind, base_deploy_id, config_needs,
-                resources, config_rev)
-             SELECT ?, app_id, 'artifact_ready', source_kind, ref, sha, 0, token_id, source_op_id, build_op_id, ?,
-                ?, final_build_status, ?, ?, artifact_digest, artifact_size, 'rollback', coalesce(base_deploy_id, id), config_needs,
-                resources, CASE WHEN ? THEN NULL ELSE config_rev END
-             FROM deploys WHERE id = ?",
-        )
-        .bind(deploy_id.as_str())
-        .bind(deploy_op.id.as_str())
-        .bind(build_job_id.as_str())
-        .bind(&now)
-        .bind(&now)
-        .bind(current_config)
-        .bind(&chosen)
-        .execute(&mut *tx)
-        .await?;
-        record_entry(&mut tx, deploy_id.as_str(), DeployState::ArtifactReady, &now).await?;
+        // A config revision set now is kept at the claim; none takes the current one there.
+        let kept_rev = if current_config { ReleaseConfig::Current } else { ReleaseConfig::Base };
+        let deploy_id = release_of(&mut tx, app_id, &chosen, DeployKind::Rollback, kept_rev, &now).await?;
         tx.commit().await?;
         let deploy = self.find_deploy(deploy_id.as_str()).await?.ok_or(StoreError::Query(sqlx::Error::RowNotFound))?;
         Ok(RollbackOutcome::Started { deploy: Box::new(deploy), target: chosen })
@@ -442,11 +399,35 @@ async fn start_config_release(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(base) = base else { return Ok(None) };
+    let base: String = base.try_get("id")?;
+    Ok(Some(release_of(tx, app_id, &base, DeployKind::Config, ReleaseConfig::Current, now).await?))
+}
+
+/// Which config revision a release of an existing artifact runs with.
+enum ReleaseConfig {
+    /// The app's as it is when the release is claimed.
+    Current,
+    /// The one the base deploy ran with (a rollback).
+    Base,
+}
+
+/// Records a release of `base`'s artifact (its source, build, resources), `artifact_ready` at
+/// once with its own deploy operation: a config release or a rollback.
+async fn release_of(
+    tx: &mut Transaction<'_, Sqlite>,
+    app_id: &AppId,
+    base: &str,
+    kind: DeployKind,
+    config: ReleaseConfig,
+    now: &str,
+) -> Result<DeployId, StoreError> {
     let ms = now_unix_ms();
     let deploy_id = DeployId::new(ms, random_bytes()?);
-    let build_op: String = base.try_get("build_op_id")?;
-    let app_name: String =
-        sqlx::query_scalar("SELECT name FROM apps WHERE id = ?").bind(app_id.as_str()).fetch_one(&mut **tx).await?;
+    let (build_op, app_name): (String, String) =
+        sqlx::query_as("SELECT d.build_op_id, a.name FROM deploys d JOIN apps a ON a.id = d.app_id WHERE d.id = ?")
+            .bind(base)
+            .fetch_one(&mut **tx)
+            .await?;
     let deploy_op = OperationRecord {
         id: OperationId::new(ms, random_bytes()?),
         app_id: app_id.clone(),
@@ -465,15 +446,16 @@ async fn start_config_release(
         updated_at: now.to_owned(),
     };
     insert_operation(tx, &deploy_op).await?;
-    // The column is unique; the API shows the base's build job for a config release. The base
+    // The column is unique; the API shows the base's build job for such a release. The base
     // is the deploy whose build made the artifact (a config release's base, not itself).
     let build_job_id = BuildId::new(ms, random_bytes()?);
     sqlx::query(
         "INSERT INTO deploys (id, app_id, state, source_kind, ref, sha, forced, token_id, source_op_id, build_op_id, deploy_op_id,
-            build_job_id, final_build_status, created_at, updated_at, artifact_digest, artifact_size, kind, base_deploy_id, config_needs, resources)
+            build_job_id, final_build_status, created_at, updated_at, artifact_digest, artifact_size, kind, base_deploy_id, config_needs,
+            resources, config_rev)
          SELECT ?, app_id, 'artifact_ready', source_kind, ref, sha, 0, token_id, source_op_id, build_op_id, ?,
-            ?, final_build_status, ?, ?, artifact_digest, artifact_size, 'config', coalesce(base_deploy_id, id), config_needs,
-            resources
+            ?, final_build_status, ?, ?, artifact_digest, artifact_size, ?, coalesce(base_deploy_id, id), config_needs,
+            resources, CASE WHEN ? THEN config_rev ELSE NULL END
          FROM deploys WHERE id = ?",
     )
     .bind(deploy_id.as_str())
@@ -481,9 +463,11 @@ async fn start_config_release(
     .bind(build_job_id.as_str())
     .bind(now)
     .bind(now)
-    .bind(base.try_get::<String, _>("id")?)
+    .bind(kind.as_str())
+    .bind(matches!(config, ReleaseConfig::Base))
+    .bind(base)
     .execute(&mut **tx)
     .await?;
     record_entry(tx, deploy_id.as_str(), DeployState::ArtifactReady, now).await?;
-    Ok(Some(deploy_id))
+    Ok(deploy_id)
 }
