@@ -21,8 +21,9 @@ pub use config::{
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use resources::{
-    ReleaseResource, ResourceCap, Service, ServiceList, ServiceResource, ServiceSummary, SqliteQueryRequest,
-    SqliteQueryResult, SqliteRestoreRequest, SqliteRestored, SqliteSnapshot, SqliteSnapshotList,
+    AddonCreateRequest, AddonResult, ReleaseResource, ResourceCap, Service, ServiceList, ServiceResource,
+    ServiceSummary, SqliteQueryRequest, SqliteQueryResult, SqliteRestoreRequest, SqliteRestored, SqliteSnapshot,
+    SqliteSnapshotList,
 };
 pub use routes::{Backend, RouteEntry, RouteTable, RouteTarget};
 pub use tovuk_types::DeployState;

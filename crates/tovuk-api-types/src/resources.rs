@@ -48,6 +48,10 @@ pub struct ServiceResource {
     pub size_bytes: Option<u64>,
     pub created_at: String,
     pub detached_at: Option<String>,
+    /// Attached to the app by `tovuk addon create` (every release gets it), rather than
+    /// only by a tovuk.toml's `[[resources]]`.
+    #[serde(default)]
+    pub addon: bool,
     /// This period's metered usage of the resource, per meter.
     pub usage: Vec<MeterUsage>,
     /// The app's caps on the meters this resource counts.
@@ -135,4 +139,39 @@ pub struct SqliteQueryResult {
     pub changes: u64,
     /// True when more rows were produced than the answer holds.
     pub truncated: bool,
+}
+
+/// `POST /v1/apps/{app}/addons`: `tovuk addon create`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonCreateRequest {
+    /// `sqlite`, `object-storage`, `kv`.
+    pub kind: String,
+    /// Default: `DB` (sqlite), `FILES` (object-storage), `CACHE` (kv).
+    #[serde(default)]
+    pub binding: Option<String>,
+}
+
+/// What `tovuk addon create` or `tovuk addon detach` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonResult {
+    pub app: String,
+    /// `res_…`.
+    pub id: String,
+    pub kind: String,
+    pub binding: String,
+    #[serde(with = "crate::text")]
+    pub status: ResourceStatus,
+    /// The variables it sets in the app (never their values).
+    pub env: Vec<String>,
+    /// Create: it is new (false: the app had it, with its data and credential).
+    pub created: bool,
+    /// False when nothing changed (it was an add-on already, or the running deploy's
+    /// tovuk.toml still declares the one being detached).
+    pub changed: bool,
+    /// The config release that gives it to (or takes it from) the running instances.
+    pub release: Option<crate::Deploy>,
+    /// One line on what happened.
+    pub message: String,
+    /// What to run next, in order.
+    pub next: Vec<String>,
 }

@@ -81,6 +81,10 @@ pub(crate) enum Command {
     /// A service (an app) with its resources: what it uses, the variables they set, usage and caps.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Attach a resource (SQLite, object storage, KV) to an app itself, without a tovuk.toml
+    /// entry: every release of the app gets it until it is detached.
+    #[command(subcommand)]
+    Addon(AddonCommand),
     /// An app's SQLite databases: snapshots, restore, and queries for an operator.
     #[command(subcommand)]
     Sqlite(SqliteCommand),
@@ -239,6 +243,34 @@ pub(crate) enum ServiceCommand {
     },
     /// Every service with its active resources.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AddonCommand {
+    /// Create a resource attached to the app (or attach the one it has with that kind and
+    /// binding, with its data). Every release gets its variables, whatever its tovuk.toml
+    /// declares; a running app is released again with it (no rebuild). The way to give a
+    /// database to an app deployed without a tovuk.toml.
+    Create {
+        /// App name or id.
+        app: String,
+        /// `sqlite`, `object-storage` or `kv`.
+        kind: String,
+        /// The env-var style name its variables derive from (`DB` sets `DB`, and
+        /// `DATABASE_URL` when it is the app's only SQLite). Default: `DB` (sqlite), `FILES`
+        /// (object-storage), `CACHE` (kv).
+        #[arg(long)]
+        binding: Option<String>,
+    },
+    /// Stop giving an add-on to the app: its data is kept (and billed for what it holds)
+    /// until the app is deleted, and `addon create` with the same kind and binding brings it
+    /// back. A running app is released again without it, unless its tovuk.toml declares it.
+    Detach {
+        /// App name or id.
+        app: String,
+        /// The add-on's binding, e.g. `DB`.
+        binding: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

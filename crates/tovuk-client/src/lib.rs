@@ -501,6 +501,19 @@ impl Client {
         self.get("/v1/services").await
     }
 
+    pub async fn create_addon(
+        &self,
+        app: &str,
+        request: &tovuk_api_types::AddonCreateRequest,
+    ) -> Result<tovuk_api_types::AddonResult, ClientError> {
+        self.send(self.request(Method::POST, &format!("/v1/apps/{}/addons", segment(app))).json(request)).await
+    }
+
+    pub async fn detach_addon(&self, app: &str, binding: &str) -> Result<tovuk_api_types::AddonResult, ClientError> {
+        let path = format!("/v1/apps/{}/addons/{}/detach", segment(app), segment(binding));
+        self.send(self.request(Method::POST, &path)).await
+    }
+
     fn sqlite_path(app: &str, binding: &str, action: &str) -> String {
         format!("/v1/apps/{}/sqlite/{}/{action}", segment(app), segment(binding))
     }

@@ -6,6 +6,7 @@
 //! error leaves in the one `{"error": {...}}` shape.
 
 mod accept;
+mod addons;
 mod app_logs;
 mod apps;
 mod artifacts;
@@ -320,6 +321,8 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/caps", get(usage::list_caps))
         .route("/v1/services", get(resources::list))
         .route("/v1/services/{app}", get(resources::show))
+        .route("/v1/apps/{app}/addons", post(addons::create))
+        .route("/v1/apps/{app}/addons/{binding}/detach", post(addons::detach))
         .route("/v1/apps/{app}/sqlite/{binding}/snapshots", get(resources::snapshots).post(resources::snapshot))
         .route("/v1/apps/{app}/sqlite/{binding}/restore", post(resources::restore))
         .route("/v1/apps/{app}/sqlite/{binding}/query", post(resources::query))

@@ -118,7 +118,10 @@ pub(crate) async fn source_checks(
     let plan = manifest.and_then(|manifest| serde_json::to_string(&shape(state, &caps, manifest)).ok());
     let refused = match manifest.and_then(unenforceable) {
         Some(refusal) => Some(refusal),
-        None => build_refusal(state, app, &caps).await?,
+        None => match addon_refusal(state, app, manifest).await? {
+            Some(refusal) => Some(refusal),
+            None => build_refusal(state, app, &caps).await?,
+        },
     };
     Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused })
 }
@@ -155,6 +158,24 @@ fn unenforceable(manifest: &Manifest) -> Option<Failure> {
         )));
     }
     None
+}
+
+/// Why a deploy of `manifest` is refused next to the app's add-ons: one of its resources
+/// would set a variable an add-on sets.
+async fn addon_refusal(
+    state: &ControlState,
+    app: &AppRecord,
+    manifest: Option<&Manifest>,
+) -> Result<Option<Failure>, ApiFailure> {
+    let Some(manifest) = manifest.filter(|manifest| !manifest.resources().is_empty()) else { return Ok(None) };
+    let records = state.store().app_resources(app.id.as_str()).await?;
+    Ok(crate::addons::collision_with_addons(manifest, &records, &app.name).map(|line| Failure {
+        reason: FailureReason::ContractInvalid,
+        phase: Some(tovuk_types::DeployState::Queued),
+        exit_code: None,
+        first_actionable_line: Some(line),
+        missing: Vec::new(),
+    }))
 }
 
 /// The words for a route whose auth this platform cannot enforce yet.

@@ -41,32 +41,43 @@ pub(crate) async fn for_release(
     state: &ControlState,
     deploy: &DeployRecord,
 ) -> Result<Vec<ReleaseResource>, ApiFailure> {
-    let key = state.secrets_key();
     let app_id = deploy.app_id.to_string();
-    let seal = |resource_id: &str| -> Result<SealedValue, String> {
-        let credential = new_credential().map_err(|error| error.to_string())?;
-        let sealed = key
-            .seal(&SealContext { app_id: &app_id, name: resource_id, version: 1 }, &credential)
-            .map_err(|error| error.to_string())?;
-        Ok(SealedValue {
-            name: resource_id.to_owned(),
-            version: 1,
-            key_id: sealed.key_id,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-        })
-    };
+    let seal = |resource_id: &str| seal_new_credential(state, &app_id, resource_id);
     let records = state.store().ensure_resources(&app_id, deploy.id.as_str(), &deploy.resources, &seal).await?;
     Ok(records.into_iter().map(release_view).collect())
 }
 
+/// A new credential for resource `resource_id` of `app_id`, sealed like a config value.
+pub(crate) fn seal_new_credential(
+    state: &ControlState,
+    app_id: &str,
+    resource_id: &str,
+) -> Result<SealedValue, String> {
+    let credential = new_credential().map_err(|error| error.to_string())?;
+    let sealed = state
+        .secrets_key()
+        .seal(&SealContext { app_id, name: resource_id, version: 1 }, &credential)
+        .map_err(|error| error.to_string())?;
+    Ok(SealedValue {
+        name: resource_id.to_owned(),
+        version: 1,
+        key_id: sealed.key_id,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+    })
+}
+
 /// The resources of a deploy from records already loaded (the current releases, read every
-/// few seconds): those its commit declares.
+/// few seconds): those its commit declares, and the app's add-ons.
 pub(crate) fn declared_by(deploy: &DeployRecord, records: &[ResourceRecord]) -> Vec<ReleaseResource> {
     records
         .iter()
         .filter(|record| {
-            deploy.resources.iter().any(|declared| declared.kind == record.kind && declared.binding == record.binding)
+            record.addon
+                || deploy
+                    .resources
+                    .iter()
+                    .any(|declared| declared.kind == record.kind && declared.binding == record.binding)
         })
         .cloned()
         .map(release_view)
@@ -91,7 +102,7 @@ fn new_credential() -> Result<String, getrandom::Error> {
 
 /// The variables a resource sets in its app: its own, and the conventional ones when it is
 /// the app's only active resource of its kind.
-fn env_names(record: &ResourceRecord, all: &[ResourceRecord]) -> Vec<String> {
+pub(crate) fn env_names(record: &ResourceRecord, all: &[ResourceRecord]) -> Vec<String> {
     let Some(kind) = ResourceKind::from_name(&record.kind) else { return Vec::new() };
     let mut names = kind.variables(&record.binding);
     let only_one = record.status == ResourceStatus::Active
@@ -164,6 +175,7 @@ pub(crate) async fn show(
                 size_bytes: sizes.get(&record.id).copied(),
                 created_at: record.created_at.clone(),
                 detached_at: record.detached_at.clone(),
+                addon: record.addon,
                 usage: meters
                     .iter()
                     .map(|meter| crate::usage::meter_usage(&state, meter, counted.get(*meter).copied().unwrap_or(0.0)))
@@ -254,7 +266,7 @@ async fn sqlite_target(
         let message = format!("`{}` has no SQLite resource bound as `{}`", app.name, binding.escape_debug());
         let next = if known.is_empty() {
             format!(
-                "declare one in tovuk.toml ([[resources]] kind = \"sqlite\"), deploy, then see tovuk service show {}",
+                "tovuk addon create {} sqlite --binding {binding} (or declare it in tovuk.toml and deploy)",
                 app.name
             )
         } else {

@@ -50,6 +50,7 @@ pub use manifest::{
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Manifest,
     Release, Resource, Route, ServiceBinding,
 };
+pub use names::check_env_name as check_binding_name;
 pub use render::render_human;
 pub use report::{CapabilitySummary, CheckReport, Diagnostic, RequiredFix};
 pub use suggest::did_you_mean;

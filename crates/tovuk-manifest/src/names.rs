@@ -44,7 +44,7 @@ pub(crate) fn suggest_app_name(name: &str) -> Option<String> {
 
 /// Binding, secret and config names are env-var names: `^[A-Z][A-Z0-9_]*$`,
 /// at most 64 characters, and not in the platform's `TOVUK_` namespace.
-pub(crate) fn check_env_name(name: &str) -> Result<(), String> {
+pub fn check_env_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("name is empty".to_owned());
     }

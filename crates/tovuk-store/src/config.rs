@@ -387,7 +387,7 @@ pub const ROLLBACK_CONFIGS_KEPT: i64 = 10;
 
 /// Records a config release of the app's current running deploy: `artifact_ready` at once,
 /// reusing its source, build and artifact. `None` when the app has nothing running.
-async fn start_config_release(
+pub(crate) async fn start_config_release(
     tx: &mut Transaction<'_, Sqlite>,
     app_id: &AppId,
     now: &str,

@@ -79,7 +79,7 @@ pub(crate) fn encode_resources(resources: &[DeclaredResource]) -> String {
     parts.join(",")
 }
 
-fn decode_resources(text: &str) -> Vec<DeclaredResource> {
+pub(crate) fn decode_resources(text: &str) -> Vec<DeclaredResource> {
     text.split(',')
         .filter_map(|part| part.split_once(':'))
         .map(|(kind, binding)| DeclaredResource { kind: kind.to_owned(), binding: binding.to_owned() })

@@ -33,7 +33,7 @@ pub use deploys::{
 pub use error::{Fault, StoreError};
 pub use migrations::SCHEMA_VERSION;
 pub use releases::{InstanceRecord, RouteRow, WentLive};
-pub use resources::{CredentialSealer, EMBEDDED_BACKEND, ResourceRecord};
+pub use resources::{ADDON_CREATOR, AddonAttached, AddonDetached, CredentialSealer, EMBEDDED_BACKEND, ResourceRecord};
 pub use tokens::{TokenRecord, TokenScope};
 pub use tovuk_types::values::{DeployKind, SourceKind};
 pub use usage::{CapRecord, MeterGrant, UsageEntry, UsageEvent, UsageTotal};

@@ -388,6 +388,14 @@ CREATE TABLE resource_usage (
 ) STRICT;
 "#,
     ),
+    (
+        16,
+        r#"
+-- Attached to the app itself (`tovuk addon create`), not by a tovuk.toml: every release of
+-- the app gets it, whatever its manifest declares, until `tovuk addon detach`.
+ALTER TABLE resources ADD COLUMN addon INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

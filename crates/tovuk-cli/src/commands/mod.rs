@@ -1,5 +1,6 @@
 //! Command implementations and the error type they share.
 
+mod addon;
 mod app;
 mod artifact;
 mod caps;
@@ -96,6 +97,7 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Usage { app } => block_on(pricing::usage(app.as_deref(), &global)),
         Command::Caps(command) => block_on(caps::run(command, &global)),
         Command::Service(command) => block_on(service::run(command, &global)),
+        Command::Addon(command) => block_on(addon::run(command, &global)),
         Command::Sqlite(command) => block_on(sqlite::run(command, &global)),
         Command::Hook { name } => return hook::run(&name),
     };

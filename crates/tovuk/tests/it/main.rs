@@ -2,6 +2,7 @@
 
 mod support;
 
+mod addons;
 mod apps;
 mod architecture;
 mod auth;
