@@ -172,7 +172,7 @@ async fn build_in(
             Some(error),
         ));
     }
-    let (manifest, tools) = match read_manifest(&source, &build.app) {
+    let (manifest, needs) = match read_manifest(&source, &build.app) {
         Ok(read) => read,
         Err(error) => {
             logs.line(DeployState::Building, LogStream::Platform, error.clone());
@@ -203,7 +203,7 @@ async fn build_in(
     let mut spec = sandbox_spec(config, build, workspace, &manifest);
     let sandbox_path =
         spec.env.iter().find(|(name, _)| name == "PATH").map(|(_, path)| path.clone()).unwrap_or_default();
-    if let Some(tool) = missing_tool(&sandbox_path, &tools) {
+    if let Some(tool) = needs.tools.iter().find(|tool| find_tool(&sandbox_path, tool).is_none()) {
         let line = format!(
             "this app needs `{tool}` to build and run (its contract was detected without a tovuk.toml), and the \
              platform has none: install it on the platform's machine, or give its directory with \
@@ -216,6 +216,11 @@ async fn build_in(
             None,
             Some(line),
         ));
+    }
+    if let Some(request) = &needs.runtime
+        && let Some(line) = runtime_mismatch(&sandbox_path, request).await
+    {
+        logs.line(DeployState::Building, LogStream::Platform, line);
     }
     let group = BuildGroup::create(config, build);
     spec.cgroup = group.0.clone();
@@ -428,9 +433,19 @@ fn unpack_until_stopped(
     Ok(())
 }
 
-/// The checkout's contract: its `tovuk.toml`, or the one detected from its files (with the
-/// programs that one needs from the platform).
-fn read_manifest(source: &Path, app: &str) -> Result<(Manifest, Vec<&'static str>), String> {
+/// What a contract detected without a `tovuk.toml` needs from the platform (nothing for a
+/// written one: its commands say what they need).
+#[derive(Default)]
+struct Needs {
+    /// The programs its build and run commands use.
+    tools: Vec<&'static str>,
+    /// The runtime version its files ask for.
+    runtime: Option<tovuk_manifest::RuntimeRequest>,
+}
+
+/// The checkout's contract: its `tovuk.toml`, or the one detected from its files (with what
+/// that one needs from the platform).
+fn read_manifest(source: &Path, app: &str) -> Result<(Manifest, Needs), String> {
     let (manifest, report) = match std::fs::read(source.join(MANIFEST_FILE)) {
         Ok(bytes) => tovuk_manifest::check_bytes(MANIFEST_FILE, &bytes),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -455,19 +470,81 @@ fn read_manifest(source: &Path, app: &str) -> Result<(Manifest, Vec<&'static str
         }
         Err(error) => return Err(format!("cannot read {MANIFEST_FILE} from the checkout: {error}")),
     };
-    let tools = report.detected().map(|detected| detected.tools.clone()).unwrap_or_default();
+    let needs = report
+        .detected()
+        .map(|detected| Needs { tools: detected.tools.clone(), runtime: detected.requested_runtime.clone() })
+        .unwrap_or_default();
     let manifest = manifest.ok_or_else(|| {
         let first = report.errors().first().map(|error| error.message.clone()).unwrap_or_default();
         format!("{MANIFEST_FILE} does not pass the contract check: {first}")
     })?;
-    Ok((manifest, tools))
+    Ok((manifest, needs))
 }
 
-/// The first of `tools` not on the sandbox's `PATH` (as the host has it: the sandbox sees the
-/// host's system and toolchain directories at the same paths; the checkout's are skipped).
-fn missing_tool(path: &str, tools: &[&'static str]) -> Option<&'static str> {
-    let dirs: Vec<&str> = path.split(':').filter(|dir| !dir.starts_with("/workspace")).collect();
-    tools.iter().copied().find(|tool| !dirs.iter().any(|dir| Path::new(dir).join(tool).is_file()))
+/// Where the sandbox finds `tool` on its `PATH`, as the host has it: the sandbox sees the
+/// host's system and toolchain directories at the same paths (the checkout's are skipped:
+/// they hold what the build installs, not what the platform provides).
+fn find_tool(path: &str, tool: &str) -> Option<PathBuf> {
+    path.split(':')
+        .filter(|dir| !dir.starts_with("/workspace"))
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The build log's line when the runtime version a detected app asks for is not the one the
+/// platform has: which version will run instead, and how the operator provides another.
+/// `None` when it is (or the tool is missing, which fails the build before this).
+async fn runtime_mismatch(path: &str, request: &tovuk_manifest::RuntimeRequest) -> Option<String> {
+    let tool = request.tool;
+    let found = find_tool(path, tool)?;
+    let (file, language, asked) = (request.file, request.language(), &request.asked);
+    let asked_for = if file == "package.json" {
+        format!("{file} asks for {language} {asked} (engines.node)")
+    } else {
+        format!("{file} asks for {language} {asked}")
+    };
+    // A toolchain's bin comes before the system's on the sandbox's PATH, so its tool wins.
+    let provide = format!(
+        "To run {language} {asked}, the operator gives a {tool} of that version with \
+         `tovuk server --build-toolchain DIR` (DIR/bin on PATH, ahead of the system's)"
+    );
+    let printed = tool_version(&found).await;
+    let version = match printed.as_deref().map(tovuk_manifest::printed_version) {
+        Ok(Some(version)) => version,
+        Ok(None) | Err(_) => {
+            let why = printed.unwrap_or_else(|error| error);
+            let why = why.lines().next().unwrap_or("it printed nothing").trim().to_owned();
+            return Some(format!(
+                "{asked_for}; the platform's {tool} ({}) will run, whose version cannot be read \
+                 (`{tool} --version`: {why}). {provide}",
+                found.display()
+            ));
+        }
+    };
+    if request.accepts(version) {
+        return None;
+    }
+    Some(format!("{asked_for}; {language} {version} will run (the platform's {tool}, {}). {provide}", found.display()))
+}
+
+/// What `program --version` prints (both streams: older Pythons print it on stderr), run
+/// with nothing of the platform's environment and stopped after a few seconds.
+async fn tool_version(program: &Path) -> Result<String, String> {
+    let run = tokio::process::Command::new(program)
+        .arg("--version")
+        .env_clear()
+        .env("PATH", SANDBOX_PATH)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = match tokio::time::timeout(Duration::from_secs(10), run).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(error)) => return Err(error.to_string()),
+        Err(_) => return Err("it did not answer within 10s".to_owned()),
+    };
+    let mut printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    printed.push_str(&String::from_utf8_lossy(&output.stderr));
+    if output.status.success() { Ok(printed) } else { Err(format!("{}: {printed}", output.status)) }
 }
 
 /// What one build may use: memory (the kernel kills inside the build past it) and

@@ -5,6 +5,9 @@
 //! everything downstream checks, builds and runs one kind of contract. Each choice comes
 //! with the reason shown in the push output, `tovuk check` and `deploy --dry-run`.
 
+mod runtime;
+
+pub use runtime::{RuntimeRequest, printed_version};
 use std::collections::BTreeMap;
 
 /// The files at the project root detection reads; a caller passes those that exist.
@@ -63,6 +66,10 @@ pub struct Detection {
     pub manifest: String,
     /// The programs its build and run commands need from the platform.
     pub tools: Vec<&'static str>,
+    /// The runtime version the project's files ask for, which the build compares with the
+    /// version the platform has.
+    #[serde(skip)]
+    pub requested_runtime: Option<RuntimeRequest>,
     /// Things the project asks for that the platform does not do as asked.
     #[serde(skip)]
     pub(crate) warnings: Vec<String>,
@@ -119,6 +126,7 @@ struct Plan {
     kind_static: bool,
     reasons: Vec<String>,
     warnings: Vec<String>,
+    requested_runtime: Option<RuntimeRequest>,
 }
 
 /// Detects the contract of the project at `root`, deployed as `app`.
@@ -215,7 +223,14 @@ fn write(app: &str, plan: Plan) -> Detection {
         "go" => vec!["go"],
         _ => Vec::new(),
     };
-    Detection { language: plan.language, reasons: plan.reasons, manifest: toml, tools, warnings: plan.warnings }
+    Detection {
+        language: plan.language,
+        reasons: plan.reasons,
+        manifest: toml,
+        tools,
+        requested_runtime: plan.requested_runtime,
+        warnings: plan.warnings,
+    }
 }
 
 fn python(root: &ProjectRoot) -> Plan {
@@ -238,16 +253,15 @@ fn python(root: &ProjectRoot) -> Plan {
         plan.build.push("python manage.py collectstatic --noinput".into());
         plan.reasons.push("manage.py: Django, so its static files are collected at build".into());
     }
+    // Both files name one version on their first line (pyenv may list fallbacks after it).
+    let first_line = |text: &str| asked_text(text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or(""));
     let asked = root
         .text("runtime.txt")
-        .map(|text| ("runtime.txt", text.trim().trim_start_matches("python-").to_owned()))
-        .or_else(|| root.text(".python-version").map(|text| (".python-version", text.trim().to_owned())));
+        .map(|text| ("runtime.txt", first_line(text).trim_start_matches("python-").to_owned()))
+        .or_else(|| root.text(".python-version").map(|text| (".python-version", first_line(text))));
     if let Some((file, version)) = asked.filter(|(_, version)| !version.is_empty()) {
-        plan.warnings.push(format!(
-            "{file} asks for Python {version}; the build uses the platform's python3 \
-             (its version is the first line of the build log)"
-        ));
-        plan.build.insert(0, "python3 --version".into());
+        plan.warnings.push(asked_warning(file, "Python", &version, "python3"));
+        plan.requested_runtime = Some(RuntimeRequest { tool: "python3", file, asked: version });
     }
     plan
 }
@@ -284,13 +298,25 @@ fn node(root: &ProjectRoot) -> Result<Plan, NotDetected> {
         plan.reasons.push("server.js: run with node".into());
     }
     if let Some(engine) = package.pointer("/engines/node").and_then(serde_json::Value::as_str) {
-        plan.warnings.push(format!(
-            "package.json asks for node {engine}; the build and the app use the platform's node \
-             (its version is the first line of the build log)"
-        ));
-        plan.build.insert(0, "node --version".into());
+        plan.warnings.push(asked_warning("package.json", "Node.js", engine, "node"));
+        plan.requested_runtime = Some(RuntimeRequest { tool: "node", file: "package.json", asked: asked_text(engine) });
     }
     Ok(plan)
+}
+
+/// A version request as messages quote it: trimmed, and short (no real one is long).
+fn asked_text(asked: &str) -> String {
+    asked.trim().chars().take(100).collect()
+}
+
+/// What `tovuk check` can say of a runtime request: which version runs is the server's, and
+/// only the build finds out.
+fn asked_warning(file: &str, language: &str, asked: &str, tool: &str) -> String {
+    format!(
+        "{file} asks for {language} {}; the app builds and runs with the platform's {tool}, whatever its \
+         version: the build compares the two, and when they differ its log names the version that will run",
+        asked.trim()
+    )
 }
 
 fn rust(root: &ProjectRoot) -> Result<Plan, NotDetected> {

@@ -39,7 +39,7 @@ use toml::de::DeTable;
 
 pub use capability::Capability;
 pub use code::Code;
-pub use detect::{DETECTION_FILES, Detection, NotDetected, ProjectRoot, detect};
+pub use detect::{DETECTION_FILES, Detection, NotDetected, ProjectRoot, RuntimeRequest, detect, printed_version};
 pub use duration::format_duration;
 pub use files::{DOTENV, MAX_PATH_BYTES, MAX_PATH_DEPTH, check_files, is_default_excluded};
 pub use glob::{PathPatterns, check_pattern, pattern_matches};

@@ -44,15 +44,18 @@ fn django_collects_static_files_and_a_runtime_version_is_a_warning() {
     assert_eq!(manifest.release().map(|release| release.command.as_str()), Some("python manage.py migrate"));
     let build = manifest.build().build.clone().expect("build");
     assert!(
-        build.starts_with("python3 --version && ") && build.ends_with("python manage.py collectstatic --noinput"),
+        build.starts_with("test -x .venv/bin/python") && build.ends_with("python manage.py collectstatic --noinput"),
         "{build}"
     );
     let warnings: Vec<&str> = report.warnings().iter().map(|warning| warning.message.as_str()).collect();
-    assert!(warnings.iter().any(|w| w.contains("Python 3.9.1")), "{warnings:?}");
+    // Which version runs is the server's: the check says the build compares them.
+    assert!(warnings.iter().any(|w| w.starts_with("runtime.txt asks for Python 3.9.1;")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("worker: celery")), "{warnings:?}");
     assert!(!warnings.iter().any(|w| w.contains("release")), "{warnings:?}");
     let detection = report.detected().expect("detected");
     assert_eq!(detection.language, "python");
+    let asked = crate::RuntimeRequest { tool: "python3", file: "runtime.txt", asked: "3.9.1".into() };
+    assert_eq!(detection.requested_runtime, Some(asked));
     assert!(detection.reasons.iter().any(|reason| reason.starts_with("Procfile: web:")), "{:?}", detection.reasons);
     let rendered = crate::render_human(&report);
     assert!(rendered.starts_with("no tovuk.toml: detected a python app\n"), "{rendered}");
@@ -63,7 +66,10 @@ fn a_node_app_installs_from_its_lock_file_builds_and_starts_with_npm() {
     let package =
         r#"{"name": "shop", "scripts": {"build": "tsc", "start": "node dist/index.js"}, "engines": {"node": ">=18"}}"#;
     let manifest = detected(&[("package.json", package), ("package-lock.json", "")]);
-    assert_eq!(manifest.build().build.as_deref(), Some("node --version && npm ci && npm run build"));
+    assert_eq!(manifest.build().build.as_deref(), Some("npm ci && npm run build"));
+    let (_, report) = check_detected("shop", &root(&[("package.json", package)]));
+    let asked = report.detected().and_then(|detected| detected.requested_runtime.clone());
+    assert_eq!(asked, Some(crate::RuntimeRequest { tool: "node", file: "package.json", asked: ">=18".into() }));
     assert_eq!(manifest.run_command(), Some("npm start"));
     let manifest = detected(&[("package.json", r#"{"main": "app.js"}"#)]);
     assert_eq!(manifest.build().build.as_deref(), Some("npm install"));

@@ -63,6 +63,44 @@ fn a_python_app_with_a_procfile_and_requirements_deploys_on_the_first_push() {
     assert!(followed.stdout.contains("running"), "{}", followed.stdout);
 }
 
+/// What `python3 --version` says of the python3 a build finds: the first on the sandbox's
+/// `PATH` (the host's system directories; not this test's `PATH`, which may hold another).
+fn sandbox_python_version() -> String {
+    let dirs = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+    let python = dirs.iter().map(|dir| PathBuf::from(dir).join("python3")).find(|path| path.is_file());
+    let python = python.expect("a python3 in the host's system directories");
+    let output = std::process::Command::new(&python).arg("--version").output().expect("python3 --version");
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let version = printed.split_whitespace().nth(1).unwrap_or_else(|| panic!("no version in {printed:?}"));
+    version.to_owned()
+}
+
+#[test]
+fn a_runtime_version_the_platform_lacks_is_a_build_warning_naming_the_one_that_runs() {
+    let platform = Platform::start();
+    let version = sandbox_python_version();
+    let procfile = "web: python -m http.server --bind 127.0.0.1 $PORT\n";
+    let files = [("Procfile", procfile), ("requirements.txt", ""), ("runtime.txt", "python-2.7.18\n")];
+    let (output, id) = push_detected(&platform, "legacy", &files);
+    // The check cannot know the server's python; the build compares and says which runs.
+    assert!(output.contains("runtime.txt asks for Python 2.7.18; the app builds and runs"), "{output}");
+    let warning = format!("runtime.txt asks for Python 2.7.18; Python {version} will run (the platform's python3");
+    assert_eq!(platform.wait_for_state(&id, "running")["state"], "running");
+    let log = platform.tovuk().args(["logs", "--build", &id]).run().success().stdout;
+    let line = log.lines().find(|line| line.contains(&warning)).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("platform") && line.contains("--build-toolchain DIR"), "{line}");
+
+    // Asking for the version that runs (`.python-version` names major.minor) warns of nothing.
+    let minor: Vec<&str> = version.split('.').take(2).collect();
+    let asked = minor.join(".");
+    let files = [("Procfile", procfile), ("requirements.txt", ""), (".python-version", &format!("{asked}\n"))];
+    let (output, id) = push_detected(&platform, "current", &files);
+    assert!(output.contains(&format!(".python-version asks for Python {asked};")), "{output}");
+    assert_eq!(platform.wait_for_state(&id, "running")["state"], "running");
+    let log = platform.tovuk().args(["logs", "--build", &id]).run().success().stdout;
+    assert!(!log.contains("will run") && !log.contains("asks for"), "{log}");
+}
+
 const EXPRESS_APP: &str = "const express = require('express');\nconst app = express();\napp.get('/', (req, res) => res.send('hello from express'));\napp.listen(process.env.PORT);\n";
 
 #[test]
