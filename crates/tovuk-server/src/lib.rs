@@ -443,6 +443,10 @@ async fn run_split_role(config: &ServerConfig, split: &SplitRole) -> anyhow::Res
         tovuk_meter::Meters::new(false),
     );
     tracing::info!(role = "router", address = %router_addr, control_plane = %split.control_plane, "listening");
+    // Its access log reaches the apps' logs on the control plane, as the server's own router's does.
+    let (access_tx, access_rx) = tokio::sync::mpsc::channel(4096);
+    router.set_access_log(access_tx);
+    shutdown.spawn("access-log", tovuk_runner::ship_logs(client.clone(), access_rx, shutdown.clone()));
     let feed = routes::RemoteFeed(client);
     shutdown.spawn("route-follow", tovuk_router::follow_routes(router.clone(), feed, shutdown.clone()));
     let serving_shutdown = shutdown.clone();

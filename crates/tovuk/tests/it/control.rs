@@ -308,6 +308,18 @@ fn a_router_started_apart_with_an_empty_table_serves_every_running_app() {
     );
     platform.wait_for_state(&id, "running");
     wait_served(&router, "one", "hello one v2\n", &log);
+
+    // Its access log reaches the app's log on the control plane.
+    get_through(&router, "one", "/through-the-router-apart");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let access = platform.tovuk().args(["logs", "one", "--stream", "access"]).run().success().stdout;
+        if access.contains("GET /through-the-router-apart 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no access line from the router apart: {access}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop(child);
 
     // A wrong credential serves nothing and says why in its log.
