@@ -479,14 +479,13 @@ pub struct ServerArgs {
     /// A host directory every build may read (a toolchain, e.g. ~/.cargo); its `bin` goes on PATH. Repeatable.
     #[arg(long = "build-toolchain", value_name = "DIR")]
     pub build_toolchains: Vec<PathBuf>,
-    /// Keep the artifacts of this many of each app's newest deploys.
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub keep_artifacts: usize,
     /// Apps answer at `http://<app>.<DOMAIN>` on the router (every `*.localhost` is loopback).
     #[arg(long, default_value = "localhost", value_name = "DOMAIN")]
     pub base_domain: String,
     /// The server config file (TOML). Its `[pricing]` table is the price table `tovuk pricing`
-    /// shows and usage is billed by; without one, the built-in default prices apply.
+    /// shows and usage is billed by (without one, the built-in default prices apply); `[build]
+    /// env` reaches every build; `[retention] releases` is how many deploys that served each
+    /// app keeps to roll back to (default 10).
     #[arg(long, env = "TOVUK_SERVER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Count no usage and enforce no caps (for comparing the router's speed with metering off).
@@ -536,8 +535,9 @@ pub(crate) struct CheckArgs {
 pub(crate) struct RollbackArgs {
     /// App name or id.
     pub app: String,
-    /// The deploy to bring back (a `superseded` one in `tovuk deploy list APP`); default the
-    /// one that served before the current deploy.
+    /// The deploy to bring back: one of the newest `superseded` in `tovuk deploy list APP` (the
+    /// server keeps `[retention] releases` of them, default 10); default the one that served
+    /// before the current deploy.
     #[arg(value_name = "DEPLOY_ID")]
     pub deploy_id: Option<String>,
     /// Use the config as it is now instead of the revision that deploy ran with.

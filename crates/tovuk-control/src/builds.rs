@@ -197,13 +197,8 @@ pub(crate) async fn finish(
     state.build_over(&deploy);
     if deploy.state == DeployState::ArtifactReady {
         state.inner.release_wakeup.notify_waiters();
-        let collector = state.clone();
-        let app_id = deploy.app_id.to_string();
-        state.spawn_task("artifact-collection", async move {
-            if let Err(error) = collect_artifacts(&collector, &app_id).await {
-                tracing::warn!(%error, app_id, "cannot collect old artifacts");
-            }
-        });
+        // What a failed release left can go now, not only at the next one that goes live.
+        crate::retention::collect_soon(&state, deploy.app_id.as_str());
     }
     Ok(control(&deploy))
 }
@@ -238,38 +233,6 @@ impl ControlState {
         self.inner.build_wakeup.notify_waiters();
         self.deploys_changed();
     }
-}
-
-/// Removes the artifacts of an app's deploys older than the newest `keep_artifacts`,
-/// unless a kept deploy shares the same artifact (identical output).
-async fn collect_artifacts(state: &ControlState, app_id: &str) -> Result<(), tovuk_store::StoreError> {
-    let deploys = state.store().artifact_digests(app_id).await?;
-    let keep = state.config().keep_artifacts.max(1);
-    let kept_ids: Vec<String> = deploys.iter().take(keep).map(|(id, _)| id.clone()).collect();
-    let kept_digests: Vec<&String> = deploys.iter().take(keep).map(|(_, digest)| digest).collect();
-    for (deploy_id, digest) in deploys.iter().skip(keep) {
-        if kept_digests.contains(&digest) || state.store().artifact_in_use(digest, &kept_ids).await? {
-            continue;
-        }
-        if let Ok(paths) = tovuk_artifact::ArtifactPaths::for_digest(&state.artifacts_dir(), digest) {
-            for path in [&paths.archive, &paths.signature, &paths.manifest] {
-                let _ = std::fs::remove_file(path);
-            }
-            // Every build's own manifest pair beside the archive (`<hex>.<deploy>.json|sig`).
-            let hex = digest.trim_start_matches("sha256:");
-            if let Ok(entries) = std::fs::read_dir(state.artifacts_dir()) {
-                for entry in entries.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    let pair = name.ends_with(".json") || name.ends_with(".sig");
-                    if pair && name.strip_prefix(hex).is_some_and(|rest| rest.starts_with('.')) {
-                        let _ = std::fs::remove_file(entry.path());
-                    }
-                }
-            }
-            tracing::info!(deploy_id, digest, "old artifact collected");
-        }
-    }
-    Ok(())
 }
 
 /// How long a build has run, in minutes: from entering `building` until now.

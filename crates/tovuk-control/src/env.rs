@@ -134,6 +134,8 @@ pub(crate) async fn rollback(
     crate::http::ApiJson(request): crate::http::ApiJson<tovuk_api_types::RollbackRequest>,
 ) -> Result<(StatusCode, Json<tovuk_api_types::RollbackResult>), ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
+    // A deploy that served but fell out of the kept ones is refused saying so, not as unknown.
+    crate::retention::refuse_removed_target(&state, &app, request.deploy_id.as_deref()).await?;
     let result = crate::config_release::rollback(&state, &app, &request).await?;
     Ok((StatusCode::CREATED, Json(result)))
 }

@@ -28,6 +28,7 @@ mod plan;
 mod push_commands;
 mod releases;
 mod resources;
+mod retention;
 mod routes;
 mod source;
 mod status;
@@ -42,6 +43,7 @@ pub use failure::ApiFailure;
 pub use resources::{HostFuture, SqliteHost, SqliteTarget};
 pub use routes::run_route_table;
 pub use store_health::{run_store_watch, run_token_uses};
+pub use tovuk_store::DEFAULT_RELEASES_KEPT;
 pub use usage::run_metering;
 
 use axum::Router;
@@ -79,8 +81,9 @@ pub struct ControlConfig {
     pub base_domain: String,
     /// The router's address, for service URLs.
     pub router_addr: String,
-    /// Artifacts are kept for this many of each app's newest deploys; older ones are removed.
-    pub keep_artifacts: usize,
+    /// How many of each app's deploys that served stay rollback targets, keeping their
+    /// artifacts and config values (`[retention] releases`; at least 1).
+    pub releases_kept: usize,
     /// Seals config values as they are set (`<data>/keys/secrets.key`).
     pub secrets_key: Arc<tovuk_secrets::MasterKey>,
     /// The operator's price table.
@@ -136,7 +139,7 @@ struct Inner {
 
 impl ControlState {
     pub fn new(store: ControlStore, roles: RoleBoard, config: ControlConfig, shutdown: Shutdown) -> Self {
-        let store = store.store;
+        let store = store.store.with_releases_kept(config.releases_kept);
         let repos = Repos::new(&config.layout, config.tovuk_exe.clone());
         let mut config = config;
         config.public_url = config.public_url.map(|url| url.trim_end_matches('/').to_owned());

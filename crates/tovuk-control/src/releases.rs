@@ -175,6 +175,8 @@ pub(crate) async fn live(
     let superseded = went.superseded;
     if went.live {
         tracing::info!(deploy_id = %id, app = %deploy.app_name, superseded = ?superseded, "deploy running");
+        // The rollback targets moved by one: the artifact that fell out of them can go.
+        crate::retention::collect_soon(&state, deploy.app_id.as_str());
     } else {
         tracing::warn!(deploy_id = %id, app = %deploy.app_name, "deploy ended before it could go live");
     }

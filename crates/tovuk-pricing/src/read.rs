@@ -53,14 +53,14 @@ pub(crate) fn read_config(text: &str, file: &str) -> Result<Option<PriceTable>, 
     let mut pricing = None;
     for (key, value) in root.get_ref().iter() {
         let name = key.get_ref().as_ref();
-        // `[build]` is the builder's (read by the server); nothing else is known.
-        if name == "build" {
+        // `[build]` and `[retention]` are read by the server; nothing else is known.
+        if name == "build" || name == "retention" {
             continue;
         }
         if name != PRICING {
             problems.push(
                 key.span().start,
-                format!("unknown section `{name}`: the server config knows `[pricing]` and `[build]`"),
+                format!("unknown section `{name}`: the server config knows `[pricing]`, `[build]` and `[retention]`"),
             );
             continue;
         }

@@ -66,10 +66,13 @@ pub struct RunnerConfig {
     pub volumes: tovuk_sandbox::volume::Volumes,
     /// The resources served to apps on this machine (KV, object storage, SQLite files).
     pub resources: Arc<ResourceHost>,
+    /// The operator's `[retention] releases`: no more unpacked releases than that are kept.
+    pub releases_kept: usize,
 }
 
-/// Unpacked releases kept per app, newest first, besides any that serve.
-const RELEASES_KEPT: usize = 3;
+/// Unpacked releases kept per app, newest first, besides any that serve: a rollback is a
+/// deploy of its own that unpacks its artifact again, so more copies would only take disk.
+const RELEASES_UNPACKED: usize = 3;
 
 /// What every instance of a release starts from.
 struct Starter<'a> {
@@ -589,9 +592,10 @@ impl Runner {
         }
     }
 
-    /// Removes the app's unpacked releases beyond the newest [`RELEASES_KEPT`], never one that
-    /// serves (`settled`, or an instance or static root of it): each deploy and config release
-    /// is a full copy. A rollback to a removed one unpacks its artifact again.
+    /// Removes the app's unpacked releases beyond the newest [`RELEASES_UNPACKED`] (fewer when
+    /// `[retention] releases` is lower), never one that serves (`settled`, or an instance or
+    /// static root of it): each deploy and config release is a full copy. A rollback to a
+    /// removed one unpacks its artifact again.
     async fn prune_releases(&self, app: &str, settled: &str) {
         let mut keep: Vec<String> = vec![settled.to_owned()];
         if let Ok(serving) = self.serving.lock() {
@@ -601,6 +605,7 @@ impl Runner {
             keep.extend(statics.get(app).cloned());
         }
         let dir = self.config.layout.release_dir(app, "");
+        let kept = RELEASES_UNPACKED.min(self.config.releases_kept).max(1);
         let removed = tokio::task::spawn_blocking(move || {
             let Ok(entries) = std::fs::read_dir(&dir) else { return 0 };
             let mut releases: Vec<String> =
@@ -608,7 +613,7 @@ impl Runner {
             // Deploy ids sort by time: the newest first.
             releases.sort_unstable_by(|a, b| b.cmp(a));
             let mut removed = 0;
-            for name in releases.iter().skip(RELEASES_KEPT).filter(|name| !keep.contains(name)) {
+            for name in releases.iter().skip(kept).filter(|name| !keep.contains(name)) {
                 if std::fs::remove_dir_all(dir.join(name)).is_ok() {
                     removed += 1;
                 }

@@ -6,6 +6,7 @@
 mod build_env;
 mod data_dir;
 mod listeners;
+mod retention;
 mod routes;
 mod sqlite_host;
 
@@ -47,11 +48,9 @@ pub struct ServerConfig {
     pub build_log_limit_bytes: usize,
     /// Host paths bound read-only into every build (toolchains).
     pub build_toolchains: Vec<PathBuf>,
-    /// Artifacts kept per app (the newest deploys').
-    pub keep_artifacts: usize,
     /// Apps answer at `<app>.<base_domain>` on the router.
     pub base_domain: String,
-    /// The server config file: its `[pricing]` table (default prices without one).
+    /// The server config file: its `[pricing]`, `[build]` and `[retention]` tables.
     pub config_file: Option<PathBuf>,
     /// Count usage and enforce caps.
     pub metering: bool,
@@ -135,6 +134,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let started_at = chrono_now();
     let pricing = std::sync::Arc::new(read_pricing(config.config_file.as_deref())?);
     let build_env = build_env::read(config.config_file.as_deref())?;
+    let releases_kept = retention::read(config.config_file.as_deref())?;
     let data_dir = data_dir::prepare(&config.data_dir)?;
     let store = ControlStore::open(&data_dir.state_file()).await?;
     tracing::info!(path = %data_dir.state_file().display(), "state store open");
@@ -201,7 +201,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
                 ..Default::default()
             },
             node_secret: node_secret.clone(),
-            keep_artifacts: config.keep_artifacts,
+            releases_kept,
             base_domain: config.base_domain.clone(),
             router_addr: router_addr.to_string(),
             secrets_key: secrets_key.clone(),
@@ -307,6 +307,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         network,
         volumes,
         resources,
+        releases_kept,
     };
     let traffic: std::sync::Arc<dyn tovuk_runner::Traffic> = std::sync::Arc::new(routes::RouterTraffic(router));
     let runner_shutdown = shutdown.clone();

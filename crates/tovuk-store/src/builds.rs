@@ -210,13 +210,4 @@ impl Store {
         .await?;
         Ok(rows)
     }
-
-    /// Every artifact digest any deploy still names (so a shared artifact is kept).
-    pub async fn artifact_in_use(&self, digest: &str, keep_ids: &[String]) -> Result<bool, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deploys WHERE artifact_digest = ?")
-            .bind(digest)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(ids.iter().any(|id| keep_ids.contains(id)))
-    }
 }

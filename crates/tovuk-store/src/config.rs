@@ -172,7 +172,7 @@ impl Store {
         .bind(release.as_ref().map(DeployId::as_str))
         .execute(&mut *tx)
         .await?;
-        prune_unused_values(&mut tx, app_id).await?;
+        prune_unused_values(&mut tx, app_id, self.releases_kept).await?;
         tx.commit().await?;
         let change = self
             .config_history(&request.app_id, 1)
@@ -201,8 +201,9 @@ impl Store {
     }
 
     /// A rollback of the app to `target` (default: the deploy that served before the current
-    /// one): that deploy's artifact, resources and config revision (the current config with
-    /// `current_config`), `artifact_ready` at once, without building.
+    /// one), one of its [`Store::rollback_targets`]: that deploy's artifact, resources and
+    /// config revision (the current config with `current_config`), `artifact_ready` at once,
+    /// without building.
     pub async fn start_rollback(
         &self,
         app_id: &AppId,
@@ -219,16 +220,17 @@ impl Store {
         .await?;
         let Some(current) = current else { return Ok(RollbackOutcome::NothingRunning) };
         // A deploy that served (superseded since, or still running while the current one
-        // proves itself) and still has its artifact: the one named, or the newest before the
-        // current one.
+        // proves itself) among the newest kept ones, whose artifact is kept: the one named,
+        // or the newest before the current one.
         let chosen: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM deploys WHERE app_id = ?1 AND state IN ('superseded', 'running') AND id != ?3
-                AND artifact_digest IS NOT NULL AND ((?2 IS NULL AND id < ?3) OR id = ?2)
-             ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM (SELECT id FROM deploys WHERE app_id = ?1 AND state IN ('superseded', 'running')
+                AND id != ?3 AND artifact_digest IS NOT NULL ORDER BY id DESC LIMIT ?4)
+             WHERE (?2 IS NULL AND id < ?3) OR id = ?2 ORDER BY id DESC LIMIT 1",
         )
         .bind(app_id.as_str())
         .bind(target)
         .bind(&current)
+        .bind(self.releases_kept)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(chosen) = chosen else { return Ok(RollbackOutcome::NoTarget) };
@@ -350,8 +352,14 @@ async fn end_value(tx: &mut Transaction<'_, Sqlite>, app_id: &str, name: &str, r
 }
 
 /// Deletes values no release can need again: ended at or before the oldest revision a
-/// running or starting release is pinned to. Deploys not yet claimed take the newest.
-pub(crate) async fn prune_unused_values(tx: &mut Transaction<'_, Sqlite>, app_id: &str) -> Result<(), sqlx::Error> {
+/// running or starting release is pinned to, or one of the app's latest `kept` superseded
+/// deploys (so `tovuk rollback` can bring one back as it ran). Deploys not yet claimed take
+/// the newest.
+pub(crate) async fn prune_unused_values(
+    tx: &mut Transaction<'_, Sqlite>,
+    app_id: &str,
+    kept: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "DELETE FROM secret_values WHERE app_id = ?1 AND unset_rev IS NOT NULL AND unset_rev <= coalesce(
             (SELECT min(config_rev) FROM (
@@ -364,7 +372,7 @@ pub(crate) async fn prune_unused_values(tx: &mut Transaction<'_, Sqlite>, app_id
             (SELECT config_rev FROM apps WHERE id = ?1))",
     )
     .bind(app_id)
-    .bind(ROLLBACK_CONFIGS_KEPT)
+    .bind(kept)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -377,13 +385,9 @@ pub enum RollbackOutcome {
     Started { deploy: Box<DeployRecord>, target: String },
     /// The app has no running deploy to roll back from.
     NothingRunning,
-    /// No earlier deploy that served (with its artifact) matches.
+    /// No earlier deploy that served (among the kept ones, with its artifact) matches.
     NoTarget,
 }
-
-/// How many of an app's latest superseded deploys keep their config revision's values, so
-/// `tovuk rollback` can bring one back as it ran.
-pub const ROLLBACK_CONFIGS_KEPT: i64 = 10;
 
 /// Records a config release of the app's current running deploy: `artifact_ready` at once,
 /// reusing its source, build and artifact. `None` when the app has nothing running.

@@ -15,6 +15,7 @@ mod migrations;
 mod open;
 mod releases;
 mod resources;
+mod retention;
 mod time;
 mod tokens;
 mod usage;
@@ -23,8 +24,7 @@ pub use app_logs::AppLogLine;
 pub use apps::AppRecord;
 pub use builds::{LogLine, StoredLogLine};
 pub use config::{
-    ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, ROLLBACK_CONFIGS_KEPT, RollbackOutcome,
-    SealedValue, Sealer, TokenRef,
+    ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, RollbackOutcome, SealedValue, Sealer, TokenRef,
 };
 pub use deploys::{
     ConfigNeed, DeclaredResource, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded,
@@ -34,6 +34,7 @@ pub use error::{Fault, StoreError};
 pub use migrations::SCHEMA_VERSION;
 pub use releases::{InstanceRecord, RouteRow, WentLive};
 pub use resources::{ADDON_CREATOR, AddonAttached, AddonDetached, CredentialSealer, EMBEDDED_BACKEND, ResourceRecord};
+pub use retention::DEFAULT_RELEASES_KEPT;
 pub use tokens::{TokenRecord, TokenScope};
 pub use tovuk_types::values::{DeployKind, SourceKind};
 pub use usage::{CapRecord, MeterGrant, UsageEntry, UsageEvent, UsageTotal};
@@ -45,6 +46,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// How many of each app's deploys that served stay rollback targets (see `retention`).
+    releases_kept: i64,
 }
 
 impl Store {

@@ -61,7 +61,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|error| StoreError::Open { path: path.to_owned(), detail: error.to_string() })?;
-        let store = Store { pool };
+        let store = Store { pool, releases_kept: crate::retention::DEFAULT_RELEASES_KEPT as i64 };
         store.migrate(current_version).await?;
         Ok(store)
     }

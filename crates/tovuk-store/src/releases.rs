@@ -179,7 +179,7 @@ impl Store {
         let previous = previous.filter(|previous| previous != id);
         let keep = previous.as_deref().unwrap_or(id);
         let superseded = supersede_running(&mut tx, app_id, &[id, keep], &now).await?;
-        prune_unused_values(&mut tx, app_id).await?;
+        prune_unused_values(&mut tx, app_id, self.releases_kept).await?;
         tx.commit().await?;
         Ok(WentLive { live: true, superseded: superseded.into_iter().next(), previous })
     }
@@ -199,7 +199,7 @@ impl Store {
         };
         let superseded = supersede_running(&mut tx, &app_id, &[id], &now).await?;
         // Values only the superseded releases used are gone with them.
-        prune_unused_values(&mut tx, &app_id).await?;
+        prune_unused_values(&mut tx, &app_id, self.releases_kept).await?;
         tx.commit().await?;
         Ok(superseded)
     }

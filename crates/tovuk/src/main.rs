@@ -19,7 +19,6 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
             build_log_limit_bytes: args.build_log_limit_bytes,
             build_toolchains: args.build_toolchains,
-            keep_artifacts: args.keep_artifacts,
             base_domain: args.base_domain,
             config_file: args.config,
             metering: !args.no_metering,

@@ -214,16 +214,26 @@ fn a_missing_meter_is_reported_at_the_pricing_header() {
 #[test]
 fn unknown_sections_are_refused() {
     let text = format!("[server]\nlisten = \"0.0.0.0\"\n\n{}", complete_table(""));
-    assert_error(&text, 1, 2, "unknown section `server`: the server config knows `[pricing]` and `[build]`");
+    assert_error(
+        &text,
+        1,
+        2,
+        "unknown section `server`: the server config knows `[pricing]`, `[build]` and `[retention]`",
+    );
     let text = format!("{}\n[princing]\nrequests = 1\n", complete_table(""));
     assert_error(
         &text,
         EXTRA_LINE + 1,
         2,
-        "unknown section `princing`: the server config knows `[pricing]` and `[build]`",
+        "unknown section `princing`: the server config knows `[pricing]`, `[build]` and `[retention]`",
     );
     let text = "debug = true\n";
-    assert_error(text, 1, 1, "unknown section `debug`: the server config knows `[pricing]` and `[build]`");
+    assert_error(
+        text,
+        1,
+        1,
+        "unknown section `debug`: the server config knows `[pricing]`, `[build]` and `[retention]`",
+    );
     assert_error("pricing = 3\n", 1, 11, "`pricing` must be a table (a `[pricing]` section), found an integer");
 }
 

@@ -324,28 +324,6 @@ fn logs_follow_streams_lines_while_the_build_runs() {
 }
 
 #[test]
-fn old_artifacts_are_collected_beyond_the_kept_count() {
-    let platform = Platform::start_with(&["--keep-artifacts", "1"]);
-    let token = platform.create_app("hello");
-    let first = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "1")]);
-    assert_eq!(platform.wait_for_build(&first)["final_build"]["status"], "succeeded");
-    let second = platform.push_files("hello", &token, &[("tovuk.toml", &build_manifest("hello", "")), ("v", "2")]);
-    assert_eq!(platform.wait_for_build(&second)["final_build"]["status"], "succeeded");
-    let digest = platform.deploy(&first)["artifact"]["digest"]
-        .as_str()
-        .expect("digest")
-        .trim_start_matches("sha256:")
-        .to_owned();
-    let archive = platform.data_dir().join("artifacts").join(format!("{digest}.tar.zst"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while archive.exists() {
-        assert!(Instant::now() < deadline, "the older artifact was kept");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    platform.tovuk().args(["artifact", "verify", &second]).run().success();
-}
-
-#[test]
 fn a_corrupted_repository_fails_the_build_clearly() {
     let platform = Platform::start();
     let token = platform.create_app("hello");

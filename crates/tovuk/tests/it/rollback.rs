@@ -91,3 +91,78 @@ fn a_rollback_brings_back_an_earlier_artifact_with_the_config_it_ran_with() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// The archives in the platform's artifacts directory, once they are exactly those of `ids`
+/// (collection runs in the background after a deploy goes live).
+fn wait_for_artifacts(platform: &Platform, ids: &[&str]) {
+    let mut wanted: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let digest = platform.deploy(id)["artifact"]["digest"].as_str().expect("a digest").to_owned();
+            format!("{}.tar.zst", digest.trim_start_matches("sha256:"))
+        })
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let dir = platform.data_dir().join("artifacts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut archives: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the artifacts directory")
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".tar.zst"))
+            .collect();
+        archives.sort();
+        if archives == wanted {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "kept {archives:?}, wanted {wanted:?} (of {ids:?})");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn artifacts_are_kept_for_the_current_deploy_and_the_configured_rollback_targets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("server.toml");
+    // A number that keeps nothing stops the start, naming the fix.
+    std::fs::write(&config, "[retention]\nreleases = 0\n").expect("config");
+    let data = tempfile::tempdir().expect("data");
+    let (code, stderr) = crate::support::start_failure(&["--config", &config.display().to_string()], data.path());
+    assert_ne!(code, 0);
+    assert!(stderr.contains("[retention] releases must be a whole number of 1 or more"), "{stderr}");
+    std::fs::write(&config, "[retention]\nreleases = 2\n").expect("config");
+    let platform = Platform::start_with(&["--config", &config.display().to_string()]);
+    let token = platform.create_app("back");
+    let v1 = push(&platform, &token, "v1");
+    let v2 = push(&platform, &token, "v2");
+    let v3 = push(&platform, &token, "v3");
+    let v4 = push(&platform, &token, "v4");
+    // The current deploy, and the two newest that served before it: v1's artifact is gone.
+    wait_for_artifacts(&platform, &[&v4, &v3, &v2]);
+
+    // A rollback to it is refused saying why and what to do instead, and changes nothing.
+    let refused = platform.tovuk().args(["rollback", "back", &v1]).run();
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("its artifact was removed"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("[retention] releases"), "{}", refused.stderr);
+    assert!(refused.stderr.contains(&format!("{v3}, {v2}")), "names the kept ones: {}", refused.stderr);
+    assert!(refused.stderr.contains(&format!("tovuk deploy retry {v1}")), "{}", refused.stderr);
+    assert_eq!(served(&platform), "v4 -");
+    let deploys = platform.tovuk().args(["deploy", "list", "back", "--json"]).run().success().json();
+    let rollbacks = deploys["deploys"].as_array().into_iter().flatten().filter(|deploy| deploy["kind"] == "rollback");
+    assert_eq!(rollbacks.count(), 0, "no rollback deploy was made: {deploys}");
+
+    // The newest kept one comes back; it shares v3's artifact, and v2 falls out of the two kept.
+    let result = rollback(&platform, &[&v3]);
+    assert_eq!(result["target"], v3.as_str(), "{result}");
+    assert_eq!(served(&platform), "v3 -");
+    wait_for_artifacts(&platform, &[&v4, &v3]);
+    let refused = platform.tovuk().args(["rollback", "back", &v2]).run();
+    assert!(refused.stderr.contains("its artifact was removed"), "{}", refused.stderr);
+    // By default, the deploy that served before the current one: v4.
+    let result = rollback(&platform, &[]);
+    assert_eq!(result["target"], v4.as_str(), "{result}");
+    assert_eq!(served(&platform), "v4 -");
+}
