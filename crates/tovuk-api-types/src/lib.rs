@@ -708,6 +708,9 @@ pub struct InstanceReport {
     /// Why the instance is not serving, in one line (when it could not start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The `[[processes]]` entry it runs (a Procfile's `worker:`); absent: `[run] command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
 }
 
 /// `tovuk app status`: what serves the app right now.

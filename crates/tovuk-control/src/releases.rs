@@ -91,6 +91,7 @@ pub(crate) fn instance_record(report: &InstanceReport) -> InstanceRecord {
         netns: report.netns.as_ref().map(|netns| netns.display().to_string()),
         static_root: report.static_root.as_ref().map(|root| root.display().to_string()),
         reason: report.reason.clone(),
+        process: report.process.clone(),
         updated_at: String::new(),
     }
 }
@@ -110,6 +111,7 @@ pub(crate) fn instance_view(record: InstanceRecord) -> InstanceReport {
         netns: record.netns.map(Into::into),
         static_root: record.static_root.map(Into::into),
         reason: record.reason,
+        process: record.process,
     }
 }
 

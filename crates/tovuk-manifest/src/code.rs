@@ -30,6 +30,7 @@ pub enum Code {
     DuplicateBinding,
     DuplicateRoute,
     DuplicateDomain,
+    DuplicateProcess,
     BindingCollision,
     // Release-mode hygiene.
     HealthMissing,
@@ -44,7 +45,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 26] = [
         Code::ManifestMissing,
         Code::ManifestEmpty,
         Code::ManifestTooLarge,
@@ -62,6 +63,7 @@ impl Code {
         Code::DuplicateBinding,
         Code::DuplicateRoute,
         Code::DuplicateDomain,
+        Code::DuplicateProcess,
         Code::BindingCollision,
         Code::HealthMissing,
         Code::DevSetting,
@@ -91,6 +93,7 @@ impl Code {
             Code::DuplicateBinding => "duplicate_binding",
             Code::DuplicateRoute => "duplicate_route",
             Code::DuplicateDomain => "duplicate_domain",
+            Code::DuplicateProcess => "duplicate_process",
             Code::BindingCollision => "binding_collision",
             Code::HealthMissing => "health_missing",
             Code::DevSetting => "dev_setting",

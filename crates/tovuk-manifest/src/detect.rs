@@ -7,6 +7,7 @@
 
 mod runtime;
 
+use crate::names::check_process_name;
 pub use runtime::{RuntimeRequest, printed_version};
 use std::collections::BTreeMap;
 
@@ -121,6 +122,10 @@ struct Plan {
     build: Vec<String>,
     run: Option<String>,
     release: Option<String>,
+    /// Procfile process types besides `web` and `release`: `[[processes]]`.
+    processes: Vec<(String, String)>,
+    /// No web process: the app is a `worker`.
+    kind_worker: bool,
     output: Vec<String>,
     cache: Vec<String>,
     kind_static: bool,
@@ -170,10 +175,24 @@ pub fn detect(app: &str, root: &ProjectRoot) -> Result<Detection, NotDetected> {
             plan.release = Some(command.clone());
             plan.reasons.push(format!("Procfile: release: {command} runs once per release, before it starts"));
         } else if name != "web" {
-            plan.warnings.push(format!(
-                "Procfile `{name}: {command}` does not run: one process runs per app; deploy it as an app of its own"
-            ));
+            if check_process_name(name).is_err() {
+                plan.warnings.push(format!(
+                    "Procfile `{name}: {command}` does not run: a process name uses a-z, 0-9, `-` and `_`, \
+                     starting with a letter"
+                ));
+                continue;
+            }
+            plan.reasons.push(format!("Procfile: {name}: {command} runs next to it, with no traffic"));
+            plan.processes.push((name.clone(), command.clone()));
         }
+    }
+    // Only background processes: `worker` (else the first by name) is the app's own, a worker.
+    if plan.run.is_none() && !plan.kind_static && !plan.processes.is_empty() {
+        let main = plan.processes.iter().position(|(name, _)| name == "worker").unwrap_or(0);
+        let (name, command) = plan.processes.remove(main);
+        plan.reasons.push(format!("Procfile: no web: process, so `{name}` makes it a worker app (no traffic)"));
+        plan.run = Some(command);
+        plan.kind_worker = true;
     }
     if plan.run.is_none() && !plan.kind_static {
         let fix = match plan.language {
@@ -193,8 +212,12 @@ fn write(app: &str, plan: Plan) -> Detection {
         "# Detected by tovuk ({}). Edit it and commit it as tovuk.toml to take over.\n",
         plan.reasons.iter().map(|reason| reason.split(':').next().unwrap_or("")).collect::<Vec<_>>().join(", ")
     );
-    let kind = if plan.kind_static { "static" } else { "web" };
-    toml.push_str(&format!("[app]\nname = {}\nkind = \"{kind}\"\ncapabilities = [\"http\"]\n", quoted(app)));
+    let (kind, capabilities) = match (plan.kind_static, plan.kind_worker) {
+        (true, _) => ("static", "[\"http\"]"),
+        (false, true) => ("worker", "[]"),
+        (false, false) => ("web", "[\"http\"]"),
+    };
+    toml.push_str(&format!("[app]\nname = {}\nkind = \"{kind}\"\ncapabilities = {capabilities}\n", quoted(app)));
     if !plan.build.is_empty() || !plan.output.is_empty() || !plan.cache.is_empty() {
         toml.push_str("\n[build]\n");
         if !plan.build.is_empty() {
@@ -212,7 +235,12 @@ fn write(app: &str, plan: Plan) -> Detection {
         if let Some(release) = &plan.release {
             toml.push_str(&format!("\n[release]\ncommand = {}\n", quoted(release)));
         }
-        toml.push_str("\n[health]\npath = \"/\"\n");
+        for (name, command) in &plan.processes {
+            toml.push_str(&format!("\n[[processes]]\nname = {}\ncommand = {}\n", quoted(name), quoted(command)));
+        }
+        if !plan.kind_worker {
+            toml.push_str("\n[health]\npath = \"/\"\n");
+        }
     } else {
         toml.push_str("\n[static]\nroot = \".\"\n");
     }

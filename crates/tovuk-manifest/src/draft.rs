@@ -7,7 +7,7 @@ use crate::manifest::{
     DEFAULT_MIN_HEALTHY, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Resource, Route,
     ServiceBinding,
 };
-use crate::manifest::{DEFAULT_RELEASE_TIMEOUT, Release};
+use crate::manifest::{DEFAULT_RELEASE_TIMEOUT, Process, Release};
 use crate::position::Span;
 use crate::{AppKind, Capability, Manifest, ResourceKind, RouteAuth};
 
@@ -74,6 +74,7 @@ pub(crate) struct Draft {
     pub(crate) build: Section<DraftBuild>,
     pub(crate) run: Section<DraftRun>,
     pub(crate) release: Section<DraftRelease>,
+    pub(crate) processes: Section<Vec<Located<DraftProcess>>>,
     pub(crate) health: Section<DraftHealth>,
     pub(crate) static_site: Section<DraftStatic>,
     pub(crate) resources: Section<Vec<Located<DraftResource>>>,
@@ -89,6 +90,13 @@ pub(crate) struct Draft {
 pub(crate) struct DraftRelease {
     pub(crate) command: Field<String>,
     pub(crate) timeout: Field<Duration>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct DraftProcess {
+    pub(crate) name: Field<String>,
+    pub(crate) command: Field<String>,
+    pub(crate) instances: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -176,6 +184,10 @@ impl Draft {
         items(&self.bindings)
     }
 
+    pub(crate) fn processes(&self) -> &[Located<DraftProcess>] {
+        items(&self.processes)
+    }
+
     pub(crate) fn routes(&self) -> &[Located<DraftRoute>] {
         items(&self.routes)
     }
@@ -240,6 +252,14 @@ impl Draft {
                 service: binding.value.service.value()?.clone(),
             });
         }
+        let mut processes = Vec::new();
+        for process in self.processes() {
+            processes.push(Process {
+                name: process.value.name.value()?.clone(),
+                command: process.value.command.value()?.clone(),
+                instances: process.value.instances.unwrap_or(1),
+            });
+        }
         let mut routes = Vec::new();
         for route in self.routes() {
             routes.push(Route {
@@ -263,6 +283,7 @@ impl Draft {
                     timeout: release.timeout.value().copied().unwrap_or(DEFAULT_RELEASE_TIMEOUT),
                 })
             }),
+            processes,
             drain_timeout: self
                 .run
                 .value()

@@ -48,7 +48,7 @@ pub use manifest::{
     Build, DEFAULT_BUILD_TIMEOUT, DEFAULT_CPU_CORES, DEFAULT_DATA_MB, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_INTERVAL,
     DEFAULT_HEALTH_TIMEOUT, DEFAULT_INSTANCES, DEFAULT_MEMORY_MB, DEFAULT_MIN_HEALTHY, DEFAULT_RELEASE_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Manifest,
-    Release, Resource, Route, ServiceBinding,
+    Process, Release, Resource, Route, ServiceBinding,
 };
 pub use names::check_env_name as check_binding_name;
 pub use render::render_human;

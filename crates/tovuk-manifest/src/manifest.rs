@@ -35,6 +35,18 @@ pub struct Release {
     pub timeout: Duration,
 }
 
+/// One `[[processes]]` entry: a background process of the app (a Procfile's `worker:`),
+/// run next to the web instances from the same release, with the same config and
+/// resources, and no traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Procfile-style: `[a-z][a-z0-9_-]*`, at most 32 characters, not `web` or `release`.
+    pub name: String,
+    pub command: String,
+    /// How many run (default 1).
+    pub instances: u32,
+}
+
 /// A checked `tovuk.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -45,6 +57,7 @@ pub struct Manifest {
     pub(crate) build: Build,
     pub(crate) run_command: Option<String>,
     pub(crate) release: Option<Release>,
+    pub(crate) processes: Vec<Process>,
     pub(crate) drain_timeout: Duration,
     pub(crate) stop_grace: Duration,
     pub(crate) health: Option<Health>,
@@ -87,6 +100,11 @@ impl Manifest {
     /// `[release]`: a command run once per release, before any instance of it starts.
     pub fn release(&self) -> Option<&Release> {
         self.release.as_ref()
+    }
+
+    /// `[[processes]]`, in file order: background processes run next to the web instances.
+    pub fn processes(&self) -> &[Process] {
+        &self.processes
     }
 
     /// `[run] command`: present for `web` and `worker`, absent for `static`.

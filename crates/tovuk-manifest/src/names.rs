@@ -125,3 +125,20 @@ pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A process type's name, as a Procfile writes it; `web` and `release` have tables of their own.
+pub(crate) fn check_process_name(name: &str) -> Result<(), String> {
+    let valid = name.len() <= 32
+        && name.starts_with(|ch: char| ch.is_ascii_lowercase())
+        && name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
+    if !valid {
+        return Err(format!(
+            "`{}` is not a process name: use `a-z`, `0-9`, `-` and `_`, starting with a letter, at most 32 characters",
+            name.escape_debug()
+        ));
+    }
+    if matches!(name, "web" | "release") {
+        return Err(format!("`{name}` is not a background process: it is [run] command ([release] command)"));
+    }
+    Ok(())
+}

@@ -77,6 +77,7 @@ pub(crate) const TOP: TableSpec = TableSpec {
         key("build", Table, "[build]"),
         key("run", Table, "[run]"),
         key("release", Table, "[release]"),
+        key("processes", TableArray, "[[processes]]"),
         key("health", Table, "[health]"),
         key("static", Table, "[static]"),
         key("resources", TableArray, "[[resources]]"),
@@ -127,6 +128,15 @@ pub(crate) const RELEASE: TableSpec = TableSpec {
     keys: &[
         key("command", String, r#"command = "python manage.py migrate""#),
         key("timeout", Duration, r#"timeout = "10m""#),
+    ],
+};
+
+pub(crate) const PROCESS: TableSpec = TableSpec {
+    header: "[[processes]]",
+    keys: &[
+        key("name", String, r#"name = "worker""#),
+        key("command", String, r#"command = "celery -A shop worker""#),
+        key("instances", Integer, "instances = 1"),
     ],
 };
 

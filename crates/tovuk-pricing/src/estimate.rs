@@ -98,11 +98,12 @@ fn declared_quantity(manifest: &Manifest, meter: Meter) -> f64 {
     declared.unwrap_or(0.0)
 }
 
-/// Memory of every instance, kept resident for the whole month.
+/// Memory of every instance and background process, kept resident for the whole month.
 fn always_on_memory_gb_s(manifest: &Manifest) -> f64 {
     let limits = manifest.limits();
     let memory_gb = f64::from(limits.memory_mb.unwrap_or(DEFAULT_MEMORY_MB)) / 1024.0;
-    let instances = f64::from(limits.instances.unwrap_or(1));
+    let processes: u32 = manifest.processes().iter().map(|process| process.instances).sum();
+    let instances = f64::from(limits.instances.unwrap_or(1)) + f64::from(processes);
     memory_gb * instances * HOURS_PER_MONTH * 3600.0
 }
 

@@ -66,8 +66,11 @@ pub(crate) struct Launch {
     /// Web instances are routed to; workers are not.
     pub kind: tovuk_manifest::AppKind,
     pub deploy_id: String,
-    /// Which of the deploy's `[limits] instances` this is (0, 1, ...).
+    /// Which of the deploy's `[limits] instances` this is (0, 1, ...), or of its
+    /// `[[processes]]` ([`process_slot`]).
     pub slot: u32,
+    /// For an instance of a `[[processes]]` entry: its name and which of its instances.
+    pub process: Option<(String, u32)>,
     pub release_dir: PathBuf,
     pub volume_dir: PathBuf,
     /// The process record and output files (`DataLayout::instance_dir`).
@@ -256,13 +259,22 @@ fn group_name(launch: &Launch) -> String {
 /// The slot a release's `[release] command` runs in: never an instance's (at most 100).
 pub(crate) const RELEASE_SLOT: u32 = 9999;
 
+/// The slot of instance `ordinal` of the release's `index`th `[[processes]]` entry: above
+/// every web instance's, below [`RELEASE_SLOT`].
+pub(crate) fn process_slot(index: usize, ordinal: u32) -> u32 {
+    1000 + u32::try_from(index).unwrap_or(u32::MAX / 200).saturating_mul(100) + ordinal
+}
+
 /// How an instance is named in logs: `<deploy>` for the first, `<deploy>.<slot>` after,
-/// `<deploy>.release` for the release phase.
-pub(crate) fn instance_label(deploy_id: &str, slot: u32) -> String {
-    match slot {
-        0 => deploy_id.to_owned(),
-        RELEASE_SLOT => format!("{deploy_id}.release"),
-        slot => format!("{deploy_id}.{slot}"),
+/// `<deploy>.release` for the release phase, `<deploy>.<process>[.<n>]` for a process.
+pub(crate) fn instance_label(launch: &Launch) -> String {
+    let deploy_id = &launch.deploy_id;
+    match (&launch.process, launch.slot) {
+        (Some((name, 0)), _) => format!("{deploy_id}.{name}"),
+        (Some((name, ordinal)), _) => format!("{deploy_id}.{name}.{ordinal}"),
+        (None, 0) => deploy_id.to_owned(),
+        (None, RELEASE_SLOT) => format!("{deploy_id}.release"),
+        (None, slot) => format!("{deploy_id}.{slot}"),
     }
 }
 
@@ -402,11 +414,7 @@ fn line_sink(
             at: now(),
             app: launch.app.clone(),
             deploy_id: launch.deploy_id.clone(),
-            instance: format!(
-                "{}/{}",
-                instance_label(&launch.deploy_id, launch.slot),
-                generation.load(Ordering::SeqCst)
-            ),
+            instance: format!("{}/{}", instance_label(&launch), generation.load(Ordering::SeqCst)),
             stream,
             line,
         };

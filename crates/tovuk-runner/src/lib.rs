@@ -74,6 +74,15 @@ pub struct RunnerConfig {
 /// deploy of its own that unpacks its artifact again, so more copies would only take disk.
 const RELEASES_UNPACKED: usize = 3;
 
+/// What an instance of a release runs.
+#[derive(Clone, Copy)]
+enum Role<'a> {
+    /// `[run] command`: routed to when the app is `web`, gated by its `[health]`.
+    Web,
+    /// Instance `ordinal` of a `[[processes]]` entry: no traffic, no health path.
+    Process { process: &'a tovuk_manifest::Process, ordinal: u32 },
+}
+
 /// What every instance of a release starts from.
 struct Starter<'a> {
     release: &'a ClaimedRelease,
@@ -209,6 +218,7 @@ fn report(instance: &Instance, status: InstanceStatus, life: &Life) -> InstanceR
         netns: instance.netns(),
         static_root: None,
         reason: None,
+        process: instance.launch.process.as_ref().map(|(name, _)| name.clone()),
     }
 }
 
@@ -228,6 +238,7 @@ fn bare_report(deploy_id: &str, status: InstanceStatus) -> InstanceReport {
         netns: None,
         static_root: None,
         reason: None,
+        process: None,
     }
 }
 
@@ -366,7 +377,7 @@ impl Runner {
         if !restoring && let Some(phase) = manifest.release() {
             self.release_phase(&starter, phase).await?;
         }
-        let first = self.start_instance(&starter, 0).await?;
+        let first = self.start_instance(&starter, 0, Role::Web).await?;
         let healthy = report(&first, InstanceStatus::Healthy, &first.life());
         // Going live switches the app's route to this instance, in the control plane; while
         // its other instances start, the deploy it replaces serves in their stead.
@@ -398,9 +409,16 @@ impl Runner {
             route_version: route_version.unwrap_or(0),
         };
         // The rest, one at a time, each health-gated: each joins the route as it passes,
-        // and one instance of the replaced deploy leaves it.
-        for slot in 1..manifest.limits().instances_or_default() {
-            match self.start_instance(&starter, slot).await {
+        // and one instance of the replaced deploy leaves it. Then its background processes:
+        // the replaced deploy's run until it is let go, so a worker never has a gap.
+        let web = (1..manifest.limits().instances_or_default()).map(|slot| (slot, Role::Web));
+        let processes = manifest.processes().iter().enumerate().flat_map(|(index, process)| {
+            (0..process.instances)
+                .map(move |ordinal| (instance::process_slot(index, ordinal), Role::Process { process, ordinal }))
+        });
+        let rest: Vec<(u32, Role<'_>)> = web.chain(processes).collect();
+        for (slot, role) in rest {
+            match self.start_instance(&starter, slot, role).await {
                 Ok(instance) => {
                     if let Ok(mut serving) = self.serving.lock()
                         && let Some(serving) = serving.get_mut(&release.app)
@@ -456,8 +474,17 @@ impl Runner {
     /// Starts one instance of a release and waits until it passes its health gate.
     /// Restoring, it adopts the instance of that slot that outlived the restart when it is
     /// alive and still answers. Err says why it never became healthy.
-    async fn start_instance(&self, starter: &Starter<'_>, slot: u32) -> Result<Instance, DeployFailure> {
+    async fn start_instance(
+        &self,
+        starter: &Starter<'_>,
+        slot: u32,
+        role: Role<'_>,
+    ) -> Result<Instance, DeployFailure> {
         let (release, manifest) = (starter.release, &starter.prepared.manifest);
+        let (command, health) = match role {
+            Role::Web => (manifest.run_command().unwrap_or_default(), manifest.health()),
+            Role::Process { process, .. } => (process.command.as_str(), None),
+        };
         self.prepare_volume(&release.app, manifest).await?;
         let instance_dir = self.config.layout.instance_dir(&release.deploy_id, slot);
         // Adopted only when alive, the very process started for this deploy, and running
@@ -479,12 +506,17 @@ impl Runner {
                     release::failure(FailureReason::ReleaseFailed, format!("no free port: {error}"))
                 })?,
             };
-            let launch = self.launch(starter, slot, manifest.run_command().unwrap_or_default(), port);
+            let mut launch = self.launch(starter, slot, command, port);
+            if let Role::Process { process, ordinal } = role {
+                launch.kind = AppKind::Worker;
+                launch.health = None;
+                launch.process = Some((process.name.clone(), ordinal));
+            }
             let was_adopted = adopted.is_some();
             let instance = instance::start(launch, &self.shutdown, adopted.take()).map_err(|error| {
                 release::failure(FailureReason::ReleaseFailed, format!("cannot start the app: {error}"))
             })?;
-            let gate = match manifest.health() {
+            let gate = match health {
                 Some(health) => instance::wait_healthy(&instance, &health.path, health.timeout, health.interval).await,
                 None => worker_settles(&instance).await,
             };
@@ -520,6 +552,7 @@ impl Runner {
             kind: manifest.kind(),
             deploy_id: release.deploy_id.clone(),
             slot,
+            process: None,
             release_dir: starter.prepared.dir.clone(),
             volume_dir: self.config.layout.volume_dir(&release.app),
             instance_dir: self.config.layout.instance_dir(&release.deploy_id, slot),

@@ -150,7 +150,9 @@ async fn watch_window(proof: &Proof) -> Option<DeployFailure> {
     // Ended with the window: dropping the set stops the watches still running.
     let mut watches = tokio::task::JoinSet::new();
     for instance in &proof.instances {
-        watches.spawn(watch_instance(instance.clone(), proof.health.clone(), proof.min_healthy, deadline));
+        // A background process has no health path: it proves itself by staying up.
+        let health = proof.health.clone().filter(|_| instance.launch.process.is_none());
+        watches.spawn(watch_instance(instance.clone(), health, proof.min_healthy, deadline));
     }
     while let Some(watched) = watches.join_next().await {
         if let Ok(Some(failure)) = watched {

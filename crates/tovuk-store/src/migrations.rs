@@ -396,6 +396,13 @@ CREATE TABLE resource_usage (
 ALTER TABLE resources ADD COLUMN addon INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        17,
+        r#"
+-- The [[processes]] entry an instance runs (a Procfile's `worker:`); NULL: the web process.
+ALTER TABLE instances ADD COLUMN process TEXT;
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -31,6 +31,8 @@ pub struct InstanceRecord {
     pub static_root: Option<String>,
     /// Why it is not serving, when it could not start.
     pub reason: Option<String>,
+    /// The `[[processes]]` entry it runs; `None`: `[run] command`.
+    pub process: Option<String>,
     pub updated_at: String,
 }
 
@@ -450,6 +452,7 @@ fn instance_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRecord, sq
         netns: row.try_get("netns")?,
         static_root: row.try_get("static_root")?,
         reason: row.try_get("reason")?,
+        process: row.try_get("process")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -462,8 +465,8 @@ async fn upsert_instance(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO instances (deploy_id, slot, app_id, status, pid, port, started_at, restarts, last_exit_code,
-                                last_exit_at, upstream, netns, static_root, reason, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                last_exit_at, upstream, netns, static_root, reason, updated_at, process)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (deploy_id, slot) DO UPDATE SET
             status = excluded.status, pid = excluded.pid, port = excluded.port, started_at = excluded.started_at,
             restarts = excluded.restarts, last_exit_code = excluded.last_exit_code,
@@ -485,6 +488,7 @@ async fn upsert_instance(
     .bind(&instance.static_root)
     .bind(&instance.reason)
     .bind(now)
+    .bind(&instance.process)
     .execute(&mut **tx)
     .await?;
     Ok(())

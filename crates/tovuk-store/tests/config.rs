@@ -132,6 +132,7 @@ fn healthy(deploy: &tovuk_store::DeployRecord) -> tovuk_store::InstanceRecord {
         netns: None,
         static_root: None,
         reason: None,
+        process: None,
         updated_at: String::new(),
     }
 }

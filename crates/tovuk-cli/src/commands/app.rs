@@ -176,6 +176,7 @@ fn print_status(status: &tovuk_api_types::AppStatus) {
                 .map(|instance| {
                     vec![
                         instance.slot.to_string(),
+                        instance.process.clone().unwrap_or_else(|| "web".to_owned()),
                         instance.status.to_string(),
                         instance.pid.map_or("-".to_owned(), |pid| pid.to_string()),
                         output::or_dash(instance.started_at.as_deref()),
@@ -184,7 +185,7 @@ fn print_status(status: &tovuk_api_types::AppStatus) {
                     ]
                 })
                 .collect();
-            output::line(output::table(&["SLOT", "STATUS", "PID", "STARTED", "RESTARTS", "REASON"], &rows));
+            output::line(output::table(&["SLOT", "PROCESS", "STATUS", "PID", "STARTED", "RESTARTS", "REASON"], &rows));
         }
     }
 }

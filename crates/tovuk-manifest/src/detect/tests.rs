@@ -50,7 +50,12 @@ fn django_collects_static_files_and_a_runtime_version_is_a_warning() {
     let warnings: Vec<&str> = report.warnings().iter().map(|warning| warning.message.as_str()).collect();
     // Which version runs is the server's: the check says the build compares them.
     assert!(warnings.iter().any(|w| w.starts_with("runtime.txt asks for Python 3.9.1;")), "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.contains("worker: celery")), "{warnings:?}");
+    let workers: Vec<(&str, &str, u32)> = manifest
+        .processes()
+        .iter()
+        .map(|process| (process.name.as_str(), process.command.as_str(), process.instances))
+        .collect();
+    assert_eq!(workers, [("worker", "celery -A shop worker", 1)], "the Procfile's worker: runs next to the web");
     assert!(!warnings.iter().any(|w| w.contains("release")), "{warnings:?}");
     let detection = report.detected().expect("detected");
     assert_eq!(detection.language, "python");
@@ -130,4 +135,22 @@ fn what_cannot_be_detected_says_what_to_add() {
         "{}",
         detection.manifest
     );
+}
+
+#[test]
+fn a_procfile_with_only_background_processes_is_a_worker_app() {
+    let files = [("Procfile", "worker: python work.py\nclock: python clock.py\n"), ("requirements.txt", "")];
+    let (manifest, report) = check_detected("jobs", &root(&files));
+    let manifest = manifest.unwrap_or_else(|| panic!("{report:?}"));
+    assert_eq!(manifest.kind(), crate::AppKind::Worker);
+    assert_eq!(manifest.run_command(), Some("python work.py"));
+    assert_eq!(manifest.health(), None);
+    let names: Vec<&str> = manifest.processes().iter().map(|process| process.name.as_str()).collect();
+    assert_eq!(names, ["clock"]);
+    // A process type whose name cannot be a process name is named, not run.
+    let files = [("Procfile", "web: ./server\nWeird Name: ./x\n")];
+    let (manifest, report) = check_detected("jobs", &root(&files));
+    assert!(manifest.is_some_and(|manifest| manifest.processes().is_empty()));
+    let warnings: Vec<&str> = report.warnings().iter().map(|warning| warning.message.as_str()).collect();
+    assert!(warnings.iter().any(|w| w.contains("Weird Name")), "{warnings:?}");
 }

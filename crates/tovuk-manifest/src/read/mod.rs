@@ -27,6 +27,7 @@ pub(crate) fn read_document(source: &Source<'_>, root: &DeTable<'_>, report: &mu
         build: section(&mut reader, root, "build", build::read_build),
         run: section(&mut reader, root, "run", process::read_run),
         release: section(&mut reader, root, "release", process::read_release),
+        processes: entries(&mut reader, root, "processes", process::read_process),
         health: section(&mut reader, root, "health", process::read_health),
         static_site: section(&mut reader, root, "static", process::read_static),
         resources: entries(&mut reader, root, "resources", resources::read_resource),

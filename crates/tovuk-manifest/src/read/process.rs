@@ -5,9 +5,10 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::Reader;
-use crate::draft::{DraftHealth, DraftRelease, DraftRun, DraftStatic};
+use crate::draft::{DraftHealth, DraftProcess, DraftRelease, DraftRun, DraftStatic};
+use crate::names::check_process_name;
 use crate::paths::{check_relative_path, check_url_path};
-use crate::schema::{HEALTH, RELEASE, RUN, STATIC};
+use crate::schema::{HEALTH, PROCESS, RELEASE, RUN, STATIC};
 
 /// Longest a new release may take to become healthy.
 pub(crate) const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -39,6 +40,43 @@ pub(super) fn read_release(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> 
         command: reader.non_empty_string(table, &RELEASE, "command"),
         timeout: reader.duration_in(table, &RELEASE, "timeout", Duration::from_secs(1)..=MAX_RELEASE_TIMEOUT),
     }
+}
+
+/// Most instances of one background process.
+pub(crate) const PROCESS_INSTANCES_RANGE: std::ops::RangeInclusive<i64> = 1..=20;
+
+pub(super) fn read_process(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftProcess {
+    reader.check_keys(table, &PROCESS);
+    let name = reader.string(table, &PROCESS, "name").and_then(|name, span| match check_process_name(name) {
+        Ok(()) => Some(name.clone()),
+        Err(problem) => {
+            let better: String = name
+                .to_ascii_lowercase()
+                .chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' { ch } else { '-' })
+                .collect();
+            let next = check_process_name(&better).is_ok().then(|| format!("name = \"{better}\""));
+            reader.invalid(span, format!("process name {problem}"), next);
+            None
+        }
+    });
+    let command = reader.non_empty_string(table, &PROCESS, "command");
+    let instances = reader.integer(table, &PROCESS, "instances").and_then(|count, span| {
+        if PROCESS_INSTANCES_RANGE.contains(count) {
+            return u32::try_from(*count).ok();
+        }
+        reader.invalid(
+            span,
+            format!(
+                "`instances` in [[processes]] is {count}; it must be {} to {}",
+                PROCESS_INSTANCES_RANGE.start(),
+                PROCESS_INSTANCES_RANGE.end()
+            ),
+            Some("instances = 1".to_owned()),
+        );
+        None
+    });
+    DraftProcess { name, command, instances: instances.value().copied() }
 }
 
 pub(super) fn read_health(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftHealth {

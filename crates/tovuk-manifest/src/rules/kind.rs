@@ -48,6 +48,7 @@ pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport
             let why = "the router serves its files and no process runs";
             forbid_entries(source, report, draft.run.span(), "[run]", kind, why);
             forbid_entries(source, report, draft.release.span(), "[release]", kind, why);
+            forbid_entries(source, report, first_span(&draft.processes), "[[processes]]", kind, why);
             forbid_entries(source, report, draft.health.span(), "[health]", kind, why);
             forbid_entries(source, report, first_span(&draft.resources), "[[resources]]", kind, why);
             forbid_entries(source, report, first_span(&draft.bindings), "[[bindings]]", kind, why);

@@ -22,6 +22,11 @@ pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport
     for route in draft.routes() {
         require(source, report, &route.value.path, &route.span, "[[routes]]", "path = \"/api\"");
     }
+    for process in draft.processes() {
+        require(source, report, &process.value.name, &process.span, "[[processes]]", "name = \"worker\"");
+        let example = "command = \"celery -A shop worker\"";
+        require(source, report, &process.value.command, &process.span, "[[processes]]", example);
+    }
     for domain in draft.domains() {
         require(source, report, &domain.value.name, &domain.span, "[[domains]]", "name = \"api.example.com\"");
     }

@@ -265,3 +265,26 @@ fn long_lists_are_refused() {
     let entries = vec!["\"a\""; 1001].join(", ");
     check(&web("\"http\"", &format!("[build]\nexclude = [{entries}]\n")), "error invalid_value 11:11");
 }
+
+#[test]
+fn processes_are_named_once_with_a_command_and_not_for_static_apps() {
+    check(&web("\"http\"", "[[processes]]\nname = \"worker\"\ncommand = \"./work\"\ninstances = 2\n"), "ok");
+    check(&web("\"http\"", "[[processes]]\nname = \"web\"\ncommand = \"./work\"\n"), "error invalid_value 11:8");
+    check(&web("\"http\"", "[[processes]]\nname = \"Worker 1\"\ncommand = \"./work\"\n"), "error invalid_value 11:8");
+    check(&web("\"http\"", "[[processes]]\nname = \"worker\"\n"), "error missing_field 10:1");
+    check(
+        &web("\"http\"", "[[processes]]\nname = \"worker\"\ncommand = \"./work\"\ninstances = 0\n"),
+        "error invalid_value 13:13",
+    );
+    check(
+        &web(
+            "\"http\"",
+            "[[processes]]\nname = \"worker\"\ncommand = \"./a\"\n[[processes]]\nname = \"worker\"\ncommand = \"./b\"\n",
+        ),
+        "error duplicate_process 14:8",
+    );
+    check(
+        "[app]\nname = \"site\"\nkind = \"static\"\ncapabilities = [\"http\"]\n[[processes]]\nname = \"w\"\ncommand = \"./w\"\n",
+        "error not_allowed 5:1",
+    );
+}

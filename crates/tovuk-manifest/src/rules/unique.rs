@@ -35,6 +35,14 @@ pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport
         .collect();
     report_duplicates(source, report, &routes, Code::DuplicateRoute, "route path");
 
+    let processes: Vec<(&str, &Span, &str)> = draft
+        .processes()
+        .iter()
+        .filter_map(|process| process.value.name.valid())
+        .map(|name| (name.value.as_str(), &name.span, "[[processes]]"))
+        .collect();
+    report_duplicates(source, report, &processes, Code::DuplicateProcess, "process name");
+
     let domains: Vec<(&str, &Span, &str)> = draft
         .domains()
         .iter()

@@ -137,6 +137,13 @@ fn memory_defaults_to_256_mb_and_one_instance() {
 }
 
 #[test]
+fn background_processes_are_priced_like_instances() {
+    let text = format!("{WORKER}\n[[processes]]\nname = \"clock\"\ncommand = \"./clock\"\ninstances = 2\n");
+    let quantities = expected_quantities(&manifest(&text), &BTreeMap::new());
+    assert_eq!(quantities.get(&Meter::MemoryGbS), Some(&(0.25 * 3.0 * 730.0 * 3600.0)));
+}
+
+#[test]
 fn overrides_replace_planned_values_only() {
     let overrides: BTreeMap<Meter, f64> =
         [(Meter::MemoryGbS, 10.0), (Meter::BuildMinutes, 120.0), (Meter::Requests, 5.0)].into_iter().collect();

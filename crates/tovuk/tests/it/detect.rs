@@ -259,3 +259,95 @@ fn static_files_carry_a_content_etag_and_the_commit_time_and_answer_304() {
     assert_ne!(refused.code, 0);
     assert!(refused.stderr.contains("stdout, stderr, platform or access"), "{}", refused.stderr);
 }
+
+/// A background worker: appends `tick <version>` to a file in /data, a few times a second.
+const WORKER: &str = "import time\nversion = open('version.txt').read().strip()\nprint('worker', version, 'up', flush=True)\nwhile True:\n    with open('/data/ticks.txt', 'a') as ticks:\n        ticks.write('tick ' + version + '\\n')\n    time.sleep(0.1)\n";
+
+/// Answers with the worker's last tick.
+const TICKS: &str = "import os\nfrom http.server import BaseHTTPRequestHandler, HTTPServer\nclass H(BaseHTTPRequestHandler):\n    def do_GET(self):\n        try:\n            lines = open('/data/ticks.txt').read().splitlines()\n        except FileNotFoundError:\n            lines = ['none']\n        body = lines[-1].encode()\n        self.send_response(200)\n        self.send_header('Content-Length', str(len(body)))\n        self.end_headers()\n        self.wfile.write(body)\nHTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n";
+
+/// The last lines of the worker's file, as the app answers them (polled until `done`).
+fn wait_answer(platform: &Platform, app: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, body) = platform.get_app(app, "/");
+        if done(&body) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "the app answers {body:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_procfile_worker_runs_next_to_the_web_process_and_is_replaced_with_it() {
+    let platform = Platform::start();
+    let files = [
+        ("Procfile", "web: python web.py\nworker: python worker.py\n"),
+        ("requirements.txt", ""),
+        ("web.py", TICKS),
+        ("worker.py", WORKER),
+        ("version.txt", "v1\n"),
+    ];
+    let token = platform.create_app("jobs");
+    let repo = GitRepo::with_files(&files);
+    let pushed = repo.push(&platform.remote("jobs", &token), &["main"]);
+    assert!(pushed.output.contains("Procfile: worker: python worker.py runs next to it"), "{}", pushed.output);
+    let first = deploy_ids(&pushed.output).pop().unwrap_or_else(|| panic!("no deploy: {}", pushed.output));
+    platform.wait_for_state(&first, "running");
+    wait_answer(&platform, "jobs", |body| body == "tick v1");
+    // The worker is reported once it has stayed up a moment, after the web went live.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = platform.tovuk().args(["app", "status", "jobs", "--json"]).run().success().json();
+        let processes: Vec<(Option<&str>, Option<&str>)> = status["instances"]
+            .as_array()
+            .expect("instances")
+            .iter()
+            .map(|instance| (instance["process"].as_str(), instance["status"].as_str()))
+            .collect();
+        if processes == [(None, Some("healthy")), (Some("worker"), Some("healthy"))] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let logs = platform.tovuk().args(["logs", "jobs"]).run().success().stdout;
+    assert!(logs.contains(&format!("{first}.worker/")) && logs.contains("worker v1 up"), "{logs}");
+
+    // A new deploy brings a new worker; the old one stops once the new release is settled.
+    repo.commit(&[("version.txt", "v2\n")], "v2");
+    let pushed = repo.push(&platform.remote("jobs", &token), &["main"]);
+    let second = deploy_ids(&pushed.output).pop().unwrap_or_else(|| panic!("no deploy: {}", pushed.output));
+    platform.wait_for_state(&second, "running");
+    platform.wait_for_state(&first, "superseded");
+    let ticks = || std::fs::read_to_string(platform.data_dir().join("volumes/jobs/ticks.txt")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let seen = ticks();
+        let last: Vec<&str> = seen.lines().rev().take(20).collect();
+        if last.len() == 20 && last.iter().all(|line| *line == "tick v2") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the v1 worker still writes: {last:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // The worker outlives a kill -9 of the platform, and the next start adopts it.
+    let worker_pid = |platform: &Platform| {
+        let status = platform.tovuk().args(["app", "status", "jobs", "--json"]).run().success().json();
+        status["instances"].as_array().and_then(|instances| {
+            instances
+                .iter()
+                .find(|instance| instance["process"] == "worker" && instance["status"] == "healthy")
+                .and_then(|instance| instance["pid"].as_i64())
+        })
+    };
+    let before = worker_pid(&platform).expect("a healthy worker");
+    let platform = Platform::start_in(platform.kill());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while worker_pid(&platform) != Some(before) {
+        assert!(std::time::Instant::now() < deadline, "the worker {before} was not adopted");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
