@@ -479,6 +479,9 @@ pub struct ServerArgs {
     /// A host directory every build may read (a toolchain, e.g. ~/.cargo); its `bin` goes on PATH. Repeatable.
     #[arg(long = "build-toolchain", value_name = "DIR")]
     pub build_toolchains: Vec<PathBuf>,
+    /// Replaced by `[retention] releases` in the server config: refused, naming it.
+    #[arg(long, hide = true, value_name = "N")]
+    pub keep_artifacts: Option<String>,
     /// Apps answer at `http://<app>.<DOMAIN>` on the router (every `*.localhost` is loopback).
     #[arg(long, default_value = "localhost", value_name = "DOMAIN")]
     pub base_domain: String,

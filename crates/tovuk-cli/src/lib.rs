@@ -33,6 +33,14 @@ pub fn main(run_server: impl FnOnce(ServerArgs) -> ExitCode) -> ExitCode {
         }
     };
     match cli.command {
+        // A flag an older release took: say what replaced it rather than "unexpected argument".
+        args::Command::Server(server_args) if server_args.keep_artifacts.is_some() => {
+            output::note(
+                "error: --keep-artifacts is gone: set how many deploys each app keeps to roll back to (and their \
+                 artifacts) in the server config instead, e.g. `[retention]` `releases = 10`, and pass it with --config FILE",
+            );
+            ExitCode::from(2)
+        }
         args::Command::Server(server_args) => run_server(server_args),
         command => commands::run(command, cli.global).into(),
     }

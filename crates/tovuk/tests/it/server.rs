@@ -116,3 +116,12 @@ fn a_foreign_or_corrupted_state_db_is_refused_and_left_as_it_was() {
         assert_eq!(std::fs::read(&state).expect("read"), contents);
     }
 }
+
+#[test]
+fn the_removed_keep_artifacts_flag_names_what_replaced_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stderr) = start_failure(&["--keep-artifacts", "5"], &dir.path().join("data"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("[retention]") && stderr.contains("--config"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing was started");
+}
