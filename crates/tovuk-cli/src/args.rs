@@ -31,7 +31,7 @@ pub(crate) struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the platform on this machine, every role in one process.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Show whether the platform API and its store answer (not about any project).
     Status,
     /// Check the project contract `tovuk.toml` locally (or the one detected without it); needs no server.

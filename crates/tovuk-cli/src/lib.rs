@@ -41,7 +41,7 @@ pub fn main(run_server: impl FnOnce(ServerArgs) -> ExitCode) -> ExitCode {
             );
             ExitCode::from(2)
         }
-        args::Command::Server(server_args) => run_server(server_args),
+        args::Command::Server(server_args) => run_server(*server_args),
         command => commands::run(command, cli.global).into(),
     }
 }
