@@ -249,6 +249,15 @@ async fn build_in(
         };
         report(client, build, state, PhaseStatus::Running, Some(command), None, false).await;
         logs.line(state, LogStream::Platform, format!("$ {command}"));
+        // The holder of the shared network may have ended (killed with the build's group
+        // by the OOM killer, say): the next phase opens a new one rather than fail to join.
+        if let Some(shared) = &network
+            && !shared.netns.exists()
+        {
+            tracing::warn!(deploy_id = %build.deploy_id, "the build's shared network ended; opening another");
+            network = None;
+            spec.network = tovuk_sandbox::Network::Outbound;
+        }
         if network.is_none() && spec.network == tovuk_sandbox::Network::Outbound {
             match tovuk_sandbox::open_shared_network(&spec).await {
                 Ok(shared) => {
