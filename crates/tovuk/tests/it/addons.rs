@@ -70,8 +70,7 @@ fn a_procfile_release_migrates_its_sqlite_add_on_once_per_deploy_and_the_data_su
     repo.commit(&[("version.txt", "v2\n")], "second");
     let second = push(&platform, &repo, "ledger", &token);
     assert_eq!(platform.get_app("ledger", "/"), (200, "v1,v2".to_owned()), "one migration per deploy, data kept");
-    let logs = platform.tovuk().args(["logs", "ledger"]).run().success().stdout;
-    assert!(logs.contains("migrated to v2"), "{logs}");
+    platform.wait_for_log("ledger", "migrated to v2");
 
     let shown = platform.tovuk().args(["service", "show", "ledger", "--json"]).run().success().json();
     let resource = &shown["resources"][0];

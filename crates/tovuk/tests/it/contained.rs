@@ -51,19 +51,6 @@ pub(crate) fn neighbour_under_load(platform: &Platform) -> Load {
     Load::start(platform.router_addr(), "calm")
 }
 
-/// Polls `tovuk logs APP` until a line holds `needle`; the whole output.
-fn wait_for_log(platform: &Platform, app: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let logs = platform.tovuk().args(["logs", app]).run().success().stdout;
-        if logs.contains(needle) {
-            return logs;
-        }
-        assert!(Instant::now() < deadline, "`{needle}` never showed in the logs of {app}:\n{logs}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn a_300_mb_line_is_cut_as_it_is_read_and_costs_the_platform_no_memory() {
     let platform = Platform::start();
@@ -79,7 +66,7 @@ fn a_300_mb_line_is_cut_as_it_is_read_and_costs_the_platform_no_memory() {
     let id =
         platform.push_files("loud", &token, &[("tovuk.toml", &perl_manifest("loud", "60s")), ("server.pl", &loud)]);
     platform.wait_for_state(&id, "running");
-    let logs = wait_for_log(&platform, "loud", "after the flood");
+    let logs = platform.wait_for_log("loud", "after the flood");
     assert!(
         logs.contains("[tovuk: line cut at 16384 bytes]") || logs.contains("bytes of output skipped"),
         "the long line is cut or skipped, and says so:\n{}",
@@ -170,7 +157,7 @@ fn a_hostile_app_is_held_to_its_memory_processes_and_tmp_and_its_neighbour_never
     // Memory: killed by the kernel inside the sandbox; the reason is in its log and status.
     let (status, _) = platform.get_app("greedy", "/alloc");
     assert_ne!(status, 200, "1.5 GiB under memory_mb = 256");
-    let logs = wait_for_log(&platform, "greedy", "killed for memory");
+    let logs = platform.wait_for_log("greedy", "killed for memory");
     assert!(logs.contains("past its limit of 256 MiB ([limits] memory_mb"), "{logs}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -203,7 +190,7 @@ fn a_release_is_read_only_and_a_failed_restore_is_told_without_platform_paths() 
     );
     app_with("one", &writer);
     let two = app_with("two", &perl_app("two", "200 OK"));
-    let logs = wait_for_log(&platform, "one", "/app");
+    let logs = platform.wait_for_log("one", "/app");
     assert!(logs.contains("cannot write /app: Read-only file system"), "{logs}");
     assert_eq!(platform.get_app("one", "/").1, "hello one\n", "the release is as it was built");
 
@@ -315,7 +302,7 @@ fn data_is_held_to_its_size_and_grows_when_the_contract_says_so() {
     assert!(why.contains("No space left"), "{grown} bytes: {why}");
     if limits["notes"].to_string().contains("/data cannot grow") {
         assert!(grown <= 64 << 20, "{grown} bytes");
-        wait_for_log(&platform, "filler", "/data stays 64 MiB, not the 128 MiB of [limits] data_mb");
+        platform.wait_for_log("filler", "/data stays 64 MiB, not the 128 MiB of [limits] data_mb");
     } else {
         assert!(grown > 64 << 20 && grown <= 128 << 20, "{grown} bytes");
     }

@@ -32,8 +32,7 @@ fn a_python_app_with_a_procfile_and_requirements_deploys_on_the_first_push() {
     assert!(output.contains("no tovuk.toml: detected a python app"), "{output}");
     assert!(output.contains("Procfile: web: gunicorn app:app is the run command"), "{output}");
     assert_serves(&platform, "shop", &id, "hello from gunicorn");
-    let logs = platform.tovuk().args(["logs", "shop"]).run().success().stdout;
-    assert!(logs.contains("released with the venv"), "the Procfile's release: ran first: {logs}");
+    platform.wait_for_log("shop", "released with the venv");
 
     // The same detection locally: check, a dry run, and init writing it out.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -312,8 +311,8 @@ fn a_procfile_worker_runs_next_to_the_web_process_and_is_replaced_with_it() {
         assert!(std::time::Instant::now() < deadline, "{status}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let logs = platform.tovuk().args(["logs", "jobs"]).run().success().stdout;
-    assert!(logs.contains(&format!("{first}.worker/")) && logs.contains("worker v1 up"), "{logs}");
+    let logs = platform.wait_for_log("jobs", "worker v1 up");
+    assert!(logs.contains(&format!("{first}.worker/")), "{logs}");
 
     // A new deploy brings a new worker; the old one stops once the new release is settled.
     repo.commit(&[("version.txt", "v2\n")], "v2");

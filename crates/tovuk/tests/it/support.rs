@@ -714,3 +714,19 @@ pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+impl Platform {
+    /// Polls `tovuk logs APP` until a line holds `needle` (output is shipped in batches); the
+    /// whole output.
+    pub fn wait_for_log(&self, app: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let logs = self.tovuk().args(["logs", app]).run().success().stdout;
+            if logs.contains(needle) {
+                return logs;
+            }
+            assert!(Instant::now() < deadline, "`{needle}` never showed in the logs of {app}:\n{logs}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
