@@ -16,6 +16,10 @@ use tovuk_daemon::Shutdown;
 use tovuk_manifest::{MANIFEST_FILE, Manifest};
 use tovuk_sandbox::SandboxSpec;
 
+/// Times a phase is started when bubblewrap fails making its sandbox, and the pause between.
+const SANDBOX_ATTEMPTS: u32 = 3;
+const SANDBOX_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Where the checkout sits inside the sandbox; every phase starts here.
 pub(crate) use tovuk_types::PROJECT_ROOT;
 
@@ -270,7 +274,16 @@ async fn build_in(
         let mut phase_spec = spec.clone();
         phase_spec.env.push(("TOVUK_PHASE".into(), state.to_string()));
         let started = Instant::now();
-        let end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
+        let mut end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
+        for _ in 1..SANDBOX_ATTEMPTS {
+            let PhaseEnd::SandboxFailed(why) = &end else { break };
+            logs.line(state, LogStream::Platform, format!("the sandbox did not start ({why}); starting it again"));
+            tokio::time::sleep(SANDBOX_RETRY_PAUSE).await;
+            end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
+        }
+        if let PhaseEnd::SandboxFailed(why) = end {
+            end = PhaseEnd::NotStarted(why);
+        }
         let took = format!("{:.1}s", started.elapsed().as_secs_f64());
         match end {
             PhaseEnd::Exited { code: 0, .. } => {
@@ -321,7 +334,7 @@ async fn build_in(
                 report(client, build, state, PhaseStatus::Interrupted, Some(command), None, true).await;
                 return Outcome::Stopped;
             }
-            PhaseEnd::NotStarted(error) => {
+            PhaseEnd::NotStarted(error) | PhaseEnd::SandboxFailed(error) => {
                 report(client, build, state, PhaseStatus::Failed, Some(command), None, true).await;
                 let line =
                     format!("the sandbox could not start: {error}; install bubblewrap (apt-get install bubblewrap)");

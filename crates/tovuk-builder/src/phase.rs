@@ -108,6 +108,10 @@ pub(crate) enum PhaseEnd {
     Stopped,
     /// The sandbox could not start the command.
     NotStarted(String),
+    /// bubblewrap itself failed while making the sandbox (its first line says why), before
+    /// the command ran: under load the kernel can refuse a new namespace's set-up for a
+    /// moment, so the phase may simply be started again.
+    SandboxFailed(String),
 }
 
 /// Runs `command` with `/bin/sh -c` in the sandbox described by `spec`.
@@ -136,6 +140,8 @@ pub(crate) async fn run(
 
     let mut splitters = [LineSplitter::masking(logs.masker.clone()), LineSplitter::masking(logs.masker.clone())];
     let mut actionable = ActionableLine::default();
+    // bubblewrap's own error is the first line, on stderr, when it fails before the command runs.
+    let mut first_line: Option<(LogStream, String)> = None;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(FLUSH_EVERY);
@@ -148,6 +154,9 @@ pub(crate) async fn run(
                     let splitter = &mut splitters[usize::from(stream == LogStream::Stderr)];
                     for line in splitter.push(&bytes) {
                         actionable.observe(&line);
+                        if first_line.is_none() {
+                            first_line = Some((stream, line.clone()));
+                        }
                         logs.line(phase, stream, line);
                     }
                 }
@@ -175,6 +184,12 @@ pub(crate) async fn run(
         }
         if let (Some(code), false) = (exit, output_open) {
             flush_tails(&mut splitters, &mut actionable, logs, phase);
+            if let Some((LogStream::Stderr, line)) = &first_line
+                && code != 0
+                && line.starts_with("bwrap: ")
+            {
+                return PhaseEnd::SandboxFailed(line.clone());
+            }
             return PhaseEnd::Exited { code, actionable: actionable.best() };
         }
     }

@@ -560,3 +560,23 @@ fn the_operators_build_env_reaches_every_build_and_a_bad_one_stops_the_start() {
         assert!(stderr.contains(named) && stderr.contains("[build]"), "{bad}: {stderr}");
     }
 }
+
+#[test]
+fn a_sandbox_bubblewrap_could_not_make_is_started_again_before_the_build_fails() {
+    let platform = Platform::start();
+    let token = platform.create_app("flaky");
+    // What bubblewrap prints when the kernel refuses a namespace's set-up for a moment, the
+    // first thing on stderr before the command runs; here it never stops failing.
+    let manifest = build_manifest("flaky", "build = \"echo 'bwrap: loopback: Failed RTM_NEWADDR' >&2; exit 1\"");
+    let id = platform.push_files("flaky", &token, &[("tovuk.toml", &manifest)]);
+    let deploy = platform.wait_for_build(&id);
+    assert_eq!(deploy["failure"]["reason"], "sandbox_unavailable", "{deploy}");
+    let log = log_text(&platform, &id);
+    assert_eq!(log.matches("the sandbox did not start").count(), 2, "{log}");
+    // A command's own failure is not taken for the sandbox's.
+    let manifest = build_manifest("flaky", "build = \"echo 'it broke' >&2; exit 1\"");
+    let id = platform.push_files("flaky", &token, &[("tovuk.toml", &manifest)]);
+    let deploy = platform.wait_for_build(&id);
+    assert_eq!(deploy["failure"]["reason"], "phase_failed", "{deploy}");
+    assert!(!log_text(&platform, &id).contains("the sandbox did not start"));
+}
