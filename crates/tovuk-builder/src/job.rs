@@ -278,6 +278,16 @@ async fn build_in(
         for _ in 1..SANDBOX_ATTEMPTS {
             let PhaseEnd::SandboxFailed(why) = &end else { break };
             logs.line(state, LogStream::Platform, format!("the sandbox did not start ({why}); starting it again"));
+            // The build's shared network may be what went: the next attempt opens another.
+            if network.as_ref().is_some_and(|shared| !shared.netns.exists()) {
+                network = None;
+                spec.network = tovuk_sandbox::Network::Outbound;
+                if let Ok(shared) = tovuk_sandbox::open_shared_network(&spec).await {
+                    spec.network = tovuk_sandbox::Network::Joined(shared.netns.clone());
+                    network = Some(shared);
+                }
+                phase_spec.network = spec.network.clone();
+            }
             tokio::time::sleep(SANDBOX_RETRY_PAUSE).await;
             end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
         }

@@ -108,9 +108,9 @@ pub(crate) enum PhaseEnd {
     Stopped,
     /// The sandbox could not start the command.
     NotStarted(String),
-    /// bubblewrap itself failed while making the sandbox (its first line says why), before
-    /// the command ran: under load the kernel can refuse a new namespace's set-up for a
-    /// moment, so the phase may simply be started again.
+    /// bubblewrap (or nsenter, joining the build's network) failed while making the sandbox
+    /// (its first line says why), before the command ran: under load the kernel can refuse a
+    /// new namespace's set-up for a moment, so the phase may simply be started again.
     SandboxFailed(String),
 }
 
@@ -186,7 +186,7 @@ pub(crate) async fn run(
             flush_tails(&mut splitters, &mut actionable, logs, phase);
             if let Some((LogStream::Stderr, line)) = &first_line
                 && code != 0
-                && line.starts_with("bwrap: ")
+                && (line.starts_with("bwrap: ") || line.starts_with("nsenter: "))
             {
                 return PhaseEnd::SandboxFailed(line.clone());
             }
