@@ -25,7 +25,7 @@ pub use resources::{
     ServiceSummary, SqliteQueryRequest, SqliteQueryResult, SqliteRestoreRequest, SqliteRestored, SqliteSnapshot,
     SqliteSnapshotList,
 };
-pub use routes::{Backend, RouteEntry, RouteTable, RouteTarget};
+pub use routes::{Backend, RouteBinding, RouteEntry, RouteTable, RouteTarget};
 pub use tovuk_types::DeployState;
 pub use tovuk_types::values::{
     BuildOutcome, CapState, DeployKind, FailureReason, FinalBuildStatus, InstanceStatus, LogStream, OperationKind,

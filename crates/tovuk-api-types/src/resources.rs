@@ -14,6 +14,9 @@ pub struct ReleaseResource {
     pub kind: String,
     pub binding: String,
     pub credential: SealedEnvVar,
+    /// For a service binding: the app it calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// `GET /v1/services/{app}`: `tovuk service show`.
@@ -44,6 +47,9 @@ pub struct ServiceResource {
     pub env: Vec<String>,
     /// Where it lives: the path inside the app's sandbox, the bucket, or the KV endpoint.
     pub location: String,
+    /// For a service binding (kind `service-binding`): the app it calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// What it holds, as last measured (`null` until measured).
     pub size_bytes: Option<u64>,
     pub created_at: String,

@@ -12,6 +12,9 @@ pub struct RouteTable {
     pub version: u64,
     /// One entry per app with a current deploy, by app name.
     pub routes: Vec<RouteEntry>,
+    /// Every service binding of the apps' current deploys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<RouteBinding>,
 }
 
 /// One app's route: `<app>.<base domain>` goes to `target`, served by `deploy_id`.
@@ -23,6 +26,21 @@ pub struct RouteEntry {
     /// `[limits] request_timeout` of the deploy; absent for the router's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_secs: Option<u64>,
+}
+
+/// One `[[bindings]]` entry of an app's current deploy: a call the router's internal
+/// listener lets the app make, and how its token is known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteBinding {
+    /// The calling app.
+    pub app: String,
+    pub binding: String,
+    /// The app it calls.
+    pub service: String,
+    /// The binding's resource (`res_…`): its calls are counted against it.
+    pub resource_id: String,
+    /// SHA-256 of the binding's token, hex: the router compares, it never holds the token.
+    pub token_sha256: String,
 }
 
 /// One healthy instance a route sends requests to.

@@ -455,6 +455,12 @@ pub struct ServerArgs {
     /// Address of the router that serves the apps (`http://<app>.localhost:8080`).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub router_listen: String,
+    /// Address of the router's internal listener, where apps call each other through their
+    /// service bindings (`[[bindings]]`). Keep it on loopback. Apps with a network of their own
+    /// reach it through the platform whatever its port; on a machine without network isolation
+    /// apps reach it directly, so give it a fixed port there (apps that outlive a restart keep it).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub internal_listen: String,
     /// The URL users reach the API at, used in git remote URLs (default: the Host they send).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,

@@ -120,7 +120,10 @@ pub(crate) async fn source_checks(
         Some(refusal) => Some(refusal),
         None => match addon_refusal(state, app, manifest).await? {
             Some(refusal) => Some(refusal),
-            None => build_refusal(state, app, &caps).await?,
+            None => match binding_refusal(state, app, manifest).await? {
+                Some(refusal) => Some(refusal),
+                None => build_refusal(state, app, &caps).await?,
+            },
         },
     };
     Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused })
@@ -150,14 +153,41 @@ fn unenforceable(manifest: &Manifest) -> Option<Failure> {
             served.map(|kind| format!("\"{kind}\"")).join(", ")
         )));
     }
-    if let Some(binding) = manifest.bindings().first() {
-        return Some(refusal(format!(
-            "[[bindings]] `{}` calls the app `{}`, and service bindings are not available on this platform yet. \
-             Remove it from tovuk.toml (call the app by its URL meanwhile), then deploy again",
-            binding.binding, binding.service
-        )));
-    }
     None
+}
+
+/// Why a deploy of `manifest` cannot run yet: a `[[bindings]]` entry calls an app that does
+/// not exist or has nothing running (an app may always call itself).
+async fn binding_refusal(
+    state: &ControlState,
+    app: &AppRecord,
+    manifest: Option<&Manifest>,
+) -> Result<Option<Failure>, ApiFailure> {
+    let Some(manifest) = manifest else { return Ok(None) };
+    for binding in manifest.bindings().iter().filter(|binding| binding.service != app.name) {
+        let service = &binding.service;
+        let line = match state.store().find_app(service).await? {
+            None => format!(
+                "[[bindings]] `{}` calls `{service}`, which is not an app on this platform: create and deploy it \
+                 (tovuk app create {service}), or fix the name in tovuk.toml, then deploy again",
+                binding.binding
+            ),
+            Some(callee) if state.store().current_deploy_id(callee.id.as_str()).await?.is_none() => format!(
+                "[[bindings]] `{}` calls `{service}`, which has nothing running: deploy it (tovuk deploy --app \
+                 {service}), then deploy this app again",
+                binding.binding
+            ),
+            Some(_) => continue,
+        };
+        return Ok(Some(Failure {
+            reason: FailureReason::BindingUnavailable,
+            phase: Some(tovuk_types::DeployState::Queued),
+            exit_code: None,
+            first_actionable_line: Some(line),
+            missing: Vec::new(),
+        }));
+    }
+    Ok(None)
 }
 
 /// Why a deploy of `manifest` is refused next to the app's add-ons: one of its resources

@@ -18,21 +18,27 @@ use tovuk_api_types::{
 };
 use tovuk_manifest::{Manifest, ResourceKind};
 use tovuk_secrets::SealContext;
-use tovuk_store::{AppRecord, DeclaredResource, DeployRecord, ResourceRecord, SealedValue};
+use tovuk_store::{AppRecord, DeclaredResource, DeployRecord, ResourceRecord, SERVICE_BINDING, SealedValue};
 use tovuk_types::resources::{bucket_name, sqlite_path};
 
 /// The kinds this platform serves now; a deploy declaring another is refused before it builds.
 pub(crate) const SERVED_KINDS: [ResourceKind; 3] =
     [ResourceKind::Sqlite, ResourceKind::ObjectStorage, ResourceKind::Kv];
 
-/// The `[[resources]]` a commit declares, as its deploy records them.
+/// The `[[resources]]` and `[[bindings]]` a commit declares, as its deploy records them.
 pub(crate) fn declared(manifest: Option<&Manifest>) -> Vec<DeclaredResource> {
     let Some(manifest) = manifest else { return Vec::new() };
-    manifest
-        .resources()
-        .iter()
-        .map(|resource| DeclaredResource { kind: resource.kind.as_str().to_owned(), binding: resource.binding.clone() })
-        .collect()
+    let resources = manifest.resources().iter().map(|resource| DeclaredResource {
+        kind: resource.kind.as_str().to_owned(),
+        binding: resource.binding.clone(),
+        service: None,
+    });
+    let bindings = manifest.bindings().iter().map(|binding| DeclaredResource {
+        kind: SERVICE_BINDING.to_owned(),
+        binding: binding.binding.clone(),
+        service: Some(binding.service.clone()),
+    });
+    resources.chain(bindings).collect()
 }
 
 /// The resources `deploy` declares, created (with new sealed credentials) where the app does
@@ -44,7 +50,7 @@ pub(crate) async fn for_release(
     let app_id = deploy.app_id.to_string();
     let seal = |resource_id: &str| seal_new_credential(state, &app_id, resource_id);
     let records = state.store().ensure_resources(&app_id, deploy.id.as_str(), &deploy.resources, &seal).await?;
-    Ok(records.into_iter().map(release_view).collect())
+    Ok(records.into_iter().map(|record| release_view(deploy, record)).collect())
 }
 
 /// A new credential for resource `resource_id` of `app_id`, sealed like a config value.
@@ -80,16 +86,22 @@ pub(crate) fn declared_by(deploy: &DeployRecord, records: &[ResourceRecord]) -> 
                     .any(|declared| declared.kind == record.kind && declared.binding == record.binding)
         })
         .cloned()
-        .map(release_view)
+        .map(|record| release_view(deploy, record))
         .collect()
 }
 
-fn release_view(record: ResourceRecord) -> ReleaseResource {
+fn release_view(deploy: &DeployRecord, record: ResourceRecord) -> ReleaseResource {
+    let service = deploy
+        .resources
+        .iter()
+        .find(|declared| declared.kind == record.kind && declared.binding == record.binding)
+        .and_then(|declared| declared.service.clone());
     ReleaseResource {
         id: record.id,
         kind: record.kind,
         binding: record.binding,
         credential: crate::env::sealed_view(record.credential),
+        service,
     }
 }
 
@@ -103,6 +115,9 @@ fn new_credential() -> Result<String, getrandom::Error> {
 /// The variables a resource sets in its app: its own, and the conventional ones when it is
 /// the app's only active resource of its kind.
 pub(crate) fn env_names(record: &ResourceRecord, all: &[ResourceRecord]) -> Vec<String> {
+    if record.kind == SERVICE_BINDING {
+        return tovuk_manifest::service_binding_variables(&record.binding);
+    }
     let Some(kind) = ResourceKind::from_name(&record.kind) else { return Vec::new() };
     let mut names = kind.variables(&record.binding);
     let only_one = record.status == ResourceStatus::Active
@@ -128,6 +143,7 @@ fn meters_of(kind: &str) -> &'static [&'static str] {
         Some(ResourceKind::Kv) => &["kv_reads", "kv_writes", "storage_gb_month"],
         Some(ResourceKind::ObjectStorage) => &["object_class_a_ops", "object_class_b_ops", "object_storage_gb_month"],
         Some(ResourceKind::Sqlite) => &["storage_gb_month"],
+        None if kind == SERVICE_BINDING => &["service_binding_calls"],
         _ => &[],
     }
 }
@@ -151,6 +167,16 @@ pub(crate) async fn show(
         .map(|shape| shape.capabilities.enabled)
         .unwrap_or_default();
     let records = state.store().app_resources(app.id.as_str()).await?;
+    // The app a service binding calls, as the current deploy declares it.
+    let service_of = |record: &ResourceRecord| {
+        current.as_ref().and_then(|deploy| {
+            deploy
+                .resources
+                .iter()
+                .find(|declared| declared.kind == record.kind && declared.binding == record.binding)
+                .and_then(|declared| declared.service.clone())
+        })
+    };
     let period = current_period();
     let mut usage: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     for (resource, meter, quantity) in state.store().resource_usage_totals(&app.id, &period.first_hour).await? {
@@ -171,7 +197,11 @@ pub(crate) async fn show(
                 status: record.status,
                 backend: record.backend.clone(),
                 env: env_names(record, &records),
-                location: location(record),
+                location: match service_of(record) {
+                    Some(service) => format!("http://{service}.internal"),
+                    None => location(record),
+                },
+                service: service_of(record),
                 size_bytes: sizes.get(&record.id).copied(),
                 created_at: record.created_at.clone(),
                 detached_at: record.detached_at.clone(),

@@ -12,11 +12,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tovuk_api_types::{Backend, RouteEntry, RouteTable, RouteTarget};
-use tovuk_store::{InstanceRecord, RouteRow};
+use tovuk_api_types::{Backend, RouteBinding, RouteEntry, RouteTable, RouteTarget};
+use tovuk_store::{InstanceRecord, RouteRow, SERVICE_BINDING};
 use tovuk_types::values::InstanceStatus;
 
 /// How long a follower's request waits for a change before answering "no change".
@@ -51,15 +52,57 @@ impl ControlState {
         let book = &self.inner.routes;
         let _rebuilding = book.rebuilding.lock().await;
         let rows = self.store().route_rows().await?;
+        let bindings = self.route_bindings(&rows).await?;
         let routes: Vec<RouteEntry> = rows.into_iter().filter_map(route_entry).collect();
         let current = book.published.borrow().clone();
-        if current.routes == routes && current.version > 0 {
+        if current.routes == routes && current.bindings == bindings && current.version > 0 {
             return Ok(current.version);
         }
         let version = current.version + 1;
         tracing::debug!(version, routes = routes.len(), "route table published");
-        book.published.send_replace(Arc::new(RouteTable { version, routes }));
+        book.published.send_replace(Arc::new(RouteTable { version, routes, bindings }));
         Ok(version)
+    }
+}
+
+impl ControlState {
+    /// The service bindings the routed deploys declare, each with its token's digest: what
+    /// the router's internal listener checks a call against. A binding whose token cannot
+    /// be opened (the secrets key changed) is left out, so its calls are refused.
+    async fn route_bindings(&self, rows: &[RouteRow]) -> Result<Vec<RouteBinding>, ApiFailure> {
+        if !rows.iter().any(|row| row.declared.iter().any(|declared| declared.kind == SERVICE_BINDING)) {
+            return Ok(Vec::new());
+        }
+        let records = self.store().resources_of_kind(SERVICE_BINDING).await?;
+        let mut bindings = Vec::new();
+        for row in rows {
+            for declared in row.declared.iter().filter(|declared| declared.kind == SERVICE_BINDING) {
+                let Some(service) = &declared.service else { continue };
+                let Some(record) =
+                    records.iter().find(|record| record.app_id == row.app_id && record.binding == declared.binding)
+                else {
+                    continue;
+                };
+                let sealed = tovuk_secrets::Sealed {
+                    key_id: record.credential.key_id.clone(),
+                    nonce: record.credential.nonce.clone(),
+                    ciphertext: record.credential.ciphertext.clone(),
+                };
+                let context = tovuk_secrets::SealContext { app_id: &row.app_id, name: &record.id, version: 1 };
+                let Ok(token) = self.secrets_key().open(&context, &sealed) else {
+                    tracing::warn!(app = %row.app_name, binding = %declared.binding, "a binding's token cannot be opened");
+                    continue;
+                };
+                bindings.push(RouteBinding {
+                    app: row.app_name.clone(),
+                    binding: declared.binding.clone(),
+                    service: service.clone(),
+                    resource_id: record.id.clone(),
+                    token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
+                });
+            }
+        }
+        Ok(bindings)
     }
 }
 

@@ -88,14 +88,20 @@ pub enum ResourceMeter {
     KvWrites,
     ObjectClassAOps,
     ObjectClassBOps,
+    /// Calls through a service binding, counted on the calling app by the router.
+    ServiceBindingCalls,
 }
 
+/// How many resource meters there are: the length of every per-meter array.
+pub const RESOURCE_METERS: usize = 5;
+
 impl ResourceMeter {
-    pub const ALL: [ResourceMeter; 4] = [
+    pub const ALL: [ResourceMeter; RESOURCE_METERS] = [
         ResourceMeter::KvReads,
         ResourceMeter::KvWrites,
         ResourceMeter::ObjectClassAOps,
         ResourceMeter::ObjectClassBOps,
+        ResourceMeter::ServiceBindingCalls,
     ];
 
     /// The meter's name in the price table.
@@ -105,6 +111,7 @@ impl ResourceMeter {
             ResourceMeter::KvWrites => "kv_writes",
             ResourceMeter::ObjectClassAOps => "object_class_a_ops",
             ResourceMeter::ObjectClassBOps => "object_class_b_ops",
+            ResourceMeter::ServiceBindingCalls => "service_binding_calls",
         }
     }
 
@@ -117,8 +124,8 @@ impl ResourceMeter {
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ResourceCaps {
     /// By [`ResourceMeter`] order.
-    pub limits: [Option<u64>; 4],
-    pub stored: [u64; 4],
+    pub limits: [Option<u64>; RESOURCE_METERS],
+    pub stored: [u64; RESOURCE_METERS],
     /// The most bytes the app's buckets may hold: a cap on `object_storage_gb_month`, which
     /// holding more for the rest of the month could pass.
     pub object_bytes: Option<u64>,
@@ -160,11 +167,11 @@ pub struct AppMeter {
     reported: AtomicBool,
     newly_stopped: Mutex<Vec<Stop>>,
     /// Resource meters, by [`ResourceMeter`] order.
-    resource_counters: [ResourceCounter; 4],
+    resource_counters: [ResourceCounter; RESOURCE_METERS],
     /// Counted since the last drain, by resource and meter.
     resource_pending: Mutex<HashMap<(String, ResourceMeter), u64>>,
     /// Each resource meter's stop, reported once per crossing.
-    resource_reported: [AtomicBool; 4],
+    resource_reported: [AtomicBool; RESOURCE_METERS],
     object_bytes_limit: AtomicU64,
     /// The bytes each resource holds, as last measured where it is served.
     sizes: Mutex<HashMap<String, u64>>,

@@ -1,7 +1,7 @@
 //! Following the control plane's route table: one interface, fed in-process (a watch
 //! channel the control plane publishes to) or over the API by a router on another machine.
 
-use crate::route_table::{Route, RouteTable, Target, Upstream};
+use crate::route_table::{Binding, Route, RouteTable, Target, Upstream};
 use crate::router::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub async fn follow_routes(router: Router, mut feed: impl RouteFeed, shutdown: S
 impl Router {
     /// Replaces the table with `desired` and records its version.
     pub fn apply(&self, desired: &DesiredRoutes) {
-        let table: RouteTable = desired
+        let mut table: RouteTable = desired
             .routes
             .iter()
             .map(|entry| Route {
@@ -78,6 +78,17 @@ impl Router {
                 request_timeout: entry.request_timeout_secs.map(std::time::Duration::from_secs),
             })
             .collect();
+        for binding in &desired.bindings {
+            table.insert_binding(
+                binding.token_sha256.clone(),
+                Binding {
+                    app: binding.app.clone(),
+                    binding: binding.binding.clone(),
+                    service: binding.service.clone(),
+                    resource_id: binding.resource_id.clone(),
+                },
+            );
+        }
         self.publish_version(table, desired.version);
     }
 }

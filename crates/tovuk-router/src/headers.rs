@@ -19,6 +19,8 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// The app calling through a service binding, set by the router alone.
+pub(crate) const TOVUK_CALLER_APP: HeaderName = HeaderName::from_static("tovuk-caller-app");
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static(tovuk_daemon::request_id::HEADER);
 
 /// True when `Connection` lists `token` (case-insensitive, comma-separated, possibly repeated).

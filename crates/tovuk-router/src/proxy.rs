@@ -126,6 +126,13 @@ fn upstream_request(
     // body; the app must not wait for a continue that the pool will never relay.
     headers.remove(header::EXPECT);
     headers::set_forwarded(&mut headers, ctx.client_addr.ip(), original_host.clone(), &ctx.request_id);
+    // Only the router says who calls: a client's own `Tovuk-Caller-App` never reaches the app,
+    // and a binding's token is replaced by the name of the app it belongs to.
+    headers.remove(headers::TOVUK_CALLER_APP);
+    if let Some(caller) = ctx.caller.as_deref().and_then(|caller| HeaderValue::from_str(caller).ok()) {
+        headers.remove(header::AUTHORIZATION);
+        headers.insert(headers::TOVUK_CALLER_APP, caller);
+    }
     // Apps see the host the user typed, so the links they build point back through the router.
     if let Some(original_host) = original_host {
         headers.insert(header::HOST, original_host);

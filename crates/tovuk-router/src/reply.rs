@@ -91,3 +91,8 @@ pub(crate) fn cap_reached(app: &str, stop: &tovuk_meter::Stop) -> Response<Route
         ),
     )
 }
+
+/// A call on the internal listener that no binding allows: what is missing and what to do.
+pub(crate) fn binding_refused(status: StatusCode, message: &str) -> Response<RouterBody> {
+    text(status, format!("tovuk: {message}\n"))
+}

@@ -44,12 +44,27 @@ pub struct Route {
     pub request_timeout: Option<std::time::Duration>,
 }
 
+/// A call one app may make to another through the internal listener (`[[bindings]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The calling app.
+    pub app: String,
+    pub binding: String,
+    /// The app it calls.
+    pub service: String,
+    /// The binding's resource, which its calls are counted against.
+    pub resource_id: String,
+}
+
 /// App name to route. Built whole by the platform and published with `Router::publish`.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     /// Keyed by the lowercased app name, because hosts are matched case-insensitively.
     /// Routes are shared so a request can keep its route after the table is swapped out.
     routes: HashMap<String, Arc<Route>>,
+    /// Service bindings by the SHA-256 of their token (hex): a call names its binding by
+    /// presenting the token, and the router never holds a token itself.
+    bindings: HashMap<String, Arc<Binding>>,
 }
 
 impl RouteTable {
@@ -70,6 +85,20 @@ impl RouteTable {
     /// The route of `app`, for a request that outlives this table.
     pub(crate) fn get_shared(&self, app: &str) -> Option<Arc<Route>> {
         self.routes.get(&app.to_ascii_lowercase()).cloned()
+    }
+
+    /// Adds a service binding whose token hashes to `token_sha256`.
+    pub fn insert_binding(&mut self, token_sha256: String, binding: Binding) {
+        self.bindings.insert(token_sha256, Arc::new(binding));
+    }
+
+    /// The binding whose token is `token`.
+    pub(crate) fn binding_of(&self, token: &str) -> Option<Arc<Binding>> {
+        use sha2::Digest;
+        if self.bindings.is_empty() {
+            return None;
+        }
+        self.bindings.get(&hex::encode(sha2::Sha256::digest(token.as_bytes()))).cloned()
     }
 
     pub fn len(&self) -> usize {

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tovuk_daemon::Shutdown;
 use tovuk_daemon::request_id;
 use tovuk_meter::Refusal;
-use tovuk_meter::{AppMeter, Meters};
+use tovuk_meter::{AppMeter, Meters, ResourceMeter};
 
 /// How long a request to a capped app waits for the control plane to store a new grant.
 const GRANT_PATIENCE: Duration = Duration::from_secs(3);
@@ -81,7 +81,24 @@ pub(crate) struct RequestContext {
     pub(crate) deploy_id: String,
     /// Where the response's bytes are counted.
     pub(crate) meter: Option<Arc<AppMeter>>,
+    /// The app calling through a service binding: sent as `Tovuk-Caller-App`, in place of
+    /// the token. `None` on the public listener, where the header is always removed.
+    pub(crate) caller: Option<String>,
 }
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone)]
+pub(crate) enum Entrance {
+    /// The public one: `<app>.<base domain>`.
+    Public,
+    /// The internal one: `<service>.internal`, allowed by a service binding's token. `caller`
+    /// is the app whose network the connection came from, when the platform's forwarder in
+    /// that network said so: a token presented from another app's network is refused.
+    Internal { caller: Option<Arc<str>> },
+}
+
+/// The host suffix of a service on the internal listener.
+const INTERNAL_SUFFIX: &str = ".internal";
 
 impl Router {
     /// A router for apps at `<app>.<base_domain>`, with an empty table (every host gets a 404).
@@ -152,6 +169,18 @@ impl Router {
         self.shared.proxy.in_flight(upstream)
     }
 
+    /// Serves service-binding calls on `listener` (the internal listener, on the host's
+    /// loopback) until `shutdown`. `forwarder_secret` is what the platform's forwarders in
+    /// apps' networks prove themselves with.
+    pub async fn serve_internal(
+        &self,
+        listener: TcpListener,
+        forwarder_secret: Arc<str>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        server::serve_internal(self.clone(), listener, forwarder_secret, shutdown).await
+    }
+
     /// Serves until `shutdown` fires, then stops accepting and lets in-flight requests finish
     /// (up to `tovuk_daemon::SHUTDOWN_DEADLINE`). Upgraded tunnels are closed at shutdown.
     pub async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -163,6 +192,7 @@ impl Router {
         &self,
         request: Request<Incoming>,
         client_addr: SocketAddr,
+        entrance: &Entrance,
         worker: &Worker,
         shutdown: &Shutdown,
     ) -> Response<RouterBody> {
@@ -174,8 +204,9 @@ impl Router {
         let access_log = self.shared.access_log.get();
         let path =
             (access_log.is_some() || tracing::enabled!(tracing::Level::DEBUG)).then(|| request.uri().path().to_owned());
-        let dispatched =
-            AssertUnwindSafe(self.dispatch(request, &request_id, client_addr, worker, shutdown)).catch_unwind().await;
+        let dispatched = AssertUnwindSafe(self.dispatch(request, &request_id, client_addr, entrance, worker, shutdown))
+            .catch_unwind()
+            .await;
         let (mut response, app) = match dispatched {
             Ok(answered) => answered,
             Err(panic) => {
@@ -235,6 +266,7 @@ impl Router {
         request: Request<Incoming>,
         request_id: &str,
         client_addr: SocketAddr,
+        entrance: &Entrance,
         worker: &Worker,
         shutdown: &Shutdown,
     ) -> (Response<RouterBody>, Option<(String, String)>) {
@@ -254,8 +286,33 @@ impl Router {
             }
         };
         // The route is copied out, so a table published from here on does not affect this request.
-        let route =
-            host::app_name(&host, &self.shared.base_domain).and_then(|app| self.shared.routes.load().get_shared(app));
+        let (route, binding) = match entrance {
+            Entrance::Public => (
+                host::app_name(&host, &self.shared.base_domain)
+                    .and_then(|app| self.shared.routes.load().get_shared(app)),
+                None,
+            ),
+            Entrance::Internal { caller } => match self.internal_route(&host, request.headers(), caller.as_deref()) {
+                Ok((route, binding)) => (Some(route), Some(binding)),
+                Err(refused) => {
+                    tracing::info!(
+                        request_id,
+                        host,
+                        source = ErrorSource::Downstream.as_str(),
+                        "internal call refused"
+                    );
+                    return (*refused, None);
+                }
+            },
+        };
+        if let Some(binding) = &binding
+            && self.shared.meters.enabled()
+        {
+            let calls = self.shared.meters.app(&binding.app);
+            if let Err(stop) = calls.admit_resource(&binding.resource_id, ResourceMeter::ServiceBindingCalls, 1) {
+                return (reply::cap_reached(&binding.app, &stop), None);
+            }
+        }
         let Some(route) = route else {
             if !self.shared.has_table.load(std::sync::atomic::Ordering::Acquire) {
                 return (reply::starting(), None);
@@ -296,6 +353,7 @@ impl Router {
                     app: route.app.clone(),
                     deploy_id: route.deploy_id.clone(),
                     meter,
+                    caller: binding.as_ref().map(|binding| binding.app.clone()),
                 };
                 let timeout = route.request_timeout.unwrap_or(self.shared.timeouts.upstream_response);
                 match self.shared.proxy.forward(&ctx, dial, request, timeout, worker, shutdown).await {
@@ -324,6 +382,66 @@ impl Router {
             Target::Down { reason } => reply::app_down(&route.app, reason),
         };
         (response, Some((route.app.clone(), route.deploy_id.clone())))
+    }
+}
+
+/// A call the internal listener lets through: the service's route and the binding that allows it.
+type InternalCall = (Arc<crate::route_table::Route>, Arc<crate::route_table::Binding>);
+
+impl Router {
+    /// The route of the service a call on the internal listener is for, and the binding
+    /// that allows it: its token names the binding, the binding names the service, and the
+    /// call must come from the binding's own app where the platform can tell.
+    fn internal_route(
+        &self,
+        host: &str,
+        headers: &hyper::HeaderMap,
+        caller: Option<&str>,
+    ) -> Result<InternalCall, Box<Response<RouterBody>>> {
+        use hyper::StatusCode;
+        let Some(service) = host.strip_suffix(INTERNAL_SUFFIX).filter(|service| !service.is_empty()) else {
+            let message = format!("`{host}` is not a service: call `http://<service>.internal` with a binding's URL");
+            return Err(Box::new(reply::binding_refused(StatusCode::NOT_FOUND, &message)));
+        };
+        let token = headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let Some(token) = token else {
+            let message = format!(
+                "a call to `{service}.internal` needs its binding's token: send `Authorization: Bearer $<BINDING>_TOKEN` \
+                 (declare the binding in tovuk.toml: [[bindings]] binding = \"API\", service = \"{service}\")"
+            );
+            return Err(Box::new(reply::binding_refused(StatusCode::UNAUTHORIZED, &message)));
+        };
+        let routes = self.shared.routes.load();
+        let Some(binding) = routes.binding_of(token) else {
+            let message = "the token is not the token of any service binding of a running app: send the calling \
+                           app's $<BINDING>_TOKEN, as it is in its environment";
+            return Err(Box::new(reply::binding_refused(StatusCode::UNAUTHORIZED, message)));
+        };
+        if let Some(caller) = caller.filter(|caller| *caller != binding.app) {
+            let message = format!(
+                "the token belongs to a binding of `{}`, and this call came from `{caller}`: an app calls with its own \
+                 bindings (declare one in its tovuk.toml)",
+                binding.app
+            );
+            return Err(Box::new(reply::binding_refused(StatusCode::FORBIDDEN, &message)));
+        }
+        if !binding.service.eq_ignore_ascii_case(service) {
+            let message = format!(
+                "binding `{}` of `{}` calls `{}`, not `{service}`: declare a binding to `{service}` in its tovuk.toml",
+                binding.binding, binding.app, binding.service
+            );
+            return Err(Box::new(reply::binding_refused(StatusCode::FORBIDDEN, &message)));
+        }
+        let Some(route) = routes.get_shared(service) else {
+            let message = format!("`{service}` has nothing running to call; deploy it: tovuk deploy --app {service}");
+            return Err(Box::new(reply::binding_refused(StatusCode::SERVICE_UNAVAILABLE, &message)));
+        };
+        Ok((route, binding))
     }
 }
 

@@ -8,7 +8,7 @@
 //! between threads, once per connection). Route table, in-flight counts and meters stay shared.
 
 use crate::pool::Pool;
-use crate::router::Router;
+use crate::router::{Entrance, Router};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -145,8 +145,14 @@ fn run_thread(
                     continue;
                 }
             };
-            let connection =
-                serve_connection(router.clone(), Arc::clone(&worker), stream, client_addr, shutdown.clone());
+            let connection = serve_connection(
+                router.clone(),
+                Arc::clone(&worker),
+                stream,
+                client_addr,
+                Entrance::Public,
+                shutdown.clone(),
+            );
             let open = Arc::clone(&open);
             let connection = async move {
                 let served = connection.await;
@@ -169,6 +175,7 @@ async fn serve_connection(
     worker: Arc<Worker>,
     stream: TcpStream,
     client_addr: SocketAddr,
+    entrance: Entrance,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     // Without TCP_NODELAY a kept-alive connection waits on delayed ACKs (~40 ms a round trip).
@@ -177,11 +184,13 @@ async fn serve_connection(
     }
     let header_read_timeout = router.timeouts().header_read;
     let service_shutdown = shutdown.clone();
+    let entrance = Arc::new(entrance);
     let service = service_fn(move |request| {
         let router = router.clone();
         let worker = Arc::clone(&worker);
         let shutdown = service_shutdown.clone();
-        async move { Ok::<_, Infallible>(router.handle(request, client_addr, &worker, &shutdown).await) }
+        let entrance = Arc::clone(&entrance);
+        async move { Ok::<_, Infallible>(router.handle(request, client_addr, &entrance, &worker, &shutdown).await) }
     });
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
@@ -203,4 +212,97 @@ async fn serve_connection(
         tracing::debug!(%error, %client_addr, source = "downstream", "connection closed with an error");
     }
     Ok(())
+}
+
+/// Longest preamble line read, and how long it may take to arrive.
+const PREAMBLE_MAX: usize = 512;
+const PREAMBLE_WAIT: Duration = Duration::from_secs(5);
+
+/// Serves the internal listener until `shutdown`: service-binding calls, on this runtime,
+/// with one pool of app connections of its own. A connection that starts with a valid
+/// caller preamble is that app's; one without is a caller the platform cannot place (an app
+/// on the host's network), and its token alone decides.
+pub(crate) async fn serve_internal(
+    router: Router,
+    listener: TcpListener,
+    forwarder_secret: Arc<str>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let worker = Arc::new(Worker { pool: Pool::new(router.timeouts().upstream_connect), tasks: TaskTracker::new() });
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.wait() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, client_addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "failed to accept an internal connection");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let (router, connection_worker, secret, connection_shutdown) =
+            (router.clone(), Arc::clone(&worker), Arc::clone(&forwarder_secret), shutdown.clone());
+        let connection = async move {
+            let mut stream = stream;
+            let caller = match read_preamble(&mut stream, &secret).await {
+                Ok(caller) => caller,
+                Err(why) => {
+                    tracing::info!(%client_addr, why, "internal connection refused");
+                    return Ok(());
+                }
+            };
+            let entrance = Entrance::Internal { caller: caller.map(Arc::from) };
+            serve_connection(router, connection_worker, stream, client_addr, entrance, connection_shutdown).await
+        };
+        shutdown.spawn("internal connection", worker.tasks.track_future(connection));
+    }
+    worker.tasks.close();
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, worker.tasks.wait()).await.is_err() {
+        tracing::warn!("internal connections still open at the shutdown deadline");
+    }
+    Ok(())
+}
+
+/// Consumes the caller preamble when the connection starts with one: `Some(app)` when it
+/// carries the forwarders' secret, Err when it does not; `None` (nothing consumed) for a
+/// plain HTTP request.
+async fn read_preamble(stream: &mut TcpStream, secret: &str) -> Result<Option<String>, &'static str> {
+    use tovuk_types::resources::CALLER_PREAMBLE;
+    let deadline = tokio::time::Instant::now() + PREAMBLE_WAIT;
+    let mut buffer = [0u8; PREAMBLE_MAX];
+    let line_end = loop {
+        let peeked = tokio::time::timeout_at(deadline, stream.peek(&mut buffer))
+            .await
+            .map_err(|_| "no request arrived in time")?
+            .map_err(|_| "the connection failed")?;
+        if peeked == 0 {
+            return Err("closed before a request");
+        }
+        let seen = &buffer[..peeked];
+        let prefix = CALLER_PREAMBLE.as_bytes();
+        if !seen.starts_with(&prefix[..seen.len().min(prefix.len())]) {
+            return Ok(None);
+        }
+        if let Some(end) = seen.windows(2).position(|pair| pair == b"\r\n") {
+            break end;
+        }
+        if peeked == PREAMBLE_MAX {
+            return Err("the caller preamble is too long");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let mut line = vec![0u8; line_end + 2];
+    tokio::io::AsyncReadExt::read_exact(stream, &mut line).await.map_err(|_| "the connection failed")?;
+    let text =
+        std::str::from_utf8(&line[CALLER_PREAMBLE.len()..line_end]).map_err(|_| "a malformed caller preamble")?;
+    let (app, proof) = text.split_once(' ').ok_or("a malformed caller preamble")?;
+    // Compared without stopping at the first difference, so timing says nothing of it.
+    let same =
+        proof.len() == secret.len() && proof.bytes().zip(secret.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0;
+    if !same {
+        return Err("a caller preamble without the forwarders' secret");
+    }
+    Ok(Some(app.to_owned()))
 }

@@ -100,6 +100,8 @@ pub(crate) struct Launch {
     pub masker: Arc<tovuk_secrets::Masker>,
     /// Serves its KV and object storage inside its network, when it has those resources.
     pub resources: Option<Arc<crate::ResourceHost>>,
+    /// Host names its hosts file points at its loopback (the services it calls).
+    pub hosts: Arc<Vec<String>>,
 }
 
 /// A handle on a supervised instance.
@@ -278,6 +280,24 @@ pub(crate) fn instance_label(launch: &Launch) -> String {
     }
 }
 
+/// The hosts file of an instance that calls other apps, written next to its records; `None`
+/// when it calls none (the host's is bound) or it cannot be written (said in the log).
+fn hosts_file(launch: &Launch) -> Option<PathBuf> {
+    if launch.hosts.is_empty() {
+        return None;
+    }
+    let file = launch.instance_dir.join("hosts");
+    let written = std::fs::create_dir_all(&launch.instance_dir)
+        .and_then(|()| std::fs::write(&file, crate::bindings::hosts_file(&launch.hosts)));
+    match written {
+        Ok(()) => Some(file),
+        Err(error) => {
+            tracing::warn!(app = %launch.app, %error, "cannot write the instance's hosts file");
+            None
+        }
+    }
+}
+
 fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> SandboxSpec {
     // How many worker processes servers such as gunicorn start (Heroku's convention): one per
     // core of the CPU limit, unless the app's config says.
@@ -292,10 +312,13 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
         workspace: PathBuf::new(),
         workdir: tovuk_types::PROJECT_ROOT.into(),
         binds: vec![(launch.volume_dir.clone(), "/data".into())],
-        ro_binds: vec![
-            (launch.release_dir.clone(), tovuk_types::PROJECT_ROOT.into()),
-            (launch.release_dir.clone(), "/app".into()),
-        ],
+        ro_binds: [
+            (launch.release_dir.clone(), tovuk_types::PROJECT_ROOT.to_owned()),
+            (launch.release_dir.clone(), "/app".to_owned()),
+        ]
+        .into_iter()
+        .chain(hosts_file(launch).map(|file| (file, "/etc/hosts".to_owned())))
+        .collect(),
         env: launch
             .env
             .iter()

@@ -12,6 +12,7 @@
 //! instance started again gets traffic only once its health path answers. Instances
 //! outlive the platform: the first reconcile after a start adopts them.
 
+mod bindings;
 mod instance;
 mod output;
 mod process;
@@ -91,6 +92,8 @@ struct Starter<'a> {
     masker: Arc<tovuk_secrets::Masker>,
     /// Its instances reach the KV or the object storage: served inside their networks.
     endpoints: bool,
+    /// Host names its instances' hosts file points at their loopback (`<service>.internal`).
+    hosts: Arc<Vec<String>>,
     /// Bringing back a live app after a platform restart: adopt what outlived it.
     restoring: bool,
 }
@@ -372,8 +375,15 @@ impl Runner {
         env.retain(|(name, _)| !provided.env.iter().any(|(set, _)| set == name));
         env.extend(provided.env);
         let env = Arc::new(env);
-        let starter =
-            Starter { release, prepared: &prepared, env, masker, endpoints: provided.needs_endpoints, restoring };
+        let starter = Starter {
+            release,
+            prepared: &prepared,
+            env,
+            masker,
+            endpoints: provided.needs_endpoints,
+            hosts: Arc::new(provided.hosts),
+            restoring,
+        };
         if !restoring && let Some(phase) = manifest.release() {
             self.release_phase(&starter, phase).await?;
         }
@@ -576,6 +586,7 @@ impl Runner {
             masker: starter.masker.clone(),
             env: starter.env.clone(),
             resources: starter.endpoints.then(|| self.config.resources.clone()),
+            hosts: starter.hosts.clone(),
         }
     }
 

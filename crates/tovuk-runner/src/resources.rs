@@ -21,7 +21,9 @@ use tovuk_daemon::Shutdown;
 use tovuk_manifest::ResourceKind;
 use tovuk_meter::{Meters, ResourceMeter, Stop};
 use tovuk_types::DataLayout;
-use tovuk_types::resources::{KV_PORT, OBJECTS_PORT, OBJECTS_REGION, bucket_name, sqlite_path, sqlite_volume_path};
+use tovuk_types::resources::{
+    KV_PORT, OBJECTS_PORT, OBJECTS_REGION, SERVICE_BINDING_KIND, bucket_name, sqlite_path, sqlite_volume_path,
+};
 use zeroize::Zeroizing;
 
 /// How often what each resource holds is measured, for storage metering and `service show`.
@@ -92,6 +94,8 @@ pub struct ResourceHost {
     shutdown: Shutdown,
     /// The runner whose instances a restore stops and starts again.
     runner: OnceLock<std::sync::Weak<crate::Runner>>,
+    /// The router's internal listener, which service-binding calls go to.
+    internal: OnceLock<crate::bindings::Internal>,
 }
 
 impl std::fmt::Debug for ResourceHost {
@@ -109,6 +113,8 @@ pub(crate) struct Provided {
     pub needs_endpoints: bool,
     /// The credentials among the values, to hide in what the app prints.
     pub secrets: Vec<Zeroizing<String>>,
+    /// Host names its hosts file points at its loopback (`<service>.internal`).
+    pub hosts: Vec<String>,
 }
 
 impl ResourceHost {
@@ -126,6 +132,7 @@ impl ResourceHost {
             host_ports: OnceLock::new(),
             shutdown: shutdown.clone(),
             runner: OnceLock::new(),
+            internal: OnceLock::new(),
         });
         shutdown.spawn("resource-sizes", host.clone().measure(shutdown.clone()));
         Ok(host)
@@ -197,6 +204,12 @@ impl ResourceHost {
         crate::sqlite::query(&self.database(app, binding), sql, write).await
     }
 
+    /// Sends the service-binding calls of apps on this machine to the router's internal
+    /// listener at `addr`, the forwarders proving themselves with `secret`.
+    pub fn serve_bindings(&self, addr: SocketAddr, secret: Arc<str>) {
+        let _ = self.internal.set(crate::bindings::Internal { addr, secret });
+    }
+
     /// Makes what a release's resources need (SQLite files, buckets), opens their
     /// credentials and says what its instances' environment gets. `config` is the app's own
     /// config: a conventional variable it sets itself is left to it.
@@ -227,6 +240,21 @@ impl ResourceHost {
         let count = |kind: ResourceKind| resources.iter().filter(|r| r.kind == kind.as_str()).count();
         let mut env: Vec<(String, String)> = Vec::new();
         for (resource, (_, secret)) in resources.iter().zip(opened) {
+            if resource.kind == SERVICE_BINDING_KIND {
+                let (Some(service), Some(internal)) = (&resource.service, self.internal.get()) else {
+                    return Err(failure(format!(
+                        "the service binding `{}` cannot be served: this platform runs no internal listener",
+                        resource.binding
+                    )));
+                };
+                let names = tovuk_manifest::service_binding_variables(&resource.binding);
+                let url = crate::bindings::service_url(service, internal, on_host_network);
+                env.extend(names.into_iter().zip([url, secret.to_string()]));
+                provided.hosts.push(crate::bindings::service_host(service));
+                provided.needs_endpoints |= !on_host_network;
+                provided.secrets.push(secret);
+                continue;
+            }
             let Some(kind) = ResourceKind::from_name(&resource.kind) else {
                 return Err(failure(format!("resource kind `{}` is not served here", resource.kind)));
             };
@@ -283,6 +311,9 @@ impl ResourceHost {
     /// Serves the KV and the object storage inside the network namespace `netns` of one of
     /// `app`'s instances until `stop` is cancelled (its process ended).
     pub(crate) async fn serve_in(&self, netns: &Path, app: &str, stop: CancellationToken) -> std::io::Result<()> {
+        if let Some(internal) = self.internal.get() {
+            crate::bindings::forward_in(netns, app, internal, stop.clone(), &self.shutdown).await?;
+        }
         let kv = tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], KV_PORT))).await?;
         let objects =
             tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], OBJECTS_PORT))).await?;

@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Router listener: the apps' traffic.
     pub router_listen: String,
+    /// The router's internal listener: service-binding calls between apps (host loopback).
+    pub internal_listen: String,
     /// The URL users reach the API at (for git remotes), when it differs from the `Host` they send.
     pub public_url: Option<String>,
     /// A push larger than this is refused.
@@ -247,6 +249,23 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     router.set_access_log(access_tx);
     let access_client = tovuk_client::Client::for_node(&format!("http://{internal_addr}"), &node_secret)?;
     shutdown.spawn("access-log", tovuk_runner::ship_logs(access_client, access_rx, shutdown.clone()));
+    // Service-binding calls between apps: the router's internal listener, reached through the
+    // forwarders the runner puts in apps' networks (or directly, on a host without them).
+    let (bindings_listener, bindings_addr) = bind("internal", &config.internal_listen, "--internal-listen").await?;
+    let forwarder_secret: std::sync::Arc<str> = {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|error| anyhow::anyhow!("no randomness for the forwarders' secret: {error}"))?;
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>().into()
+    };
+    resources.serve_bindings(bindings_addr, forwarder_secret.clone());
+    roles.set("internal", true, Some(bindings_addr.to_string()));
+    tracing::info!(role = "internal", address = %bindings_addr, "listening");
+    let internal_router = router.clone();
+    let internal_shutdown = shutdown.clone();
+    shutdown.spawn("router-internal", async move {
+        internal_router.serve_internal(bindings_listener, forwarder_secret, internal_shutdown).await
+    });
     let routes_at_start = route_feed.clone();
     shutdown.spawn("route-follow", tovuk_router::follow_routes(router.clone(), route_feed, shutdown.clone()));
     let router_shutdown = shutdown.clone();

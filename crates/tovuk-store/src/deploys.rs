@@ -66,23 +66,41 @@ pub struct NewSource {
     pub resources: Vec<DeclaredResource>,
 }
 
-/// One `[[resources]]` entry as a deploy records it: its kind and binding.
+/// One `[[resources]]` (or `[[bindings]]`) entry as a deploy records it: its kind and
+/// binding, and for a service binding (kind [`SERVICE_BINDING`]) the app it calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredResource {
     pub kind: String,
     pub binding: String,
+    pub service: Option<String>,
 }
 
+/// The kind a `[[bindings]]` entry is recorded as among an app's resources.
+pub const SERVICE_BINDING: &str = tovuk_types::resources::SERVICE_BINDING_KIND;
+
+/// `kind:BINDING` or `kind:BINDING=service`, comma-separated (none of the names can hold
+/// `,`, `:` or `=`).
 pub(crate) fn encode_resources(resources: &[DeclaredResource]) -> String {
-    let parts: Vec<String> =
-        resources.iter().map(|resource| format!("{}:{}", resource.kind, resource.binding)).collect();
+    let parts: Vec<String> = resources
+        .iter()
+        .map(|resource| match &resource.service {
+            Some(service) => format!("{}:{}={service}", resource.kind, resource.binding),
+            None => format!("{}:{}", resource.kind, resource.binding),
+        })
+        .collect();
     parts.join(",")
 }
 
 pub(crate) fn decode_resources(text: &str) -> Vec<DeclaredResource> {
     text.split(',')
         .filter_map(|part| part.split_once(':'))
-        .map(|(kind, binding)| DeclaredResource { kind: kind.to_owned(), binding: binding.to_owned() })
+        .map(|(kind, rest)| {
+            let (binding, service) = match rest.split_once('=') {
+                Some((binding, service)) => (binding, Some(service.to_owned())),
+                None => (rest, None),
+            };
+            DeclaredResource { kind: kind.to_owned(), binding: binding.to_owned(), service }
+        })
         .collect()
 }
 

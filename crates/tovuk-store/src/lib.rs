@@ -28,7 +28,7 @@ pub use config::{
 };
 pub use deploys::{
     ConfigNeed, DeclaredResource, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded,
-    TransitionError, TransitionExtras,
+    SERVICE_BINDING, TransitionError, TransitionExtras,
 };
 pub use error::{Fault, StoreError};
 pub use migrations::SCHEMA_VERSION;

@@ -99,7 +99,10 @@ async fn supersede_running(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRow {
     pub app_name: String,
+    pub app_id: String,
     pub deploy_id: String,
+    /// What the routed deploy declares (`[[resources]]`, `[[bindings]]`).
+    pub declared: Vec<crate::DeclaredResource>,
     /// The instances of the routed deploy, by slot.
     pub instances: Vec<InstanceRecord>,
     /// Healthy instances of the app's other `running` deploy (the one the routed deploy is
@@ -376,7 +379,8 @@ impl Store {
     /// Every app's desired route, with its deploy's instances as last reported, by app name.
     pub async fn route_rows(&self) -> Result<Vec<RouteRow>, StoreError> {
         let routes = sqlx::query(
-            "SELECT a.name AS app_name, r.app_id AS app_id, r.deploy_id AS route_deploy_id, d.plan AS deploy_plan
+            "SELECT a.name AS app_name, r.app_id AS app_id, r.deploy_id AS route_deploy_id, d.plan AS deploy_plan,
+                    d.resources AS deploy_resources
              FROM routes r JOIN apps a ON a.id = r.app_id JOIN deploys d ON d.id = r.deploy_id
              ORDER BY a.name",
         )
@@ -403,6 +407,8 @@ impl Store {
             let (instances, replaced) = by_app.remove(&app_id).unwrap_or_default();
             rows.push(RouteRow {
                 app_name: route.try_get("app_name")?,
+                declared: crate::deploys::decode_resources(&route.try_get::<String, _>("deploy_resources")?),
+                app_id,
                 deploy_id: route.try_get("route_deploy_id")?,
                 instances,
                 replaced,

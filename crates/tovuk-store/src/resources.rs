@@ -303,6 +303,15 @@ impl Store {
         Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Every resource of one kind on the platform (the service bindings, for the route table).
+    pub async fn resources_of_kind(&self, kind: &str) -> Result<Vec<ResourceRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM resources WHERE kind = ? ORDER BY app_id, id")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Every resource on the platform, by app id: one query, whatever the number of apps.
     pub async fn all_resources(&self) -> Result<HashMap<String, Vec<ResourceRecord>>, StoreError> {
         let rows = sqlx::query("SELECT * FROM resources ORDER BY app_id, id").fetch_all(&self.pool).await?;
@@ -329,7 +338,8 @@ pub(crate) async fn follow_current(
             detached_at = CASE WHEN declared THEN NULL ELSE coalesce(detached_at, ?3) END
          FROM (SELECT r.id AS rid,
                       r.addon = 1
-                      OR instr(',' || d.resources || ',', ',' || r.kind || ':' || r.binding || ',') > 0 AS declared
+                      OR instr(',' || d.resources || ',', ',' || r.kind || ':' || r.binding || ',') > 0
+                      OR instr(',' || d.resources || ',', ',' || r.kind || ':' || r.binding || '=') > 0 AS declared
                FROM resources r JOIN deploys d ON d.id = ?2 WHERE r.app_id = ?1) AS current
          WHERE resources.id = current.rid",
     )

@@ -23,3 +23,15 @@ pub fn sqlite_volume_path(binding: &str) -> String {
 pub fn bucket_name(resource_id: &str) -> String {
     resource_id.replace('_', "-")
 }
+
+/// The kind a `[[bindings]]` entry is recorded as among an app's resources.
+pub const SERVICE_BINDING_KIND: &str = "service-binding";
+
+/// What the platform's forwarder in an app's network writes before a service-binding call's
+/// bytes on the router's internal listener: `TOVUK-CALLER <app> <secret>\r\n`, the app the
+/// connection comes from and the secret only the platform's roles hold.
+pub const CALLER_PREAMBLE: &str = "TOVUK-CALLER ";
+
+/// Where a service binding's calls go inside an app's own network: `http://<service>.internal`,
+/// which the app's hosts file points at this loopback address.
+pub const BINDINGS_PORT: u16 = 80;

@@ -92,6 +92,9 @@ text_enum! {
         /// The contract asks for something this platform cannot enforce yet (a route with
         /// `auth` other than `none`: edge auth); nothing was built.
         UnsupportedByPlatform = "unsupported_by_platform",
+        /// A `[[bindings]]` entry calls an app that does not exist or has nothing running;
+        /// nothing was built.
+        BindingUnavailable = "binding_unavailable",
         /// The sandbox could not run the build.
         SandboxUnavailable = "sandbox_unavailable",
         /// A detected contract's toolchain (python3, node and npm, cargo, go) is not on the

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
             data_dir,
             listen: args.listen,
             router_listen: args.router_listen,
+            internal_listen: args.internal_listen,
             public_url: args.public_url,
             max_push_bytes: args.max_push_bytes,
             max_upload_bytes: args.max_upload_bytes,

@@ -6,6 +6,7 @@ mod addons;
 mod apps;
 mod architecture;
 mod auth;
+mod bindings;
 mod build;
 mod check;
 mod contained;
