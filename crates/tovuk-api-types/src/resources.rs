@@ -50,6 +50,9 @@ pub struct ServiceResource {
     /// For a service binding (kind `service-binding`): the app it calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// For a service binding: `ready`, or `blocked: ...` naming why and the command that fixes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<String>,
     /// What it holds, as last measured (`null` until measured).
     pub size_bytes: Option<u64>,
     pub created_at: String,

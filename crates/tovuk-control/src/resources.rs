@@ -185,6 +185,19 @@ pub(crate) async fn show(
     let totals = app_totals(&state, &app.id).await?;
     let caps = state.store().caps(Some(&app.id)).await?;
     let sizes = state.meters().get(&app.name).map(|meter| meter.resource_sizes()).unwrap_or_default();
+    // Whether the app each service binding calls runs: a binding to one that does not is a
+    // readiness blocker, named here as in the deploy's refusal.
+    let mut service_ready: BTreeMap<String, String> = BTreeMap::new();
+    for service in records.iter().filter_map(service_of) {
+        let readiness = match state.store().find_app(&service).await? {
+            None => format!("blocked: there is no app `{service}` (tovuk app create {service})"),
+            Some(callee) if state.store().current_deploy_id(callee.id.as_str()).await?.is_none() => {
+                format!("blocked: `{service}` has nothing running (tovuk deploy --app {service})")
+            }
+            Some(_) => "ready".to_owned(),
+        };
+        service_ready.insert(service, readiness);
+    }
     let resources = records
         .iter()
         .map(|record| {
@@ -202,6 +215,7 @@ pub(crate) async fn show(
                     None => location(record),
                 },
                 service: service_of(record),
+                readiness: service_of(record).and_then(|service| service_ready.get(&service).cloned()),
                 size_bytes: sizes.get(&record.id).copied(),
                 created_at: record.created_at.clone(),
                 detached_at: record.detached_at.clone(),

@@ -51,9 +51,10 @@ fn print_service(service: &Service) {
     output::line(format!("capabilities: {}", service.capabilities.join(", ")));
     if service.resources.is_empty() {
         output::line("resources: none");
-        output::note(
-            "next: declare one in tovuk.toml ([[resources]] kind = \"sqlite\" binding = \"DB\"), then tovuk deploy",
-        );
+        output::note(format!(
+            "next: tovuk addon create {} sqlite, or declare one in tovuk.toml ([[resources]] kind = \"sqlite\" binding = \"DB\") and deploy",
+            service.app
+        ));
         return;
     }
     for resource in &service.resources {
@@ -61,6 +62,12 @@ fn print_service(service: &Service) {
         output::line(format!("{} {} ({}, {})", resource.kind, resource.binding, resource.id, resource.status));
         output::line(format!("  env: {}", resource.env.join(", ")));
         output::line(format!("  location: {}", resource.location));
+        if let Some(readiness) = &resource.readiness {
+            output::line(format!("  calls: {} ({readiness})", resource.service.as_deref().unwrap_or("-")));
+        }
+        if resource.addon {
+            output::line("  add-on: attached to the app (tovuk addon detach removes it)");
+        }
         let size = resource.size_bytes.map_or_else(|| "not measured yet".to_owned(), |bytes| format!("{bytes} bytes"));
         output::line(format!("  size: {size}"));
         let usage: Vec<String> =

@@ -133,7 +133,11 @@ fn an_app_calls_another_through_its_binding_and_nothing_else_gets_through() {
             .and_then(|resources| resources.iter().find(|resource| resource["kind"] == "service-binding"))
             .cloned()
             .unwrap_or_default();
-        assert_eq!(binding["service"], "callee", "{shown}");
+        assert_eq!(
+            (binding["service"].as_str(), binding["readiness"].as_str()),
+            (Some("callee"), Some("ready")),
+            "{shown}"
+        );
         let env: Vec<&str> = binding["env"]
             .as_array()
             .map(|env| env.iter().filter_map(|name| name.as_str()).collect())
