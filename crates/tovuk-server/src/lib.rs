@@ -398,6 +398,10 @@ fn enforced_limits(
             "the KV and the object storage answer on the host's loopback: an app's credential, not its network, is what keeps another app out"
                 .to_owned(),
         );
+        notes.push(
+            "service-binding calls reach the router's internal listener directly: the binding's token alone says which app calls, so a leaked token works from another app"
+                .to_owned(),
+        );
     }
     if let Some(why) = &network.outbound_unavailable {
         notes.push(format!(

@@ -25,7 +25,10 @@ HTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
 const CALLER: &str = r#"import os, http.client
 from http.server import BaseHTTPRequestHandler, HTTPServer
 def call(host, token):
-    connection = http.client.HTTPConnection("127.0.0.1", int(os.environ.get("INTERNAL_PORT", "80")), timeout=10)
+    # The binding's URL names the port: none (80) in a network of its own, the internal
+    # listener's on the host's network.
+    port = os.environ.get(os.environ.get("BINDING", "API") + "_URL", "").removeprefix("http://").partition(":")[2]
+    connection = http.client.HTTPConnection("127.0.0.1", int(port or 80), timeout=10)
     headers = {"Host": host}
     if token:
         headers["Authorization"] = "Bearer " + token
@@ -36,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         binding = os.environ.get("BINDING", "API")
         url, token = os.environ.get(binding + "_URL", ""), os.environ.get(binding + "_TOKEN", "")
-        own_host = url.removeprefix("http://")
+        own_host = url.removeprefix("http://").partition(":")[0]
         parts = self.path.split("/")
         if self.path == "/token":
             status, body = 200, token
@@ -154,4 +157,22 @@ fn an_app_calls_another_through_its_binding_and_nothing_else_gets_through() {
         assert!(std::time::Instant::now() < deadline, "no call counted: {shown}");
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+}
+
+#[test]
+fn on_the_host_network_a_binding_reaches_the_internal_listener_and_status_says_what_that_lacks() {
+    let platform = Platform::start_with(&["--share-host-network"]);
+    let callee_token = platform.create_app("callee");
+    let front_token = platform.create_app("front");
+    assert_eq!(deploy(&platform, "callee", &callee_token, CALLEE, &[])["state"], "running");
+    assert_eq!(deploy(&platform, "front", &front_token, CALLER, &[("API", "callee")])["state"], "running");
+    let (_, url) = platform.get_app("front", "/url");
+    assert!(url.starts_with("200 http://callee.internal:"), "the URL names the internal listener's port: {url}");
+    let (_, answer) = platform.get_app("front", "/call/url");
+    assert_eq!(answer, "200 caller=front no-token path=/whoami");
+    let (_, bare) = platform.get_app("front", "/bare");
+    assert!(bare.starts_with("401 "), "{bare}");
+    let status = platform.tovuk().args(["status", "--json"]).run().success().json();
+    let notes = status["limits"]["notes"].to_string();
+    assert!(notes.contains("service-binding calls") && notes.contains("token alone"), "{status}");
 }
