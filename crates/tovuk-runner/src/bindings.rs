@@ -64,16 +64,18 @@ pub(crate) async fn forward_in(
                 accepted = listener.accept() => accepted,
             };
             let Ok((mut inside, _)) = accepted else { continue };
-            let (preamble, stop) = (preamble.clone(), stop.clone());
-            tokio::spawn(async move {
-                let Ok(mut router) = tokio::net::TcpStream::connect(target).await else { return };
+            let (preamble, stop, call_shutdown) = (preamble.clone(), stop.clone(), task_shutdown.clone());
+            task_shutdown.spawn("binding-call", async move {
+                let Ok(mut router) = tokio::net::TcpStream::connect(target).await else { return Ok(()) };
                 if router.write_all(preamble.as_bytes()).await.is_err() {
-                    return;
+                    return Ok(());
                 }
                 tokio::select! {
                     _ = tokio::io::copy_bidirectional(&mut inside, &mut router) => {}
                     () = stop.cancelled() => {}
+                    () = call_shutdown.wait() => {}
                 }
+                Ok(())
             });
         }
     });
