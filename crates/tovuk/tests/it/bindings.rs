@@ -116,6 +116,14 @@ fn an_app_calls_another_through_its_binding_and_nothing_else_gets_through() {
     let (_, replayed) = platform.get_app("thief", &format!("/replay/{leaked}"));
     assert!(replayed.starts_with("403 ") && replayed.contains("came from `thief`"), "{replayed}");
 
+    // The route table the routers follow carries the token's digest, never the token.
+    let node_secret =
+        std::fs::read_to_string(platform.data_dir().join("keys").join("node.secret")).expect("node secret");
+    let (status, table) =
+        http(&platform.api_addr(), "GET", "/internal/v1/routes", &[("X-Tovuk-Node", node_secret.trim())], "");
+    assert_eq!(status, 200, "{table}");
+    assert!(table.contains("\"token_sha256\"") && !table.contains(&leaked), "{table}");
+
     // A client cannot forge who calls: the router drops the header on the public listener.
     // (An absolute-form target names the host: it wins over the helper's own `Host`.)
     let (status, forged) =
