@@ -125,3 +125,14 @@ fn the_removed_keep_artifacts_flag_names_what_replaced_it() {
     assert!(stderr.contains("[retention]") && stderr.contains("--config"), "{stderr}");
     assert!(!dir.path().join("data").exists(), "nothing was started");
 }
+
+#[test]
+fn the_server_runs_with_few_malloc_arenas() {
+    let platform = Platform::start();
+    let pid = platform.child.as_ref().map(std::process::Child::id).expect("the server's pid");
+    // The server started itself again, in the same process, with the limit set.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(environ.split('\0').any(|entry| entry == "MALLOC_ARENA_MAX=2"), "{environ}");
+    assert!(platform.api_url.starts_with("http://127.0.0.1:"), "and it serves as usual");
+}
