@@ -7,6 +7,9 @@ use crate::manifest::{
     DEFAULT_MIN_HEALTHY, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Resource, Route,
     ServiceBinding,
 };
+use crate::manifest::{
+    DEFAULT_BATCH_SIZE, DEFAULT_DELIVERY_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT, PushConsumer, QueueSettings,
+};
 use crate::manifest::{DEFAULT_RELEASE_TIMEOUT, Process, Release};
 use crate::position::Span;
 use crate::{AppKind, Capability, Manifest, ResourceKind, RouteAuth};
@@ -147,6 +150,56 @@ pub(crate) struct DraftResource {
     pub(crate) binding: Field<String>,
     pub(crate) schedule: Field<String>,
     pub(crate) command: Field<String>,
+    /// A queue's delivery keys (`consumer`, `max_retries`, ...); only for kind `queue`.
+    pub(crate) queue: DraftQueue,
+}
+
+/// The keys only a queue resource takes.
+#[derive(Debug, Default)]
+pub(crate) struct DraftQueue {
+    pub(crate) consumer: Field<String>,
+    pub(crate) consumer_path: Field<String>,
+    pub(crate) batch_size: Field<u32>,
+    pub(crate) max_wait: Field<Duration>,
+    pub(crate) delivery_timeout: Field<Duration>,
+    pub(crate) max_retries: Field<u32>,
+    pub(crate) dead_letter: Field<String>,
+}
+
+impl DraftQueue {
+    /// Each key written, with where: for the rules that refuse them outside a queue.
+    pub(crate) fn written(&self) -> Vec<(&'static str, &Span)> {
+        [
+            ("consumer", self.consumer.span()),
+            ("consumer_path", self.consumer_path.span()),
+            ("batch_size", self.batch_size.span()),
+            ("max_wait", self.max_wait.span()),
+            ("delivery_timeout", self.delivery_timeout.span()),
+            ("max_retries", self.max_retries.span()),
+            ("dead_letter", self.dead_letter.span()),
+        ]
+        .into_iter()
+        .filter_map(|(key, span)| Some((key, span?)))
+        .collect()
+    }
+
+    fn to_settings(&self) -> Option<QueueSettings> {
+        let consumer = match self.consumer.value() {
+            Some(app) => Some(PushConsumer {
+                app: app.clone(),
+                path: self.consumer_path.value()?.clone(),
+                batch_size: self.batch_size.value().copied().unwrap_or(DEFAULT_BATCH_SIZE),
+                max_wait: self.max_wait.value().copied().unwrap_or(DEFAULT_MAX_WAIT),
+                delivery_timeout: self.delivery_timeout.value().copied().unwrap_or(DEFAULT_DELIVERY_TIMEOUT),
+            }),
+            None => None,
+        };
+        Some(QueueSettings {
+            consumer,
+            max_retries: self.max_retries.value().copied().unwrap_or(DEFAULT_MAX_RETRIES),
+            dead_letter: self.dead_letter.value().cloned(),
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -238,11 +291,13 @@ impl Draft {
         let mut resources = Vec::new();
         for resource in self.resources() {
             let resource = &resource.value;
+            let kind = *resource.kind.value()?;
             resources.push(Resource {
-                kind: *resource.kind.value()?,
+                kind,
                 binding: resource.binding.value()?.clone(),
                 schedule: resource.schedule.value().cloned(),
                 command: resource.command.value().cloned(),
+                queue: if kind == ResourceKind::Queue { Some(resource.queue.to_settings()?) } else { None },
             });
         }
         let mut bindings = Vec::new();

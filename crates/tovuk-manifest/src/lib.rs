@@ -50,6 +50,9 @@ pub use manifest::{
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATIC_ROOT, DEFAULT_STOP_GRACE, Domain, Expected, Health, Limits, Manifest,
     Process, Release, Resource, Route, ServiceBinding,
 };
+pub use manifest::{
+    DEFAULT_BATCH_SIZE, DEFAULT_DELIVERY_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT, PushConsumer, QueueSettings,
+};
 pub use names::check_env_name as check_binding_name;
 pub use render::render_human;
 pub use report::{CapabilitySummary, CheckReport, Diagnostic, RequiredFix};

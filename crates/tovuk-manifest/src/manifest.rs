@@ -236,6 +236,43 @@ pub struct Resource {
     pub schedule: Option<String>,
     /// Command the cron job runs; set exactly when `kind` is `cron`.
     pub command: Option<String>,
+    /// How a queue is delivered; set exactly when `kind` is `queue`.
+    pub queue: Option<QueueSettings>,
+}
+
+/// `batch_size` of a queue's push consumer when it does not say.
+pub const DEFAULT_BATCH_SIZE: u32 = 10;
+/// `max_wait`: how long the first ready message waits for a batch to fill.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(1);
+/// `delivery_timeout`: how long a push delivery may take before it counts as failed.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// `max_retries`: deliveries after the first before a message is dead-lettered.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+
+/// A queue resource's delivery: pushed to a consumer app, or pulled by its own app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// `consumer` and the keys that go with it; None: the app pulls (`POST $B_URL/pull`).
+    pub consumer: Option<PushConsumer>,
+    /// `max_retries`: 0..=100.
+    pub max_retries: u32,
+    /// `dead_letter`: the binding of another queue resource of the same app.
+    pub dead_letter: Option<String>,
+}
+
+/// `consumer`: the app the platform POSTs batches to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushConsumer {
+    /// An app name; may be the app itself.
+    pub app: String,
+    /// `consumer_path`: the URL path batches are POSTed to.
+    pub path: String,
+    /// `batch_size`: 1..=100.
+    pub batch_size: u32,
+    /// `max_wait`: 0..=60 s.
+    pub max_wait: Duration,
+    /// `delivery_timeout`: 1 s..=15 min.
+    pub delivery_timeout: Duration,
 }
 
 /// One `[[bindings]]` entry: a call path to another app.

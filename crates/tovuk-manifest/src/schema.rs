@@ -165,6 +165,13 @@ pub(crate) const RESOURCE: TableSpec = TableSpec {
         key("binding", String, r#"binding = "DB""#),
         key("schedule", String, r#"schedule = "*/5 * * * *""#),
         key("command", String, r#"command = "./target/release/cleanup""#),
+        key("consumer", String, r#"consumer = "mailer""#),
+        key("consumer_path", String, r#"consumer_path = "/queues/emails""#),
+        key("batch_size", Integer, "batch_size = 10"),
+        key("max_wait", Duration, r#"max_wait = "1s""#),
+        key("delivery_timeout", Duration, r#"delivery_timeout = "30s""#),
+        key("max_retries", Integer, "max_retries = 3"),
+        key("dead_letter", String, r#"dead_letter = "EMAILS_FAILED""#),
     ],
 };
 

@@ -3,6 +3,7 @@
 mod capabilities;
 mod dev_settings;
 mod kind;
+mod queues;
 mod required;
 mod unique;
 
@@ -21,6 +22,7 @@ pub(crate) fn validate(source: &Source<'_>, draft: &Draft, report: &mut CheckRep
     required::check(source, draft, report);
     kind::check(source, draft, report);
     unique::check(source, draft, report);
+    queues::check(source, draft, report);
     capabilities::check_missing(source, draft, report);
     dev_settings::check(source, draft, report);
     // Last, because "unused" is only trustworthy in a manifest without errors.
