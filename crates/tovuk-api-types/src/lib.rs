@@ -9,6 +9,7 @@ mod accepted;
 mod actionable;
 mod config;
 mod error;
+mod queues;
 mod resources;
 mod routes;
 mod text;
@@ -20,6 +21,9 @@ pub use config::{
     RollbackRequest, RollbackResult, SealedEnvVar, TokenMention,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use queues::{
+    QueueConsumer, QueueInfo, QueueList, QueueMessage, QueuePeek, QueuePurgeRequest, QueuePurged, QueueRedriven,
+};
 pub use resources::{
     AddonCreateRequest, AddonResult, ReleaseResource, ResourceCap, Service, ServiceList, ServiceResource,
     ServiceSummary, SqliteQueryRequest, SqliteQueryResult, SqliteRestoreRequest, SqliteRestored, SqliteSnapshot,

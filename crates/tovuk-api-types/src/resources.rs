@@ -65,6 +65,15 @@ pub struct ServiceResource {
     pub usage: Vec<MeterUsage>,
     /// The app's caps on the meters this resource counts.
     pub caps: Vec<ResourceCap>,
+    /// For a queue: messages waiting to be delivered (`tovuk queue show` has the detail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u64>,
+    /// For a queue: messages leased to a consumer now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
+    /// For a queue: its dead letters still held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<u64>,
 }
 
 /// A cap on a meter a resource counts (caps are per app and meter).

@@ -88,6 +88,9 @@ pub(crate) enum Command {
     /// An app's SQLite databases: snapshots, restore, and queries for an operator.
     #[command(subcommand)]
     Sqlite(SqliteCommand),
+    /// An app's queues: depth and dead letters, a look at their messages, purge and redrive.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
@@ -311,6 +314,55 @@ pub(crate) enum SqliteCommand {
         /// Open the database for writing (the statement may change it).
         #[arg(long)]
         write: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueueCommand {
+    /// The app's queues, each with its depth, in-flight and dead-letter counts.
+    List {
+        /// App name or id.
+        app: String,
+    },
+    /// One queue: depth, in flight, dead letters, the oldest message's age, how it is consumed.
+    Show {
+        /// App name or id.
+        app: String,
+        /// The queue's binding (`[[resources]] binding`), e.g. `JOBS`.
+        binding: String,
+    },
+    /// The first messages in delivery order, or the dead letters; nothing is leased or changed.
+    Peek {
+        /// App name or id.
+        app: String,
+        /// The queue's binding, e.g. `JOBS`.
+        binding: String,
+        /// Show the queue's dead letters instead (with the error of their last attempt).
+        #[arg(long)]
+        dead_letter: bool,
+        /// How many messages to show (1 to 100).
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Delete every message of the queue (in flight too), or with --dead-letter its dead letters.
+    Purge {
+        /// App name or id.
+        app: String,
+        /// The queue's binding, e.g. `JOBS`.
+        binding: String,
+        /// Delete the dead letters instead.
+        #[arg(long)]
+        dead_letter: bool,
+        /// The binding again: purging cannot be undone.
+        #[arg(long, value_name = "BINDING")]
+        confirm: String,
+    },
+    /// Move the queue's dead letters back into it, deliverable now, their attempts reset.
+    Redrive {
+        /// App name or id.
+        app: String,
+        /// The queue's binding, e.g. `JOBS`.
+        binding: String,
     },
 }
 

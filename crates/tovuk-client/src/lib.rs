@@ -555,6 +555,43 @@ impl Client {
         self.send(self.request(Method::POST, &Self::sqlite_path(app, binding, "query")).json(&request)).await
     }
 
+    fn queue_path(app: &str, binding: &str) -> String {
+        format!("/v1/apps/{}/queues/{}", segment(app), segment(binding))
+    }
+
+    pub async fn queues(&self, app: &str) -> Result<tovuk_api_types::QueueList, ClientError> {
+        self.get(&format!("/v1/apps/{}/queues", segment(app))).await
+    }
+
+    pub async fn queue(&self, app: &str, binding: &str) -> Result<tovuk_api_types::QueueInfo, ClientError> {
+        self.get(&Self::queue_path(app, binding)).await
+    }
+
+    pub async fn queue_peek(
+        &self,
+        app: &str,
+        binding: &str,
+        dead_letter: bool,
+        limit: usize,
+    ) -> Result<tovuk_api_types::QueuePeek, ClientError> {
+        let path = format!("{}/messages?dead_letter={dead_letter}&limit={limit}", Self::queue_path(app, binding));
+        self.get(&path).await
+    }
+
+    pub async fn queue_purge(
+        &self,
+        app: &str,
+        binding: &str,
+        request: &tovuk_api_types::QueuePurgeRequest,
+    ) -> Result<tovuk_api_types::QueuePurged, ClientError> {
+        let path = format!("{}/purge", Self::queue_path(app, binding));
+        self.send(self.request(Method::POST, &path).json(request)).await
+    }
+
+    pub async fn queue_redrive(&self, app: &str, binding: &str) -> Result<tovuk_api_types::QueueRedriven, ClientError> {
+        self.send(self.request(Method::POST, &format!("{}/redrive", Self::queue_path(app, binding)))).await
+    }
+
     pub async fn list_caps(&self, app: &str) -> Result<tovuk_api_types::CapList, ClientError> {
         self.get(&format!("/v1/apps/{}/caps", segment(app))).await
     }

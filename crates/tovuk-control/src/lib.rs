@@ -26,6 +26,7 @@ mod intake;
 mod operations;
 mod plan;
 mod push_commands;
+mod queues;
 mod releases;
 mod resources;
 mod retention;
@@ -40,6 +41,7 @@ mod views;
 
 pub use boot::ControlStore;
 pub use failure::ApiFailure;
+pub use queues::{QueueHost, QueueTarget};
 pub use resources::{HostFuture, SqliteHost, SqliteTarget};
 pub use routes::run_route_table;
 pub use store_health::{run_store_watch, run_token_uses};
@@ -135,6 +137,8 @@ struct Inner {
     auth_throttle: throttle::AuthThrottle,
     /// Where the operator's SQLite commands run: the runner on this server, once attached.
     sqlite_host: std::sync::OnceLock<Arc<dyn resources::SqliteHost>>,
+    /// Where the operator's queue commands run: the runner on this server, once attached.
+    queue_host: std::sync::OnceLock<Arc<dyn queues::QueueHost>>,
 }
 
 impl ControlState {
@@ -164,6 +168,7 @@ impl ControlState {
                 token_uses: Mutex::default(),
                 auth_throttle: throttle::AuthThrottle::default(),
                 sqlite_host: std::sync::OnceLock::new(),
+                queue_host: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -171,6 +176,11 @@ impl ControlState {
     /// Gives the API the runner that holds app volumes, for the operator's SQLite commands.
     pub fn attach_sqlite_host(&self, host: Arc<dyn resources::SqliteHost>) {
         let _ = self.inner.sqlite_host.set(host);
+    }
+
+    /// Gives the API the runner that serves the queues, for the operator's queue commands.
+    pub fn attach_queue_host(&self, host: Arc<dyn queues::QueueHost>) {
+        let _ = self.inner.queue_host.set(host);
     }
 
     fn store(&self) -> &Store {
@@ -329,6 +339,11 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/sqlite/{binding}/snapshots", get(resources::snapshots).post(resources::snapshot))
         .route("/v1/apps/{app}/sqlite/{binding}/restore", post(resources::restore))
         .route("/v1/apps/{app}/sqlite/{binding}/query", post(resources::query))
+        .route("/v1/apps/{app}/queues", get(queues::list))
+        .route("/v1/apps/{app}/queues/{binding}", get(queues::show))
+        .route("/v1/apps/{app}/queues/{binding}/messages", get(queues::peek))
+        .route("/v1/apps/{app}/queues/{binding}/purge", post(queues::purge))
+        .route("/v1/apps/{app}/queues/{binding}/redrive", post(queues::redrive))
         .route("/v1/apps/{app}/caps/{meter}", axum::routing::put(usage::set_cap).delete(usage::unset_cap))
         .route("/v1/pricing", get(usage::pricing))
         .route("/v1/usage", get(usage::usage))

@@ -22,8 +22,8 @@ use tovuk_store::{AppRecord, DeclaredResource, DeployRecord, ResourceRecord, SER
 use tovuk_types::resources::{bucket_name, sqlite_path};
 
 /// The kinds this platform serves now; a deploy declaring another is refused before it builds.
-pub(crate) const SERVED_KINDS: [ResourceKind; 3] =
-    [ResourceKind::Sqlite, ResourceKind::ObjectStorage, ResourceKind::Kv];
+pub(crate) const SERVED_KINDS: [ResourceKind; 4] =
+    [ResourceKind::Sqlite, ResourceKind::ObjectStorage, ResourceKind::Kv, ResourceKind::Queue];
 
 /// The `[[resources]]` and `[[bindings]]` a commit declares, as its deploy records them.
 pub(crate) fn declared(manifest: Option<&Manifest>) -> Vec<DeclaredResource> {
@@ -133,6 +133,7 @@ fn location(record: &ResourceRecord) -> String {
         Some(ResourceKind::Sqlite) => sqlite_path(&record.binding),
         Some(ResourceKind::ObjectStorage) => format!("bucket {}", bucket_name(&record.id)),
         Some(ResourceKind::Kv) => format!("keyspace {}", record.id),
+        Some(ResourceKind::Queue) => format!("queue {}", record.id),
         _ => String::new(),
     }
 }
@@ -143,6 +144,7 @@ fn meters_of(kind: &str) -> &'static [&'static str] {
         Some(ResourceKind::Kv) => &["kv_reads", "kv_writes", "storage_gb_month"],
         Some(ResourceKind::ObjectStorage) => &["object_class_a_ops", "object_class_b_ops", "object_storage_gb_month"],
         Some(ResourceKind::Sqlite) => &["storage_gb_month"],
+        Some(ResourceKind::Queue) => &["queue_messages"],
         None if kind == SERVICE_BINDING => &["service_binding_calls"],
         _ => &[],
     }
@@ -185,6 +187,7 @@ pub(crate) async fn show(
     let totals = app_totals(&state, &app.id).await?;
     let caps = state.store().caps(Some(&app.id)).await?;
     let sizes = state.meters().get(&app.name).map(|meter| meter.resource_sizes()).unwrap_or_default();
+    let queue_counts = crate::queues::counts(&state, &app, &records).await;
     // Whether the app each service binding calls runs: a binding to one that does not is a
     // readiness blocker, named here as in the deploy's refusal.
     let mut service_ready: BTreeMap<String, String> = BTreeMap::new();
@@ -237,6 +240,9 @@ pub(crate) async fn show(
                         }
                     })
                     .collect(),
+                depth: queue_counts.get(&record.id).map(|counts| counts.0),
+                in_flight: queue_counts.get(&record.id).map(|counts| counts.1),
+                dead_letter: queue_counts.get(&record.id).map(|counts| counts.2),
             }
         })
         .collect();

@@ -605,6 +605,7 @@ async fn flush_counts(state: &ControlState) -> Vec<(String, Drained)> {
                 "object_class_a_ops" => "object writes and lists",
                 "object_class_b_ops" => "object reads",
                 "object_storage_gb_month" => "object uploads",
+                "queue_messages" => "queue sends",
                 _ => "traffic",
             };
             if let Err(error) = record_stop(state, &app.id, stop, stopped).await {

@@ -81,7 +81,7 @@ pub struct Drained {
     pub resources: Vec<(String, ResourceMeter, u64)>,
 }
 
-/// A meter the platform's resources count as they serve (the KV and object storage).
+/// A meter the platform's resources count as they serve (the KV, object storage, queues).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceMeter {
     KvReads,
@@ -90,10 +90,12 @@ pub enum ResourceMeter {
     ObjectClassBOps,
     /// Calls through a service binding, counted on the calling app by the router.
     ServiceBindingCalls,
+    /// Messages sent to a queue (one per message of a batch).
+    QueueMessages,
 }
 
 /// How many resource meters there are: the length of every per-meter array.
-pub const RESOURCE_METERS: usize = 5;
+pub const RESOURCE_METERS: usize = 6;
 
 impl ResourceMeter {
     pub const ALL: [ResourceMeter; RESOURCE_METERS] = [
@@ -102,6 +104,7 @@ impl ResourceMeter {
         ResourceMeter::ObjectClassAOps,
         ResourceMeter::ObjectClassBOps,
         ResourceMeter::ServiceBindingCalls,
+        ResourceMeter::QueueMessages,
     ];
 
     /// The meter's name in the price table.
@@ -112,6 +115,7 @@ impl ResourceMeter {
             ResourceMeter::ObjectClassAOps => "object_class_a_ops",
             ResourceMeter::ObjectClassBOps => "object_class_b_ops",
             ResourceMeter::ServiceBindingCalls => "service_binding_calls",
+            ResourceMeter::QueueMessages => "queue_messages",
         }
     }
 

@@ -13,6 +13,7 @@
 //! outlive the platform: the first reconcile after a start adopts them.
 
 mod bindings;
+mod deliver;
 mod instance;
 mod output;
 mod process;
@@ -365,6 +366,7 @@ impl Runner {
             .resources
             .provide(&release.app, &release.app_id, &release.resources, &self.config.secrets_key, &env, on_host_network)
             .await?;
+        self.config.resources.configure_queues(self, &release.app, &release.resources, manifest);
         // Config values and resource credentials are hidden in what the app prints; a
         // resource's path, bucket or endpoint is not a secret.
         let masker = Arc::new(tovuk_secrets::Masker::new(

@@ -6,7 +6,9 @@
 //! namespace before the app runs, and closes when the process ends. Only that app's
 //! credentials open anything there. An instance on the host's network (a machine without
 //! namespaces) reaches listeners on the host's loopback, where the credential alone decides.
-//! Every operation is admitted and counted against the app's caps ([`tovuk_meter`]).
+//! The queues' API answers there too (`127.0.0.1:9650`), and their push deliveries go out
+//! from here ([`queues`]). Every operation is admitted and counted against the app's caps
+//! ([`tovuk_meter`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,9 +24,12 @@ use tovuk_manifest::ResourceKind;
 use tovuk_meter::{Meters, ResourceMeter, Stop};
 use tovuk_types::DataLayout;
 use tovuk_types::resources::{
-    KV_PORT, OBJECTS_PORT, OBJECTS_REGION, SERVICE_BINDING_KIND, bucket_name, sqlite_path, sqlite_volume_path,
+    KV_PORT, OBJECTS_PORT, OBJECTS_REGION, QUEUES_PORT, SERVICE_BINDING_KIND, bucket_name, sqlite_path,
+    sqlite_volume_path,
 };
 use zeroize::Zeroizing;
+
+mod queues;
 
 /// How often what each resource holds is measured, for storage metering and `service show`.
 const MEASURE_EVERY: Duration = Duration::from_secs(30);
@@ -88,6 +93,8 @@ pub struct ResourceHost {
     meters: Arc<Meters>,
     kv: Arc<tovuk_kv::Kv>,
     objects: Arc<tovuk_objects::Objects>,
+    /// The queues, their push dispatchers and their listener on the host's loopback.
+    queues: queues::QueueHost,
     registry: Arc<Registry>,
     /// The ports of the listeners on the host's loopback, made on first use.
     host_ports: OnceLock<Option<(u16, u16)>>,
@@ -123,11 +130,13 @@ impl ResourceHost {
         std::fs::create_dir_all(layout.resources_dir())?;
         let kv = tovuk_kv::Kv::open(&layout.kv_file())?;
         let objects = tovuk_objects::Objects::open(&layout.objects_dir())?;
+        let queues = queues::QueueHost::open(&layout.queues_file(), &shutdown);
         let host = Arc::new(ResourceHost {
             layout,
             meters,
             kv,
             objects,
+            queues,
             registry: Arc::default(),
             host_ports: OnceLock::new(),
             shutdown: shutdown.clone(),
@@ -286,7 +295,14 @@ impl ResourceHost {
                     let own = std::iter::once(bucket.clone()).chain(keys.iter().cloned()).collect();
                     (own, keys.into_iter().chain([bucket, OBJECTS_REGION.to_owned()]).collect())
                 }
-                ResourceKind::Queue | ResourceKind::Cron | ResourceKind::State => {
+                ResourceKind::Queue => {
+                    let port = self
+                        .queue_port(on_host_network)
+                        .ok_or_else(|| failure("the platform cannot serve queues on this machine's loopback".into()))?;
+                    provided.needs_endpoints = true;
+                    (vec![tovuk_types::resources::queue_url(port, &resource.id), secret.to_string()], Vec::new())
+                }
+                ResourceKind::Cron | ResourceKind::State => {
                     return Err(failure(format!("resource kind `{kind}` is not served by this platform yet")));
                 }
             };
@@ -317,6 +333,9 @@ impl ResourceHost {
         let kv = tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], KV_PORT))).await?;
         let objects =
             tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], OBJECTS_PORT))).await?;
+        let queue_api =
+            tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], QUEUES_PORT))).await?;
+        self.serve_queues(queue_api, Some(app.to_owned()), stop.clone());
         self.serve(kv, objects, Some(app.to_owned()), stop);
         Ok(())
     }
@@ -387,6 +406,7 @@ impl ResourceHost {
             }
             let host = self.clone();
             let _ = tokio::task::spawn_blocking(move || host.measure_once()).await;
+            self.measure_queues().await;
         }
     }
 
@@ -481,5 +501,15 @@ impl tovuk_objects::Gate for Gate {
             .app(&bucket.app)
             .admit_object_bytes(held.saturating_add(others), incoming)
             .map_err(|stop| cap_message(&bucket.app, &stop))
+    }
+}
+
+impl tovuk_queue::Gate for Gate {
+    fn open(&self, scope: Option<&str>, id: &str, token: &str) -> Option<String> {
+        self.registry.open(scope, id, ResourceKind::Queue, token)
+    }
+
+    fn admit_sends(&self, app: &str, id: &str, n: u64) -> Result<(), String> {
+        Gate::admit(self, app, id, ResourceMeter::QueueMessages, n)
     }
 }

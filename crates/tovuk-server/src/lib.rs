@@ -6,6 +6,7 @@
 mod build_env;
 mod data_dir;
 mod listeners;
+mod queue_host;
 mod retention;
 mod routes;
 mod sqlite_host;
@@ -218,6 +219,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let resources = tovuk_runner::ResourceHost::open(data_dir.layout().clone(), meters.clone(), shutdown.clone())
         .context("cannot open the resources the platform serves to apps (the KV and the object storage)")?;
     control.attach_sqlite_host(std::sync::Arc::new(sqlite_host::RunnerSqlite(resources.clone())));
+    control.attach_queue_host(std::sync::Arc::new(queue_host::RunnerQueues(resources.clone())));
 
     roles.set("api", true, Some(api_addr.to_string()));
     tracing::info!(role = "api", address = %api_addr, url = %api_url, "listening");

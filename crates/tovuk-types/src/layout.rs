@@ -153,6 +153,11 @@ impl DataLayout {
         self.resources_dir().join("kv.redb")
     }
 
+    /// Every queue's messages, one SQLite database (runner).
+    pub fn queues_file(&self) -> PathBuf {
+        self.resources_dir().join("queues.db")
+    }
+
     /// Every bucket of object storage (runner).
     pub fn objects_dir(&self) -> PathBuf {
         self.resources_dir().join("objects")

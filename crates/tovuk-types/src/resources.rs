@@ -5,6 +5,8 @@
 pub const KV_PORT: u16 = 6379;
 /// The port the object storage (S3 API) answers on inside an app's own network.
 pub const OBJECTS_PORT: u16 = 9000;
+/// The port the queues' HTTP API answers on inside an app's own network.
+pub const QUEUES_PORT: u16 = 9650;
 /// The region the object storage signs with: the one every S3 SDK accepts.
 pub const OBJECTS_REGION: &str = "us-east-1";
 
@@ -35,3 +37,8 @@ pub const CALLER_PREAMBLE: &str = "TOVUK-CALLER ";
 /// Where a service binding's calls go inside an app's own network: `http://<service>.internal`,
 /// which the app's hosts file points at this loopback address.
 pub const BINDINGS_PORT: u16 = 80;
+
+/// Where an app reaches its queue `resource_id` (`B_URL`), the queue API listening on `port`.
+pub fn queue_url(port: u16, resource_id: &str) -> String {
+    format!("http://127.0.0.1:{port}/queues/{resource_id}")
+}

@@ -13,6 +13,7 @@ mod logs;
 mod ops;
 mod plan;
 mod pricing;
+mod queue;
 mod service;
 mod source;
 mod sqlite;
@@ -99,6 +100,7 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Service(command) => block_on(service::run(command, &global)),
         Command::Addon(command) => block_on(addon::run(command, &global)),
         Command::Sqlite(command) => block_on(sqlite::run(command, &global)),
+        Command::Queue(command) => block_on(queue::run(command, &global)),
         Command::Hook { name } => return hook::run(&name),
     };
     match result {

@@ -230,6 +230,7 @@ fn the_documented_data_directory_is_the_layout_the_code_uses() {
         dir(layout.volume_dir("<app>")),
         path(layout.volume_image("<app>")),
         path(layout.kv_file()),
+        path(layout.queues_file()),
         dir(layout.objects_dir()),
         dir(layout.snapshots_dir("<resource>")),
     ]

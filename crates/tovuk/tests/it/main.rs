@@ -18,6 +18,7 @@ mod instances;
 mod lifecycle;
 mod network;
 mod push;
+mod queues;
 mod release;
 mod release_phase;
 mod resources;
