@@ -10,7 +10,7 @@ use crate::manifest::{
 use crate::manifest::{
     DEFAULT_BATCH_SIZE, DEFAULT_DELIVERY_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT, PushConsumer, QueueSettings,
 };
-use crate::manifest::{DEFAULT_RELEASE_TIMEOUT, Process, Release};
+use crate::manifest::{DEFAULT_CRON_TIMEOUT, DEFAULT_RELEASE_TIMEOUT, Process, Release};
 use crate::position::Span;
 use crate::{AppKind, Capability, Manifest, ResourceKind, RouteAuth};
 
@@ -150,6 +150,8 @@ pub(crate) struct DraftResource {
     pub(crate) binding: Field<String>,
     pub(crate) schedule: Field<String>,
     pub(crate) command: Field<String>,
+    /// How long one cron run may take; only for kind `cron`.
+    pub(crate) timeout: Field<Duration>,
     /// A queue's delivery keys (`consumer`, `max_retries`, ...); only for kind `queue`.
     pub(crate) queue: DraftQueue,
 }
@@ -297,6 +299,8 @@ impl Draft {
                 binding: resource.binding.value()?.clone(),
                 schedule: resource.schedule.value().cloned(),
                 command: resource.command.value().cloned(),
+                timeout: (kind == ResourceKind::Cron)
+                    .then(|| resource.timeout.value().copied().unwrap_or(DEFAULT_CRON_TIMEOUT)),
                 queue: if kind == ResourceKind::Queue { Some(resource.queue.to_settings()?) } else { None },
             });
         }

@@ -27,6 +27,9 @@ pub const DEFAULT_STATIC_ROOT: &str = ".";
 /// The release phase default limit.
 pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// How long one cron run may take when its `timeout` does not say.
+pub const DEFAULT_CRON_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// `[release]`: run once per release (a deploy, a config change, a rollback) after the
 /// artifact is sealed and before any instance of it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +239,9 @@ pub struct Resource {
     pub schedule: Option<String>,
     /// Command the cron job runs; set exactly when `kind` is `cron`.
     pub command: Option<String>,
+    /// How long one run may take before it is stopped (`timeout`, default
+    /// [`DEFAULT_CRON_TIMEOUT`]); set exactly when `kind` is `cron`.
+    pub timeout: Option<Duration>,
     /// How a queue is delivered; set exactly when `kind` is `queue`.
     pub queue: Option<QueueSettings>,
 }

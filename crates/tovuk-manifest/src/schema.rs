@@ -165,6 +165,7 @@ pub(crate) const RESOURCE: TableSpec = TableSpec {
         key("binding", String, r#"binding = "DB""#),
         key("schedule", String, r#"schedule = "*/5 * * * *""#),
         key("command", String, r#"command = "./target/release/cleanup""#),
+        key("timeout", Duration, r#"timeout = "10m""#),
         key("consumer", String, r#"consumer = "mailer""#),
         key("consumer_path", String, r#"consumer_path = "/queues/emails""#),
         key("batch_size", Integer, "batch_size = 10"),

@@ -29,9 +29,13 @@ pub(super) fn read_resource(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) ->
             }
         });
     let command = reader.non_empty_string(table, &RESOURCE, "command");
+    let timeout = reader.duration_in(table, &RESOURCE, "timeout", Duration::from_secs(1)..=MAX_CRON_TIMEOUT);
     let queue = read_queue(reader, table);
-    DraftResource { kind, binding, schedule, command, queue }
+    DraftResource { kind, binding, schedule, command, timeout, queue }
 }
+
+/// Longest one cron run may take.
+pub(crate) const MAX_CRON_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Most messages one push delivery carries, and most retries a message may have.
 pub(crate) const BATCH_SIZE_RANGE: std::ops::RangeInclusive<i64> = 1..=100;

@@ -99,7 +99,12 @@ fn check_resources(source: &Source<'_>, draft: &Draft, report: &mut CheckReport)
                 "command = \"./target/release/cleanup\"",
             );
         } else {
-            for (key, field_span) in [("schedule", entry.schedule.span()), ("command", entry.command.span())] {
+            let written = [
+                ("schedule", entry.schedule.span()),
+                ("command", entry.command.span()),
+                ("timeout", entry.timeout.span()),
+            ];
+            for (key, field_span) in written {
                 if let Some(field_span) = field_span {
                     let diagnostic = source
                         .diagnostic(

@@ -222,6 +222,17 @@ fn cron_resources_need_a_schedule_and_command() {
         &web("\"http\", \"kv\"", "[[resources]]\nkind = \"kv\"\nbinding = \"KV\"\nschedule = \"@daily\"\n"),
         "error not_allowed 13:12",
     );
+    check(
+        &web(
+            "\"http\", \"cron\"",
+            "[[resources]]\nkind = \"cron\"\nbinding = \"TICK\"\nschedule = \"@daily\"\ncommand = \"x\"\ntimeout = \"2d\"\n",
+        ),
+        "error invalid_value 15:11",
+    );
+    check(
+        &web("\"http\", \"kv\"", "[[resources]]\nkind = \"kv\"\nbinding = \"KV\"\ntimeout = \"1m\"\n"),
+        "error not_allowed 13:11",
+    );
 }
 
 #[test]
