@@ -324,12 +324,15 @@ impl ResourceHost {
         Ok(provided)
     }
 
-    /// Serves the KV and the object storage inside the network namespace `netns` of one of
+    /// Serves the KV, the object storage and the queues inside the network namespace `netns` of one of
     /// `app`'s instances until `stop` is cancelled (its process ended).
     pub(crate) async fn serve_in(&self, netns: &Path, app: &str, stop: CancellationToken) -> std::io::Result<()> {
         if let Some(internal) = self.internal.get() {
             crate::bindings::forward_in(netns, app, internal, stop.clone(), &self.shutdown).await?;
         }
+        // They end with the process, or when the platform stops (the app goes on serving, and
+        // the next start serves its endpoints again): a shutdown never waits on them.
+        let stop = self.until_stopped(stop);
         let kv = tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], KV_PORT))).await?;
         let objects =
             tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], OBJECTS_PORT))).await?;
@@ -338,6 +341,20 @@ impl ResourceHost {
         self.serve_queues(queue_api, Some(app.to_owned()), stop.clone());
         self.serve(kv, objects, Some(app.to_owned()), stop);
         Ok(())
+    }
+
+    /// A token cancelled with `stop` or when the platform stops, whichever comes first.
+    fn until_stopped(&self, stop: CancellationToken) -> CancellationToken {
+        let either = stop.child_token();
+        let (shutdown, cancel) = (self.shutdown.clone(), either.clone());
+        self.shutdown.spawn("endpoints-stop", async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = shutdown.wait() => cancel.cancel(),
+            }
+            Ok(())
+        });
+        either
     }
 
     fn serve(

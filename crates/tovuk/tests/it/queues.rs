@@ -311,6 +311,13 @@ fn an_app_sends_pulls_and_acks_and_every_bad_input_gets_a_clear_error() {
     assert!(message.contains("tovuk caps set shop queue_messages"), "{answer}");
     // Pulling is not a send: it goes on.
     assert_eq!(pull(10, 60).0, 200);
+
+    // The endpoints in the app's network end with the platform (the app goes on): a stop
+    // never waits out its deadline on them.
+    let mut platform = platform;
+    assert_eq!(platform.stop_with("TERM"), 0);
+    let log = platform.log();
+    assert!(!log.contains("did not finish before the shutdown deadline"), "{log}");
 }
 
 const PRODUCER: &str = "\
@@ -537,4 +544,30 @@ fn deliveries_of(platform: &Platform, app: &str) -> Vec<Value> {
 
 fn strings(value: &Value) -> BTreeSet<String> {
     value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+}
+
+#[test]
+fn on_the_host_network_a_queue_answers_on_the_port_its_url_names_and_still_pushes() {
+    let platform = Platform::start_with(&["--share-host-network"]);
+    let resources = "[[resources]]\nkind = \"queue\"\nbinding = \"JOBS\"\nconsumer = \"hosted\"\nconsumer_path = \"/consume\"\nmax_wait = \"0s\"\n\n[[resources]]\nkind = \"queue\"\nbinding = \"TODO\"\n";
+    deploy(&platform, "hosted", resources);
+    // Sent by the app to the URL it was given: a port of the host's loopback, not 9650.
+    let (status, sent) =
+        call(&platform, "hosted", json!({"queue": "TODO", "path": "/messages", "body": {"body": "pull me"}}));
+    assert_eq!(status, 200, "{sent}");
+    let (_, pulled) = call(&platform, "hosted", json!({"queue": "TODO", "path": "/pull", "body": {}}));
+    assert_eq!(pulled["messages"][0]["body"], "pull me", "{pulled}");
+    let (status, _) =
+        call(&platform, "hosted", json!({"queue": "JOBS", "path": "/messages", "body": {"body": {"n": 1}}}));
+    assert_eq!(status, 200);
+    let delivered = wait_until(
+        "the push on the host's network",
+        || json!(deliveries_of(&platform, "hosted")),
+        |all| all.as_array().is_some_and(|all| !all.is_empty()),
+    );
+    assert_eq!(delivered[0]["body"]["n"], 1, "{delivered}");
+    // Where there are no namespaces the token alone decides: another app's token is refused.
+    let (status, refused) =
+        call(&platform, "hosted", json!({"queue": "TODO", "path": "/messages", "body": {"body": 1}, "token": "nope"}));
+    assert_eq!((status, error_code(&refused)), (401, "unauthorized"), "{refused}");
 }
