@@ -218,6 +218,9 @@ impl Queues {
         acks: Vec<LeaseId>,
         retries: Vec<(LeaseId, Duration, String)>,
     ) -> Result<Vec<Settled>, QueueError> {
+        if acks.is_empty() && retries.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = now_ms();
         let policy = self.policy(id);
         let settlements: Vec<Settlement> = acks
