@@ -22,7 +22,8 @@ pub use config::{
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use queues::{
-    QueueConsumer, QueueInfo, QueueList, QueueMessage, QueuePeek, QueuePurgeRequest, QueuePurged, QueueRedriven,
+    QueueConsumer, QueueDelivery, QueueInfo, QueueList, QueueMessage, QueuePeek, QueuePurgeRequest, QueuePurged,
+    QueueRedriven,
 };
 pub use resources::{
     AddonCreateRequest, AddonResult, ReleaseResource, ResourceCap, Service, ServiceList, ServiceResource,

@@ -26,15 +26,33 @@ pub struct QueueInfo {
     pub oldest_message_age_seconds: Option<u64>,
     /// The bodies the queue holds.
     pub size_bytes: u64,
-    /// `push` (the platform delivers to `consumer`) or `pull` (the app pulls); `null` when no
-    /// release of the app declaring it runs on this platform now.
-    pub delivery: Option<String>,
+    /// How it is consumed; `null` when no release of the app declaring it runs here now.
+    pub delivery: Option<QueueDelivery>,
     /// The push consumer, for a push queue.
     pub consumer: Option<QueueConsumer>,
     /// Deliveries after the first before a message is dead-lettered.
     pub max_retries: Option<u32>,
     /// The binding of the queue its dead letters move to; `null`: they stay here as dead.
     pub dead_letter_queue: Option<String>,
+}
+
+/// How a queue's messages reach their consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueDelivery {
+    /// The platform POSTs batches to `consumer`.
+    Push,
+    /// The app pulls them (`POST $B_URL/pull`).
+    Pull,
+}
+
+impl QueueDelivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueDelivery::Push => "push",
+            QueueDelivery::Pull => "pull",
+        }
+    }
 }
 
 /// Where a push queue's batches go.

@@ -23,7 +23,7 @@ pub(crate) async fn run(command: QueueCommand, global: &GlobalArgs) -> CommandRe
                     .map(|queue| {
                         vec![
                             queue.binding.clone(),
-                            queue.delivery.clone().unwrap_or_else(|| "-".to_owned()),
+                            queue.delivery.map_or("-", |delivery| delivery.as_str()).to_owned(),
                             queue.depth.to_string(),
                             queue.in_flight.to_string(),
                             queue.dead_letter.to_string(),
@@ -47,7 +47,10 @@ pub(crate) async fn run(command: QueueCommand, global: &GlobalArgs) -> CommandRe
                 format!("in flight    {}", queue.in_flight),
                 format!("dead letters {}", queue.dead_letter),
                 format!("oldest       {oldest}"),
-                format!("delivery     {}", queue.delivery.as_deref().unwrap_or("- (no release declaring it runs)")),
+                format!(
+                    "delivery     {}",
+                    queue.delivery.map_or("- (no release declaring it runs)", |delivery| delivery.as_str())
+                ),
                 format!("consumer     {}", consumer_text(&queue)),
             ];
             if let Some(retries) = queue.max_retries {

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio_util::sync::CancellationToken;
-use tovuk_api_types::{ApiError, ErrorCode, QueueConsumer, QueueInfo, QueueMessage, ReleaseResource, ResourceStatus};
+use tovuk_api_types::{
+    ApiError, ErrorCode, QueueConsumer, QueueDelivery, QueueInfo, QueueMessage, ReleaseResource, ResourceStatus,
+};
 use tovuk_daemon::Shutdown;
 use tovuk_manifest::{Manifest, ResourceKind};
 use tovuk_queue::{Deliver, PushConfig, QueueConfig, Queues};
@@ -231,7 +233,9 @@ impl ResourceHost {
                 .oldest_enqueued_at
                 .map(|at| u64::try_from(now_ms.saturating_sub(at) / 1000).unwrap_or(0)),
             size_bytes: counts.bytes,
-            delivery: config.as_ref().map(|config| if config.push.is_some() { "push" } else { "pull" }.to_owned()),
+            delivery: config
+                .as_ref()
+                .map(|config| if config.push.is_some() { QueueDelivery::Push } else { QueueDelivery::Pull }),
             consumer,
             max_retries: config.as_ref().map(|config| config.max_retries),
             dead_letter_queue: config.as_ref().and_then(|config| config.dead_letter_binding.clone()),
