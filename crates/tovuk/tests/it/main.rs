@@ -17,6 +17,7 @@ mod durability;
 mod instances;
 mod lifecycle;
 mod network;
+mod orders;
 mod push;
 mod queues;
 mod release;
