@@ -8,6 +8,7 @@
 mod accepted;
 mod actionable;
 mod config;
+mod cron;
 mod error;
 mod queues;
 mod resources;
@@ -20,6 +21,7 @@ pub use config::{
     ConfigBlocker, EnvChange, EnvChangeRequest, EnvChangeResult, EnvHistory, EnvList, EnvVar, MissingConfig,
     RollbackRequest, RollbackResult, SealedEnvVar, TokenMention,
 };
+pub use cron::{CronHistory, CronJob, CronList, CronRun, CronRunEnd, CronStart};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use queues::{
     QueueConsumer, QueueDelivery, QueueInfo, QueueList, QueueMessage, QueuePeek, QueuePurgeRequest, QueuePurged,
@@ -33,8 +35,9 @@ pub use resources::{
 pub use routes::{Backend, RouteBinding, RouteEntry, RouteTable, RouteTarget};
 pub use tovuk_types::DeployState;
 pub use tovuk_types::values::{
-    BuildOutcome, CapState, DeployKind, FailureReason, FinalBuildStatus, InstanceStatus, LogStream, OperationKind,
-    OperationStatus, PhaseStatus, ResourceStatus, RoleState, SourceKind, TextEnum, TokenScopeName,
+    BuildOutcome, CapState, CronRunStatus, CronTrigger, DeployKind, FailureReason, FinalBuildStatus, InstanceStatus,
+    LogStream, OperationKind, OperationStatus, PhaseStatus, ResourceStatus, RoleState, SourceKind, TextEnum,
+    TokenScopeName,
 };
 pub use usage::{
     AccountUsage, AppLimits, AppUsage, BillingEstimate, Cap, CapEvent, CapList, DeployPlan, DeployShape, LineItem,

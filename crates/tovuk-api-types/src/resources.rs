@@ -74,6 +74,12 @@ pub struct ServiceResource {
     /// For a queue: its dead letters still held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<u64>,
+    /// For a cron resource that runs: its next tick (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
+    /// For a cron resource: its newest run, of any status (`tovuk cron history` has them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<crate::CronRun>,
 }
 
 /// A cap on a meter a resource counts (caps are per app and meter).

@@ -91,6 +91,9 @@ pub(crate) enum Command {
     /// An app's queues: depth and dead letters, a look at their messages, purge and redrive.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// An app's cron jobs: schedules, next and last runs, their history, and a run now.
+    #[command(subcommand)]
+    Cron(CronCommand),
     /// Manage the platforms this CLI talks to.
     #[command(subcommand)]
     Target(TargetCommand),
@@ -363,6 +366,39 @@ pub(crate) enum QueueCommand {
         app: String,
         /// The queue's binding, e.g. `JOBS`.
         binding: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CronCommand {
+    /// The app's cron jobs, each with its schedule, its next run (UTC) and how its last run ended.
+    List {
+        /// App name or id.
+        app: String,
+    },
+    /// The app's runs, newest first: when each was due, how it ended and why (skipped and
+    /// missed ticks too).
+    History {
+        /// App name or id.
+        app: String,
+        /// Only this cron job's runs (its `[[resources]] binding`, e.g. `CLEANUP`).
+        binding: Option<String>,
+        /// How many runs to show (1 to 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Run a cron job now, from the app's current release (recorded with the time it was
+    /// asked for as its scheduled time). Like a tick, it is skipped while the job's last run
+    /// is still going, or when the app's cap on `cron_invocations` is reached.
+    Run {
+        /// App name or id.
+        app: String,
+        /// The cron job's binding, e.g. `CLEANUP`.
+        binding: String,
+        /// Show the run's output as it prints, and wait until it ends (exit 0 only when it
+        /// succeeded).
+        #[arg(long)]
+        follow: bool,
     },
 }
 

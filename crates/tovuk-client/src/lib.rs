@@ -3,6 +3,8 @@
 //! Every failure is one of three kinds a caller can act on: the platform could not be
 //! reached, it refused with an API error, or it answered something that is not the API.
 
+mod cron;
+
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

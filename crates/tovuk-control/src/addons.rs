@@ -23,8 +23,13 @@ fn default_binding(kind: ResourceKind) -> &'static str {
     }
 }
 
+/// The kinds an add-on can be: a cron job needs its schedule and command from a tovuk.toml.
+fn addon_kinds() -> impl Iterator<Item = ResourceKind> {
+    SERVED_KINDS.into_iter().filter(|kind| *kind != ResourceKind::Cron)
+}
+
 fn served_names() -> String {
-    SERVED_KINDS.map(|kind| kind.as_str()).join(", ")
+    addon_kinds().map(|kind| kind.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// `POST /v1/apps/{app}/addons`: creates (or adopts) a resource attached to the app.
@@ -35,17 +40,18 @@ pub(crate) async fn create(
     ApiJson(request): ApiJson<AddonCreateRequest>,
 ) -> Result<Json<AddonResult>, ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
-    let kind = ResourceKind::from_name(&request.kind).filter(|kind| SERVED_KINDS.contains(kind)).ok_or_else(|| {
-        ApiFailure::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "`{}` is not a kind of add-on this platform provides ({})",
-                request.kind.escape_debug(),
-                served_names()
-            ),
-        )
-        .next(format!("tovuk addon create {} sqlite", app.name))
-    })?;
+    let kind =
+        ResourceKind::from_name(&request.kind).filter(|kind| addon_kinds().any(|k| k == *kind)).ok_or_else(|| {
+            ApiFailure::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "`{}` is not a kind of add-on this platform provides ({})",
+                    request.kind.escape_debug(),
+                    served_names()
+                ),
+            )
+            .next(format!("tovuk addon create {} sqlite", app.name))
+        })?;
     let binding = request.binding.clone().unwrap_or_else(|| default_binding(kind).to_owned());
     check_binding_name(&binding).map_err(|problem| {
         ApiFailure::new(ErrorCode::InvalidRequest, format!("binding {problem}")).next(format!(

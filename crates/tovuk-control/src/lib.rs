@@ -15,6 +15,7 @@ mod boot;
 mod build_logs;
 mod builds;
 mod config_release;
+mod cron;
 mod deploys;
 mod env;
 mod failure;
@@ -40,6 +41,7 @@ mod usage;
 mod views;
 
 pub use boot::ControlStore;
+pub use cron::{CronHost, run_cron};
 pub use failure::ApiFailure;
 pub use queues::{QueueHost, QueueTarget};
 pub use resources::{HostFuture, SqliteHost, SqliteTarget};
@@ -139,6 +141,8 @@ struct Inner {
     sqlite_host: std::sync::OnceLock<Arc<dyn resources::SqliteHost>>,
     /// Where the operator's queue commands run: the runner on this server, once attached.
     queue_host: std::sync::OnceLock<Arc<dyn queues::QueueHost>>,
+    /// Cron: the runner that starts runs, and the jobs each deploy declares.
+    cron: cron::Crons,
 }
 
 impl ControlState {
@@ -169,6 +173,7 @@ impl ControlState {
                 auth_throttle: throttle::AuthThrottle::default(),
                 sqlite_host: std::sync::OnceLock::new(),
                 queue_host: std::sync::OnceLock::new(),
+                cron: cron::Crons::default(),
             }),
         }
     }
@@ -181,6 +186,11 @@ impl ControlState {
     /// Gives the API the runner that serves the queues, for the operator's queue commands.
     pub fn attach_queue_host(&self, host: Arc<dyn queues::QueueHost>) {
         let _ = self.inner.queue_host.set(host);
+    }
+
+    /// Gives the API the runner that starts cron runs; without one nothing is scheduled.
+    pub fn attach_cron_host(&self, host: Arc<dyn cron::CronHost>) {
+        self.inner.cron.attach(host);
     }
 
     fn store(&self) -> &Store {
@@ -264,6 +274,10 @@ impl ControlState {
         for deploy in self.store().fail_interrupted_releases().await? {
             tracing::warn!(deploy_id = %deploy.id, app = %deploy.app_name, "release interrupted by a restart: failed");
         }
+        // A cron run dies with the platform (its sandbox does not outlive it).
+        for run in self.store().fail_interrupted_cron_runs().await? {
+            tracing::warn!(run_id = %run.id, binding = %run.binding, "cron run interrupted by a restart: failed");
+        }
         // A release still proving itself when the platform stopped is kept: what it
         // replaced is superseded (its instance is stopped by the runner, as not wanted).
         for deploy in self.store().current_releases().await? {
@@ -344,6 +358,10 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/apps/{app}/queues/{binding}/messages", get(queues::peek))
         .route("/v1/apps/{app}/queues/{binding}/purge", post(queues::purge))
         .route("/v1/apps/{app}/queues/{binding}/redrive", post(queues::redrive))
+        .route("/v1/apps/{app}/cron", get(cron::list))
+        .route("/v1/apps/{app}/cron/runs", get(cron::history))
+        .route("/v1/apps/{app}/cron/runs/{id}", get(cron::show_run))
+        .route("/v1/apps/{app}/cron/{binding}/runs", post(cron::run_now))
         .route("/v1/apps/{app}/caps/{meter}", axum::routing::put(usage::set_cap).delete(usage::unset_cap))
         .route("/v1/pricing", get(usage::pricing))
         .route("/v1/usage", get(usage::usage))
@@ -364,6 +382,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/releases/{id}/settled", post(releases::settled))
         .route("/releases/{id}/rolled-back", post(releases::rolled_back))
         .route("/instances", post(releases::instance))
+        .route("/cron/runs/{id}/end", post(cron::run_ended))
         .route("/routes", get(routes::follow))
         .route("/builds/claim", post(builds::claim))
         .route("/builds/{id}/state", post(builds::advance))

@@ -22,8 +22,8 @@ use tovuk_store::{AppRecord, DeclaredResource, DeployRecord, ResourceRecord, SER
 use tovuk_types::resources::{bucket_name, sqlite_path};
 
 /// The kinds this platform serves now; a deploy declaring another is refused before it builds.
-pub(crate) const SERVED_KINDS: [ResourceKind; 4] =
-    [ResourceKind::Sqlite, ResourceKind::ObjectStorage, ResourceKind::Kv, ResourceKind::Queue];
+pub(crate) const SERVED_KINDS: [ResourceKind; 5] =
+    [ResourceKind::Sqlite, ResourceKind::ObjectStorage, ResourceKind::Kv, ResourceKind::Queue, ResourceKind::Cron];
 
 /// The `[[resources]]` and `[[bindings]]` a commit declares, as its deploy records them.
 pub(crate) fn declared(manifest: Option<&Manifest>) -> Vec<DeclaredResource> {
@@ -134,6 +134,7 @@ fn location(record: &ResourceRecord) -> String {
         Some(ResourceKind::ObjectStorage) => format!("bucket {}", bucket_name(&record.id)),
         Some(ResourceKind::Kv) => format!("keyspace {}", record.id),
         Some(ResourceKind::Queue) => format!("queue {}", record.id),
+        Some(ResourceKind::Cron) => "the app's sandbox, from its current release".to_owned(),
         _ => String::new(),
     }
 }
@@ -145,6 +146,7 @@ fn meters_of(kind: &str) -> &'static [&'static str] {
         Some(ResourceKind::ObjectStorage) => &["object_class_a_ops", "object_class_b_ops", "object_storage_gb_month"],
         Some(ResourceKind::Sqlite) => &["storage_gb_month"],
         Some(ResourceKind::Queue) => &["queue_messages"],
+        Some(ResourceKind::Cron) => &["cron_invocations"],
         None if kind == SERVICE_BINDING => &["service_binding_calls"],
         _ => &[],
     }
@@ -188,6 +190,7 @@ pub(crate) async fn show(
     let caps = state.store().caps(Some(&app.id)).await?;
     let sizes = state.meters().get(&app.name).map(|meter| meter.resource_sizes()).unwrap_or_default();
     let queue_counts = crate::queues::counts(&state, &app, &records).await;
+    let mut cron_runs = crate::cron::next_and_last(&state, &app, &records).await?;
     // Whether the app each service binding calls runs: a binding to one that does not is a
     // readiness blocker, named here as in the deploy's refusal.
     let mut service_ready: BTreeMap<String, String> = BTreeMap::new();
@@ -243,6 +246,8 @@ pub(crate) async fn show(
                 depth: queue_counts.get(&record.id).map(|counts| counts.0),
                 in_flight: queue_counts.get(&record.id).map(|counts| counts.1),
                 dead_letter: queue_counts.get(&record.id).map(|counts| counts.2),
+                next_run_at: cron_runs.get_mut(&record.id).and_then(|(next, _)| next.take()),
+                last_run: cron_runs.get_mut(&record.id).and_then(|(_, last)| last.take()),
             }
         })
         .collect();

@@ -606,6 +606,7 @@ async fn flush_counts(state: &ControlState) -> Vec<(String, Drained)> {
                 "object_class_b_ops" => "object reads",
                 "object_storage_gb_month" => "object uploads",
                 "queue_messages" => "queue sends",
+                "cron_invocations" => "cron runs",
                 _ => "traffic",
             };
             if let Err(error) = record_stop(state, &app.id, stop, stopped).await {

@@ -81,7 +81,7 @@ pub struct Drained {
     pub resources: Vec<(String, ResourceMeter, u64)>,
 }
 
-/// A meter the platform's resources count as they serve (the KV, object storage, queues).
+/// A meter the platform's resources count as they serve (the KV, object storage, queues, cron).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceMeter {
     KvReads,
@@ -92,10 +92,12 @@ pub enum ResourceMeter {
     ServiceBindingCalls,
     /// Messages sent to a queue (one per message of a batch).
     QueueMessages,
+    /// Runs of a cron resource (each one started).
+    CronInvocations,
 }
 
 /// How many resource meters there are: the length of every per-meter array.
-pub const RESOURCE_METERS: usize = 6;
+pub const RESOURCE_METERS: usize = 7;
 
 impl ResourceMeter {
     pub const ALL: [ResourceMeter; RESOURCE_METERS] = [
@@ -105,6 +107,7 @@ impl ResourceMeter {
         ResourceMeter::ObjectClassBOps,
         ResourceMeter::ServiceBindingCalls,
         ResourceMeter::QueueMessages,
+        ResourceMeter::CronInvocations,
     ];
 
     /// The meter's name in the price table.
@@ -116,6 +119,7 @@ impl ResourceMeter {
             ResourceMeter::ObjectClassBOps => "object_class_b_ops",
             ResourceMeter::ServiceBindingCalls => "service_binding_calls",
             ResourceMeter::QueueMessages => "queue_messages",
+            ResourceMeter::CronInvocations => "cron_invocations",
         }
     }
 

@@ -71,6 +71,8 @@ pub(crate) struct Launch {
     pub slot: u32,
     /// For an instance of a `[[processes]]` entry: its name and which of its instances.
     pub process: Option<(String, u32)>,
+    /// For a run of a cron resource: its binding. Such a run dies with the platform.
+    pub cron: Option<String>,
     pub release_dir: PathBuf,
     pub volume_dir: PathBuf,
     /// The process record and output files (`DataLayout::instance_dir`).
@@ -261,6 +263,12 @@ fn group_name(launch: &Launch) -> String {
 /// The slot a release's `[release] command` runs in: never an instance's (at most 100).
 pub(crate) const RELEASE_SLOT: u32 = 9999;
 
+/// The slot the run of the release's `index`th cron resource takes: above every other
+/// (a binding runs one at a time).
+pub(crate) fn cron_slot(index: usize) -> u32 {
+    10_000 + u32::try_from(index).unwrap_or(u32::MAX / 2)
+}
+
 /// The slot of instance `ordinal` of the release's `index`th `[[processes]]` entry: above
 /// every web instance's, below [`RELEASE_SLOT`].
 pub(crate) fn process_slot(index: usize, ordinal: u32) -> u32 {
@@ -268,9 +276,13 @@ pub(crate) fn process_slot(index: usize, ordinal: u32) -> u32 {
 }
 
 /// How an instance is named in logs: `<deploy>` for the first, `<deploy>.<slot>` after,
-/// `<deploy>.release` for the release phase, `<deploy>.<process>[.<n>]` for a process.
+/// `<deploy>.release` for the release phase, `<deploy>.<process>[.<n>]` for a process,
+/// `<deploy>.cron.<binding>` for a cron run.
 pub(crate) fn instance_label(launch: &Launch) -> String {
     let deploy_id = &launch.deploy_id;
+    if let Some(binding) = &launch.cron {
+        return format!("{deploy_id}.cron.{binding}");
+    }
     match (&launch.process, launch.slot) {
         (Some((name, 0)), _) => format!("{deploy_id}.{name}"),
         (Some((name, ordinal)), _) => format!("{deploy_id}.{name}.{ordinal}"),
@@ -343,7 +355,8 @@ fn spec(launch: &Launch, group: Option<tovuk_sandbox::cgroup::Group>) -> Sandbox
             .collect(),
         // The app listens on its own loopback, where the router reaches it.
         network: launch.network.clone(),
-        outlives_platform: true,
+        // A cron run is not adopted after a restart: it ends with the platform, recorded failed.
+        outlives_platform: launch.cron.is_none(),
         cgroup: group,
         tmp_bytes: Some(u64::from(tovuk_types::instance_limits::tmp_mb(launch.memory_mb)) << 20),
         // Its resources' endpoints are served in its network before it runs.

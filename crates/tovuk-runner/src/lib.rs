@@ -13,6 +13,7 @@
 //! outlive the platform: the first reconcile after a start adopts them.
 
 mod bindings;
+mod cron;
 mod deliver;
 mod instance;
 mod output;
@@ -83,6 +84,14 @@ enum Role<'a> {
     Web,
     /// Instance `ordinal` of a `[[processes]]` entry: no traffic, no health path.
     Process { process: &'a tovuk_manifest::Process, ordinal: u32 },
+}
+
+/// The environment of a release's processes ([`Runner::environment`]).
+struct Environment {
+    env: Arc<tovuk_secrets::OpenedEnv>,
+    masker: Arc<tovuk_secrets::Masker>,
+    endpoints: bool,
+    hosts: Arc<Vec<String>>,
 }
 
 /// What every instance of a release starts from.
@@ -353,39 +362,9 @@ impl Runner {
             }
             return Ok(());
         }
-        let env =
-            tovuk_secrets::open_env(&self.config.secrets_key, &release.app_id, &release.env).map_err(|error| {
-                release::failure(
-                    FailureReason::ConfigUnreadable,
-                    format!("{error}; then: tovuk app restart {}", release.app),
-                )
-            })?;
-        let on_host_network = self.config.network.give(tovuk_sandbox::Network::Own) == tovuk_sandbox::Network::Host;
-        let provided = self
-            .config
-            .resources
-            .provide(&release.app, &release.app_id, &release.resources, &self.config.secrets_key, &env, on_host_network)
-            .await?;
+        let Environment { env, masker, endpoints, hosts } = self.environment(release).await?;
         self.config.resources.configure_queues(self, &release.app, &release.resources, manifest);
-        // Config values and resource credentials are hidden in what the app prints; a
-        // resource's path, bucket or endpoint is not a secret.
-        let masker = Arc::new(tovuk_secrets::Masker::new(
-            env.iter().map(|(_, value)| value.as_str()).chain(provided.secrets.iter().map(|secret| secret.as_str())),
-        ));
-        let mut env = env;
-        // A resource's variables win over config of the same name: the binding is explicit.
-        env.retain(|(name, _)| !provided.env.iter().any(|(set, _)| set == name));
-        env.extend(provided.env);
-        let env = Arc::new(env);
-        let starter = Starter {
-            release,
-            prepared: &prepared,
-            env,
-            masker,
-            endpoints: provided.needs_endpoints,
-            hosts: Arc::new(provided.hosts),
-            restoring,
-        };
+        let starter = Starter { release, prepared: &prepared, env, masker, endpoints, hosts, restoring };
         if !restoring && let Some(phase) = manifest.release() {
             self.release_phase(&starter, phase).await?;
         }
@@ -483,6 +462,39 @@ impl Runner {
         Ok(())
     }
 
+    /// What a release's processes run with: its config and its resources' variables (what
+    /// the resources need made first), and what hides their secret values in output.
+    async fn environment(&self, release: &ClaimedRelease) -> Result<Environment, DeployFailure> {
+        let env =
+            tovuk_secrets::open_env(&self.config.secrets_key, &release.app_id, &release.env).map_err(|error| {
+                release::failure(
+                    FailureReason::ConfigUnreadable,
+                    format!("{error}; then: tovuk app restart {}", release.app),
+                )
+            })?;
+        let on_host_network = self.config.network.give(tovuk_sandbox::Network::Own) == tovuk_sandbox::Network::Host;
+        let provided = self
+            .config
+            .resources
+            .provide(&release.app, &release.app_id, &release.resources, &self.config.secrets_key, &env, on_host_network)
+            .await?;
+        // Config values and resource credentials are hidden in what the app prints; a
+        // resource's path, bucket or endpoint is not a secret.
+        let masker = Arc::new(tovuk_secrets::Masker::new(
+            env.iter().map(|(_, value)| value.as_str()).chain(provided.secrets.iter().map(|secret| secret.as_str())),
+        ));
+        let mut env = env;
+        // A resource's variables win over config of the same name: the binding is explicit.
+        env.retain(|(name, _)| !provided.env.iter().any(|(set, _)| set == name));
+        env.extend(provided.env);
+        Ok(Environment {
+            env: Arc::new(env),
+            masker,
+            endpoints: provided.needs_endpoints,
+            hosts: Arc::new(provided.hosts),
+        })
+    }
+
     /// Starts one instance of a release and waits until it passes its health gate.
     /// Restoring, it adopts the instance of that slot that outlived the restart when it is
     /// alive and still answers. Err says why it never became healthy.
@@ -565,6 +577,7 @@ impl Runner {
             deploy_id: release.deploy_id.clone(),
             slot,
             process: None,
+            cron: None,
             release_dir: starter.prepared.dir.clone(),
             volume_dir: self.config.layout.volume_dir(&release.app),
             instance_dir: self.config.layout.instance_dir(&release.deploy_id, slot),

@@ -143,7 +143,7 @@ impl Runner {
     }
 
     /// Whether an instance of `deploy_id` serves `app` here.
-    fn serves(&self, app: &str, deploy_id: &str) -> bool {
+    pub(crate) fn serves(&self, app: &str, deploy_id: &str) -> bool {
         let process = self.serving.lock().is_ok_and(|serving| {
             serving
                 .get(app)

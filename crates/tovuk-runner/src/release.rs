@@ -165,10 +165,9 @@ fn nothing_else(dir: &Path, relative: &Path, seen: &std::collections::HashSet<Pa
     Ok(true)
 }
 
-/// The contract of the deployed commit, read from the app's repository (the artifact
-/// holds only the build output).
-/// The contract of the release's commit: its `tovuk.toml`, or the one detected from its files.
-fn read_manifest(layout: &DataLayout, release: &ClaimedRelease) -> Result<Manifest, DeployFailure> {
+/// The contract of the release's commit, read from the app's repository (the artifact holds
+/// only the build output): its `tovuk.toml`, or the one detected from its files.
+pub(crate) fn read_manifest(layout: &DataLayout, release: &ClaimedRelease) -> Result<Manifest, DeployFailure> {
     let repo = layout.repo(&release.app);
     let git = |args: &[&str]| {
         std::process::Command::new("git")

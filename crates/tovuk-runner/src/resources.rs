@@ -213,6 +213,16 @@ impl ResourceHost {
         crate::sqlite::query(&self.database(app, binding), sql, write).await
     }
 
+    /// Whether the platform is stopping.
+    pub(crate) fn stopping(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+
+    /// The runner this host serves, while it runs.
+    pub(crate) fn runner(&self) -> Option<Arc<crate::Runner>> {
+        self.runner.get().and_then(std::sync::Weak::upgrade)
+    }
+
     /// Sends the service-binding calls of apps on this machine to the router's internal
     /// listener at `addr`, the forwarders proving themselves with `secret`.
     pub fn serve_bindings(&self, addr: SocketAddr, secret: Arc<str>) {
@@ -302,7 +312,9 @@ impl ResourceHost {
                     provided.needs_endpoints = true;
                     (vec![tovuk_types::resources::queue_url(port, &resource.id), secret.to_string()], Vec::new())
                 }
-                ResourceKind::Cron | ResourceKind::State => {
+                // A cron job sets no variables: it runs the app's own command, on schedule.
+                ResourceKind::Cron => continue,
+                ResourceKind::State => {
                     return Err(failure(format!("resource kind `{kind}` is not served by this platform yet")));
                 }
             };

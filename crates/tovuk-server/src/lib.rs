@@ -4,6 +4,7 @@
 //! Boot and shutdown are narrated one `info!` line per step; shutdown runs in reverse.
 
 mod build_env;
+mod cron_host;
 mod data_dir;
 mod listeners;
 mod queue_host;
@@ -220,6 +221,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         .context("cannot open the resources the platform serves to apps (the KV and the object storage)")?;
     control.attach_sqlite_host(std::sync::Arc::new(sqlite_host::RunnerSqlite(resources.clone())));
     control.attach_queue_host(std::sync::Arc::new(queue_host::RunnerQueues(resources.clone())));
+    control.attach_cron_host(std::sync::Arc::new(cron_host::RunnerCron(resources.clone())));
 
     roles.set("api", true, Some(api_addr.to_string()));
     tracing::info!(role = "api", address = %api_addr, url = %api_url, "listening");
@@ -229,6 +231,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     shutdown.spawn("route-table", tovuk_control::run_route_table(control.clone(), shutdown.clone()));
     shutdown.spawn("store-watch", tovuk_control::run_store_watch(control.clone(), shutdown.clone()));
     shutdown.spawn("token-uses", tovuk_control::run_token_uses(control.clone(), shutdown.clone()));
+    shutdown.spawn("cron", tovuk_control::run_cron(control.clone(), shutdown.clone()));
     let route_feed = control.route_feed();
     // The API stops accepting last, once every other task has ended: the other roles (a
     // build being stopped, the runner) report their last words to it as they stop. Its

@@ -9,6 +9,7 @@ mod app_logs;
 mod apps;
 mod builds;
 mod config;
+mod cron;
 mod deploys;
 mod error;
 mod migrations;
@@ -26,6 +27,7 @@ pub use builds::{LogLine, StoredLogLine};
 pub use config::{
     ChangeError, ChangeOutcome, ChangeRequest, ConfigChange, ConfigVar, RollbackOutcome, SealedValue, Sealer, TokenRef,
 };
+pub use cron::{CRON_HISTORY_KEPT, CronBegun, CronRunRecord, NewCronRun};
 pub use deploys::{
     ConfigNeed, DeclaredResource, DeployRecord, Failure, NewSource, OperationRecord, PhaseRecord, Recorded,
     SERVICE_BINDING, TransitionError, TransitionExtras,

@@ -403,6 +403,33 @@ ALTER TABLE resources ADD COLUMN addon INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE instances ADD COLUMN process TEXT;
 "#,
     ),
+    (
+        18,
+        r#"
+-- Every tick of a cron resource: run (`running` until its end is reported), skipped or
+-- missed, with why. One `missed` row stands for a whole range of ticks (`reason` says which).
+CREATE TABLE cron_runs (
+    id           TEXT PRIMARY KEY,
+    app_id       TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    resource_id  TEXT NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+    binding      TEXT NOT NULL,
+    -- The release it ran from; NULL when it did not run.
+    deploy_id    TEXT,
+    trigger      TEXT NOT NULL,
+    scheduled_at TEXT NOT NULL,
+    started_at   TEXT,
+    ended_at     TEXT,
+    exit_code    INTEGER,
+    status       TEXT NOT NULL,
+    reason       TEXT
+) STRICT;
+CREATE INDEX cron_runs_resource ON cron_runs(resource_id, id);
+CREATE INDEX cron_runs_app ON cron_runs(app_id, id);
+CREATE INDEX cron_runs_running ON cron_runs(status) WHERE status = 'running';
+-- A tick is taken once, whoever schedules it.
+CREATE UNIQUE INDEX cron_runs_tick ON cron_runs(resource_id, scheduled_at) WHERE trigger <> 'manual';
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

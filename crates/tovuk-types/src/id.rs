@@ -1,4 +1,4 @@
-//! Prefixed, sortable ids (`app_…`, `dep_…`, `bld_…`, `op_…`, `tok_…`, `res_…`).
+//! Prefixed, sortable ids (`app_…`, `dep_…`, `bld_…`, `op_…`, `tok_…`, `res_…`, `run_…`).
 //!
 //! An id is its kind's prefix followed by 26 Crockford base32 characters: 48 bits of
 //! milliseconds then 80 random bits (the ULID layout), so ids sort by creation time.
@@ -18,6 +18,8 @@ pub enum IdKind {
     Operation,
     Token,
     Resource,
+    /// One run of a cron resource.
+    CronRun,
 }
 
 impl IdKind {
@@ -29,6 +31,7 @@ impl IdKind {
             IdKind::Operation => "op_",
             IdKind::Token => "tok_",
             IdKind::Resource => "res_",
+            IdKind::CronRun => "run_",
         }
     }
 }
@@ -90,6 +93,7 @@ id_type!(BuildId, IdKind::Build);
 id_type!(OperationId, IdKind::Operation);
 id_type!(TokenId, IdKind::Token);
 id_type!(ResourceId, IdKind::Resource);
+id_type!(CronRunId, IdKind::CronRun);
 
 #[cfg(test)]
 mod tests {

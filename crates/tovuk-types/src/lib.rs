@@ -16,7 +16,7 @@ pub mod values;
 pub use branch::validate_branch_name;
 pub use deploy_state::{DeployState, IllegalTransition};
 pub use env_names::{RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX};
-pub use id::{AppId, BuildId, DeployId, IdKind, OperationId, ResourceId, TokenId, parse_id};
+pub use id::{AppId, BuildId, CronRunId, DeployId, IdKind, OperationId, ResourceId, TokenId, parse_id};
 pub use layout::DataLayout;
 pub use name::{AppName, NameError, validate_dns_label};
 

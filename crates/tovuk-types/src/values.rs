@@ -256,6 +256,34 @@ text_enum! {
 }
 
 text_enum! {
+    /// How one tick of a cron resource ended, or why it did not run.
+    CronRunStatus, "cron run status" {
+        /// Started from the app's current release; its end is not reported yet.
+        Running = "running",
+        /// The command exited with code 0.
+        Succeeded = "succeeded",
+        /// The command exited non-zero (`exit_code`), could not start, or the platform stopped while it ran (`reason`).
+        Failed = "failed",
+        /// Still going at its `timeout`: stopped (SIGTERM, then SIGKILL).
+        TimedOut = "timed_out",
+        /// Not started: the binding's previous run was still going, or a cap on `cron_invocations` is reached (`reason`).
+        Skipped = "skipped",
+        /// Ticks that passed while the platform was down and were not run; one record stands for a whole range (`reason`).
+        Missed = "missed",
+    }
+}
+
+text_enum! {
+    /// What started a cron run.
+    CronTrigger, "cron run trigger" {
+        /// Its schedule (or, after the platform was down, a tick caught up at start).
+        Schedule = "schedule",
+        /// `tovuk cron run`, at once.
+        Manual = "manual",
+    }
+}
+
+text_enum! {
     /// Whether a platform role runs in this process.
     RoleState, "role state" {
         Running = "running",

@@ -6,6 +6,7 @@ mod artifact;
 mod caps;
 mod check;
 mod config;
+mod cron;
 mod deploy;
 mod env;
 mod hook;
@@ -101,6 +102,7 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
         Command::Addon(command) => block_on(addon::run(command, &global)),
         Command::Sqlite(command) => block_on(sqlite::run(command, &global)),
         Command::Queue(command) => block_on(queue::run(command, &global)),
+        Command::Cron(command) => block_on(cron::run(command, &global)),
         Command::Hook { name } => return hook::run(&name),
     };
     match result {

@@ -72,6 +72,10 @@ const COMMANDS: &[&[&str]] = &[
     &["queue", "peek"],
     &["queue", "purge"],
     &["queue", "redrive"],
+    &["cron"],
+    &["cron", "list"],
+    &["cron", "history"],
+    &["cron", "run"],
     &["token"],
     &["token", "create"],
     &["token", "list"],
@@ -169,6 +173,8 @@ fn values_reference() -> String {
         &mut out,
         "`Service.resources[].status` (`tovuk service show`, `tovuk service list`).",
     );
+    section::<CronRunStatus>(&mut out, "`CronRun.status` (`tovuk cron history`, `tovuk cron run`).");
+    section::<CronTrigger>(&mut out, "`CronRun.trigger`.");
     out
 }
 

@@ -11,6 +11,7 @@ mod build;
 mod check;
 mod contained;
 mod control;
+mod cron;
 mod detect;
 mod docs;
 mod durability;
