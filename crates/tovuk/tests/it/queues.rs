@@ -225,13 +225,18 @@ fn an_app_sends_pulls_and_acks_and_every_bad_input_gets_a_clear_error() {
     let (status, acked) = call(&platform, "shop", json!({"queue": "JOBS", "path": "/ack", "body": {"acks": leases}}));
     assert_eq!((status, acked["acked"].as_u64()), (200, Some(3)), "{acked}");
 
-    // Acked twice, or never given: reported per lease, not a silent success.
-    let twice = json!({"acks": [leases[0], "l_999_1_00000000000000ff"]});
+    // Acked twice, never given, not a lease id at all, or retried unknown: reported per
+    // lease, not a silent success.
+    let twice = json!({
+        "acks": [leases[0], "l_999_1_00000000000000ff", "nonsense"],
+        "retries": [{"lease_id": "l_998_1_00000000000000ff", "error": "x"}],
+    });
     let (status, refused) = call(&platform, "shop", json!({"queue": "JOBS", "path": "/ack", "body": twice}));
     assert_eq!((status, error_code(&refused)), (409, "lease_failed"), "{refused}");
     let failed = refused["failed"].as_array().cloned().unwrap_or_default();
-    assert_eq!(failed.len(), 2, "{refused}");
+    assert_eq!(failed.len(), 4, "{refused}");
     assert!(failed.iter().all(|f| f["code"] == "lease_not_found"), "{refused}");
+    assert_eq!((refused["acked"].as_u64(), refused["retried"].as_u64()), (Some(0), Some(0)), "{refused}");
 
     // A lease that runs out: the message comes back with its attempt counted, and the old
     // lease's ack is refused as expired.
@@ -286,6 +291,21 @@ fn an_app_sends_pulls_and_acks_and_every_bad_input_gets_a_clear_error() {
     let (status, answer) =
         call(&platform, "shop", json!({"queue": "JOBS", "path": "/messages", "body": {"body": big}}));
     assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("131072")), "{status} {answer}");
+    // One message over the size in a batch refuses the batch whole, naming it; nothing is stored.
+    let held = |platform: &Platform| {
+        let shown = queue_json(platform, "shop", "JOBS");
+        shown["depth"].as_u64().unwrap_or(0) + shown["in_flight"].as_u64().unwrap_or(0)
+    };
+    let before = held(&platform);
+    let mixed = json!({"messages": [{"body": "small"}, {"body": big}, {"body": "small"}]});
+    let (status, answer) = call(&platform, "shop", json!({"queue": "JOBS", "path": "/messages/batch", "body": mixed}));
+    assert_eq!((status, error_code(&answer)), (413, "message_too_large"), "{answer}");
+    assert!(answer["error"]["message"].as_str().is_some_and(|m| m.starts_with("message 2 of the batch")), "{answer}");
+    assert_eq!(held(&platform), before, "nothing of a refused batch is stored");
+    // An ack naming more than 100 leases.
+    let many = json!({"acks": vec!["l_1_1_00000000000000ff"; 101]});
+    let (status, answer) = call(&platform, "shop", json!({"queue": "JOBS", "path": "/ack", "body": many}));
+    assert_eq!((status, error_code(&answer)), (400, "too_many_messages"), "{answer}");
 
     // A cap on queue_messages stops sends with 429, naming the cap and the command.
     let sent_so_far = wait_until(
@@ -295,6 +315,12 @@ fn an_app_sends_pulls_and_acks_and_every_bad_input_gets_a_clear_error() {
     );
     assert_eq!(sent_so_far["resources"][0]["usage"][0]["meter"], "queue_messages", "{sent_so_far}");
     platform.tovuk().args(["caps", "set", "shop", "queue_messages", "8"]).run().success();
+    // A batch that would pass the cap is refused whole (6 + 3 > 8): nothing of it is stored.
+    let before = held(&platform);
+    let three = json!({"messages": [{"body": 1}, {"body": 2}, {"body": 3}]});
+    let (status, answer) = call(&platform, "shop", json!({"queue": "JOBS", "path": "/messages/batch", "body": three}));
+    assert_eq!((status, error_code(&answer)), (429, "cap_reached"), "{answer}");
+    assert_eq!(held(&platform), before, "nothing of a refused batch is stored");
     let mut refused = None;
     for n in 0..5 {
         let (status, answer) =
@@ -342,6 +368,15 @@ binding = \"BROKEN\"
 consumer = \"mailer\"
 consumer_path = \"/always-500\"
 max_retries = 1
+
+[[resources]]
+kind = \"queue\"
+binding = \"STUCK\"
+consumer = \"mailer\"
+consumer_path = \"/consume\"
+max_wait = \"0s\"
+delivery_timeout = \"1s\"
+max_retries = 0
 ";
 
 fn deliveries(platform: &Platform) -> Vec<Value> {
@@ -433,6 +468,18 @@ fn push_delivery_retries_what_fails_dead_letters_a_poison_message_and_redrive_br
         |all| all.as_array().is_some_and(|all| all.iter().any(|d| d["id"] == hung_id.as_str() && d["attempt"] == 2)),
     );
 
+    // Never answered and out of attempts (max_retries = 0): dead, saying the consumer did
+    // not answer in time.
+    let stuck = send("STUCK", vec![json!({"n": "stuck", "mode": "hang"})]);
+    let dead = wait_until(
+        "the unanswered delivery dead-lettered",
+        || platform.tovuk().args(["queue", "peek", "shop", "STUCK", "--dead-letter", "--json"]).run().success().json(),
+        |peek| peek["messages"].as_array().is_some_and(|m| m.len() == 1),
+    );
+    let letter = &dead["messages"][0];
+    assert_eq!((letter["id"].clone(), letter["attempts"].as_u64()), (stuck[0].clone(), Some(1)), "{dead}");
+    assert_eq!(letter["last_error"], "the consumer did not answer within 1s (delivery_timeout)", "{dead}");
+
     // A consumer that always fails: retried once (max_retries = 1), then kept as dead in
     // its own queue (no dead-letter queue), with the answer as its error.
     let broken = send("BROKEN", vec![json!({"n": "broken"})]);
@@ -473,7 +520,7 @@ fn push_delivery_retries_what_fails_dead_letters_a_poison_message_and_redrive_br
         })
         .collect();
     assert_eq!(by_binding.get("BROKEN"), Some(&(0, 0)), "{listed}");
-    assert_eq!(by_binding.len(), 3, "{listed}");
+    assert_eq!(by_binding.len(), 4, "{listed}");
     let unknown = platform.tovuk().args(["queue", "show", "shop", "NOPE"]).run();
     assert_ne!(unknown.code, 0);
     assert!(
