@@ -90,11 +90,15 @@ def on_counter(name, call, path):
     """A call to the State object `name`. The platform runs one call at a time per object,
     so this read-then-write (not atomic on its own) never loses an increment."""
     status, stored = counters("GET", f"/_storage/{name}/count", call)
+    if status not in (200, 404):  # 404: nothing stored yet
+        return 502, {"error": f"reading the count answered {status}"}
     count = stored["value"] if status == 200 else 0
     if path == "/counter/increment":
         count += 1
-        counters("PUT", f"/_storage/{name}/count", call, count)
-    return {"counter": name, "count": count}
+        status, _ = counters("PUT", f"/_storage/{name}/count", call, count)
+        if status != 200:
+            return 502, {"error": f"storing the count answered {status}"}
+    return 200, {"counter": name, "count": count}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -117,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         call = self.headers.get("Tovuk-State-Call")
         if call:  # the platform delivering a call to one of our State objects
-            return self.answer(200, on_counter(self.headers["Tovuk-State-Object"], call, self.path))
+            return self.answer(*on_counter(self.headers["Tovuk-State-Object"], call, self.path))
         if (method, self.path) == ("POST", "/orders"):
             return self.answer(200, ship(body["messages"]))
         if (method, self.path) == ("POST", "/fix"):
