@@ -260,11 +260,11 @@ pub(crate) enum AddonCommand {
     Create {
         /// App name or id.
         app: String,
-        /// `sqlite`, `object-storage` or `kv`.
+        /// `sqlite`, `object-storage`, `kv`, `queue` or `state`.
         kind: String,
         /// The env-var style name its variables derive from (`DB` sets `DB`, and
         /// `DATABASE_URL` when it is the app's only SQLite). Default: `DB` (sqlite), `FILES`
-        /// (object-storage), `CACHE` (kv).
+        /// (object-storage), `CACHE` (kv), `QUEUE` (queue), `STATE` (state).
         #[arg(long)]
         binding: Option<String>,
     },

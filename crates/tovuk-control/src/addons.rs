@@ -19,6 +19,8 @@ fn default_binding(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::ObjectStorage => "FILES",
         ResourceKind::Kv => "CACHE",
+        ResourceKind::Queue => "QUEUE",
+        ResourceKind::State => "STATE",
         _ => "DB",
     }
 }

@@ -22,8 +22,14 @@ use tovuk_store::{AppRecord, DeclaredResource, DeployRecord, ResourceRecord, SER
 use tovuk_types::resources::{bucket_name, sqlite_path};
 
 /// The kinds this platform serves now; a deploy declaring another is refused before it builds.
-pub(crate) const SERVED_KINDS: [ResourceKind; 5] =
-    [ResourceKind::Sqlite, ResourceKind::ObjectStorage, ResourceKind::Kv, ResourceKind::Queue, ResourceKind::Cron];
+pub(crate) const SERVED_KINDS: [ResourceKind; 6] = [
+    ResourceKind::Sqlite,
+    ResourceKind::ObjectStorage,
+    ResourceKind::Kv,
+    ResourceKind::Queue,
+    ResourceKind::Cron,
+    ResourceKind::State,
+];
 
 /// The `[[resources]]` and `[[bindings]]` a commit declares, as its deploy records them.
 pub(crate) fn declared(manifest: Option<&Manifest>) -> Vec<DeclaredResource> {
@@ -135,6 +141,7 @@ fn location(record: &ResourceRecord) -> String {
         Some(ResourceKind::Kv) => format!("keyspace {}", record.id),
         Some(ResourceKind::Queue) => format!("queue {}", record.id),
         Some(ResourceKind::Cron) => "the app's sandbox, from its current release".to_owned(),
+        Some(ResourceKind::State) => format!("State objects {}", record.id),
         _ => String::new(),
     }
 }
@@ -147,6 +154,7 @@ fn meters_of(kind: &str) -> &'static [&'static str] {
         Some(ResourceKind::Sqlite) => &["storage_gb_month"],
         Some(ResourceKind::Queue) => &["queue_messages"],
         Some(ResourceKind::Cron) => &["cron_invocations"],
+        Some(ResourceKind::State) => &["state_reads", "state_writes", "storage_gb_month"],
         None if kind == SERVICE_BINDING => &["service_binding_calls"],
         _ => &[],
     }

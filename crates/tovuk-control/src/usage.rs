@@ -607,6 +607,8 @@ async fn flush_counts(state: &ControlState) -> Vec<(String, Drained)> {
                 "object_storage_gb_month" => "object uploads",
                 "queue_messages" => "queue sends",
                 "cron_invocations" => "cron runs",
+                "state_reads" => "State reads",
+                "state_writes" => "State writes",
                 _ => "traffic",
             };
             if let Err(error) = record_stop(state, &app.id, stop, stopped).await {
@@ -638,8 +640,8 @@ async fn measure_storage(state: &ControlState) {
                 bytes += std::fs::metadata(file).map(|meta| meta.len()).unwrap_or(0);
             }
         }
-        // What the app's resources hold where they are served (the KV, its buckets); a
-        // SQLite file is in the volume, counted above.
+        // What the app's resources hold where they are served (the KV, its buckets, its State
+        // objects); a SQLite file is in the volume, counted above.
         let sizes = state.meters().get(&app.name).map(|meter| meter.resource_sizes()).unwrap_or_default();
         if !sizes.is_empty() {
             let kinds: HashMap<String, String> = state
@@ -652,7 +654,7 @@ async fn measure_storage(state: &ControlState) {
                 .collect();
             for (resource, held) in sizes {
                 let meter = match kinds.get(&resource).map(String::as_str) {
-                    Some("kv") => Meter::StorageGbMonth,
+                    Some("kv" | "state") => Meter::StorageGbMonth,
                     Some("object-storage") => Meter::ObjectStorageGbMonth,
                     _ => continue,
                 };

@@ -94,10 +94,14 @@ pub enum ResourceMeter {
     QueueMessages,
     /// Runs of a cron resource (each one started).
     CronInvocations,
+    /// Reads of a State object's storage (a get, a checked key, a listed entry).
+    StateReads,
+    /// Writes of a State object's storage (a put or a delete).
+    StateWrites,
 }
 
 /// How many resource meters there are: the length of every per-meter array.
-pub const RESOURCE_METERS: usize = 7;
+pub const RESOURCE_METERS: usize = 9;
 
 impl ResourceMeter {
     pub const ALL: [ResourceMeter; RESOURCE_METERS] = [
@@ -108,6 +112,8 @@ impl ResourceMeter {
         ResourceMeter::ServiceBindingCalls,
         ResourceMeter::QueueMessages,
         ResourceMeter::CronInvocations,
+        ResourceMeter::StateReads,
+        ResourceMeter::StateWrites,
     ];
 
     /// The meter's name in the price table.
@@ -120,6 +126,8 @@ impl ResourceMeter {
             ResourceMeter::ServiceBindingCalls => "service_binding_calls",
             ResourceMeter::QueueMessages => "queue_messages",
             ResourceMeter::CronInvocations => "cron_invocations",
+            ResourceMeter::StateReads => "state_reads",
+            ResourceMeter::StateWrites => "state_writes",
         }
     }
 

@@ -1,5 +1,6 @@
 //! Push delivery's way into consumer apps: a POST to one of the app's serving instances,
 //! in turn, inside its own network (as health probes reach it), never through the router.
+//! State calls take the same way in (`resources::states`).
 
 use crate::Runner;
 use crate::instance::{Instance, Life};
@@ -13,7 +14,7 @@ use tovuk_queue::{Delivery, MAX_ANSWER_BYTES};
 pub(crate) struct Consumers {
     pub runner: Weak<Runner>,
     /// Round robin over an app's instances.
-    turn: AtomicUsize,
+    pub turn: AtomicUsize,
 }
 
 impl Consumers {
@@ -23,7 +24,7 @@ impl Consumers {
 
     /// The instances of `app`'s current deploy that run its `[run]` command and are up
     /// (`[[processes]]` have no listener of their own).
-    fn instances(&self, app: &str) -> Vec<Instance> {
+    pub fn instances(&self, app: &str) -> Vec<Instance> {
         let Some(runner) = self.runner.upgrade() else { return Vec::new() };
         runner.serving.lock().map_or_else(
             |_| Vec::new(),

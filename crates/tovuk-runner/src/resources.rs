@@ -7,7 +7,7 @@
 //! credentials open anything there. An instance on the host's network (a machine without
 //! namespaces) reaches listeners on the host's loopback, where the credential alone decides.
 //! The queues' API answers there too (`127.0.0.1:9650`), and their push deliveries go out
-//! from here ([`queues`]). Every operation is admitted and counted against the app's caps
+//! from here ([`queues`]); so does the State objects' (`127.0.0.1:9660`, [`states`]). Every operation is admitted and counted against the app's caps
 //! ([`tovuk_meter`]).
 
 use std::collections::HashMap;
@@ -24,12 +24,13 @@ use tovuk_manifest::ResourceKind;
 use tovuk_meter::{Meters, ResourceMeter, Stop};
 use tovuk_types::DataLayout;
 use tovuk_types::resources::{
-    KV_PORT, OBJECTS_PORT, OBJECTS_REGION, QUEUES_PORT, SERVICE_BINDING_KIND, bucket_name, sqlite_path,
+    KV_PORT, OBJECTS_PORT, OBJECTS_REGION, QUEUES_PORT, SERVICE_BINDING_KIND, STATE_PORT, bucket_name, sqlite_path,
     sqlite_volume_path,
 };
 use zeroize::Zeroizing;
 
 mod queues;
+mod states;
 
 /// How often what each resource holds is measured, for storage metering and `service show`.
 const MEASURE_EVERY: Duration = Duration::from_secs(30);
@@ -66,6 +67,14 @@ impl Registry {
             .then(|| (resource.secret.to_string(), resource.app.clone()))
     }
 
+    /// Every resource of `kind`, with its app.
+    fn of_kind(&self, kind: ResourceKind) -> Vec<(String, String)> {
+        self.given.read().map_or_else(
+            |_| Vec::new(),
+            |given| given.iter().filter(|(_, r)| r.kind == kind).map(|(id, r)| (id.clone(), r.app.clone())).collect(),
+        )
+    }
+
     fn of_app(&self, app: &str, kind: ResourceKind) -> Vec<String> {
         self.given.read().map_or_else(
             |_| Vec::new(),
@@ -95,6 +104,8 @@ pub struct ResourceHost {
     objects: Arc<tovuk_objects::Objects>,
     /// The queues, their push dispatchers and their listener on the host's loopback.
     queues: queues::QueueHost,
+    /// The State objects' storage and their listener on the host's loopback.
+    states: states::StateHost,
     registry: Arc<Registry>,
     /// The ports of the listeners on the host's loopback, made on first use.
     host_ports: OnceLock<Option<(u16, u16)>>,
@@ -126,17 +137,23 @@ pub(crate) struct Provided {
 
 impl ResourceHost {
     /// Opens the KV and the object storage under the data directory.
-    pub fn open(layout: DataLayout, meters: Arc<Meters>, shutdown: Shutdown) -> anyhow::Result<Arc<ResourceHost>> {
+    pub async fn open(
+        layout: DataLayout,
+        meters: Arc<Meters>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Arc<ResourceHost>> {
         std::fs::create_dir_all(layout.resources_dir())?;
         let kv = tovuk_kv::Kv::open(&layout.kv_file())?;
         let objects = tovuk_objects::Objects::open(&layout.objects_dir())?;
         let queues = queues::QueueHost::open(&layout.queues_file(), &shutdown);
+        let states = states::StateHost::open(&layout.state_objects_file(), &shutdown).await?;
         let host = Arc::new(ResourceHost {
             layout,
             meters,
             kv,
             objects,
             queues,
+            states,
             registry: Arc::default(),
             host_ports: OnceLock::new(),
             shutdown: shutdown.clone(),
@@ -312,11 +329,15 @@ impl ResourceHost {
                     provided.needs_endpoints = true;
                     (vec![tovuk_types::resources::queue_url(port, &resource.id), secret.to_string()], Vec::new())
                 }
+                ResourceKind::State => {
+                    let port = self.state_port(on_host_network).ok_or_else(|| {
+                        failure("the platform cannot serve State objects on this machine's loopback".into())
+                    })?;
+                    provided.needs_endpoints = true;
+                    (vec![tovuk_types::resources::state_url(port, &resource.id), secret.to_string()], Vec::new())
+                }
                 // A cron job sets no variables: it runs the app's own command, on schedule.
                 ResourceKind::Cron => continue,
-                ResourceKind::State => {
-                    return Err(failure(format!("resource kind `{kind}` is not served by this platform yet")));
-                }
             };
             env.extend(kind.variables(binding).into_iter().zip(own));
             if count(kind) == 1 {
@@ -350,7 +371,10 @@ impl ResourceHost {
             tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], OBJECTS_PORT))).await?;
         let queue_api =
             tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], QUEUES_PORT))).await?;
+        let state_api =
+            tovuk_sandbox::network::listen_in(netns, SocketAddr::from(([127, 0, 0, 1], STATE_PORT))).await?;
         self.serve_queues(queue_api, Some(app.to_owned()), stop.clone());
+        self.serve_states(state_api, Some(app.to_owned()), stop.clone());
         self.serve(kv, objects, Some(app.to_owned()), stop);
         Ok(())
     }
@@ -436,6 +460,7 @@ impl ResourceHost {
             let host = self.clone();
             let _ = tokio::task::spawn_blocking(move || host.measure_once()).await;
             self.measure_queues().await;
+            self.measure_states().await;
         }
     }
 

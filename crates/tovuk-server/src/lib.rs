@@ -217,8 +217,10 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     );
     control.recover_after_restart().await.context("cannot recover what the previous run left")?;
     control.prepare_repositories().await.context("cannot prepare the git repositories")?;
-    let resources = tovuk_runner::ResourceHost::open(data_dir.layout().clone(), meters.clone(), shutdown.clone())
-        .context("cannot open the resources the platform serves to apps (the KV and the object storage)")?;
+    let resources =
+        tovuk_runner::ResourceHost::open(data_dir.layout().clone(), meters.clone(), shutdown.clone()).await.context(
+            "cannot open the resources the platform serves to apps (the KV, the object storage, the State store)",
+        )?;
     control.attach_sqlite_host(std::sync::Arc::new(sqlite_host::RunnerSqlite(resources.clone())));
     control.attach_queue_host(std::sync::Arc::new(queue_host::RunnerQueues(resources.clone())));
     control.attach_cron_host(std::sync::Arc::new(cron_host::RunnerCron(resources.clone())));

@@ -158,6 +158,11 @@ impl DataLayout {
         self.resources_dir().join("queues.db")
     }
 
+    /// Every State object's storage, one SQLite database (runner).
+    pub fn state_objects_file(&self) -> PathBuf {
+        self.resources_dir().join("state-objects.db")
+    }
+
     /// Every bucket of object storage (runner).
     pub fn objects_dir(&self) -> PathBuf {
         self.resources_dir().join("objects")

@@ -7,6 +7,8 @@ pub const KV_PORT: u16 = 6379;
 pub const OBJECTS_PORT: u16 = 9000;
 /// The port the queues' HTTP API answers on inside an app's own network.
 pub const QUEUES_PORT: u16 = 9650;
+/// The port the State objects' HTTP API answers on inside an app's own network.
+pub const STATE_PORT: u16 = 9660;
 /// The region the object storage signs with: the one every S3 SDK accepts.
 pub const OBJECTS_REGION: &str = "us-east-1";
 
@@ -37,6 +39,12 @@ pub const CALLER_PREAMBLE: &str = "TOVUK-CALLER ";
 /// Where a service binding's calls go inside an app's own network: `http://<service>.internal`,
 /// which the app's hosts file points at this loopback address.
 pub const BINDINGS_PORT: u16 = 80;
+
+/// Where an app reaches the objects of its State resource `resource_id` (`B_URL`), the State
+/// API listening on `port`.
+pub fn state_url(port: u16, resource_id: &str) -> String {
+    format!("http://127.0.0.1:{port}/state/{resource_id}")
+}
 
 /// Where an app reaches its queue `resource_id` (`B_URL`), the queue API listening on `port`.
 pub fn queue_url(port: u16, resource_id: &str) -> String {

@@ -28,6 +28,7 @@ mod rollback;
 mod secrets;
 mod server;
 mod source;
+mod state;
 mod targets;
 mod tidy;
 mod upload;

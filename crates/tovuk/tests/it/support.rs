@@ -651,6 +651,20 @@ impl Platform {
     pub fn get_app(&self, app: &str, path: &str) -> (u16, String) {
         get_through(&self.router_addr(), app, path)
     }
+
+    /// A request with no body through the router to `app`, waiting up to two minutes.
+    pub fn request_app(&self, app: &str, method: &str, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.router_addr()).expect("connect router");
+        stream.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {app}.localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let response = read_answer(stream);
+        let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+        (status, body)
+    }
 }
 
 /// Sends a GET for `app` to `addr` and leaves the answer unread (a connection that must
