@@ -24,32 +24,10 @@ const WAREHOUSE: &[(&str, &str)] = &[
     ("tally.py", include_str!("../../../../examples/orders/warehouse/tally.py")),
 ];
 
-/// The warehouse's State entry, last in its tovuk.toml.
-const STATE_ENTRY: &str = "[[resources]]\nkind = \"state\"\nbinding = \"COUNTERS\"\n";
-
-/// The warehouse's files as they are, or (`with_state` false) without its State entry:
-/// `kind = "state"` is refused at deploy until the tovuk-state integration lands.
-fn warehouse_files(with_state: bool) -> Vec<(&'static str, String)> {
-    WAREHOUSE
-        .iter()
-        .map(|(path, text)| {
-            let text = if *path == "tovuk.toml" && !with_state {
-                assert!(text.ends_with(STATE_ENTRY), "the State entry is the manifest's last:\n{text}");
-                text.trim_end_matches(STATE_ENTRY).to_owned()
-            } else {
-                (*text).to_owned()
-            };
-            (*path, text)
-        })
-        .collect()
-}
-
 /// The warehouse with `tovuk deploy DIR --follow`, as the README does.
-fn deploy_warehouse(platform: &Platform, with_state: bool) {
+fn deploy_warehouse(platform: &Platform) {
     platform.tovuk().args(["app", "create", "warehouse"]).run().success();
-    let files = warehouse_files(with_state);
-    let files: Vec<(&str, &str)> = files.iter().map(|(path, text)| (*path, text.as_str())).collect();
-    let dir = project(&files);
+    let dir = project(WAREHOUSE);
     let deployed = platform.tovuk().arg("deploy").arg(dir.path()).arg("--follow").run();
     assert_eq!(deployed.code, 0, "{}\n{}\n{}", deployed.stdout, deployed.stderr, platform.log());
 }
@@ -131,7 +109,7 @@ fn the_orders_example_delivers_10000_orders_dead_letters_and_redrives_the_poison
     let started = Instant::now();
     let platform = Platform::start();
     // The binding needs the warehouse running first (else the shop's deploy is refused).
-    deploy_warehouse(&platform, false);
+    deploy_warehouse(&platform);
     deploy_shop(&platform);
 
     // The cron job is scheduled: every minute, its next tick listed.
@@ -277,10 +255,9 @@ fn the_orders_example_delivers_10000_orders_dead_letters_and_redrives_the_poison
 }
 
 #[test]
-#[ignore = "state lands with tovuk-state integration"]
 fn the_orders_example_counts_exactly_1000_with_a_state_object_under_concurrent_calls() {
     let platform = Platform::start();
-    deploy_warehouse(&platform, true);
+    deploy_warehouse(&platform);
     let service = cli_json(&platform, &["service", "show", "warehouse"]);
     let state = resource(&service, "COUNTERS");
     assert_eq!((state["kind"].as_str(), state["status"].as_str()), (Some("state"), Some("active")), "{service}");
