@@ -15,7 +15,7 @@ use tovuk_api_types::{
     AppLimits, AppUsage, BillingEstimate, DeployPlan, DeployShape, ErrorCode, LineItem, PlanCapabilities, PlanFix,
     PlanLimits, PlanRequest, PlannedMeter, PlatformLimits,
 };
-use tovuk_manifest::{Capability, Manifest};
+use tovuk_manifest::{Capability, Manifest, ResourceKind};
 use tovuk_pricing::Meter;
 use tovuk_store::{AppRecord, CapRecord, ConfigNeed, Failure};
 
@@ -164,6 +164,9 @@ async fn binding_refusal(
     manifest: Option<&Manifest>,
 ) -> Result<Option<Failure>, ApiFailure> {
     let Some(manifest) = manifest else { return Ok(None) };
+    if let Some(line) = state_service_refusal(state, app, manifest).await? {
+        return Ok(Some(unavailable(line)));
+    }
     for binding in manifest.bindings().iter().filter(|binding| binding.service != app.name) {
         let service = &binding.service;
         let line = match state.store().find_app(service).await? {
@@ -179,13 +182,58 @@ async fn binding_refusal(
             ),
             Some(_) => continue,
         };
-        return Ok(Some(Failure {
-            reason: FailureReason::BindingUnavailable,
-            phase: Some(tovuk_types::DeployState::Queued),
-            exit_code: None,
-            first_actionable_line: Some(line),
-            missing: Vec::new(),
-        }));
+        return Ok(Some(unavailable(line)));
+    }
+    Ok(None)
+}
+
+/// A deploy refused before it builds because what it calls is not there: `line` says what.
+fn unavailable(line: String) -> Failure {
+    Failure {
+        reason: FailureReason::BindingUnavailable,
+        phase: Some(tovuk_types::DeployState::Queued),
+        exit_code: None,
+        first_actionable_line: Some(line),
+        missing: Vec::new(),
+    }
+}
+
+/// Why a `state` resource with a `service` cannot be served: that app does not exist, runs
+/// nothing, or its current deploy declares no State objects of that binding.
+async fn state_service_refusal(
+    state: &ControlState,
+    app: &AppRecord,
+    manifest: &Manifest,
+) -> Result<Option<String>, ApiFailure> {
+    let others = manifest.resources().iter().filter(|resource| resource.kind == ResourceKind::State);
+    for resource in others {
+        let Some(service) = resource.service.as_deref().filter(|service| *service != app.name) else { continue };
+        let binding = &resource.binding;
+        let entry = format!("[[resources]] `{binding}` (kind state) uses the State objects of `{service}`");
+        let Some(owner) = state.store().find_app(service).await? else {
+            return Ok(Some(format!(
+                "{entry}, which is not an app on this platform: create and deploy it (tovuk app create {service}), \
+                 or fix the name in tovuk.toml, then deploy again"
+            )));
+        };
+        let current = match state.store().current_deploy_id(owner.id.as_str()).await? {
+            Some(deploy_id) => state.store().find_deploy(&deploy_id).await?,
+            None => None,
+        };
+        let Some(current) = current else {
+            return Ok(Some(format!(
+                "{entry}, which has nothing running: deploy it (tovuk deploy --app {service}), then deploy this app again"
+            )));
+        };
+        let declares = current.resources.iter().any(|declared| {
+            declared.kind == ResourceKind::State.as_str() && declared.binding == *binding && declared.service.is_none()
+        });
+        if !declares {
+            return Ok(Some(format!(
+                "{entry}, whose running deploy declares no State objects `{binding}`: add [[resources]] kind = \
+                 \"state\" binding = \"{binding}\" to {service}'s tovuk.toml and deploy it, or fix `binding` here"
+            )));
+        }
     }
     Ok(None)
 }

@@ -37,7 +37,7 @@ pub(crate) fn declared(manifest: Option<&Manifest>) -> Vec<DeclaredResource> {
     let resources = manifest.resources().iter().map(|resource| DeclaredResource {
         kind: resource.kind.as_str().to_owned(),
         binding: resource.binding.clone(),
-        service: None,
+        service: resource.service.clone(),
     });
     let bindings = manifest.bindings().iter().map(|binding| DeclaredResource {
         kind: SERVICE_BINDING.to_owned(),
@@ -225,7 +225,8 @@ pub(crate) async fn show(
                 backend: record.backend.clone(),
                 env: env_names(record, &records),
                 location: match service_of(record) {
-                    Some(service) => format!("http://{service}.internal"),
+                    Some(service) if record.kind == SERVICE_BINDING => format!("http://{service}.internal"),
+                    Some(service) => format!("the State objects `{}` of `{service}`", record.binding),
                     None => location(record),
                 },
                 service: service_of(record),

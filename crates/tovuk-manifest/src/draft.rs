@@ -154,6 +154,8 @@ pub(crate) struct DraftResource {
     pub(crate) timeout: Field<Duration>,
     /// A queue's delivery keys (`consumer`, `max_retries`, ...); only for kind `queue`.
     pub(crate) queue: DraftQueue,
+    /// The app whose State objects these are; only for kind `state`.
+    pub(crate) service: Field<String>,
 }
 
 /// The keys only a queue resource takes.
@@ -302,6 +304,7 @@ impl Draft {
                 timeout: (kind == ResourceKind::Cron)
                     .then(|| resource.timeout.value().copied().unwrap_or(DEFAULT_CRON_TIMEOUT)),
                 queue: if kind == ResourceKind::Queue { Some(resource.queue.to_settings()?) } else { None },
+                service: resource.service.value().cloned(),
             });
         }
         let mut bindings = Vec::new();

@@ -244,6 +244,9 @@ pub struct Resource {
     pub timeout: Option<Duration>,
     /// How a queue is delivered; set exactly when `kind` is `queue`.
     pub queue: Option<QueueSettings>,
+    /// For a `state` resource: the app whose State objects of the same binding it calls
+    /// (None: the app's own).
+    pub service: Option<String>,
 }
 
 /// `batch_size` of a queue's push consumer when it does not say.

@@ -173,6 +173,7 @@ pub(crate) const RESOURCE: TableSpec = TableSpec {
         key("delivery_timeout", Duration, r#"delivery_timeout = "30s""#),
         key("max_retries", Integer, "max_retries = 3"),
         key("dead_letter", String, r#"dead_letter = "EMAILS_FAILED""#),
+        key("service", String, r#"service = "rooms-api""#),
     ],
 };
 

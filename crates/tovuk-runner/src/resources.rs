@@ -41,6 +41,8 @@ struct Given {
     kind: ResourceKind,
     binding: String,
     secret: Zeroizing<String>,
+    /// A State resource of another app's objects: that app.
+    service: Option<String>,
 }
 
 /// The resources of every app this runner serves, by resource id.
@@ -58,6 +60,22 @@ impl Registry {
         let scope_ok = scope.is_none_or(|app| app == resource.app);
         (resource.kind == kind && scope_ok && constant_time_eq(resource.secret.as_bytes(), secret.as_bytes()))
             .then(|| resource.app.clone())
+    }
+
+    /// Like [`Registry::open`], for a State resource: who owns the objects it calls (the app
+    /// itself, or the app its `service` names) and their resource id there, when known here.
+    fn open_state(&self, scope: Option<&str>, id: &str, secret: &str) -> Option<(String, String, Option<String>)> {
+        let app = self.open(scope, id, ResourceKind::State, secret)?;
+        let given = self.given.read().ok()?;
+        let resource = given.get(id)?;
+        let Some(owner) = &resource.service else { return Some((app.clone(), app, Some(id.to_owned()))) };
+        let owned = given.iter().find(|(_, other)| {
+            other.app == *owner
+                && other.kind == ResourceKind::State
+                && other.binding == resource.binding
+                && other.service.is_none()
+        });
+        Some((app, owner.clone(), owned.map(|(owned_id, _)| owned_id.clone())))
     }
 
     fn secret_of(&self, scope: Option<&str>, id: &str, kind: ResourceKind) -> Option<(String, String)> {
@@ -348,9 +366,11 @@ impl ResourceHost {
             if kind != ResourceKind::Sqlite {
                 provided.secrets.push(secret.clone());
             }
-            if let Ok(mut given) = self.registry.given.write() {
-                given
-                    .insert(resource.id.clone(), Given { app: app.to_owned(), kind, binding: binding.clone(), secret });
+            if let Ok(mut given_all) = self.registry.given.write() {
+                // A State resource naming its own app is the app's own objects.
+                let service = resource.service.clone().filter(|service| kind == ResourceKind::State && service != app);
+                let given = Given { app: app.to_owned(), kind, binding: binding.clone(), secret, service };
+                given_all.insert(resource.id.clone(), given);
             }
         }
         provided.env = env.into_iter().map(|(name, value)| (name, Zeroizing::new(value))).collect();

@@ -31,7 +31,8 @@ pub(super) fn read_resource(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) ->
     let command = reader.non_empty_string(table, &RESOURCE, "command");
     let timeout = reader.duration_in(table, &RESOURCE, "timeout", Duration::from_secs(1)..=MAX_CRON_TIMEOUT);
     let queue = read_queue(reader, table);
-    DraftResource { kind, binding, schedule, command, timeout, queue }
+    let service = app_name_key(reader, table, &RESOURCE, "service");
+    DraftResource { kind, binding, schedule, command, timeout, queue, service }
 }
 
 /// Longest one cron run may take.
@@ -46,14 +47,7 @@ pub(crate) const MAX_DELIVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// A queue's delivery keys; whether the kind takes them is a rule of its own.
 fn read_queue(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftQueue {
-    let consumer = reader.string(table, &RESOURCE, "consumer").and_then(|app, span| match check_app_name(app) {
-        Ok(()) => Some(app.clone()),
-        Err(problem) => {
-            let next = suggest_app_name(app).map(|better| format!("consumer = \"{better}\""));
-            reader.invalid(span, format!("consumer must be an app name: {problem}"), next);
-            None
-        }
-    });
+    let consumer = app_name_key(reader, table, &RESOURCE, "consumer");
     let consumer_path =
         reader.string(table, &RESOURCE, "consumer_path").and_then(|path, span| match check_url_path(path) {
             Ok(()) => Some(path.clone()),
@@ -91,15 +85,20 @@ fn read_queue(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftQueue {
 pub(super) fn read_binding(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftBinding {
     reader.check_keys(table, &BINDING);
     let binding = binding_name(reader, table, &BINDING);
-    let service = reader.string(table, &BINDING, "service").and_then(|service, span| match check_app_name(service) {
-        Ok(()) => Some(service.clone()),
+    let service = app_name_key(reader, table, &BINDING, "service");
+    DraftBinding { binding, service }
+}
+
+/// A key naming another app (`service`, `consumer`).
+fn app_name_key(reader: &mut Reader<'_, '_>, table: &DeTable<'_>, spec: &TableSpec, key: &str) -> Field<String> {
+    reader.string(table, spec, key).and_then(|app, span| match check_app_name(app) {
+        Ok(()) => Some(app.clone()),
         Err(problem) => {
-            let next = suggest_app_name(service).map(|better| format!("service = \"{better}\""));
-            reader.invalid(span, format!("service must be an app name: {problem}"), next);
+            let next = suggest_app_name(app).map(|better| format!("{key} = \"{better}\""));
+            reader.invalid(span, format!("{key} must be an app name: {problem}"), next);
             None
         }
-    });
-    DraftBinding { binding, service }
+    })
 }
 
 /// `binding`: an env-var style name, because the app reads it from its environment.

@@ -117,6 +117,21 @@ fn check_resources(source: &Source<'_>, draft: &Draft, report: &mut CheckReport)
                 }
             }
         }
+        if *kind != ResourceKind::State
+            && let Some(field_span) = entry.service.span()
+        {
+            let diagnostic = source
+                .diagnostic(
+                    Code::NotAllowed,
+                    field_span,
+                    format!(
+                        "`service` is only for state resources (another app's State objects), not kind `{kind}`; \
+                         to call another app, use a [[bindings]] entry"
+                    ),
+                )
+                .with_next("remove `service` from this [[resources]] entry");
+            report.push_error(diagnostic);
+        }
     }
 }
 

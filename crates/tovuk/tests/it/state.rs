@@ -78,9 +78,10 @@ class H(BaseHTTPRequestHandler):
                 count = found['value'] if status == 200 else 0
                 time.sleep(0.001)
                 status, written = storage('PUT', obj, 'count', call_id, count + 1)
-                return self.answer(status, written if status != 200 else {'count': count + 1})
             finally:
+                # Before the answer: once it is sent, the object's next call may start.
                 with lock: active[obj] -= 1
+            return self.answer(status, written if status != 200 else {'count': count + 1})
         if self.path == '/die' and obj:
             _, attempts = storage('GET', obj, 'attempts', call_id)
             storage('PUT', obj, 'attempts', call_id, attempts.get('value', 0) + 1)
@@ -203,4 +204,74 @@ fn a_thousand_concurrent_calls_to_one_object_count_exactly_and_its_storage_outli
     let message = capped["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("tovuk caps set tally state_writes <LIMIT>"), "{capped}");
     assert_eq!(value(&platform, "hits")["count"], 1000, "nothing written past the cap");
+}
+
+/// Another app using tally's objects: a call, and a try at their storage.
+const VISITOR: &str = r#"import json, os, urllib.error, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+URL, TOKEN = os.environ['COUNTERS_URL'], os.environ['COUNTERS_TOKEN']
+def ask(method, path):
+    request = urllib.request.Request(URL + path, data=b'' if method == 'POST' else None, method=method,
+                                     headers={'Authorization': 'Bearer ' + TOKEN, 'Tovuk-State-Call': 'call_forged'})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        status, body = {'/visit': lambda: ask('POST', '/hits/increment'), '/value': lambda: ask('GET', '/hits/value'),
+                        '/storage': lambda: ask('GET', '/_storage/hits/count')}.get(self.path, lambda: (200, b'{}'))()
+        self.send_response(status); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()
+"#;
+
+fn visitor_manifest(service: &str) -> String {
+    format!(
+        "[app]\nname = \"visitor\"\nkind = \"web\"\ncapabilities = [\"http\", \"state\"]\n\n[run]\ncommand = \"python3 app.py\"\n\n[health]\npath = \"/\"\n\n[[resources]]\nkind = \"state\"\nbinding = \"COUNTERS\"\nservice = \"{service}\"\n"
+    )
+}
+
+#[test]
+fn another_app_calls_the_objects_its_state_resource_names_and_cannot_touch_their_storage() {
+    let platform = Platform::start();
+    let visitor_token = platform.create_app("visitor");
+
+    // Objects of an app that does not exist: refused before anything is built, naming the fix.
+    let manifest = visitor_manifest("tally");
+    let refused = platform.push_files("visitor", &visitor_token, &[("tovuk.toml", &manifest), ("app.py", VISITOR)]);
+    let failed = platform.wait_for_state(&refused, "failed");
+    assert_eq!(failed["failure"]["reason"], "binding_unavailable", "{failed}");
+    let line = failed["failure"]["first_actionable_line"].as_str().unwrap_or_default();
+    assert!(line.contains("tovuk app create tally"), "{line}");
+
+    let tally_token = platform.create_app("tally");
+    let tally =
+        platform.push_files("tally", &tally_token, &[("tovuk.toml", MANIFEST), ("app.py", APP), ("doom.py", DOOM)]);
+    platform.wait_for_state(&tally, "running");
+    let files = [("tovuk.toml", manifest.as_str()), ("app.py", VISITOR), ("VERSION", "2")];
+    let visitor = platform.push_files("visitor", &visitor_token, &files);
+    platform.wait_for_state(&visitor, "running");
+
+    // Its calls go to tally's instances, in the same line as tally's own, naming the caller.
+    for expected in 1..=3 {
+        let (status, body) = platform.get_app("visitor", "/visit");
+        assert_eq!(status, 200, "{body}\n{}", platform.log());
+        assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["count"], expected, "{body}");
+    }
+    let (status, body) = platform.get_app("visitor", "/value");
+    assert_eq!(status, 200, "{body}");
+    let seen: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!((seen["count"].as_u64(), seen["caller"].as_str()), (Some(3), Some("visitor")), "{seen}");
+    assert_eq!(value(&platform, "hits")["count"], 3, "tally sees the same object");
+
+    // The objects' storage is tally's alone, even with a call id.
+    let (status, body) = platform.get_app("visitor", "/storage");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("forbidden"), "{body}");
+
+    let shown = platform.tovuk().args(["service", "show", "visitor", "--json"]).run().success().json();
+    let counters = &shown["resources"][0];
+    assert_eq!((counters["service"].as_str(), counters["readiness"].as_str()), (Some("tally"), Some("ready")));
+    assert!(counters["location"].as_str().is_some_and(|at| at.contains("`tally`")), "{counters}");
 }

@@ -1,4 +1,4 @@
-//! A queue's delivery keys, one line per case (`error code line:column`).
+//! A queue's delivery keys and a State resource's `service`, one line per case (`error code line:column`).
 
 use crate::tests::check;
 
@@ -50,4 +50,12 @@ fn dead_letter_names_another_queue_of_the_app() {
 fn queue_keys_are_refused_on_other_kinds() {
     let kv = "[[resources]]\nkind = \"kv\"\nbinding = \"CACHE\"\nmax_retries = 3\n";
     check(&app(kv), "error not_allowed 13:15");
+}
+
+#[test]
+fn service_names_another_apps_state_objects_and_only_a_state_resource_takes_it() {
+    let state = "[[resources]]\nkind = \"state\"\nbinding = \"ROOMS\"\nservice = \"chat\"\n";
+    check(&app(state).replace("\"queues\"", "\"state\""), "ok");
+    check(&app(&format!("{JOBS}service = \"chat\"\n")), "error not_allowed 13:11");
+    check(&app(state).replace("\"queues\"", "\"state\"").replace("\"chat\"", "\"Chat!\""), "error invalid_value 13:11");
 }
