@@ -106,11 +106,17 @@ async fn post_once(
     let exchange = async {
         let response = sender.send_request(request).await.map_err(|error| format!("the consumer hung up: {error}"))?;
         let status = response.status().as_u16();
-        let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map(|collected| collected.to_bytes().to_vec())
-            .unwrap_or_default();
+        let body = match http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes().to_vec(),
+            // A success whose retry list cannot be read must not ack what it may list.
+            Err(error) if (200..300).contains(&status) => {
+                return Err(format!(
+                    "the consumer answered {status} but its body could not be read whole (at most {} KiB): {error}",
+                    MAX_ANSWER_BYTES / 1024
+                ));
+            }
+            Err(_) => Vec::new(),
+        };
         Ok::<_, String>((status, body))
     };
     tokio::pin!(exchange, connection);

@@ -114,6 +114,8 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(20)
             elif mode == "slow":
                 time.sleep(0.005)
+        if self.path == "/huge":
+            return self.answer(200, {"retry": [], "pad": "x" * (2 << 20)})
         self.answer(status, {"retry": retry} if status == 200 else {"error": "this consumer always fails"})
 
 ThreadingHTTPServer.daemon_threads = True
@@ -377,6 +379,14 @@ consumer_path = \"/consume\"
 max_wait = \"0s\"
 delivery_timeout = \"1s\"
 max_retries = 0
+
+[[resources]]
+kind = \"queue\"
+binding = \"HUGE\"
+consumer = \"mailer\"
+consumer_path = \"/huge\"
+max_wait = \"0s\"
+max_retries = 0
 ";
 
 fn deliveries(platform: &Platform) -> Vec<Value> {
@@ -480,6 +490,17 @@ fn push_delivery_retries_what_fails_dead_letters_a_poison_message_and_redrive_br
     assert_eq!((letter["id"].clone(), letter["attempts"].as_u64()), (stuck[0].clone(), Some(1)), "{dead}");
     assert_eq!(letter["last_error"], "the consumer did not answer within 1s (delivery_timeout)", "{dead}");
 
+    // A 2xx whose body is too big to read its retry list from acks nothing: it failed.
+    let huge = send("HUGE", vec![json!({"n": "huge"})]);
+    let dead = wait_until(
+        "the unreadable answer's message dead-lettered",
+        || platform.tovuk().args(["queue", "peek", "shop", "HUGE", "--dead-letter", "--json"]).run().success().json(),
+        |peek| peek["messages"].as_array().is_some_and(|m| m.len() == 1),
+    );
+    let letter = &dead["messages"][0];
+    assert_eq!(letter["id"], huge[0], "{dead}");
+    assert!(letter["last_error"].as_str().is_some_and(|e| e.contains("could not be read whole")), "{dead}");
+
     // A consumer that always fails: retried once (max_retries = 1), then kept as dead in
     // its own queue (no dead-letter queue), with the answer as its error.
     let broken = send("BROKEN", vec![json!({"n": "broken"})]);
@@ -520,7 +541,7 @@ fn push_delivery_retries_what_fails_dead_letters_a_poison_message_and_redrive_br
         })
         .collect();
     assert_eq!(by_binding.get("BROKEN"), Some(&(0, 0)), "{listed}");
-    assert_eq!(by_binding.len(), 4, "{listed}");
+    assert_eq!(by_binding.len(), 5, "{listed}");
     let unknown = platform.tovuk().args(["queue", "show", "shop", "NOPE"]).run();
     assert_ne!(unknown.code, 0);
     assert!(
