@@ -139,21 +139,8 @@ fn unenforceable(manifest: &Manifest) -> Option<Failure> {
         first_actionable_line: Some(line),
         missing: Vec::new(),
     };
-    if let Some(route) = manifest.routes().iter().find(|route| route.auth != tovuk_manifest::RouteAuth::None) {
-        return Some(refusal(auth_unavailable(&route.path, route.auth.as_str())));
-    }
-    // A resource the platform does not serve yet would leave the app without what it reads.
-    let served = crate::resources::SERVED_KINDS;
-    if let Some(resource) = manifest.resources().iter().find(|resource| !served.contains(&resource.kind)) {
-        return Some(refusal(format!(
-            "[[resources]] `{}` is kind = \"{}\", which this platform does not provide yet (it provides {}). \
-             Remove that entry from tovuk.toml, then deploy again",
-            resource.binding,
-            resource.kind,
-            served.map(|kind| format!("\"{kind}\"")).join(", ")
-        )));
-    }
-    None
+    let route = manifest.routes().iter().find(|route| route.auth != tovuk_manifest::RouteAuth::None)?;
+    Some(refusal(auth_unavailable(&route.path, route.auth.as_str())))
 }
 
 /// Why a deploy of `manifest` cannot run yet: a `[[bindings]]` entry calls an app that does

@@ -21,7 +21,7 @@ use tovuk_secrets::SealContext;
 use tovuk_store::{AppRecord, DeclaredResource, DeployRecord, ResourceRecord, SERVICE_BINDING, SealedValue};
 use tovuk_types::resources::{bucket_name, sqlite_path};
 
-/// The kinds this platform serves now; a deploy declaring another is refused before it builds.
+/// The kinds of resource this platform serves: every kind the manifest knows.
 pub(crate) const SERVED_KINDS: [ResourceKind; 6] = [
     ResourceKind::Sqlite,
     ResourceKind::ObjectStorage,

@@ -241,22 +241,6 @@ fn a_python_app_keeps_its_data_in_sqlite_s3_and_kv_through_redeploys_kill_9_and_
 }
 
 #[test]
-fn a_resource_the_platform_does_not_serve_yet_is_refused_before_it_builds() {
-    let platform = Platform::start();
-    let token = platform.create_app("stateful");
-    let manifest = web_manifest("stateful")
-        .replace("capabilities = [\"http\"]", "capabilities = [\"http\", \"state\"]")
-        + "\n[[resources]]\nkind = \"state\"\nbinding = \"COUNTERS\"\n";
-    let repo = GitRepo::with_files(&[("tovuk.toml", &manifest), ("server.pl", &perl_app("v1", "200 OK"))]);
-    let push = repo.push(&platform.remote("stateful", &token), &["main"]);
-    let id = deploy_ids(&push.output).pop().expect("a deploy");
-    let deploy = platform.wait_for_state(&id, "failed");
-    assert_eq!(deploy["failure"]["reason"], "unsupported_by_platform", "{deploy}");
-    let line = deploy["failure"]["first_actionable_line"].as_str().unwrap_or_default();
-    assert!(line.contains("COUNTERS") && line.contains("state"), "{line}");
-}
-
-#[test]
 fn sqlite_commands_name_the_fix_for_a_missing_binding_snapshot_or_corrupt_file() {
     let platform = Platform::start();
     let token = platform.create_app("plain");
