@@ -216,6 +216,8 @@ pub(crate) struct DraftBinding {
 pub(crate) struct DraftRoute {
     pub(crate) path: Field<String>,
     pub(crate) auth: Field<RouteAuth>,
+    /// What a token must grant; only with `auth = "capability"`.
+    pub(crate) capability: Field<String>,
 }
 
 #[derive(Debug, Default)]
@@ -327,6 +329,7 @@ impl Draft {
             routes.push(Route {
                 path: route.value.path.value()?.clone(),
                 auth: route.value.auth.value().copied().unwrap_or_default(),
+                capability: route.value.capability.value().cloned(),
             });
         }
         let mut domains = Vec::new();

@@ -299,6 +299,8 @@ pub struct Route {
     /// Path prefix, starting with `/`, unique (trailing `/` ignored).
     pub path: String,
     pub auth: RouteAuth,
+    /// The capability a token's claim must grant; set exactly when `auth` is `capability`.
+    pub capability: Option<String>,
 }
 
 /// One `[[domains]]` entry.

@@ -184,7 +184,11 @@ pub(crate) const BINDING: TableSpec = TableSpec {
 
 pub(crate) const ROUTE: TableSpec = TableSpec {
     header: "[[routes]]",
-    keys: &[key("path", String, r#"path = "/api""#), key("auth", String, r#"auth = "none""#)],
+    keys: &[
+        key("path", String, r#"path = "/api""#),
+        key("auth", String, r#"auth = "none""#),
+        key("capability", String, r#"capability = "admin""#),
+    ],
 };
 
 pub(crate) const CONFIG: TableSpec =

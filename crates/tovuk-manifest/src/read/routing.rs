@@ -22,7 +22,27 @@ pub(super) fn read_route(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> Dr
     });
     let auth_text = reader.string(table, &ROUTE, "auth");
     let auth = reader.choice(auth_text, &ROUTE, "auth", &RouteAuth::names(), RouteAuth::from_name);
-    DraftRoute { path, auth }
+    let capability = reader.string(table, &ROUTE, "capability").and_then(|capability, span| {
+        if check_capability(capability) {
+            return Some(capability.clone());
+        }
+        reader.invalid(
+            span,
+            format!(
+                "capability `{}` must be 1 to 64 characters of letters, digits, `.`, `:`, `_` and `-`",
+                capability.escape_debug()
+            ),
+            Some("capability = \"admin\"".to_owned()),
+        );
+        None
+    });
+    DraftRoute { path, auth, capability }
+}
+
+/// A capability as a token's claim lists it.
+fn check_capability(capability: &str) -> bool {
+    (1..=64).contains(&capability.len())
+        && capability.bytes().all(|byte| byte.is_ascii_alphanumeric() || b".:_-".contains(&byte))
 }
 
 pub(super) fn read_domain(reader: &mut Reader<'_, '_>, table: &DeTable<'_>) -> DraftDomain {

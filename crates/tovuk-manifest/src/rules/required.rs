@@ -21,6 +21,7 @@ pub(super) fn check(source: &Source<'_>, draft: &Draft, report: &mut CheckReport
     }
     for route in draft.routes() {
         require(source, report, &route.value.path, &route.span, "[[routes]]", "path = \"/api\"");
+        check_route_capability(source, route, report);
     }
     for process in draft.processes() {
         require(source, report, &process.value.name, &process.span, "[[processes]]", "name = \"worker\"");
@@ -69,6 +70,30 @@ fn check_app(source: &Source<'_>, draft: &Draft, report: &mut CheckReport) {
             require(source, report, &app.name, span, "[app]", "name = \"my-api\"");
             require(source, report, &app.kind, span, "[app]", "kind = \"web\"");
         }
+    }
+}
+
+/// `capability` goes with `auth = "capability"`, and only there.
+fn check_route_capability(source: &Source<'_>, route: &Located<crate::draft::DraftRoute>, report: &mut CheckReport) {
+    let entry = &route.value;
+    if entry.auth.value() == Some(&crate::RouteAuth::Capability) {
+        require(
+            source,
+            report,
+            &entry.capability,
+            &route.span,
+            "a route with auth = \"capability\"",
+            "capability = \"admin\"",
+        );
+    } else if let Some(span) = entry.capability.span() {
+        let diagnostic = source
+            .diagnostic(
+                Code::NotAllowed,
+                span,
+                "`capability` is only for a route with auth = \"capability\"".to_owned(),
+            )
+            .with_next("set auth = \"capability\" on this route, or remove `capability`");
+        report.push_error(diagnostic);
     }
 }
 

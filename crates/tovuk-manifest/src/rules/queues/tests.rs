@@ -1,4 +1,4 @@
-//! A queue's delivery keys and a State resource's `service`, one line per case (`error code line:column`).
+//! Keys only one kind of entry takes (a queue's delivery keys, a State resource's `service`, a route's `capability`), one line per case (`error code line:column`).
 
 use crate::tests::check;
 
@@ -58,4 +58,13 @@ fn service_names_another_apps_state_objects_and_only_a_state_resource_takes_it()
     check(&app(state).replace("\"queues\"", "\"state\""), "ok");
     check(&app(&format!("{JOBS}service = \"chat\"\n")), "error not_allowed 13:11");
     check(&app(state).replace("\"queues\"", "\"state\"").replace("\"chat\"", "\"Chat!\""), "error invalid_value 13:11");
+}
+
+#[test]
+fn a_capability_route_names_its_capability_and_only_it_takes_one() {
+    let routes = |route: &str| app(&format!("[[routes]]\npath = \"/admin\"\n{route}")).replace(", \"queues\"", "");
+    check(&routes("auth = \"capability\"\ncapability = \"admin:write\"\n"), "ok");
+    check(&routes("auth = \"capability\"\n"), "error missing_field 10:1");
+    check(&routes("auth = \"session\"\ncapability = \"admin\"\n"), "error not_allowed 13:14");
+    check(&routes("auth = \"capability\"\ncapability = \"no spaces\"\n"), "error invalid_value 13:14");
 }
