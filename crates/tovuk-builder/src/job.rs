@@ -16,8 +16,9 @@ use tovuk_daemon::Shutdown;
 use tovuk_manifest::{MANIFEST_FILE, Manifest};
 use tovuk_sandbox::SandboxSpec;
 
-/// Times a phase is started when bubblewrap fails making its sandbox, and the pause between.
-const SANDBOX_ATTEMPTS: u32 = 3;
+/// Times a phase is started when bubblewrap fails making its sandbox, and the first pause
+/// between (each next one is longer).
+const SANDBOX_ATTEMPTS: u32 = 5;
 const SANDBOX_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Where the checkout sits inside the sandbox; every phase starts here.
@@ -275,7 +276,7 @@ async fn build_in(
         phase_spec.env.push(("TOVUK_PHASE".into(), state.to_string()));
         let started = Instant::now();
         let mut end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
-        for _ in 1..SANDBOX_ATTEMPTS {
+        for attempt in 1..SANDBOX_ATTEMPTS {
             let PhaseEnd::SandboxFailed(why) = &end else { break };
             logs.line(state, LogStream::Platform, format!("the sandbox did not start ({why}); starting it again"));
             // The build's shared network may be what went: the next attempt opens another.
@@ -288,7 +289,8 @@ async fn build_in(
                 }
                 phase_spec.network = spec.network.clone();
             }
-            tokio::time::sleep(SANDBOX_RETRY_PAUSE).await;
+            // Longer each time: a machine short of processes or memory for a moment recovers.
+            tokio::time::sleep(SANDBOX_RETRY_PAUSE * attempt).await;
             end = phase::run(&phase_spec, state, command, build_section.timeout, logs, shutdown).await;
         }
         if let PhaseEnd::SandboxFailed(why) = end {
