@@ -102,7 +102,8 @@ pub enum ValueError {
 /// Checks that `name` is `^[A-Za-z_][A-Za-z0-9_]*$`, at most 256 bytes, and not reserved.
 ///
 /// Reserved: `PORT` and `HOST` (the platform sets them), `HOME` and `PATH` (the sandbox
-/// sets them), and anything starting with `TOVUK_` in any case.
+/// sets them), and anything starting with `TOVUK_` in any case, except the edge auth
+/// settings the app's owner sets (`TOVUK_AUTH_*`, exactly so spelled).
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
@@ -146,8 +147,12 @@ fn is_name_char(ch: char) -> bool {
 fn is_reserved(name: &str) -> bool {
     // Case-insensitive on the prefix: `Tovuk_Url` looks like ours to a reader even though Linux tells them apart.
     let has_prefix = name.get(..RESERVED_PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(RESERVED_PREFIX));
-    has_prefix || RESERVED_NAMES.contains(&name)
+    (has_prefix && !name.starts_with(OWNER_SET_PREFIX)) || RESERVED_NAMES.contains(&name)
 }
+
+/// The platform's names an app's owner sets: how the router verifies callers
+/// (`TOVUK_AUTH_MODE`, `TOVUK_AUTH_ISSUER`, ...).
+const OWNER_SET_PREFIX: &str = "TOVUK_AUTH_";
 
 fn reserved_message(name: &str) -> String {
     match name {

@@ -27,6 +27,10 @@ fn name_table() {
         ("TOVUK_", Err(NameError::Reserved { name: "TOVUK_".to_owned() })),
         ("tovuk_x", Err(NameError::Reserved { name: "tovuk_x".to_owned() })),
         ("Tovuk_Url", Err(NameError::Reserved { name: "Tovuk_Url".to_owned() })),
+        // The edge auth settings are the owner's to set, spelled exactly.
+        ("TOVUK_AUTH_MODE", Ok(())),
+        ("tovuk_auth_mode", Err(NameError::Reserved { name: "tovuk_auth_mode".to_owned() })),
+        ("TOVUK_AUTHX", Err(NameError::Reserved { name: "TOVUK_AUTHX".to_owned() })),
     ];
     for (name, expected) in cases {
         assert_eq!(&validate_name(name), expected, "{name:?}");
