@@ -128,16 +128,30 @@ pub struct RollbackResult {
     pub next: Vec<String>,
 }
 
-/// Why a deploy may not build yet: a name it needs is not set.
+/// Why a deploy may not build yet (a readiness blocker): a name it needs is not set, or
+/// the config its routes' auth needs is not there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigBlocker {
-    /// `config`.
+    /// The blocker's type: `config` or `auth`.
     pub kind: String,
+    /// The capability it is about: `config` for a name the contract asks for, `edge-auth`
+    /// for the routes' auth.
+    #[serde(default)]
+    pub capability: String,
+    /// The variable that clears it (the binding the app and the router read).
     pub name: String,
-    /// `[config] required` or `[build] secrets`.
+    /// What asks for it: `[config] required`, `[build] secrets`, or `[[routes]] /admin (auth = "session")`.
     pub needed_by: String,
+    /// The route that needs it, for an auth blocker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The condition that must hold.
     pub expected: String,
+    /// What the platform sees now.
     pub observed: String,
+    /// The failing check, by name (`config_set`, `auth_mode`, `auth_issuer`, ...).
+    #[serde(default)]
+    pub check: String,
     /// The exact command that clears it.
     pub next: String,
 }

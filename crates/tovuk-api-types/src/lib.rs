@@ -792,6 +792,26 @@ pub enum AppLogEvent {
     Log(AppLogLine),
 }
 
+/// `POST /v1/apps/{app}/preflight`: the workstation's contract, checked against the app's
+/// config as the deploy gate checks it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreflightRequest {
+    /// The `tovuk.toml` text (or the detected contract, rendered).
+    pub manifest: String,
+}
+
+/// What a deploy of the contract would hit, and what serves now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Preflight {
+    pub app: String,
+    /// `ready` or `blocked`.
+    pub readiness: String,
+    /// Every readiness blocker, each with the command that clears it.
+    pub blockers: Vec<ConfigBlocker>,
+    /// What serves now (`null` before a deploy went live).
+    pub runtime_evidence: Option<RuntimeEvidence>,
+}
+
 /// `tovuk app inspect`: the status plus the runtime evidence block, which describes what
 /// actually serves traffic.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -39,6 +39,10 @@ pub(crate) enum Command {
     /// Write the contract detected from the project's files (Procfile, requirements.txt,
     /// package.json, Cargo.toml, go.mod, index.html) as `tovuk.toml`, to edit and commit.
     Init(InitArgs),
+    /// Check a project's contract against the app's config as a deploy would, without
+    /// deploying: every readiness blocker (unset config, the routes' auth, bindings) with the
+    /// command that clears it, and what serves the app now. Exit 0 ready, 1 blocked.
+    Preflight(PreflightArgs),
     /// Create, list and show apps.
     #[command(subcommand)]
     App(AppCommand),
@@ -628,6 +632,15 @@ pub(crate) struct CheckArgs {
     pub app: Option<String>,
 }
 
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PreflightArgs {
+    /// App name or id.
+    pub app: String,
+    /// The project directory holding `tovuk.toml` (or the files its contract is detected from).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RollbackArgs {
     /// App name or id.
@@ -690,6 +703,8 @@ pub(crate) enum AppCommand {
         /// App name or id.
         app: String,
     },
+    /// The same as `tovuk preflight`.
+    Preflight(PreflightArgs),
     /// Release the current artifact again with the config as it is now (health-gated, no
     /// rebuild): how a change stored with --no-restart reaches the app.
     Restart {

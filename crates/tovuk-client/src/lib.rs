@@ -428,6 +428,15 @@ impl Client {
         self.send_empty(self.request(Method::POST, "/internal/v1/instances").json(instance)).await
     }
 
+    /// `tovuk preflight`: the readiness of a contract against the app's config.
+    pub async fn preflight(
+        &self,
+        app: &str,
+        request: &tovuk_api_types::PreflightRequest,
+    ) -> Result<tovuk_api_types::Preflight, ClientError> {
+        self.post(&format!("/v1/apps/{}/preflight", segment(app)), request).await
+    }
+
     pub async fn app_inspect(&self, app: &str) -> Result<tovuk_api_types::AppInspection, ClientError> {
         self.get(&format!("/v1/apps/{}/inspect", segment(app))).await
     }

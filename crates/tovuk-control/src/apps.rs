@@ -114,18 +114,9 @@ pub(crate) async fn inspect(
     Path(name_or_id): Path<String>,
 ) -> Result<Json<tovuk_api_types::AppInspection>, ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
-    let repo = state.repos().path(&app.name);
     let app_name = app.name.clone();
     let status = app_status(&state, app).await?;
-    let manifest = match &status.current_deploy {
-        Some(deploy) => {
-            let check = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.source.sha, &app_name)
-                .await
-                .ok();
-            check.and_then(|check| check.manifest)
-        }
-        None => None,
-    };
+    let manifest = current_manifest(&state, &app_name, &status).await;
     let runtime_evidence = manifest.as_ref().map(evidence);
     let limits = manifest.as_ref().map(|manifest| {
         let limits = manifest.limits();
@@ -139,6 +130,28 @@ pub(crate) async fn inspect(
         }
     });
     Ok(Json(tovuk_api_types::AppInspection { status, runtime_evidence, limits }))
+}
+
+/// The contract the live deploy of `app` runs under.
+async fn current_manifest(
+    state: &ControlState,
+    app: &str,
+    status: &tovuk_api_types::AppStatus,
+) -> Option<tovuk_manifest::Manifest> {
+    let deploy = status.current_deploy.as_ref()?;
+    let repo = state.repos().path(app);
+    let check = tovuk_git::check_commit(&repo, &tovuk_git::ObjectEnv::default(), &deploy.source.sha, app).await.ok();
+    check.and_then(|check| check.manifest)
+}
+
+/// What serves `app` now: the runtime evidence of its live deploy.
+pub(crate) async fn current_evidence(
+    state: &ControlState,
+    app: tovuk_store::AppRecord,
+) -> Result<Option<tovuk_api_types::RuntimeEvidence>, ApiFailure> {
+    let name = app.name.clone();
+    let status = app_status(state, app).await?;
+    Ok(current_manifest(state, &name, &status).await.as_ref().map(evidence))
 }
 
 /// What actually serves traffic, from the contract the live deploy runs under. The auth

@@ -11,6 +11,7 @@ mod app_logs;
 mod apps;
 mod artifacts;
 mod auth;
+mod auth_readiness;
 mod boot;
 mod build_logs;
 mod builds;
@@ -26,6 +27,7 @@ mod http;
 mod intake;
 mod operations;
 mod plan;
+mod preflight;
 mod push_commands;
 mod queues;
 mod releases;
@@ -340,6 +342,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/deploys/{id}/artifact/verify", post(artifacts::verify))
         .route("/v1/apps/{app}/status", get(apps::status))
         .route("/v1/apps/{app}/inspect", get(apps::inspect))
+        .route("/v1/apps/{app}/preflight", post(preflight::preflight))
         .route("/v1/apps/{app}/logs", get(app_logs::stream))
         .route("/v1/apps/{app}/env", get(env::list).put(env::change))
         .route("/v1/apps/{app}/env/history", get(env::history))

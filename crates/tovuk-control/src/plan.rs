@@ -12,12 +12,13 @@ use axum::extract::State;
 use std::collections::BTreeMap;
 use tovuk_api_types::FailureReason;
 use tovuk_api_types::{
-    AppLimits, AppUsage, BillingEstimate, DeployPlan, DeployShape, ErrorCode, LineItem, PlanCapabilities, PlanFix,
-    PlanLimits, PlanRequest, PlannedMeter, PlatformLimits,
+    AppLimits, AppUsage, BillingEstimate, ConfigBlocker, DeployPlan, DeployShape, ErrorCode, LineItem,
+    PlanCapabilities, PlanFix, PlanLimits, PlanRequest, PlannedMeter, PlatformLimits,
 };
 use tovuk_manifest::{Capability, Manifest, ResourceKind};
 use tovuk_pricing::Meter;
 use tovuk_store::{AppRecord, CapRecord, ConfigNeed, Failure};
+use zeroize::Zeroizing;
 
 /// What a deploy of `manifest` enables, is billed on and is limited by, with the app's caps now.
 pub(crate) fn shape(state: &ControlState, caps: &[CapRecord], manifest: &Manifest) -> DeployShape {
@@ -116,7 +117,7 @@ pub(crate) async fn source_checks(
 ) -> Result<SourceChecks, ApiFailure> {
     let caps = state.store().caps(Some(&app.id)).await?;
     let plan = manifest.and_then(|manifest| serde_json::to_string(&shape(state, &caps, manifest)).ok());
-    let refused = match manifest.and_then(unenforceable) {
+    let refused = match auth_refusal(state, app, manifest).await? {
         Some(refusal) => Some(refusal),
         None => match addon_refusal(state, app, manifest).await? {
             Some(refusal) => Some(refusal),
@@ -129,49 +130,172 @@ pub(crate) async fn source_checks(
     Ok(SourceChecks { config_needs: config_needs(manifest), plan, refused })
 }
 
-/// Why a deploy of `manifest` is refused because it asks for what this platform cannot
-/// enforce yet: a route declared with auth would be served to anyone.
-fn unenforceable(manifest: &Manifest) -> Option<Failure> {
-    let refusal = |line: String| Failure {
-        reason: FailureReason::UnsupportedByPlatform,
+/// The auth config names of `app`'s config, opened: its current values.
+pub(crate) async fn auth_values(
+    state: &ControlState,
+    app: &AppRecord,
+) -> Result<BTreeMap<String, Zeroizing<String>>, ApiFailure> {
+    let key = state.secrets_key();
+    let mut opened = BTreeMap::new();
+    for value in state.store().config_values(&app.id, None).await? {
+        if !crate::auth_readiness::NAMES.contains(&value.name.as_str()) {
+            continue;
+        }
+        let context = tovuk_secrets::SealContext { app_id: app.id.as_str(), name: &value.name, version: value.version };
+        let sealed = tovuk_secrets::Sealed { key_id: value.key_id, nonce: value.nonce, ciphertext: value.ciphertext };
+        let plain = key.open(&context, &sealed).map_err(|error| {
+            ApiFailure::new(ErrorCode::Internal, format!("the config value {} cannot be opened: {error}", value.name))
+        })?;
+        opened.insert(value.name, plain);
+    }
+    Ok(opened)
+}
+
+/// What a dry-run lists for the routes' auth: each readiness blocker, or (ready) that the
+/// router of this platform cannot enforce it yet.
+async fn auth_fixes(
+    state: &ControlState,
+    app: Option<&AppRecord>,
+    name: &str,
+    manifest: &Manifest,
+) -> Result<Vec<PlanFix>, ApiFailure> {
+    let Some(route) = crate::auth_readiness::auth_routes(manifest).next() else { return Ok(Vec::new()) };
+    let values = match app {
+        Some(app) => auth_values(state, app).await?,
+        None => BTreeMap::new(),
+    };
+    Ok(match crate::auth_readiness::evaluate(name, manifest, &values) {
+        Err(blockers) => blockers
+            .into_iter()
+            .map(|blocker| PlanFix {
+                kind: "auth".into(),
+                message: format!(
+                    "{} needs {} to be {} ({})",
+                    blocker.needed_by, blocker.name, blocker.expected, blocker.observed
+                ),
+                line: None,
+                next: blocker.next,
+            })
+            .collect(),
+        Ok(_) => vec![PlanFix {
+            kind: "platform".into(),
+            message: auth_unavailable(&route.path, route.auth.as_str()),
+            line: None,
+            next: "set auth = \"none\" on the route in tovuk.toml".into(),
+        }],
+    })
+}
+
+/// Why a deploy of `manifest` may not build because of its routes' auth: the app's config
+/// does not say how the router verifies callers (structured blockers), or, ready, the
+/// router of this platform cannot enforce it yet.
+async fn auth_refusal(
+    state: &ControlState,
+    app: &AppRecord,
+    manifest: Option<&Manifest>,
+) -> Result<Option<Failure>, ApiFailure> {
+    let Some(manifest) = manifest else { return Ok(None) };
+    let Some(route) = crate::auth_readiness::auth_routes(manifest).next() else { return Ok(None) };
+    let values = auth_values(state, app).await?;
+    let refusal = |reason: FailureReason, line: String, blockers: String| Failure {
+        reason,
         phase: Some(tovuk_types::DeployState::Queued),
         exit_code: None,
         first_actionable_line: Some(line),
         missing: Vec::new(),
+        blockers,
     };
-    let route = manifest.routes().iter().find(|route| route.auth != tovuk_manifest::RouteAuth::None)?;
-    Some(refusal(auth_unavailable(&route.path, route.auth.as_str())))
+    match crate::auth_readiness::evaluate(&app.name, manifest, &values) {
+        Err(blockers) => Ok(Some(refusal(
+            FailureReason::AuthNotReady,
+            crate::auth_readiness::first_line(&blockers),
+            serde_json::to_string(&blockers).unwrap_or_default(),
+        ))),
+        Ok(_) => Ok(Some(refusal(
+            FailureReason::UnsupportedByPlatform,
+            auth_unavailable(&route.path, route.auth.as_str()),
+            String::new(),
+        ))),
+    }
 }
 
-/// Why a deploy of `manifest` cannot run yet: a `[[bindings]]` entry calls an app that does
-/// not exist or has nothing running (an app may always call itself).
+/// Why a deploy of `manifest` cannot run yet: a `[[bindings]]` entry (or a State resource's
+/// `service`) calls an app that does not exist or has nothing running (an app may always
+/// call itself).
 async fn binding_refusal(
     state: &ControlState,
     app: &AppRecord,
     manifest: Option<&Manifest>,
 ) -> Result<Option<Failure>, ApiFailure> {
     let Some(manifest) = manifest else { return Ok(None) };
-    if let Some(line) = state_service_refusal(state, app, manifest).await? {
-        return Ok(Some(unavailable(line)));
-    }
-    for binding in manifest.bindings().iter().filter(|binding| binding.service != app.name) {
-        let service = &binding.service;
-        let line = match state.store().find_app(service).await? {
-            None => format!(
-                "[[bindings]] `{}` calls `{service}`, which is not an app on this platform: create and deploy it \
-                 (tovuk app create {service}), or fix the name in tovuk.toml, then deploy again",
-                binding.binding
-            ),
-            Some(callee) if state.store().current_deploy_id(callee.id.as_str()).await?.is_none() => format!(
-                "[[bindings]] `{}` calls `{service}`, which has nothing running: deploy it (tovuk deploy --app \
-                 {service}), then deploy this app again",
-                binding.binding
-            ),
-            Some(_) => continue,
+    let found = binding_blockers(state, &app.name, manifest).await?;
+    Ok(found.into_iter().next().map(|(_, line)| unavailable(line)))
+}
+
+/// Every binding of `manifest` to an app that cannot take its calls: a readiness blocker and
+/// the line a refused deploy shows. The deploy gate and `tovuk preflight` both decide here.
+pub(crate) async fn binding_blockers(
+    state: &ControlState,
+    app: &str,
+    manifest: &Manifest,
+) -> Result<Vec<(ConfigBlocker, String)>, ApiFailure> {
+    let mut found = Vec::new();
+    let states = manifest.resources().iter().filter(|resource| resource.kind == ResourceKind::State);
+    let calls = states
+        .filter_map(|resource| Some((resource.binding.as_str(), resource.service.as_deref()?, true)))
+        .chain(manifest.bindings().iter().map(|binding| (binding.binding.as_str(), binding.service.as_str(), false)));
+    for (binding, service, objects) in calls.filter(|(_, service, _)| *service != app) {
+        let (entry, capability) = match objects {
+            true => (format!("[[resources]] `{binding}` (kind state) uses the State objects of `{service}`"), "state"),
+            false => (format!("[[bindings]] `{binding}` calls `{service}`"), "service-bindings"),
         };
-        return Ok(Some(unavailable(line)));
+        let blocker = |observed: &str, check: &str, next: String| ConfigBlocker {
+            kind: "binding".into(),
+            capability: capability.into(),
+            name: binding.to_owned(),
+            needed_by: entry.clone(),
+            route: None,
+            expected: if objects {
+                format!("`{service}` runs a deploy that declares State objects `{binding}`")
+            } else {
+                format!("`{service}` exists and runs")
+            },
+            observed: observed.to_owned(),
+            check: check.into(),
+            next,
+        };
+        let Some(callee) = state.store().find_app(service).await? else {
+            let line = format!(
+                "{entry}, which is not an app on this platform: create and deploy it (tovuk app create {service}), \
+                 or fix the name in tovuk.toml, then deploy again"
+            );
+            found.push((blocker("no such app", "service_exists", format!("tovuk app create {service}")), line));
+            continue;
+        };
+        let current = match state.store().current_deploy_id(callee.id.as_str()).await? {
+            Some(deploy_id) => state.store().find_deploy(&deploy_id).await?,
+            None => None,
+        };
+        let Some(current) = current else {
+            let line = format!(
+                "{entry}, which has nothing running: deploy it (tovuk deploy --app {service}), then deploy this app again"
+            );
+            found.push((blocker("nothing running", "service_runs", format!("tovuk deploy --app {service}")), line));
+            continue;
+        };
+        let declares = current.resources.iter().any(|declared| {
+            declared.kind == ResourceKind::State.as_str() && declared.binding == binding && declared.service.is_none()
+        });
+        if objects && !declares {
+            let line = format!(
+                "{entry}, whose running deploy declares no State objects `{binding}`: add [[resources]] kind = \
+                 \"state\" binding = \"{binding}\" to {service}'s tovuk.toml and deploy it, or fix `binding` here"
+            );
+            let next = format!("tovuk deploy --app {service}   (after adding the state resource `{binding}`)");
+            found.push((blocker("its running deploy declares no such State objects", "service_declares", next), line));
+        }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// A deploy refused before it builds because what it calls is not there: `line` says what.
@@ -182,47 +306,8 @@ fn unavailable(line: String) -> Failure {
         exit_code: None,
         first_actionable_line: Some(line),
         missing: Vec::new(),
+        blockers: String::new(),
     }
-}
-
-/// Why a `state` resource with a `service` cannot be served: that app does not exist, runs
-/// nothing, or its current deploy declares no State objects of that binding.
-async fn state_service_refusal(
-    state: &ControlState,
-    app: &AppRecord,
-    manifest: &Manifest,
-) -> Result<Option<String>, ApiFailure> {
-    let others = manifest.resources().iter().filter(|resource| resource.kind == ResourceKind::State);
-    for resource in others {
-        let Some(service) = resource.service.as_deref().filter(|service| *service != app.name) else { continue };
-        let binding = &resource.binding;
-        let entry = format!("[[resources]] `{binding}` (kind state) uses the State objects of `{service}`");
-        let Some(owner) = state.store().find_app(service).await? else {
-            return Ok(Some(format!(
-                "{entry}, which is not an app on this platform: create and deploy it (tovuk app create {service}), \
-                 or fix the name in tovuk.toml, then deploy again"
-            )));
-        };
-        let current = match state.store().current_deploy_id(owner.id.as_str()).await? {
-            Some(deploy_id) => state.store().find_deploy(&deploy_id).await?,
-            None => None,
-        };
-        let Some(current) = current else {
-            return Ok(Some(format!(
-                "{entry}, which has nothing running: deploy it (tovuk deploy --app {service}), then deploy this app again"
-            )));
-        };
-        let declares = current.resources.iter().any(|declared| {
-            declared.kind == ResourceKind::State.as_str() && declared.binding == *binding && declared.service.is_none()
-        });
-        if !declares {
-            return Ok(Some(format!(
-                "{entry}, whose running deploy declares no State objects `{binding}`: add [[resources]] kind = \
-                 \"state\" binding = \"{binding}\" to {service}'s tovuk.toml and deploy it, or fix `binding` here"
-            )));
-        }
-    }
-    Ok(None)
 }
 
 /// Why a deploy of `manifest` is refused next to the app's add-ons: one of its resources
@@ -240,6 +325,7 @@ async fn addon_refusal(
         exit_code: None,
         first_actionable_line: Some(line),
         missing: Vec::new(),
+        blockers: String::new(),
     }))
 }
 
@@ -296,14 +382,7 @@ pub(crate) async fn plan(
             next: fix.next.clone(),
         })
         .collect();
-    for route in manifest.routes().iter().filter(|route| route.auth != tovuk_manifest::RouteAuth::None) {
-        required_fixes.push(PlanFix {
-            kind: "platform".into(),
-            message: auth_unavailable(&route.path, route.auth.as_str()),
-            line: None,
-            next: "set auth = \"none\" on the route in tovuk.toml".into(),
-        });
-    }
+    required_fixes.extend(auth_fixes(&state, app.as_ref(), &name, &manifest).await?);
     if app.is_none() {
         required_fixes.push(PlanFix {
             kind: "app".into(),

@@ -32,6 +32,7 @@ async fn claimed(state: &ControlState, deploy: DeployRecord) -> Result<Option<Cl
                 exit_code: None,
                 first_actionable_line: Some(format!("its resources could not be created: {}", error.0.message)),
                 missing: Vec::new(),
+                blockers: String::new(),
             };
             state.store().fail_release(deploy.id.as_str(), failure).await?;
             return Ok(None);
@@ -134,6 +135,7 @@ pub(crate) async fn claim(State(state): State<ControlState>) -> Result<Response,
                         exit_code: None,
                         first_actionable_line: Some("the deploy has no artifact".into()),
                         missing: Vec::new(),
+                        blockers: String::new(),
                     };
                     state.store().fail_release(&id, failure).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())

@@ -414,6 +414,7 @@ pub(crate) async fn build_refusal(
             limit = stop.limit,
         )),
         missing: Vec::new(),
+        blockers: String::new(),
     }))
 }
 

@@ -11,7 +11,10 @@ use tovuk_store::{AppRecord, ConfigNeed, DeployRecord, Failure, OperationRecord}
 /// A deploy's failure as users see it; `app` names the app in blockers' commands.
 pub(crate) fn failure_view(failure: Failure, app: &str) -> DeployFailure {
     DeployFailure {
-        blockers: blockers(&failure.missing, app),
+        blockers: blockers(&failure.missing, app)
+            .into_iter()
+            .chain(serde_json::from_str::<Vec<ConfigBlocker>>(&failure.blockers).unwrap_or_default())
+            .collect(),
         reason: failure.reason,
         phase: failure.phase,
         exit_code: failure.exit_code,
@@ -33,10 +36,13 @@ pub(crate) fn blockers(missing: &[ConfigNeed], app: &str) -> Vec<ConfigBlocker> 
         }
         blockers.push(ConfigBlocker {
             kind: "config".into(),
+            capability: "config".into(),
             name: need.name.clone(),
             needed_by: needed_by(need).into(),
+            route: None,
             expected: "set".into(),
             observed: "not set".into(),
+            check: "config_set".into(),
             next: format!("tovuk env set {app} {}", need.name),
         });
     }
@@ -50,6 +56,7 @@ pub(crate) fn failure_record(failure: DeployFailure) -> Failure {
         exit_code: failure.exit_code,
         first_actionable_line: failure.first_actionable_line,
         missing: Vec::new(),
+        blockers: String::new(),
     }
 }
 

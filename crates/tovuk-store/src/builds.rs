@@ -81,6 +81,7 @@ impl Store {
                     exit_code: None,
                     first_actionable_line: Some("the platform stopped while this build was running".into()),
                     missing: Vec::new(),
+                    blockers: String::new(),
                 }),
                 final_build_status: Some(FinalBuildStatus::Failed),
                 artifact: None,

@@ -153,6 +153,9 @@ pub struct Failure {
     pub first_actionable_line: Option<String>,
     /// For `missing_config`: the names that were not set.
     pub missing: Vec<ConfigNeed>,
+    /// Other readiness blockers (`auth_not_ready`), as the API shows them: a JSON array, or
+    /// empty. The control plane writes and reads it; the store keeps it.
+    pub blockers: String,
 }
 
 /// One build phase: what ran, how it ended, when.
@@ -274,6 +277,7 @@ pub(crate) fn deploy_from_row(row: &SqliteRow) -> Result<DeployRecord, sqlx::Err
             exit_code: row.try_get("failure_exit_code").ok().flatten(),
             first_actionable_line: row.try_get("failure_line").ok().flatten(),
             missing: decode_needs(&row.try_get::<String, _>("failure_missing").unwrap_or_default()),
+            blockers: row.try_get::<String, _>("failure_blockers").unwrap_or_default(),
         }),
         artifact: match row.try_get::<Option<String>, _>("artifact_digest")? {
             Some(digest) => Some((digest, u64::try_from(row.try_get::<i64, _>("artifact_size")?).unwrap_or(0))),
@@ -404,11 +408,12 @@ async fn fail_before_build(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE deploys SET state = 'failed', failure_reason = ?, failure_phase = ?, failure_line = ?,
-            final_build_status = 'failed' WHERE id = ?",
+            failure_blockers = ?, final_build_status = 'failed' WHERE id = ?",
     )
     .bind(failure.reason.as_str())
     .bind(failure.phase.unwrap_or(DeployState::Queued).as_str())
     .bind(&failure.first_actionable_line)
+    .bind(&failure.blockers)
     .bind(deploy_id.as_str())
     .execute(&mut **tx)
     .await?;

@@ -430,6 +430,14 @@ CREATE INDEX cron_runs_running ON cron_runs(status) WHERE status = 'running';
 CREATE UNIQUE INDEX cron_runs_tick ON cron_runs(resource_id, scheduled_at) WHERE trigger <> 'manual';
 "#,
     ),
+    (
+        19,
+        r#"
+-- A deploy's readiness blockers other than unset config (auth readiness), as the API shows
+-- them (a JSON array); empty for none.
+ALTER TABLE deploys ADD COLUMN failure_blockers TEXT NOT NULL DEFAULT '';
+"#,
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -292,6 +292,7 @@ impl Store {
                 exit_code: None,
                 first_actionable_line: Some("the platform stopped while this deploy was going live".into()),
                 missing: Vec::new(),
+                blockers: String::new(),
             };
             if let Some(deploy) = self.fail_release(&id, failure).await? {
                 ended.push(deploy);

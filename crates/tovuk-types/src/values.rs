@@ -92,9 +92,12 @@ text_enum! {
         /// The contract asks for something this platform cannot enforce yet (a route with
         /// `auth` other than `none`: edge auth); nothing was built.
         UnsupportedByPlatform = "unsupported_by_platform",
-        /// A `[[bindings]]` entry calls an app that does not exist or has nothing running;
-        /// nothing was built.
+        /// A `[[bindings]]` entry (or a State resource's `service`) calls an app that does not
+        /// exist or has nothing running; nothing was built.
         BindingUnavailable = "binding_unavailable",
+        /// A route declares auth and the app's config does not say yet how the router
+        /// verifies callers (`TOVUK_AUTH_MODE` and what it needs); nothing was built.
+        AuthNotReady = "auth_not_ready",
         /// The sandbox could not run the build.
         SandboxUnavailable = "sandbox_unavailable",
         /// A detected contract's toolchain (python3, node and npm, cargo, go) is not on the

@@ -55,6 +55,7 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 print_app(&app);
             }
         }
+        AppCommand::Preflight(args) => return super::preflight::run(&args, global).await,
         AppCommand::Inspect { app } => {
             let inspection = client.app_inspect(&app).await?;
             if global.json {
@@ -62,26 +63,7 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 return Ok(ExitStatus::Success);
             }
             print_status(&inspection.status);
-            match &inspection.runtime_evidence {
-                Some(evidence) => {
-                    output::line("runtime evidence:");
-                    for (name, value) in [
-                        ("backend", evidence.backend.clone()),
-                        ("main_class", evidence.main_class.clone()),
-                        ("route_count", evidence.route_count.to_string()),
-                        ("auth_mode", evidence.auth_mode.clone()),
-                        ("csrf_mode", evidence.csrf_mode.clone()),
-                        ("token_support", evidence.token_support.clone()),
-                        ("capability_source", evidence.capability_source.clone()),
-                        ("provider_summary", evidence.provider_summary.clone()),
-                        ("cookie_security", evidence.cookie_security.clone()),
-                        ("auth_store", evidence.auth_store.clone()),
-                    ] {
-                        output::line(format!("  {name:<18} {value}"));
-                    }
-                }
-                None => output::line("runtime evidence: - (nothing has gone live yet)"),
-            }
+            print_evidence(inspection.runtime_evidence.as_ref());
             if let Some(limits) = &inspection.limits {
                 let said = |on: bool| if on { "" } else { " (NOT enforced here)" };
                 output::line("limits per instance:");
@@ -146,6 +128,29 @@ fn remote_with_token(remote: &str, token: &str) -> String {
     match remote.split_once("://") {
         Some((scheme, rest)) => format!("{scheme}://deploy:{token}@{rest}"),
         None => remote.to_owned(),
+    }
+}
+
+/// The runtime evidence block, field for field.
+pub(crate) fn print_evidence(evidence: Option<&tovuk_api_types::RuntimeEvidence>) {
+    let Some(evidence) = evidence else {
+        output::line("runtime evidence: - (nothing has gone live yet)");
+        return;
+    };
+    output::line("runtime evidence:");
+    for (name, value) in [
+        ("backend", evidence.backend.clone()),
+        ("main_class", evidence.main_class.clone()),
+        ("route_count", evidence.route_count.to_string()),
+        ("auth_mode", evidence.auth_mode.clone()),
+        ("csrf_mode", evidence.csrf_mode.clone()),
+        ("token_support", evidence.token_support.clone()),
+        ("capability_source", evidence.capability_source.clone()),
+        ("provider_summary", evidence.provider_summary.clone()),
+        ("cookie_security", evidence.cookie_security.clone()),
+        ("auth_store", evidence.auth_store.clone()),
+    ] {
+        output::line(format!("  {name:<18} {value}"));
     }
 }
 

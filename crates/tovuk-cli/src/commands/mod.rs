@@ -13,6 +13,7 @@ mod hook;
 mod logs;
 mod ops;
 mod plan;
+mod preflight;
 mod pricing;
 mod queue;
 mod service;
@@ -81,6 +82,7 @@ pub(crate) fn run(command: Command, global: GlobalArgs) -> ExitStatus {
     let result = match command {
         Command::Server(_) => Err(CliError::usage("`tovuk server` is started by the binary's entry point")),
         Command::Check(args) => check::run(&args, &global),
+        Command::Preflight(args) => block_on(preflight::run(&args, &global)),
         Command::Init(args) => check::init(&args, &global),
         Command::Target(command) => target::run(command, &global),
         Command::Status => block_on(status::run(&global)),

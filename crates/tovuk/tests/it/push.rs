@@ -313,7 +313,7 @@ fn twenty_identical_pushes_at_once_all_succeed_and_name_the_same_deploy() {
 }
 
 #[test]
-fn a_route_declaring_auth_is_refused_before_building_until_edge_auth_exists() {
+fn a_route_declaring_auth_is_refused_before_building_until_its_auth_config_is_set() {
     let platform = Platform::start();
     let token = platform.create_app("guarded");
     let manifest = format!(
@@ -327,17 +327,17 @@ fn a_route_declaring_auth_is_refused_before_building_until_edge_auth_exists() {
     // The dry-run names the route as a required fix.
     let plan = platform.tovuk().args(["deploy", "--dry-run", "--json"]).current_dir(dir.path()).run().code(1).json();
     let fixes = plan["requiredFixes"].to_string();
-    assert!(fixes.contains("/admin") && fixes.contains("edge auth"), "{plan}");
+    assert!(fixes.contains("/admin") && fixes.contains("TOVUK_AUTH_MODE"), "{plan}");
 
     // A push is refused before building, naming the route; nothing is served.
     let repo = GitRepo::with_files(&[("tovuk.toml", &manifest), ("server", "#!/bin/sh\n")]);
     let push = repo.push(&platform.remote("guarded", &token), &["main"]);
-    assert!(push.output.contains("refused before building"), "{}", push.output);
-    assert!(push.output.contains("route `/admin` declares auth = \"session\""), "{}", push.output);
+    assert!(push.output.contains("blocked before building"), "{}", push.output);
+    assert!(push.output.contains("[[routes]] /admin (auth = \"session\") needs TOVUK_AUTH_MODE"), "{}", push.output);
     let id = deploy_ids(&push.output).pop().expect("a deploy id");
     let deploy = platform.deploy(&id);
     assert_eq!(deploy["state"], "failed", "{deploy}");
-    assert_eq!(deploy["failure"]["reason"], "unsupported_by_platform", "{deploy}");
+    assert_eq!(deploy["failure"]["reason"], "auth_not_ready", "{deploy}");
     assert!(deploy["build_job"]["id"].is_string());
     let (status, _) = platform.get_app("guarded", "/admin");
     assert_ne!(status, 200, "a route declared with auth was served");

@@ -1,0 +1,72 @@
+//! Auth readiness: a route that declares auth blocks the deploy until the app's config says
+//! how the router verifies callers, with blockers naming the variable, the route and the
+//! command; `tovuk preflight` lists the same blockers from a workstation, one round at a time.
+
+use crate::support::*;
+use serde_json::Value;
+
+const PORTAL: &str = "[app]\nname = \"portal\"\nkind = \"web\"\ncapabilities = [\"http\"]\n\n[run]\ncommand = \"perl server.pl\"\n\n[health]\npath = \"/\"\n\n[[routes]]\npath = \"/\"\nauth = \"none\"\n\n[[routes]]\npath = \"/admin\"\nauth = \"session\"\n";
+
+fn preflight(platform: &Platform, dir: &std::path::Path) -> (i32, Value) {
+    let run = platform.tovuk().args(["preflight", "portal", "--json", "--dir"]).arg(dir).run();
+    let code = run.code;
+    (code, run.json())
+}
+
+#[test]
+fn a_route_with_auth_blocks_the_deploy_until_preflight_says_its_config_is_complete() {
+    let platform = Platform::start();
+    let token = platform.create_app("portal");
+    let files = [("tovuk.toml", PORTAL), ("server.pl", &perl_app("v1", "200 OK"))];
+    let deploy_id = platform.push_files("portal", &token, &files);
+    let failed = platform.wait_for_state(&deploy_id, "failed");
+    assert_eq!(failed["failure"]["reason"], "auth_not_ready", "{failed}");
+    let line = failed["failure"]["first_actionable_line"].as_str().unwrap_or_default();
+    assert!(
+        line.contains("TOVUK_AUTH_MODE")
+            && line.contains("/admin")
+            && line.contains("tovuk env set portal TOVUK_AUTH_MODE=oidc"),
+        "{line}"
+    );
+    let blocker = &failed["failure"]["blockers"][0];
+    for (field, value) in [
+        ("kind", "auth"),
+        ("capability", "edge-auth"),
+        ("name", "TOVUK_AUTH_MODE"),
+        ("route", "/admin"),
+        ("expected", "oidc or jwt"),
+        ("observed", "not set"),
+        ("check", "auth_mode"),
+        ("next", "tovuk env set portal TOVUK_AUTH_MODE=oidc"),
+    ] {
+        assert_eq!(blocker[field], value, "{field}: {blocker}");
+    }
+
+    // From a workstation: the same blockers, then the next round once each is set.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tovuk.toml"), PORTAL).expect("write");
+    let values = [
+        ("TOVUK_AUTH_MODE", "oidc"),
+        ("TOVUK_AUTH_ISSUER", "http://localhost:9"),
+        ("TOVUK_AUTH_CLIENT_ID", "portal-web"),
+    ];
+    let mut set = Vec::new();
+    loop {
+        let (code, shown) = preflight(&platform, dir.path());
+        let blockers = shown["blockers"].as_array().cloned().unwrap_or_default();
+        let auth: Vec<&Value> = blockers.iter().filter(|blocker| blocker["kind"] == "auth").collect();
+        let Some(first) = auth.first() else {
+            assert_eq!(code, 1, "still blocked by the platform: {shown}");
+            break;
+        };
+        assert_eq!((code, shown["readiness"].as_str()), (1, Some("blocked")), "{shown}");
+        let name = first["name"].as_str().expect("a name").to_owned();
+        let next = first["next"].as_str().expect("a command");
+        assert!(next.starts_with(&format!("tovuk env set portal {name}=")), "{next}");
+        let value = values.iter().find(|(known, _)| *known == name).map(|(_, value)| *value).expect("a known name");
+        platform.tovuk().args(["env", "set", "portal", &format!("{name}={value}")]).run().success();
+        set.push(name);
+        assert!(set.len() <= values.len(), "preflight keeps asking: {set:?}");
+    }
+    assert_eq!(set, ["TOVUK_AUTH_MODE", "TOVUK_AUTH_ISSUER", "TOVUK_AUTH_CLIENT_ID"]);
+}
