@@ -1,7 +1,40 @@
 //! The one rendering of "what happened to your push or upload": the git hook prints it
 //! after `remote:`, `tovuk deploy` prints it as it is, so the two cannot drift.
 
-use crate::{AcceptedSource, SourceKind};
+use crate::{AcceptedSource, ApplyReport, SourceKind};
+
+impl ApplyReport {
+    /// The apply report in a few lines: resources, bindings, routes, readiness.
+    pub fn render(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let items = |items: &[crate::ApplyItem]| {
+            items
+                .iter()
+                .map(|item| match &item.service {
+                    Some(service) => format!("{} {} → {} ({})", item.kind, item.binding, service, item.status),
+                    None => format!("{} {} ({})", item.kind, item.binding, item.status),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.addons.is_empty() {
+            lines.push(format!("resources: {}", items(&self.addons)));
+        }
+        if !self.bindings.is_empty() {
+            lines.push(format!("bindings: {}", items(&self.bindings)));
+        }
+        if !self.routes.is_empty() {
+            let routes: Vec<String> = self
+                .routes
+                .iter()
+                .map(|route| format!("{} auth={} ({})", route.path, route.auth, route.status))
+                .collect();
+            lines.push(format!("routes: {}", routes.join(", ")));
+        }
+        lines.push(format!("readiness: {}", self.readiness));
+        lines
+    }
+}
 
 impl AcceptedSource {
     /// The answer as lines for a person: what was accepted, what became of the deploy,
@@ -39,6 +72,9 @@ impl AcceptedSource {
                 }
                 None => lines.push(format!("deploy {} queued (build job {})", deploy.id, deploy.build_job.id)),
             }
+        }
+        if let Some(apply) = deploy.apply.as_ref().filter(|_| !self.duplicate) {
+            lines.extend(apply.render());
         }
         lines.extend(self.warnings.iter().map(|warning| format!("warning: {warning}")));
         lines.push(format!("service URL: {}", self.service_url));

@@ -41,8 +41,8 @@ pub use tovuk_types::values::{
 };
 pub use usage::{
     AccountUsage, AppLimits, AppUsage, BillingEstimate, Cap, CapEvent, CapList, DeployPlan, DeployShape, LineItem,
-    MeterPrice, MeterUsage, PlanCapabilities, PlanFix, PlanLimits, PlanRequest, PlannedMeter, PlatformLimits, Pricing,
-    SetCapRequest, UsageBatch, UsagePeriod, UsageReport, UsageSample,
+    MeterPrice, MeterUsage, PlanCapabilities, PlanFix, PlanLimits, PlanRequest, PlannedMeter, PlannedRoute,
+    PlatformLimits, Pricing, SetCapRequest, UsageBatch, UsagePeriod, UsageReport, UsageSample,
 };
 
 use serde::{Deserialize, Serialize};
@@ -222,12 +222,49 @@ pub struct Deploy {
     /// What the deploy enables, is billed on and is limited by, as planned when it was recorded.
     #[serde(default)]
     pub plan: Option<DeployShape>,
+    /// What applying its contract did (`deploy show`, and the answer to a push or upload):
+    /// its resources, bindings and routes, and whether it is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyReport>,
     /// Its instance as the runner last reported it (`deploy show` only): a current deploy
     /// that is `crashing` shows it here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<InstanceReport>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// The manifest apply: what the deploy's contract asks of the platform, and where each part stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyReport {
+    /// Its resources (and the app's add-ons), each `created` (by this deploy), `existing`, or
+    /// `detached` (the app has it, this contract does not declare it: kept, not given).
+    pub addons: Vec<ApplyItem>,
+    /// Its `[[bindings]]`, each `ready` or `blocked: <why>`.
+    pub bindings: Vec<ApplyItem>,
+    /// Its `[[routes]]`, each `serving`, `pending`, `blocked` or `not serving`.
+    pub routes: Vec<ApplyRoute>,
+    /// `ready`, or `blocked` (the failure's blockers say by what).
+    pub readiness: String,
+}
+
+/// A resource or binding in the apply report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyItem {
+    pub kind: String,
+    pub binding: String,
+    /// For a binding (or a State resource of another app): the app it calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub status: String,
+}
+
+/// A route in the apply report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyRoute {
+    pub path: String,
+    pub auth: String,
+    pub status: String,
 }
 
 fn source_kind() -> DeployKind {

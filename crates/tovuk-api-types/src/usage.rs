@@ -145,6 +145,18 @@ pub struct DeployShape {
     pub capabilities: PlanCapabilities,
     pub meter_plan: Vec<PlannedMeter>,
     pub limits: PlanLimits,
+    /// The contract's `[[routes]]` (empty: every path, no auth).
+    #[serde(default)]
+    pub routes: Vec<PlannedRoute>,
+}
+
+/// One `[[routes]]` entry of the contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRoute {
+    pub path: String,
+    pub auth: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -177,6 +177,11 @@ pub(crate) struct DeployArgs {
     /// With --dry-run: the expected monthly quantity of a meter, over `[expected]` (repeatable).
     #[arg(long = "expect", value_name = "METER=QTY", requires = "dry_run")]
     pub expect: Vec<String>,
+    /// Apply the contract's resources, bindings and routes with the deploy, and report them
+    /// (`apply` in the answer: each part's status and the readiness). Every deploy does, as
+    /// every git push does: the flag says so explicitly.
+    #[arg(long)]
+    pub apply_manifest: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -65,10 +65,12 @@ pub(crate) async fn accept_source(state: &ControlState, source: Source<'_>) -> R
         state.deploy_queued();
     }
     let answer = crate::plan::deploy_answer(state, app, source.manifest, &recorded.deploy).await?;
+    let mut deploy = deploy_view(recorded.deploy.clone());
+    crate::apply::add_report(state, &recorded.deploy, &mut deploy).await?;
     Ok(AcceptedSource {
         source_operation_id: recorded.deploy.source_op_id.to_string(),
         duplicate: recorded.duplicate,
-        deploy: deploy_view(recorded.deploy),
+        deploy,
         warnings: source.warnings,
         service_url: answer.service_url,
         account_usage: Some(answer.account_usage),

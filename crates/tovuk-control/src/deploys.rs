@@ -45,7 +45,8 @@ pub(crate) async fn show(
     let deploy = deploy_for(&state, &caller, &id).await?;
     let instance = state.store().find_instance(deploy.id.as_str()).await?;
     let running = deploy.state == tovuk_types::DeployState::Running;
-    let mut view = deploy_view(deploy);
+    let mut view = deploy_view(deploy.clone());
+    crate::apply::add_report(&state, &deploy, &mut view).await?;
     // A stopped instance of a deploy that ended says nothing worth showing.
     view.instance = instance.filter(|_| running).map(crate::releases::instance_view);
     Ok(Json(view))

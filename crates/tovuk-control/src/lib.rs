@@ -8,6 +8,7 @@
 mod accept;
 mod addons;
 mod app_logs;
+mod apply;
 mod apps;
 mod artifacts;
 mod auth;

@@ -61,6 +61,15 @@ pub(crate) fn shape(state: &ControlState, caps: &[CapRecord], manifest: &Manifes
             },
             caps: caps.iter().map(|cap| (cap.meter.clone(), cap.cap)).collect(),
         },
+        routes: manifest
+            .routes()
+            .iter()
+            .map(|route| tovuk_api_types::PlannedRoute {
+                path: route.path.clone(),
+                auth: route.auth.as_str().to_owned(),
+                capability: route.capability.clone(),
+            })
+            .collect(),
     }
 }
 

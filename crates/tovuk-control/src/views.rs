@@ -127,6 +127,7 @@ pub(crate) fn deploy_view(deploy: DeployRecord) -> Deploy {
         base_deploy_id: deploy.base_deploy_id,
         config_rev: deploy.config_rev,
         plan: deploy.plan.as_deref().and_then(|plan| serde_json::from_str(plan).ok()),
+        apply: None,
         instance: None,
         created_at: deploy.created_at,
         updated_at: deploy.updated_at,

@@ -218,6 +218,12 @@ fn print_deploy(deploy: &Deploy) {
     if let Some(artifact) = &deploy.artifact {
         output::line(format!("artifact:     {} ({} bytes)", artifact.digest, artifact.size_bytes));
     }
+    if let Some(apply) = &deploy.apply {
+        output::line("apply:");
+        for line in apply.render() {
+            output::line(format!("  {line}"));
+        }
+    }
     if let Some(instance) = &deploy.instance {
         let exit = instance.last_exit_code.map(|code| format!(", last exit code {code}")).unwrap_or_default();
         output::line(format!("instance:     {} ({} restarts{exit})", instance.status, instance.restarts));

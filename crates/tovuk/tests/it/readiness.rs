@@ -1,6 +1,8 @@
-//! Auth readiness: a route that declares auth blocks the deploy until the app's config says
-//! how the router verifies callers, with blockers naming the variable, the route and the
-//! command; `tovuk preflight` lists the same blockers from a workstation, one round at a time.
+//! Readiness and the manifest apply: a route that declares auth blocks the deploy until the
+//! app's config says how the router verifies callers, with blockers naming the variable, the
+//! route and the command; `tovuk preflight` lists the same blockers from a workstation, one
+//! round at a time; every deploy reports what applying its contract did (resources,
+//! bindings, routes, readiness) through both entrances.
 
 use crate::support::*;
 use serde_json::Value;
@@ -69,4 +71,53 @@ fn a_route_with_auth_blocks_the_deploy_until_preflight_says_its_config_is_comple
         assert!(set.len() <= values.len(), "preflight keeps asking: {set:?}");
     }
     assert_eq!(set, ["TOVUK_AUTH_MODE", "TOVUK_AUTH_ISSUER", "TOVUK_AUTH_CLIENT_ID"]);
+
+    // The blocked deploy's apply report says so, route by route.
+    let shown = platform.tovuk().args(["deploy", "show", &deploy_id, "--json"]).run().success().json();
+    assert_eq!(shown["apply"]["readiness"], "blocked", "{shown}");
+    let routes = serde_json::json!([
+        {"path": "/", "auth": "none", "status": "blocked"},
+        {"path": "/admin", "auth": "session", "status": "blocked"},
+    ]);
+    assert_eq!(shown["apply"]["routes"], routes, "{shown}");
+}
+
+#[test]
+fn a_deploy_applies_its_manifest_and_reports_resources_bindings_routes_and_readiness() {
+    let platform = Platform::start();
+    let token = platform.create_app("ledger");
+    let manifest = web_manifest("ledger")
+        .replace("capabilities = [\"http\"]", "capabilities = [\"http\", \"sqlite\", \"service-bindings\"]")
+        + "\n[[routes]]\npath = \"/\"\n\n[[resources]]\nkind = \"sqlite\"\nbinding = \"DB\"\n\n[[bindings]]\nbinding = \"SELF\"\nservice = \"ledger\"\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tovuk.toml"), &manifest).expect("write");
+    std::fs::write(dir.path().join("server"), "#!/bin/sh\n").expect("write");
+    // The upload entrance, with the lifecycle document's flag.
+    let answer = platform
+        .tovuk()
+        .args(["deploy", "--app", "ledger", "--apply-manifest", "--json"])
+        .arg(dir.path())
+        .run()
+        .success()
+        .json();
+    let apply = &answer["deploy"]["apply"];
+    assert_eq!(apply["readiness"], "ready", "{answer}");
+    assert_eq!(
+        apply["addons"],
+        serde_json::json!([{"kind": "sqlite", "binding": "DB", "status": "pending"}]),
+        "{answer}"
+    );
+    assert_eq!(apply["bindings"][0]["status"], "ready", "an app may call itself: {answer}");
+    assert_eq!(apply["routes"], serde_json::json!([{"path": "/", "auth": "none", "status": "pending"}]), "{answer}");
+    let first = answer["deploy"]["id"].as_str().expect("an id").to_owned();
+    platform.wait_for_deploy(&first, "ended", |deploy| deploy["state"] == "running" || deploy["state"] == "failed");
+    let shown = platform.tovuk().args(["deploy", "show", &first, "--json"]).run().success().json();
+    assert_eq!(shown["apply"]["addons"][0]["status"], "created", "{shown}");
+
+    // The git entrance: the same report, in the push's output; the database exists already.
+    let repo = GitRepo::with_files(&[("tovuk.toml", &manifest), ("server", "#!/bin/sh\n")]);
+    let push = repo.push(&platform.remote("ledger", &token), &["main"]);
+    assert!(push.output.contains("resources: sqlite DB (existing)"), "{}", push.output);
+    assert!(push.output.contains("routes: / auth=none (pending)"), "{}", push.output);
+    assert!(push.output.contains("readiness: ready"), "{}", push.output);
 }
