@@ -32,7 +32,7 @@ pub use resources::{
     ServiceSummary, SqliteQueryRequest, SqliteQueryResult, SqliteRestoreRequest, SqliteRestored, SqliteSnapshot,
     SqliteSnapshotList,
 };
-pub use routes::{Backend, RouteBinding, RouteEntry, RouteTable, RouteTarget};
+pub use routes::{Backend, RouteAuth, RouteAuthRule, RouteBinding, RouteEntry, RouteTable, RouteTarget};
 pub use tovuk_types::DeployState;
 pub use tovuk_types::values::{
     BuildOutcome, CapState, CronRunStatus, CronTrigger, DeployKind, FailureReason, FinalBuildStatus, InstanceStatus,

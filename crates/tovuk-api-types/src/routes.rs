@@ -26,6 +26,56 @@ pub struct RouteEntry {
     /// `[limits] request_timeout` of the deploy; absent for the router's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_secs: Option<u64>,
+    /// Edge auth, when the deploy's routes declare it: the router checks every request to
+    /// those routes before the app sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<RouteAuth>,
+}
+
+/// An app's edge auth as its release runs with it: its `TOVUK_AUTH_*` config of the
+/// release's revision, and the routes that need it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteAuth {
+    /// `oidc` or `jwt`.
+    pub mode: String,
+    pub issuer: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub capability_claim: Option<String>,
+    /// `origin`, `token` or `off`.
+    pub csrf_mode: String,
+    /// The app's session cookie key (hex, 32 bytes), derived from the platform's secrets key.
+    pub cookie_key: String,
+    /// The routes with auth other than `none` (and `none` ones, which pass as they are),
+    /// longest path first when matched.
+    pub rules: Vec<RouteAuthRule>,
+}
+
+impl std::fmt::Debug for RouteAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client secret and the cookie key never reach a log.
+        f.debug_struct("RouteAuth")
+            .field("mode", &self.mode)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `[[routes]]` entry: a path prefix and who may call it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteAuthRule {
+    pub path: String,
+    /// `none`, `optional`, `session` or `capability`.
+    pub auth: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
 }
 
 /// One `[[bindings]]` entry of an app's current deploy: a call the router's internal

@@ -117,7 +117,7 @@ pub(crate) async fn inspect(
     let app_name = app.name.clone();
     let status = app_status(&state, app).await?;
     let manifest = current_manifest(&state, &app_name, &status).await;
-    let runtime_evidence = manifest.as_ref().map(evidence);
+    let runtime_evidence = manifest.as_ref().map(|manifest| with_edge_auth(&state, &app_name, evidence(manifest)));
     let limits = manifest.as_ref().map(|manifest| {
         let limits = manifest.limits();
         tovuk_api_types::InstanceLimits {
@@ -151,11 +151,42 @@ pub(crate) async fn current_evidence(
 ) -> Result<Option<tovuk_api_types::RuntimeEvidence>, ApiFailure> {
     let name = app.name.clone();
     let status = app_status(state, app).await?;
-    Ok(current_manifest(state, &name, &status).await.as_ref().map(evidence))
+    let manifest = current_manifest(state, &name, &status).await;
+    Ok(manifest.as_ref().map(|manifest| with_edge_auth(state, &name, evidence(manifest))))
 }
 
-/// What actually serves traffic, from the contract the live deploy runs under. The auth
-/// fields say `none`/`disabled` because no edge auth runs yet: the block never claims more.
+/// The auth fields of `evidence` as the router enforces them: from the edge auth the
+/// published route table gives it for `app` (none when it gives none).
+fn with_edge_auth(
+    state: &ControlState,
+    app: &str,
+    mut evidence: tovuk_api_types::RuntimeEvidence,
+) -> tovuk_api_types::RuntimeEvidence {
+    let table = state.route_feed().borrow().clone();
+    let Some(auth) = table.routes.iter().find(|entry| entry.app == app).and_then(|entry| entry.auth.as_ref()) else {
+        return evidence;
+    };
+    evidence.auth_mode = auth.mode.clone();
+    evidence.csrf_mode = auth.csrf_mode.clone();
+    evidence.token_support = format!("enabled: bearer JWTs signed by {}'s keys (JWKS)", auth.issuer);
+    evidence.capability_source = auth.capability_claim.clone().unwrap_or_else(|| "none".to_owned());
+    evidence.provider_summary = match (&auth.client_id, auth.mode.as_str()) {
+        (Some(client), "oidc") => format!("issuer {}, client {client}", auth.issuer),
+        _ => {
+            format!("issuer {}, audience {} (bearer tokens only)", auth.issuer, auth.audience.as_deref().unwrap_or("-"))
+        }
+    };
+    // The router answers plain HTTP: its cookies go without `Secure` (see docs/auth.md).
+    evidence.cookie_security = match auth.mode.as_str() {
+        "oidc" => "HttpOnly, SameSite=Lax, Path=/ (no Secure: the router serves plain HTTP)".to_owned(),
+        _ => "none (no sessions in jwt mode)".to_owned(),
+    };
+    evidence.auth_store = "the router's session store (<data>/resources/sessions.db)".to_owned();
+    evidence
+}
+
+/// What actually serves traffic, from the contract the live deploy runs under; the auth
+/// fields say `none`/`disabled` until [`with_edge_auth`] fills them from what the router enforces.
 fn evidence(manifest: &tovuk_manifest::Manifest) -> tovuk_api_types::RuntimeEvidence {
     use tovuk_manifest::AppKind;
     let (backend, main_class, route_count) = match manifest.kind() {

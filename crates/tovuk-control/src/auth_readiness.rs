@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use tovuk_api_types::ConfigBlocker;
-use tovuk_manifest::{Manifest, Route, RouteAuth};
+use tovuk_manifest::{Route, RouteAuth};
 use zeroize::Zeroizing;
 
 pub(crate) const MODE: &str = "TOVUK_AUTH_MODE";
@@ -32,7 +32,6 @@ pub(crate) enum AuthMode {
 }
 
 impl AuthMode {
-    #[expect(dead_code, reason = "the runtime evidence names the mode once the router enforces it")]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             AuthMode::Oidc => "oidc",
@@ -65,7 +64,6 @@ impl CsrfMode {
 
 /// The auth settings of a release whose routes declare auth, once nothing blocks them.
 #[derive(Clone)]
-#[expect(dead_code, reason = "the router's edge auth reads them once it enforces route auth")]
 pub(crate) struct AuthSettings {
     pub mode: AuthMode,
     pub issuer: String,
@@ -82,20 +80,20 @@ impl std::fmt::Debug for AuthSettings {
     }
 }
 
-/// The routes of `manifest` that declare auth.
-pub(crate) fn auth_routes(manifest: &Manifest) -> impl Iterator<Item = &Route> {
-    manifest.routes().iter().filter(|route| route.auth != RouteAuth::None)
+/// The routes that declare auth.
+pub(crate) fn auth_routes(routes: &[Route]) -> impl Iterator<Item = &Route> {
+    routes.iter().filter(|route| route.auth != RouteAuth::None)
 }
 
-/// What `manifest`'s routes need of the app's config `values` (the auth names, opened):
+/// What a contract's `routes` need of the app's config `values` (the auth names, opened):
 /// Ok(None) when no route declares auth, Ok(settings) when nothing blocks, else every
 /// blocker with the command that clears it.
 pub(crate) fn evaluate(
     app: &str,
-    manifest: &Manifest,
+    routes: &[Route],
     values: &BTreeMap<String, Zeroizing<String>>,
 ) -> Result<Option<AuthSettings>, Vec<ConfigBlocker>> {
-    let Some(first) = auth_routes(manifest).next() else { return Ok(None) };
+    let Some(first) = auth_routes(routes).next() else { return Ok(None) };
     let value = |name: &str| values.get(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
     let blocker =
         |route: &Route, name: &str, expected: &str, observed: String, check: &str, example: &str| ConfigBlocker {
@@ -158,7 +156,7 @@ pub(crate) fn evaluate(
         ));
     }
     let capability_claim = value(CAPABILITY_CLAIM);
-    let capability_route = auth_routes(manifest).find(|route| route.auth == RouteAuth::Capability);
+    let capability_route = auth_routes(routes).find(|route| route.auth == RouteAuth::Capability);
     if let (Some(route), None) = (capability_route, &capability_claim) {
         blockers.push(blocker(
             route,

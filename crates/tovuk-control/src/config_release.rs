@@ -37,12 +37,19 @@ pub(crate) async fn change_config(
     let mut unset = request.unset.clone();
     unset.sort();
     unset.dedup();
+    // The running release's routes need auth config the change would leave incomplete: the
+    // change is kept, and the release keeps the config it runs with (the next deploy is
+    // blocked until it is complete again).
+    let kept_back = match request.restart {
+        true => auth_blockers_after(state, app, request, &unset).await?,
+        false => Vec::new(),
+    };
     let change = ChangeRequest {
         app_id: app.id.clone(),
         token_id: caller.token.id.to_string(),
         set: request.set.keys().cloned().collect(),
         unset,
-        release: request.restart,
+        release: request.restart && kept_back.is_empty(),
     };
     let outcome = state.store().apply_config_change(&change, &mut seal).await.map_err(|error| match error {
         ChangeError::NotSet(names) => ApiFailure::new(
@@ -69,7 +76,17 @@ pub(crate) async fn change_config(
         state.release_ready();
         state.deploys_changed();
     }
-    let next = next_after_change(state, app, outcome.release.as_ref(), request.restart).await?;
+    let mut next = next_after_change(state, app, outcome.release.as_ref(), request.restart).await?;
+    if let Some(first) = kept_back.first() {
+        next.insert(
+            0,
+            format!(
+                "not released: the running release keeps its auth config, since {}; then: tovuk app restart {}",
+                crate::auth_readiness::first_line(std::slice::from_ref(first)),
+                app.name
+            ),
+        );
+    }
     Ok(EnvChangeResult {
         app: app.name.clone(),
         change: change_view(outcome.change),
@@ -78,8 +95,43 @@ pub(crate) async fn change_config(
     })
 }
 
+/// The auth blockers the running release's routes would have with `request` applied.
+async fn auth_blockers_after(
+    state: &ControlState,
+    app: &AppRecord,
+    request: &EnvChangeRequest,
+    unset: &[String],
+) -> Result<Vec<tovuk_api_types::ConfigBlocker>, ApiFailure> {
+    let routes = crate::route_auth::running_routes(state, &app.id).await?;
+    if crate::auth_readiness::auth_routes(&routes).next().is_none() {
+        return Ok(Vec::new());
+    }
+    let mut values = crate::plan::auth_values(state, app).await?;
+    values.retain(|name, _| !unset.contains(name));
+    for (name, value) in &request.set {
+        if crate::auth_readiness::NAMES.contains(&name.as_str()) {
+            values.insert(name.clone(), zeroize::Zeroizing::new(value.clone()));
+        }
+    }
+    Ok(crate::auth_readiness::evaluate(&app.name, &routes, &values).err().unwrap_or_default())
+}
+
 /// Starts a release of the app's running artifact with the config as it is now.
 pub(crate) async fn restart(state: &ControlState, app: &AppRecord) -> Result<DeployRecord, ApiFailure> {
+    let routes = crate::route_auth::running_routes(state, &app.id).await?;
+    if crate::auth_readiness::auth_routes(&routes).next().is_some() {
+        let values = crate::plan::auth_values(state, app).await?;
+        if let Err(blockers) = crate::auth_readiness::evaluate(&app.name, &routes, &values) {
+            return Err(ApiFailure::new(
+                ErrorCode::InvalidState,
+                format!(
+                    "not restarted: {}; the running release keeps the auth config it runs with",
+                    crate::auth_readiness::first_line(&blockers)
+                ),
+            )
+            .next(blockers[0].next.clone()));
+        }
+    }
     let Some(release) = state.store().restart_release(&app.id).await? else {
         let latest = state.store().list_deploys(&app.id, 1).await?.into_iter().next();
         let next = match latest {

@@ -34,6 +34,7 @@ mod queues;
 mod releases;
 mod resources;
 mod retention;
+mod route_auth;
 mod routes;
 mod source;
 mod status;

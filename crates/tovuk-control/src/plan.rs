@@ -144,13 +144,22 @@ pub(crate) async fn auth_values(
     state: &ControlState,
     app: &AppRecord,
 ) -> Result<BTreeMap<String, Zeroizing<String>>, ApiFailure> {
+    auth_values_at(state, &app.id, None).await
+}
+
+/// The auth config names of revision `rev` of an app's config (None: the current), opened.
+pub(crate) async fn auth_values_at(
+    state: &ControlState,
+    app_id: &tovuk_types::AppId,
+    rev: Option<i64>,
+) -> Result<BTreeMap<String, Zeroizing<String>>, ApiFailure> {
     let key = state.secrets_key();
     let mut opened = BTreeMap::new();
-    for value in state.store().config_values(&app.id, None).await? {
+    for value in state.store().config_values(app_id, rev).await? {
         if !crate::auth_readiness::NAMES.contains(&value.name.as_str()) {
             continue;
         }
-        let context = tovuk_secrets::SealContext { app_id: app.id.as_str(), name: &value.name, version: value.version };
+        let context = tovuk_secrets::SealContext { app_id: app_id.as_str(), name: &value.name, version: value.version };
         let sealed = tovuk_secrets::Sealed { key_id: value.key_id, nonce: value.nonce, ciphertext: value.ciphertext };
         let plain = key.open(&context, &sealed).map_err(|error| {
             ApiFailure::new(ErrorCode::Internal, format!("the config value {} cannot be opened: {error}", value.name))
@@ -160,72 +169,56 @@ pub(crate) async fn auth_values(
     Ok(opened)
 }
 
-/// What a dry-run lists for the routes' auth: each readiness blocker, or (ready) that the
-/// router of this platform cannot enforce it yet.
+/// What a dry-run lists for the routes' auth: each readiness blocker.
 async fn auth_fixes(
     state: &ControlState,
     app: Option<&AppRecord>,
     name: &str,
     manifest: &Manifest,
 ) -> Result<Vec<PlanFix>, ApiFailure> {
-    let Some(route) = crate::auth_readiness::auth_routes(manifest).next() else { return Ok(Vec::new()) };
+    if crate::auth_readiness::auth_routes(manifest.routes()).next().is_none() {
+        return Ok(Vec::new());
+    }
     let values = match app {
         Some(app) => auth_values(state, app).await?,
         None => BTreeMap::new(),
     };
-    Ok(match crate::auth_readiness::evaluate(name, manifest, &values) {
-        Err(blockers) => blockers
-            .into_iter()
-            .map(|blocker| PlanFix {
-                kind: "auth".into(),
-                message: format!(
-                    "{} needs {} to be {} ({})",
-                    blocker.needed_by, blocker.name, blocker.expected, blocker.observed
-                ),
-                line: None,
-                next: blocker.next,
-            })
-            .collect(),
-        Ok(_) => vec![PlanFix {
-            kind: "platform".into(),
-            message: auth_unavailable(&route.path, route.auth.as_str()),
+    let blockers = crate::auth_readiness::evaluate(name, manifest.routes(), &values).err().unwrap_or_default();
+    Ok(blockers
+        .into_iter()
+        .map(|blocker| PlanFix {
+            kind: "auth".into(),
+            message: format!(
+                "{} needs {} to be {} ({})",
+                blocker.needed_by, blocker.name, blocker.expected, blocker.observed
+            ),
             line: None,
-            next: "set auth = \"none\" on the route in tovuk.toml".into(),
-        }],
-    })
+            next: blocker.next,
+        })
+        .collect())
 }
 
 /// Why a deploy of `manifest` may not build because of its routes' auth: the app's config
-/// does not say how the router verifies callers (structured blockers), or, ready, the
-/// router of this platform cannot enforce it yet.
+/// does not say how the router verifies callers (structured blockers).
 async fn auth_refusal(
     state: &ControlState,
     app: &AppRecord,
     manifest: Option<&Manifest>,
 ) -> Result<Option<Failure>, ApiFailure> {
     let Some(manifest) = manifest else { return Ok(None) };
-    let Some(route) = crate::auth_readiness::auth_routes(manifest).next() else { return Ok(None) };
+    if crate::auth_readiness::auth_routes(manifest.routes()).next().is_none() {
+        return Ok(None);
+    }
     let values = auth_values(state, app).await?;
-    let refusal = |reason: FailureReason, line: String, blockers: String| Failure {
-        reason,
+    let Err(blockers) = crate::auth_readiness::evaluate(&app.name, manifest.routes(), &values) else { return Ok(None) };
+    Ok(Some(Failure {
+        reason: FailureReason::AuthNotReady,
         phase: Some(tovuk_types::DeployState::Queued),
         exit_code: None,
-        first_actionable_line: Some(line),
+        first_actionable_line: Some(crate::auth_readiness::first_line(&blockers)),
         missing: Vec::new(),
-        blockers,
-    };
-    match crate::auth_readiness::evaluate(&app.name, manifest, &values) {
-        Err(blockers) => Ok(Some(refusal(
-            FailureReason::AuthNotReady,
-            crate::auth_readiness::first_line(&blockers),
-            serde_json::to_string(&blockers).unwrap_or_default(),
-        ))),
-        Ok(_) => Ok(Some(refusal(
-            FailureReason::UnsupportedByPlatform,
-            auth_unavailable(&route.path, route.auth.as_str()),
-            String::new(),
-        ))),
-    }
+        blockers: serde_json::to_string(&blockers).unwrap_or_default(),
+    }))
 }
 
 /// Why a deploy of `manifest` cannot run yet: a `[[bindings]]` entry (or a State resource's
@@ -336,14 +329,6 @@ async fn addon_refusal(
         missing: Vec::new(),
         blockers: String::new(),
     }))
-}
-
-/// The words for a route whose auth this platform cannot enforce yet.
-fn auth_unavailable(path: &str, auth: &str) -> String {
-    format!(
-        "route `{path}` declares auth = \"{auth}\", and edge auth is not available on this platform yet: \
-         it would be served to anyone. Set auth = \"none\" on it in tovuk.toml (and check access in the app), then deploy again"
-    )
 }
 
 /// `POST /v1/plan`: the dry-run. Changes nothing; an app that does not exist yet is planned

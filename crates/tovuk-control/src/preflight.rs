@@ -32,10 +32,8 @@ pub(crate) async fn preflight(
     blockers.extend(crate::views::blockers(&missing, &app.name));
 
     let values = crate::plan::auth_values(&state, &app).await?;
-    match crate::auth_readiness::evaluate(&app.name, &manifest, &values) {
-        Err(auth) => blockers.extend(auth),
-        Ok(Some(_)) => blockers.extend(crate::auth_readiness::auth_routes(&manifest).next().map(unenforced)),
-        Ok(None) => {}
+    if let Err(auth) = crate::auth_readiness::evaluate(&app.name, manifest.routes(), &values) {
+        blockers.extend(auth);
     }
     let bindings = crate::plan::binding_blockers(&state, &app.name, &manifest).await?;
     blockers.extend(bindings.into_iter().map(|(blocker, _)| blocker));
@@ -43,20 +41,4 @@ pub(crate) async fn preflight(
     let readiness = if blockers.is_empty() { "ready" } else { "blocked" };
     let runtime_evidence = crate::apps::current_evidence(&state, app.clone()).await?;
     Ok(Json(Preflight { app: app.name, readiness: readiness.to_owned(), blockers, runtime_evidence }))
-}
-
-/// Auth config in place, and a router that cannot enforce it yet: the deploy gate refuses it
-/// (`unsupported_by_platform`), so preflight says so too.
-fn unenforced(route: &tovuk_manifest::Route) -> ConfigBlocker {
-    ConfigBlocker {
-        kind: "platform".into(),
-        capability: "edge-auth".into(),
-        name: String::new(),
-        needed_by: format!("[[routes]] {} (auth = \"{}\")", route.path, route.auth),
-        route: Some(route.path.clone()),
-        expected: "the router enforces the route's auth".into(),
-        observed: "this platform's router does not enforce route auth yet".into(),
-        check: "auth_enforced".into(),
-        next: "set auth = \"none\" on the route in tovuk.toml (and check access in the app)".into(),
-    }
 }

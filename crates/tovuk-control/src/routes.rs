@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tovuk_api_types::{Backend, RouteBinding, RouteEntry, RouteTable, RouteTarget};
+use tovuk_api_types::{Backend, DeployShape, RouteBinding, RouteEntry, RouteTable, RouteTarget};
 use tovuk_store::{InstanceRecord, RouteRow, SERVICE_BINDING};
 use tovuk_types::values::InstanceStatus;
 
@@ -30,13 +30,19 @@ const REBUILD_EVERY: Duration = Duration::from_secs(5);
 /// The published table and the lock that keeps rebuilds in order.
 pub(crate) struct RouteBook {
     published: watch::Sender<Arc<RouteTable>>,
+    /// Each routed release's edge auth, worked out once.
+    auth: crate::route_auth::AuthBook,
     /// Held from reading the store to publishing, so an older read never replaces a newer one.
     rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl RouteBook {
     pub(crate) fn new() -> Self {
-        RouteBook { published: watch::channel(Arc::new(RouteTable::default())).0, rebuilding: Default::default() }
+        RouteBook {
+            published: watch::channel(Arc::new(RouteTable::default())).0,
+            auth: Default::default(),
+            rebuilding: Default::default(),
+        }
     }
 }
 
@@ -53,7 +59,13 @@ impl ControlState {
         let _rebuilding = book.rebuilding.lock().await;
         let rows = self.store().route_rows().await?;
         let bindings = self.route_bindings(&rows).await?;
-        let routes: Vec<RouteEntry> = rows.into_iter().filter_map(route_entry).collect();
+        book.auth.keep(&rows);
+        let mut routes: Vec<RouteEntry> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let plan = row.plan.as_deref().and_then(|plan| serde_json::from_str::<DeployShape>(plan).ok());
+            let auth = crate::route_auth::release_auth(self, &book.auth, &row, plan.as_ref()).await?;
+            routes.extend(route_entry(row, plan.as_ref(), auth));
+        }
         let current = book.published.borrow().clone();
         if current.routes == routes && current.bindings == bindings && current.version > 0 {
             return Ok(current.version);
@@ -119,15 +131,23 @@ pub async fn run_route_table(state: ControlState, shutdown: tovuk_daemon::Shutdo
     }
 }
 
-/// Where an app's traffic goes, from its deploy's instances. Apps with nothing to route
-/// (a worker) have no entry.
-fn route_entry(row: RouteRow) -> Option<RouteEntry> {
+/// Where an app's traffic goes, from its deploy's instances, and the edge auth it goes
+/// through. Apps with nothing to route (a worker) have no entry; a release whose auth
+/// cannot be set up is down, never served without it.
+fn route_entry(row: RouteRow, plan: Option<&DeployShape>, auth: crate::route_auth::ReleaseAuth) -> Option<RouteEntry> {
     // Every deploy records its limits in its plan, the plan default filled in.
-    let plan = row.plan.as_deref().and_then(|plan| serde_json::from_str::<tovuk_api_types::DeployShape>(plan).ok());
-    let request_timeout_secs = plan.as_ref().map(|plan| plan.limits.app.request_timeout_secs);
-    let wanted = plan.as_ref().map_or(1, |plan| usize::try_from(plan.limits.app.instances).unwrap_or(1));
-    let target = route_target(&row, wanted)?;
-    Some(RouteEntry { app: row.app_name, deploy_id: row.deploy_id, target, request_timeout_secs })
+    let request_timeout_secs = plan.map(|plan| plan.limits.app.request_timeout_secs);
+    let wanted = plan.map_or(1, |plan| usize::try_from(plan.limits.app.instances).unwrap_or(1));
+    let mut target = route_target(&row, wanted)?;
+    let auth = match auth {
+        None => None,
+        Some(Ok(auth)) => Some(auth),
+        Some(Err(why)) => {
+            target = down(&why);
+            None
+        }
+    };
+    Some(RouteEntry { app: row.app_name, deploy_id: row.deploy_id, target, request_timeout_secs, auth })
 }
 
 /// The healthy instances of the routed deploy; while it rolls in (fewer healthy than

@@ -59,13 +59,12 @@ pub async fn follow_routes(router: Router, mut feed: impl RouteFeed, shutdown: S
 impl Router {
     /// Replaces the table with `desired` and records its version.
     pub fn apply(&self, desired: &DesiredRoutes) {
+        let auth_cache = self.auth_cache();
         let mut table: RouteTable = desired
             .routes
             .iter()
-            .map(|entry| Route {
-                app: entry.app.clone(),
-                deploy_id: entry.deploy_id.clone(),
-                target: match &entry.target {
+            .map(|entry| {
+                let mut target = match &entry.target {
                     RouteTarget::Proxy { upstreams } => Target::Proxy {
                         upstreams: upstreams
                             .iter()
@@ -74,10 +73,28 @@ impl Router {
                     },
                     RouteTarget::Static { root } => Target::Static { root: root.clone() },
                     RouteTarget::Down { reason } => Target::Down { reason: reason.clone() },
-                },
-                request_timeout: entry.request_timeout_secs.map(std::time::Duration::from_secs),
+                };
+                // A release whose auth cannot be set up is down: never served without it.
+                let auth = match &entry.auth {
+                    None => None,
+                    Some(desired) => match auth_cache.get(&entry.app, desired) {
+                        Ok(auth) => Some(auth),
+                        Err(why) => {
+                            tracing::error!(app = %entry.app, %why, "the app's edge auth cannot be set up");
+                            target = Target::Down { reason: format!("its edge auth cannot be set up: {why}") };
+                            None
+                        }
+                    },
+                };
+                let timeout = entry.request_timeout_secs.map(std::time::Duration::from_secs);
+                let mut route = Route::new(entry.app.clone(), entry.deploy_id.clone(), target, timeout);
+                route.auth = auth;
+                route
             })
             .collect();
+        let with_auth: Vec<&str> =
+            desired.routes.iter().filter(|entry| entry.auth.is_some()).map(|entry| entry.app.as_str()).collect();
+        auth_cache.keep(&with_auth);
         for binding in &desired.bindings {
             table.insert_binding(
                 binding.token_sha256.clone(),

@@ -9,6 +9,7 @@
 
 mod body;
 mod content_type;
+mod edge;
 mod error;
 mod feed;
 mod headers;

@@ -32,7 +32,7 @@ impl Upstream {
 }
 
 /// One app's current route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Route {
     /// The app name, the first DNS label of its host (`<app>.<base domain>`).
     pub app: String,
@@ -42,7 +42,29 @@ pub struct Route {
     /// The longest the app may leave a request unanswered (`[limits] request_timeout`);
     /// `None` for the router's default.
     pub request_timeout: Option<std::time::Duration>,
+    /// Edge auth, when the release's routes declare it.
+    pub(crate) auth: Option<std::sync::Arc<crate::edge::AppAuth>>,
 }
+
+impl Route {
+    /// A route with no edge auth (the platform's table sets it from the release's routes).
+    pub fn new(app: String, deploy_id: String, target: Target, request_timeout: Option<std::time::Duration>) -> Route {
+        Route { app, deploy_id, target, request_timeout, auth: None }
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Route) -> bool {
+        let auth = |route: &Route| route.auth.as_ref().map(|auth| Arc::as_ptr(auth) as usize);
+        self.app == other.app
+            && self.deploy_id == other.deploy_id
+            && self.target == other.target
+            && self.request_timeout == other.request_timeout
+            && auth(self) == auth(other)
+    }
+}
+
+impl Eq for Route {}
 
 /// A call one app may make to another through the internal listener (`[[bindings]]`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -71,6 +71,8 @@ struct Shared {
     meters: Arc<Meters>,
     /// Where the access log line of each request to an app goes (none: not written).
     access_log: std::sync::OnceLock<tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>>,
+    /// Each app's edge auth, kept across tables.
+    auth: crate::edge::AuthCache,
 }
 
 /// What the log lines of one proxied request carry.
@@ -121,6 +123,7 @@ impl Router {
             timeouts,
             meters,
             access_log: std::sync::OnceLock::new(),
+            auth: crate::edge::AuthCache::default(),
         };
         Router { shared: Arc::new(shared) }
     }
@@ -156,6 +159,16 @@ impl Router {
     /// answer's head, client address, request id) to `lines`, for the app's log.
     pub fn set_access_log(&self, lines: tokio::sync::mpsc::Sender<tovuk_api_types::AppLogLine>) {
         let _ = self.shared.access_log.set(lines);
+    }
+
+    /// Where the sessions of apps' edge auth are kept (login, logout); without one, an app
+    /// whose routes declare auth is routed down.
+    pub fn set_session_store(&self, store: Arc<dyn tovuk_edge_auth::SessionStore>) {
+        self.shared.auth.set_store(store);
+    }
+
+    pub(crate) fn auth_cache(&self) -> &crate::edge::AuthCache {
+        &self.shared.auth
     }
 
     /// The table requests are routed by right now.
@@ -263,7 +276,7 @@ impl Router {
     /// Phases 1 to 3: match the host to a route, pick the target, answer from it.
     async fn dispatch(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         request_id: &str,
         client_addr: SocketAddr,
         entrance: &Entrance,
@@ -320,6 +333,21 @@ impl Router {
             tracing::debug!(request_id, host, "no app is served at this host");
             return (reply::unknown_host(&host), None);
         };
+        if matches!(entrance, Entrance::Public) {
+            // Only the router says who is calling.
+            crate::edge::strip_identity(&mut request);
+            if let Some(auth) = &route.auth {
+                let host = request
+                    .headers()
+                    .get(hyper::header::HOST)
+                    .and_then(|host| host.to_str().ok())
+                    .unwrap_or(&host)
+                    .to_owned();
+                if let Some(answer) = crate::edge::gate(auth, &mut request, &host).await {
+                    return (answer, Some((route.app.clone(), route.deploy_id.clone())));
+                }
+            }
+        }
         let meter = match &route.target {
             Target::Down { .. } => None,
             _ if self.shared.meters.enabled() => Some(self.shared.meters.app(&route.app)),

@@ -247,6 +247,19 @@ impl MasterKey {
         self.key_id.clone()
     }
 
+    /// A 32-byte key for `purpose` and `context` (an app's session cookies, say), derived
+    /// from this key: the same on every node that holds it and across restarts, and telling
+    /// nothing of it. `sha256(b"tovuk derived key\0" || key || purpose || 0 || context)`.
+    pub fn derive(&self, purpose: &str, context: &str) -> Zeroizing<[u8; 32]> {
+        let mut hash = Sha256::new();
+        hash.update(b"tovuk derived key\0");
+        hash.update(self.bytes.as_slice());
+        hash.update(purpose.as_bytes());
+        hash.update([0]);
+        hash.update(context.as_bytes());
+        Zeroizing::new(hash.finalize().into())
+    }
+
     /// Encrypts `plaintext` for `context` with a fresh random 24-byte nonce.
     pub fn seal(&self, context: &SealContext<'_>, plaintext: &str) -> Result<Sealed, SealError> {
         let nonce = XNonce::try_generate().map_err(SealError::Random)?;

@@ -251,6 +251,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     roles.set("router", true, Some(router_addr.to_string()));
     tracing::info!(role = "router", address = %router_addr, "listening");
     let router = tovuk_router::Router::with_meters(&config.base_domain, tovuk_router::Timeouts::default(), meters);
+    router.set_session_store(session_store(&config.data_dir).await?);
     // Each request's access log line reaches the app's log (`tovuk logs APP`).
     let (access_tx, access_rx) = tokio::sync::mpsc::channel(4096);
     router.set_access_log(access_tx);
@@ -442,6 +443,20 @@ async fn drain(shutdown: &Shutdown) {
     }
 }
 
+/// Where the router keeps the sessions of apps' edge auth logins.
+async fn session_store(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<dyn tovuk_edge_auth::SessionStore>> {
+    let file = tovuk_types::DataLayout::new(data_dir).sessions_file();
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    let store = tovuk_edge_auth::SqliteSessions::open(&file)
+        .await
+        .with_context(|| format!("cannot open the edge auth session store `{}`", file.display()))?;
+    Ok(std::sync::Arc::new(store))
+}
+
 /// One role apart from the control plane. Only the router can run apart yet: it starts
 /// with an empty table and serves what the control plane's table says.
 async fn run_split_role(config: &ServerConfig, split: &SplitRole) -> anyhow::Result<()> {
@@ -473,6 +488,8 @@ async fn run_split_role(config: &ServerConfig, split: &SplitRole) -> anyhow::Res
         tovuk_router::Timeouts::default(),
         tovuk_meter::Meters::new(false),
     );
+    // Its own sessions: a login through another router is not known here.
+    router.set_session_store(session_store(&config.data_dir).await?);
     tracing::info!(role = "router", address = %router_addr, control_plane = %split.control_plane, "listening");
     // Its access log reaches the apps' logs on the control plane, as the server's own router's does.
     let (access_tx, access_rx) = tokio::sync::mpsc::channel(4096);

@@ -158,6 +158,11 @@ impl DataLayout {
         self.resources_dir().join("queues.db")
     }
 
+    /// The sessions of apps' edge auth logins, one SQLite database (router).
+    pub fn sessions_file(&self) -> PathBuf {
+        self.resources_dir().join("sessions.db")
+    }
+
     /// Every State object's storage, one SQLite database (runner).
     pub fn state_objects_file(&self) -> PathBuf {
         self.resources_dir().join("state-objects.db")

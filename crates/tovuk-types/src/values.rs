@@ -89,8 +89,9 @@ text_enum! {
         MissingConfig = "missing_config",
         /// A cap on build minutes or storage is reached; nothing was built.
         CapReached = "cap_reached",
-        /// The contract asks for something this platform cannot enforce yet (a route with
-        /// `auth` other than `none`: edge auth); nothing was built.
+        /// The contract asked for something the platform could not enforce when it was
+        /// deployed (route auth, before the router enforced it); nothing was built. Kept for
+        /// the deploys recorded with it.
         UnsupportedByPlatform = "unsupported_by_platform",
         /// A `[[bindings]]` entry (or a State resource's `service`) calls an app that does not
         /// exist or has nothing running; nothing was built.

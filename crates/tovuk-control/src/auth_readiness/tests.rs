@@ -21,14 +21,14 @@ const ADMIN: &str = "[[routes]]\npath = \"/admin\"\nauth = \"session\"\n[[routes
 #[test]
 fn routes_without_auth_need_nothing() {
     let none = manifest("[[routes]]\npath = \"/\"\nauth = \"none\"\n");
-    assert!(matches!(evaluate("shop", &none, &values(&[])), Ok(None)));
+    assert!(matches!(evaluate("shop", none.routes(), &values(&[])), Ok(None)));
 }
 
 #[test]
 fn an_unset_or_unknown_mode_is_one_blocker_naming_the_route_and_the_command() {
     let admin = manifest(ADMIN);
     for (set, observed) in [(vec![], "not set"), (vec![("TOVUK_AUTH_MODE", "saml")], "`saml`")] {
-        let blockers = evaluate("shop", &admin, &values(&set)).expect_err("blocked");
+        let blockers = evaluate("shop", admin.routes(), &values(&set)).expect_err("blocked");
         assert_eq!(blockers.len(), 1, "{blockers:?}");
         let blocker = &blockers[0];
         assert_eq!((blocker.kind.as_str(), blocker.capability.as_str()), ("auth", "edge-auth"));
@@ -42,7 +42,11 @@ fn an_unset_or_unknown_mode_is_one_blocker_naming_the_route_and_the_command() {
 fn each_mode_names_every_variable_it_still_needs_and_then_is_ready() {
     let admin = manifest(ADMIN);
     let names = |set: &[(&str, &str)]| -> Vec<String> {
-        evaluate("shop", &admin, &values(set)).expect_err("blocked").into_iter().map(|blocker| blocker.name).collect()
+        evaluate("shop", admin.routes(), &values(set))
+            .expect_err("blocked")
+            .into_iter()
+            .map(|blocker| blocker.name)
+            .collect()
     };
     assert_eq!(
         names(&[("TOVUK_AUTH_MODE", "oidc")]),
@@ -52,7 +56,7 @@ fn each_mode_names_every_variable_it_still_needs_and_then_is_ready() {
         names(&[("VARY_AUTH_MODE", "jwt")]),
         ["TOVUK_AUTH_ISSUER", "TOVUK_AUTH_AUDIENCE", "TOVUK_AUTH_CAPABILITY_CLAIM"]
     );
-    let capability = evaluate("shop", &admin, &values(&[("TOVUK_AUTH_MODE", "oidc")])).expect_err("blocked");
+    let capability = evaluate("shop", admin.routes(), &values(&[("TOVUK_AUTH_MODE", "oidc")])).expect_err("blocked");
     assert_eq!(capability[2].route.as_deref(), Some("/api"), "the route that needs the claim");
     assert_eq!(
         names(&[
@@ -71,7 +75,7 @@ fn each_mode_names_every_variable_it_still_needs_and_then_is_ready() {
         ("TOVUK_AUTH_CLIENT_ID", "shop-web"),
         ("TOVUK_AUTH_CAPABILITY_CLAIM", "capabilities"),
     ]);
-    let settings = evaluate("shop", &admin, &ready).expect("ready").expect("settings");
+    let settings = evaluate("shop", admin.routes(), &ready).expect("ready").expect("settings");
     assert_eq!((settings.mode, settings.csrf), (AuthMode::Oidc, CsrfMode::Origin));
     assert_eq!(settings.audience, "shop-web", "oidc's audience is the client id");
 }

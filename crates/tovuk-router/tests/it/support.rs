@@ -61,12 +61,7 @@ impl TestRouter {
     pub fn publish(&self, routes: &[(&str, Target)]) {
         let route_table: RouteTable = routes
             .iter()
-            .map(|(app, target)| Route {
-                app: (*app).to_owned(),
-                deploy_id: format!("dep_{app}"),
-                target: target.clone(),
-                request_timeout: None,
-            })
+            .map(|(app, target)| Route::new((*app).to_owned(), format!("dep_{app}"), target.clone(), None))
             .collect();
         self.router.publish(route_table);
     }

@@ -232,6 +232,7 @@ fn the_documented_data_directory_is_the_layout_the_code_uses() {
         path(layout.kv_file()),
         path(layout.queues_file()),
         path(layout.state_objects_file()),
+        path(layout.sessions_file()),
         dir(layout.objects_dir()),
         dir(layout.snapshots_dir("<resource>")),
     ]

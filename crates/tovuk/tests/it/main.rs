@@ -15,6 +15,7 @@ mod cron;
 mod detect;
 mod docs;
 mod durability;
+mod edge_auth;
 mod instances;
 mod lifecycle;
 mod network;
