@@ -771,6 +771,9 @@ pub struct AppStatus {
     /// Every instance of the current deploy (`[limits] instances` of them), by slot.
     #[serde(default)]
     pub instances: Vec<InstanceReport>,
+    /// What serves the app now (`tovuk app status`; `inspect` has it beside the status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_evidence: Option<RuntimeEvidence>,
 }
 
 /// One event of a followed deploy (NDJSON: one per line).

@@ -104,7 +104,11 @@ pub(crate) async fn status(
     Path(name_or_id): Path<String>,
 ) -> Result<Json<tovuk_api_types::AppStatus>, ApiFailure> {
     let app = app_for(&state, &caller, &name_or_id).await?;
-    Ok(Json(app_status(&state, app).await?))
+    let name = app.name.clone();
+    let mut status = app_status(&state, app).await?;
+    let manifest = current_manifest(&state, &name, &status).await;
+    status.runtime_evidence = manifest.as_ref().map(|manifest| with_edge_auth(&state, &name, evidence(manifest)));
+    Ok(Json(status))
 }
 
 /// `GET /v1/apps/{app}/inspect`: the status and the runtime evidence block.
@@ -241,6 +245,7 @@ async fn app_status(
         current_deploy: current.map(crate::views::deploy_view),
         instance: instances.first().cloned(),
         instances,
+        runtime_evidence: None,
     })
 }
 

@@ -102,6 +102,9 @@ pub(crate) async fn run(command: AppCommand, global: &GlobalArgs) -> CommandResu
                 return Ok(ExitStatus::Success);
             }
             print_status(&status);
+            if status.runtime_evidence.is_some() {
+                print_evidence(status.runtime_evidence.as_ref());
+            }
         }
         AppCommand::Show { app } => {
             let app = client.show_app(&app).await?;

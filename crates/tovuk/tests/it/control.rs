@@ -126,6 +126,7 @@ fn a_push_and_an_upload_of_the_same_source_answer_in_the_same_words() {
     let expected = "\
 accepted main at [SHA] as source operation [OP]
 deploy [DEPLOY] queued (build job [BUILD])
+readiness: ready
 service URL: [URL]
 usage this period ([PERIOD]): [AMOUNT] USD (account: [AMOUNT] USD)
 billing estimate for a month of [expected] load: 1.6425 USD (tovuk deploy --dry-run shows each line)
