@@ -416,6 +416,11 @@ fn enforced_limits(
             "builds and apps with capability `outbound-network` share the host's network ({why}): they can reach the API and other apps"
         ));
     }
+    // The router listens for plain HTTP on every machine: TLS is a terminator's in front.
+    notes.push(
+        "edge auth session cookies are sent without `Secure`: the router serves plain HTTP (put a TLS terminator in front)"
+            .to_owned(),
+    );
     tovuk_api_types::EnforcedLimits {
         cgroup: cgroups.version().to_owned(),
         memory: enforced.memory,

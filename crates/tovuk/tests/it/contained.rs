@@ -127,7 +127,8 @@ fn a_hostile_app_is_held_to_its_memory_processes_and_tmp_and_its_neighbour_never
     eprintln!("enforced here: {limits}");
     if limits["memory"] != true || limits["pids"] != true {
         // /v1/status says so, and the docs; nothing more to hold here.
-        assert!(!limits["notes"].as_array().is_some_and(Vec::is_empty), "{limits}");
+        let notes = limits["notes"].to_string();
+        assert!(notes.contains("not enforced") || notes.contains("is not limited"), "{limits}");
         return;
     }
     assert_eq!(limits["tmp_size"], true);

@@ -209,6 +209,9 @@ fn a_session_route_is_blocked_until_configured_then_the_router_enforces_it() {
     let summary = evidence["provider_summary"].as_str().unwrap_or_default();
     assert!(summary.contains(&provider.issuer) && summary.contains("portal-web"), "{evidence}");
     assert_eq!(evidence["route_count"], 3, "{evidence}");
+    let platform_status = platform.tovuk().args(["status", "--json"]).run().success().json();
+    let notes = platform_status["limits"]["notes"].to_string();
+    assert!(notes.contains("without `Secure`"), "/v1/status says what the cookies lack: {notes}");
     let status = platform.tovuk().args(["app", "status", "portal", "--json"]).run().success().json();
     assert_eq!(status["runtime_evidence"], *evidence, "status shows the same evidence");
 
