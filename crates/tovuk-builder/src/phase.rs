@@ -127,6 +127,10 @@ pub(crate) async fn run(
     sandboxed.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = match tovuk_sandbox::start(spec, sandboxed).await {
         Ok(started) => started.child,
+        // A network the kernel would not set up for a moment is tried again, like bubblewrap's.
+        Err(error) if error.to_string().starts_with(tovuk_sandbox::NETWORK_FAILED) => {
+            return PhaseEnd::SandboxFailed(error.to_string());
+        }
         Err(error) => return PhaseEnd::NotStarted(error.to_string()),
     };
     let (tx, mut rx) = mpsc::channel::<(LogStream, Vec<u8>)>(64);

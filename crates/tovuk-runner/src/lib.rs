@@ -255,6 +255,15 @@ fn bare_report(deploy_id: &str, status: InstanceStatus) -> InstanceReport {
     }
 }
 
+/// Times an instance is started when bubblewrap fails making its sandbox.
+const SANDBOX_ATTEMPTS: u32 = 4;
+
+/// Whether an instance's output says its sandbox was never made: bubblewrap's own error, the
+/// first thing it printed, before the app's command ran.
+fn sandbox_failed(tail: &[String]) -> bool {
+    tail.first().is_some_and(|line| line.starts_with("bwrap: "))
+}
+
 impl Runner {
     /// Stops every instance of `app`, runs `swap` while none runs, then starts the app's
     /// current deploy again (whatever `swap` did). Ok holds how many instances were stopped.
@@ -523,6 +532,7 @@ impl Runner {
             process::kill_recorded(&instance_dir).await;
             adopted = None;
         }
+        let mut sandbox_attempts = 1;
         loop {
             let port = match &adopted {
                 Some(record) => record.port,
@@ -553,6 +563,14 @@ impl Runner {
                 Err(why) if was_adopted => {
                     tracing::warn!(app = %release.app, slot, %why, "the instance that outlived the restart does not answer; starting a new one");
                     instance.stop().await;
+                }
+                // bubblewrap could not make the sandbox (its first line says so, before the
+                // app ran): under load the kernel refuses a namespace's set-up for a moment.
+                Err(why) if sandbox_attempts < SANDBOX_ATTEMPTS && sandbox_failed(&instance.tail()) => {
+                    tracing::warn!(app = %release.app, slot, %why, attempt = sandbox_attempts, "the sandbox did not start; starting it again");
+                    instance.stop().await;
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(sandbox_attempts))).await;
+                    sandbox_attempts += 1;
                 }
                 Err(why) => {
                     let tail = instance.tail();

@@ -33,6 +33,10 @@ const AWAIT_NETWORK: &str = r#"read -r go && [ "$go" = go ] || exit 125
 exec "$@""#;
 
 /// The unprivileged identity sandboxed processes run as.
+/// How an error starts when `pasta` could not give a sandbox its network: a failure of the
+/// machine for a moment (the sandbox may be started again), not of the command.
+pub const NETWORK_FAILED: &str = "pasta could not give the sandbox a network";
+
 pub const SANDBOX_UID: u32 = 1000;
 
 /// Host files of `/etc` a process needs to resolve names, find certificates and run

@@ -210,7 +210,7 @@ pub(crate) async fn open_outbound(first: u32, netns: &Path, outlives_platform: b
         if let Ok(Some(status)) = pasta.try_wait() {
             let said = std::fs::read_to_string(&said).unwrap_or_default();
             let said = said.lines().filter(|line| !line.contains("syslog")).collect::<Vec<_>>().join("; ");
-            break Err(std::io::Error::other(format!("pasta could not give the sandbox a network ({status}): {said}")));
+            break Err(std::io::Error::other(format!("{} ({status}): {said}", crate::NETWORK_FAILED)));
         }
         if tokio::time::Instant::now() >= deadline {
             let _ = pasta.start_kill();

@@ -578,5 +578,6 @@ fn a_sandbox_bubblewrap_could_not_make_is_started_again_before_the_build_fails()
     let id = platform.push_files("flaky", &token, &[("tovuk.toml", &manifest)]);
     let deploy = platform.wait_for_build(&id);
     assert_eq!(deploy["failure"]["reason"], "phase_failed", "{deploy}");
-    assert!(!log_text(&platform, &id).contains("the sandbox did not start"));
+    // (A sandbox the kernel refused for a moment may be retried; the command's failure is not.)
+    assert!(!log_text(&platform, &id).contains("the sandbox did not start (it broke)"));
 }

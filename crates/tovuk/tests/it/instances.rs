@@ -174,3 +174,26 @@ fn instances_are_balanced_health_gated_and_rolled_in_one_at_a_time() {
     let slots: BTreeSet<String> = answers(&platform, "many", 30).into_iter().map(|(_, slot)| slot).collect();
     assert_eq!(slots.len(), 3, "{slots:?}");
 }
+
+#[test]
+fn an_instance_whose_sandbox_was_not_made_is_started_again() {
+    let platform = Platform::start();
+    let token = platform.create_app("steady");
+    // The first two starts fail the way bubblewrap does when the kernel refuses a namespace's
+    // set-up for a moment (its error first, before the command); the third serves.
+    let start = "n=$(cat /data/starts 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/starts; \
+                 if [ $n -lt 3 ]; then echo 'bwrap: loopback: Failed RTM_NEWADDR: No child processes' >&2; exit 1; fi; \
+                 exec python3 -m http.server $PORT --bind 127.0.0.1";
+    let manifest = "[app]\nname = \"steady\"\nkind = \"web\"\ncapabilities = [\"http\"]\n\n[run]\ncommand = \"sh start.sh\"\n\n[health]\npath = \"/\"\n";
+    let id = platform.push_files("steady", &token, &[("tovuk.toml", manifest), ("start.sh", start)]);
+    platform.wait_for_state(&id, "running");
+    assert_eq!(platform.get_app("steady", "/").0, 200);
+
+    // An app's own failure is not taken for the sandbox's: it fails at once.
+    let broken = "echo 'error: no such table' >&2; exit 1";
+    let id = platform.push_files("steady", &token, &[("tovuk.toml", manifest), ("start.sh", broken)]);
+    let failed = platform.wait_for_state(&id, "failed");
+    assert_eq!(failed["failure"]["reason"], "health_check_failed", "{failed}");
+    let retries = platform.log().matches("the sandbox did not start; starting it again").count();
+    assert_eq!(retries, 2, "only the sandbox's failures were started again");
+}
