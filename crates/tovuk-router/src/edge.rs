@@ -61,20 +61,40 @@ impl AppAuth {
                     // `session`, and anything unknown: the strictest that signs in.
                     _ => Some(Requirement::Session),
                 };
-                (rule.path.trim_end_matches('/').to_owned(), requirement)
+                (canonical(&rule.path), requirement)
             })
             .collect();
         rules.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(AppAuth { edge, rules, desired: desired.clone() })
     }
 
-    /// What `path` needs: the longest route whose prefix it is under.
+    /// What `path` needs: the longest route whose prefix it is under, compared as an app
+    /// could read it (see [`canonical`]), so `/%61dmin` or `//admin` is not a way around `/admin`.
     fn requirement(&self, path: &str) -> Option<&Requirement> {
+        let path = canonical(path);
         let under = |prefix: &str| {
             path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/')) || prefix.is_empty()
         };
         self.rules.iter().find(|(prefix, _)| under(prefix)).and_then(|(_, requirement)| requirement.as_ref())
     }
+}
+
+/// A path as the most lenient app would read it: percent-decoded, empty and `.` segments
+/// dropped, `..` applied, ASCII lowercase, no trailing `/` (`/` itself is empty). A route
+/// covers every spelling that could reach it; one it does not cover is never spared.
+fn canonical(path: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy().to_ascii_lowercase();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split(['/', '\\']) {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    segments.iter().map(|segment| format!("/{segment}")).collect()
 }
 
 /// Every app's edge auth, kept across route tables while its settings do not change.
@@ -149,4 +169,19 @@ fn answer_response(answer: tovuk_edge_auth::Answer) -> Response<RouterBody> {
     *response.status_mut() = answer.status;
     *response.headers_mut() = answer.headers;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn every_spelling_of_a_path_reads_the_same() {
+        for spelling in ["/admin", "/admin/", "//admin", "/%61dmin", "/ADMIN", "/x/../admin", "/./admin", "/admin%2f", "\\admin"] {
+            assert_eq!(canonical(spelling), "/admin", "{spelling}");
+        }
+        assert_eq!(canonical("/"), "");
+        assert_eq!(canonical("/admin/users"), "/admin/users");
+        assert_eq!(canonical("/administrator"), "/administrator");
+    }
 }

@@ -161,6 +161,12 @@ fn a_session_route_is_blocked_until_configured_then_the_router_enforces_it() {
     assert_eq!(status, 401);
     assert!(header(&headers, "www-authenticate").is_some_and(|value| value.starts_with("Bearer")), "{headers:?}");
 
+    // Other spellings of the same path are the same route.
+    for spelling in ["/%61dmin", "//admin", "/ADMIN/", "/x/../admin"] {
+        let (status, _, body) = exchange(&router, "GET", spelling, &[("Host", &host)]);
+        assert_eq!(status, 401, "{spelling}: {body}");
+    }
+
     // A browser: sent to the provider, back through the callback, into /admin.
     let browser = [("Host", host.as_str()), ("Accept", "text/html")];
     let (status, headers, _) = exchange(&router, "GET", "/admin/users", &browser);
