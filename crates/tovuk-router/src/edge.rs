@@ -177,7 +177,9 @@ mod tests {
 
     #[test]
     fn every_spelling_of_a_path_reads_the_same() {
-        for spelling in ["/admin", "/admin/", "//admin", "/%61dmin", "/ADMIN", "/x/../admin", "/./admin", "/admin%2f", "\\admin"] {
+        for spelling in
+            ["/admin", "/admin/", "//admin", "/%61dmin", "/ADMIN", "/x/../admin", "/./admin", "/admin%2f", "\\admin"]
+        {
             assert_eq!(canonical(spelling), "/admin", "{spelling}");
         }
         assert_eq!(canonical("/"), "");
