@@ -148,6 +148,8 @@ pub struct EdgeAuth {
     pub(crate) provider: Provider,
     pub(crate) sealer: Sealer,
     pub(crate) store: Arc<dyn SessionStore>,
+    /// Bearer tokens verified a moment ago.
+    pub(crate) verified: crate::verified::VerifiedTokens,
 }
 
 impl std::fmt::Debug for EdgeAuth {
@@ -182,6 +184,7 @@ impl EdgeAuth {
             provider,
             store,
             config,
+            verified: Default::default(),
         })
     }
 
@@ -210,13 +213,21 @@ impl EdgeAuth {
     /// A bearer token if there is one (it wins over a cookie), else the session cookie.
     async fn find_identity(&self, request: &RequestView<'_>, optional: bool) -> Found {
         if let Some(token) = request.bearer() {
+            if let Some(identity) = self.verified.get(token) {
+                return Found::Identity(identity);
+            }
             let expect = Expect {
                 audience: &self.audience,
                 capability_claim: self.config.capability_claim.as_deref(),
                 nonce: None,
             };
             return match verify(&self.provider, token, &expect).await {
-                Ok(verified) => Found::Identity(identity(verified, AuthMethod::Bearer)),
+                Ok(verified) => {
+                    let exp = verified.claims.get("exp").and_then(serde_json::Value::as_u64);
+                    let identity = identity(verified, AuthMethod::Bearer);
+                    self.verified.keep(token, &identity, exp);
+                    Found::Identity(identity)
+                }
                 Err(TokenError::Invalid(reason)) => Found::InvalidToken(reason),
                 Err(TokenError::Unavailable(_)) if optional => Found::Nothing,
                 Err(TokenError::Unavailable(error)) => Found::Refused(provider_answer(&error)),

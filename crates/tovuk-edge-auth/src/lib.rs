@@ -56,6 +56,7 @@ mod login;
 mod provider;
 mod store;
 mod token;
+mod verified;
 
 pub use answer::{Answer, ErrorCode};
 pub use config::{AuthConfig, AuthMode, ConfigError, CsrfMode};
