@@ -333,19 +333,20 @@ impl Router {
             tracing::debug!(request_id, host, "no app is served at this host");
             return (reply::unknown_host(&host), None);
         };
-        if matches!(entrance, Entrance::Public) {
-            // Only the router says who is calling.
-            crate::edge::strip_identity(&mut request);
-            if let Some(auth) = &route.auth {
-                let host = request
-                    .headers()
-                    .get(hyper::header::HOST)
-                    .and_then(|host| host.to_str().ok())
-                    .unwrap_or(&host)
-                    .to_owned();
-                if let Some(answer) = crate::edge::gate(auth, &mut request, &host).await {
-                    return (answer, Some((route.app.clone(), route.deploy_id.clone())));
-                }
+        // Only the router says who is calling: not a client, and not an app calling another
+        // through its binding either.
+        crate::edge::strip_identity(&mut request);
+        if matches!(entrance, Entrance::Public)
+            && let Some(auth) = &route.auth
+        {
+            let host = request
+                .headers()
+                .get(hyper::header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .unwrap_or(&host)
+                .to_owned();
+            if let Some(answer) = crate::edge::gate(auth, &mut request, &host).await {
+                return (answer, Some((route.app.clone(), route.deploy_id.clone())));
             }
         }
         let meter = match &route.target {

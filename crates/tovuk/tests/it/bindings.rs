@@ -1,6 +1,7 @@
 //! Service bindings: one app calls another at `$<B>_URL` with `$<B>_TOKEN`; the router's
 //! internal listener lets only declared bindings through and says who calls, which no
-//! client can forge; a binding to an app that is not running blocks the deploy.
+//! client (nor calling app, nor its claims of a user) can forge; a binding to an app that is
+//! not running blocks the deploy.
 
 use crate::support::{Platform, http};
 
@@ -11,7 +12,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         caller = self.headers.get("Tovuk-Caller-App", "none")
         token = "token" if self.headers.get("Authorization") else "no-token"
-        body = f"caller={caller} {token} path={self.path}".encode()
+        # An identity header only the router may set (never seen when the router works).
+        subject = self.headers.get("Tovuk-Auth-Subject")
+        forged = f" subject={subject}" if subject else ""
+        body = f"caller={caller} {token} path={self.path}{forged}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -29,7 +33,8 @@ def call(host, token):
     # listener's on the host's network.
     port = os.environ.get(os.environ.get("BINDING", "API") + "_URL", "").removeprefix("http://").partition(":")[2]
     connection = http.client.HTTPConnection("127.0.0.1", int(port or 80), timeout=10)
-    headers = {"Host": host}
+    # Whatever a calling app claims of its user, the router drops: only it says who calls.
+    headers = {"Host": host, "Tovuk-Auth-Subject": "admin"}
     if token:
         headers["Authorization"] = "Bearer " + token
     connection.request("GET", "/whoami", headers=headers)
