@@ -139,10 +139,11 @@ impl Store {
         let row = sqlx::query("SELECT * FROM cron_runs WHERE id = ?").bind(&id).fetch_one(&mut *tx).await?;
         let record = record_from_row(&row)?;
         // A job's history keeps its newest runs: a minutely job would otherwise add half a
-        // million rows a year.
+        // million rows a year. Newest by insertion (rowid): ids made in one millisecond are
+        // ordered by their random part.
         sqlx::query(
-            "DELETE FROM cron_runs WHERE resource_id = ? AND status <> 'running' AND id < (
-                SELECT id FROM cron_runs WHERE resource_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            "DELETE FROM cron_runs WHERE resource_id = ? AND status <> 'running' AND rowid < (
+                SELECT rowid FROM cron_runs WHERE resource_id = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
         )
         .bind(run.resource_id)
         .bind(run.resource_id)
