@@ -74,7 +74,11 @@ pub(crate) async fn release_auth(
     else {
         return Ok(Some(Err("the release's deploy is not in the store".to_owned())));
     };
-    let values = crate::plan::auth_values_at(state, &app_id, deploy.config_rev).await?;
+    // One app's config that cannot be opened takes that app down, not the whole table.
+    let values = match crate::plan::auth_values_at(state, &app_id, deploy.config_rev).await {
+        Ok(values) => values,
+        Err(failure) => return Ok(Some(Err(failure.0.message))),
+    };
     let auth = match evaluate(&row.app_name, &routes, &values) {
         Ok(Some(settings)) => Ok(route_auth(state, &row.app_id, &settings, &routes)),
         Ok(None) => return Ok(None),
