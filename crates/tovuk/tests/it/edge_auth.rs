@@ -151,6 +151,14 @@ fn a_session_route_is_blocked_until_configured_then_the_router_enforces_it() {
     let router = platform.router_addr();
     let host = format!("portal.localhost:{}", router.rsplit(':').next().unwrap_or_default());
 
+    // The router routes the release once it has built the app's edge auth (a moment after
+    // `running`, on a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while exchange(&router, "GET", "/", &[("Host", &host)]).0 == 404 {
+        assert!(std::time::Instant::now() < deadline, "never routed:\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // An open route, with identity headers a client forges: the app never sees them.
     let (status, _, body) =
         exchange(&router, "GET", "/", &[("Host", &host), ("Tovuk-Auth-Subject", "root"), ("tovuk-auth-method", "x")]);
