@@ -41,7 +41,7 @@ pub(crate) async fn change_config(
     // change is kept, and the release keeps the config it runs with (the next deploy is
     // blocked until it is complete again).
     let kept_back = match request.restart {
-        true => auth_blockers_after(state, app, request, &unset).await?,
+        true => auth_blockers_after(state, app, &request.set, &unset).await?,
         false => Vec::new(),
     };
     let change = ChangeRequest {
@@ -95,11 +95,12 @@ pub(crate) async fn change_config(
     })
 }
 
-/// The auth blockers the running release's routes would have with `request` applied.
+/// The auth blockers the running release's routes would have with `set` and `unset` applied
+/// to the app's config (none of either: as it is now).
 async fn auth_blockers_after(
     state: &ControlState,
     app: &AppRecord,
-    request: &EnvChangeRequest,
+    set: &std::collections::BTreeMap<String, String>,
     unset: &[String],
 ) -> Result<Vec<tovuk_api_types::ConfigBlocker>, ApiFailure> {
     let routes = crate::route_auth::running_routes(state, &app.id).await?;
@@ -108,7 +109,7 @@ async fn auth_blockers_after(
     }
     let mut values = crate::plan::auth_values(state, app).await?;
     values.retain(|name, _| !unset.contains(name));
-    for (name, value) in &request.set {
+    for (name, value) in set {
         if crate::auth_readiness::NAMES.contains(&name.as_str()) {
             values.insert(name.clone(), zeroize::Zeroizing::new(value.clone()));
         }
@@ -118,19 +119,16 @@ async fn auth_blockers_after(
 
 /// Starts a release of the app's running artifact with the config as it is now.
 pub(crate) async fn restart(state: &ControlState, app: &AppRecord) -> Result<DeployRecord, ApiFailure> {
-    let routes = crate::route_auth::running_routes(state, &app.id).await?;
-    if crate::auth_readiness::auth_routes(&routes).next().is_some() {
-        let values = crate::plan::auth_values(state, app).await?;
-        if let Err(blockers) = crate::auth_readiness::evaluate(&app.name, &routes, &values) {
-            return Err(ApiFailure::new(
-                ErrorCode::InvalidState,
-                format!(
-                    "not restarted: {}; the running release keeps the auth config it runs with",
-                    crate::auth_readiness::first_line(&blockers)
-                ),
-            )
-            .next(blockers[0].next.clone()));
-        }
+    let blockers = auth_blockers_after(state, app, &Default::default(), &[]).await?;
+    if let Some(first) = blockers.first() {
+        return Err(ApiFailure::new(
+            ErrorCode::InvalidState,
+            format!(
+                "not restarted: {}; the running release keeps the auth config it runs with",
+                crate::auth_readiness::first_line(&blockers)
+            ),
+        )
+        .next(first.next.clone()));
     }
     let Some(release) = state.store().restart_release(&app.id).await? else {
         let latest = state.store().list_deploys(&app.id, 1).await?.into_iter().next();

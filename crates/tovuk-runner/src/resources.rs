@@ -505,6 +505,18 @@ impl ResourceHost {
     }
 }
 
+/// A listener on a free port of the host's loopback, for instances on the host's network;
+/// None (logged, naming `what` it is for) when there is none.
+fn loopback_listener(what: &str) -> Option<(tokio::net::TcpListener, u16)> {
+    let bind = || -> std::io::Result<(tokio::net::TcpListener, u16)> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        Ok((tokio::net::TcpListener::from_std(listener)?, port))
+    };
+    bind().map_err(|error| tracing::error!(%error, "cannot listen for {what} on the host's loopback")).ok()
+}
+
 /// Creates the database file in WAL mode when it does not exist yet (the app opens it).
 async fn create_sqlite(file: &Path) -> Result<(), String> {
     if file.exists() {

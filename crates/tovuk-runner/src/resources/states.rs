@@ -80,22 +80,9 @@ impl ResourceHost {
 
     fn state_host_port(&self) -> Option<u16> {
         *self.states.host_port.get_or_init(|| {
-            let bind = || -> std::io::Result<tokio::net::TcpListener> {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-                listener.set_nonblocking(true)?;
-                tokio::net::TcpListener::from_std(listener)
-            };
-            match bind() {
-                Ok(listener) => {
-                    let port = listener.local_addr().ok()?.port();
-                    self.serve_states(listener, None, self.states.stop.clone());
-                    Some(port)
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot listen for State objects on the host's loopback");
-                    None
-                }
-            }
+            let (listener, port) = super::loopback_listener("State objects")?;
+            self.serve_states(listener, None, self.states.stop.clone());
+            Some(port)
         })
     }
 
