@@ -439,13 +439,20 @@ async fn checkout(repo: &Path, sha: &str, dest: &Path, stop: Arc<std::sync::atom
             let _ = git.wait();
             return Err("the checkout was stopped".to_owned());
         }
+        // An unpack that failed first is the cause: git then dies writing into a closed pipe.
+        if let Err(error) = unpacked {
+            let _ = git.kill();
+            let _ = git.wait();
+            return Err(format!("cannot unpack the checkout: {error}"));
+        }
         let output = git.wait_with_output().map_err(|error| format!("git stopped: {error}"))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let first = stderr.lines().next().unwrap_or("git archive failed").trim().to_owned();
+            let status = output.status;
+            let first = stderr.lines().next().map_or_else(|| format!("git archive failed ({status})"), |line| line.trim().to_owned());
             return Err(format!("the source of commit {sha} cannot be read from the app's repository: {first}"));
         }
-        unpacked.map_err(|error| format!("cannot unpack the checkout: {error}"))
+        Ok(())
     })
     .await
     .map_err(|error| format!("the checkout stopped: {error}"))?
@@ -464,6 +471,9 @@ fn unpack_until_stopped(
         let mut entry = entry.map_err(|error| error.to_string())?;
         entry.unpack_in(dest).map_err(|error| error.to_string())?;
     }
+    // The tar reader stops at the end-of-archive blocks; git may still write the padding after
+    // them, and would die of SIGPIPE if nobody read it.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).map_err(|error| error.to_string())?;
     Ok(())
 }
 
