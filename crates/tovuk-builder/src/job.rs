@@ -449,7 +449,10 @@ async fn checkout(repo: &Path, sha: &str, dest: &Path, stop: Arc<std::sync::atom
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let status = output.status;
-            let first = stderr.lines().next().map_or_else(|| format!("git archive failed ({status})"), |line| line.trim().to_owned());
+            let first = stderr
+                .lines()
+                .next()
+                .map_or_else(|| format!("git archive failed ({status})"), |line| line.trim().to_owned());
             return Err(format!("the source of commit {sha} cannot be read from the app's repository: {first}"));
         }
         Ok(())
